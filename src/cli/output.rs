@@ -1,0 +1,172 @@
+//! Text and JSON output, and the progress bar.
+
+use dumpvault::commands::check::CheckReport;
+use dumpvault::commands::snapshot::SnapshotOutcome;
+use dumpvault::commands::snapshots::SnapshotEntry;
+use dumpvault::progress::Progress;
+use serde_json::json;
+
+/// Bytes in binary units: `12.3 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A progress bar on stderr, or nothing when stderr is not a terminal.
+pub struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    /// A bar when `show`, with `total` bytes if known.
+    pub fn new(show: bool, total: Option<u64>) -> Self {
+        if !show {
+            return Bar(None);
+        }
+        let pb = match total {
+            Some(t) => indicatif::ProgressBar::new(t),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        let style = match total {
+            Some(_) => "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            None => "{spinner} {bytes} {bytes_per_sec} {elapsed}",
+        };
+        if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
+            pb.set_style(s);
+        }
+        pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        Bar(Some(pb))
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, bytes: u64) {
+        if let Some(b) = &self.0 {
+            b.set_length(bytes);
+        }
+    }
+    fn inc(&self, bytes: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(bytes);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn ratio(read: u64, added: u64) -> f64 {
+    if added == 0 {
+        read as f64
+    } else {
+        read as f64 / added as f64
+    }
+}
+
+/// Prints a snapshot's outcome.
+pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
+    let s = &o.manifest.summary;
+    if json {
+        println!(
+            "{}",
+            json!({"id": o.id.to_hex(), "short_id": o.id.short(), "time": o.manifest.time,
+                "bytes_read": s.bytes_read, "bytes_added": s.bytes_added, "chunks": s.chunks,
+                "new_blobs": s.new_blobs, "dedup_ratio": ratio(s.bytes_read, s.bytes_added),
+                "duration_ms": s.duration_ms, "database": o.manifest.source.database})
+        );
+    } else {
+        println!(
+            "snapshot {} saved: read {}, added {} to the repository (dedup ratio {:.1}x)",
+            o.id.short(),
+            human_bytes(s.bytes_read),
+            human_bytes(s.bytes_added),
+            ratio(s.bytes_read, s.bytes_added)
+        );
+    }
+}
+
+/// Prints the snapshot list.
+pub fn print_snapshots(list: &[SnapshotEntry], json: bool) {
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|e| {
+                let m = &e.manifest;
+                json!({"id": e.id.to_hex(), "short_id": e.id.short(), "time": e.time().to_string(),
+                    "local_time": m.time, "host": m.host, "tags": m.tags, "source": m.source,
+                    "database": m.source.database, "engine": m.source.kind,
+                    "size": m.streams.iter().map(|s| s.size).sum::<u64>(),
+                    "added": m.summary.bytes_added,
+                    "streams": m.streams.iter().map(|s| json!({"name": s.name, "size": s.size,
+                        "blake3": hex::encode(s.blake3), "chunks": s.chunks})).collect::<Vec<_>>()})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    println!(
+        "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  tags",
+        "id", "time", "host", "engine", "database", "size"
+    );
+    for e in list {
+        let m = &e.manifest;
+        let size: u64 = m.streams.iter().map(|s| s.size).sum();
+        println!(
+            "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {}",
+            e.id.short(),
+            m.time.split('[').next().unwrap_or(""),
+            m.host,
+            m.source.kind,
+            m.source.database.as_deref().unwrap_or("-"),
+            human_bytes(size),
+            m.tags.join(",")
+        );
+    }
+    println!("{} snapshot(s)", list.len());
+}
+
+/// Prints a check report.
+pub fn print_check(r: &CheckReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    for n in &r.notes {
+        eprintln!("note: {n}");
+    }
+    for p in &r.problems {
+        let affected = if p.affected_snapshots.is_empty() {
+            String::new()
+        } else {
+            format!(" (affects snapshots {})", p.affected_snapshots.join(", "))
+        };
+        eprintln!("error: {}: {}{}", p.object, p.detail, affected);
+    }
+    let verdict = if r.problems.is_empty() {
+        "no errors"
+    } else {
+        "ERRORS FOUND"
+    };
+    println!(
+        "checked {} snapshots, {} packs, {} blobs{}: {}",
+        r.snapshots,
+        r.packs,
+        r.blobs,
+        if r.packs_read > 0 {
+            format!(", read {} packs", r.packs_read)
+        } else {
+            String::new()
+        },
+        verdict
+    );
+}

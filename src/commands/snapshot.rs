@@ -1,0 +1,267 @@
+//! `snapshot`: stream a dump into the repository.
+//!
+//! Pipeline, each stage on its own thread(s), joined by bounded channels so memory stays flat
+//! whatever the dump size:
+//! 1. reader: FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream, table scan;
+//! 2. dedup (calling thread): index lookup, chunk list tree; only new blobs go on;
+//! 3. workers (one per core): zstd, then XChaCha20-Poly1305;
+//! 4. packer: packs, then index files.
+//!
+//! The manifest is written last, and only when the source reports a complete dump.
+
+use crate::chunker::chunks;
+use crate::compress::compress;
+use crate::error::{Error, Result};
+use crate::format::list::ListEntry;
+use crate::format::pack::BlobKind;
+use crate::format::snapshot::{Manifest, StreamRef, Summary};
+use crate::id::Id;
+use crate::index::SharedIndex;
+use crate::pack::packer::{Packer, PackerStats};
+use crate::progress::Progress;
+use crate::repository::Repository;
+use crate::source::DumpSource;
+use crate::stream::ListWriter;
+use crate::tables::{Section, TableScanner};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::HashSet;
+use std::io::Read;
+use std::time::Instant;
+
+/// Chunks in flight between the reader and the dedup stage (about 16 MiB at 16 KiB chunks).
+const CHUNK_QUEUE: usize = 1024;
+/// Blobs in flight to and from the compression workers.
+const WORK_QUEUE: usize = 64;
+
+/// Options of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// Host name to record (default: this host).
+    pub host: Option<String>,
+    /// Tags to record.
+    pub tags: Vec<String>,
+    /// Stream name (e.g. `db.sql`).
+    pub stream_name: String,
+    /// Snapshot time to record (default: now). Tests use it to build timelines.
+    pub time: Option<jiff::Zoned>,
+}
+
+/// A snapshot that was written.
+#[derive(Debug, Clone)]
+pub struct SnapshotOutcome {
+    /// Its id.
+    pub id: Id,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+struct Work {
+    kind: BlobKind,
+    id: Id,
+    plain: Vec<u8>,
+}
+
+struct Sealed {
+    kind: BlobKind,
+    id: Id,
+    raw_length: u32,
+    bytes: Vec<u8>,
+}
+
+struct StreamStats {
+    size: u64,
+    blake3: [u8; 32],
+    sections: Vec<Section>,
+}
+
+/// Takes a snapshot of `source` into `repo`.
+///
+/// Errors: the source's error when the dump did not complete (no manifest is written; packs and
+/// index files already written stay, so a rerun stores nothing twice); storage errors.
+pub fn run(
+    repo: &Repository,
+    index: &SharedIndex,
+    mut source: Box<dyn DumpSource>,
+    opts: &SnapshotOptions,
+    progress: &dyn Progress,
+) -> Result<SnapshotOutcome> {
+    let started = Instant::now();
+    let time = opts.time.clone().unwrap_or_else(jiff::Zoned::now);
+    let info = source.info();
+    let (chunk_tx, chunk_rx) = bounded::<(Id, Vec<u8>)>(CHUNK_QUEUE);
+    let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
+    let (sealed_tx, sealed_rx) = bounded::<Sealed>(WORK_QUEUE);
+
+    // 1. reader
+    let key = repo.key().clone();
+    let params = repo.config().chunker;
+    let dialect = info.dialect;
+    let reader = std::thread::spawn(move || {
+        let result = read_stream(&mut *source, &key, &params, dialect, chunk_tx);
+        (source, result)
+    });
+
+    // 3. workers
+    let level = repo.config().compression_level;
+    let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .map(|_| {
+            let rx = work_rx.clone();
+            let tx = sealed_tx.clone();
+            let key = repo.key().clone();
+            std::thread::spawn(move || {
+                for w in rx {
+                    let bytes = key.seal(&compress(&w.plain, level));
+                    let s = Sealed {
+                        kind: w.kind,
+                        id: w.id,
+                        raw_length: w.plain.len() as u32,
+                        bytes,
+                    };
+                    if tx.send(s).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(work_rx);
+    drop(sealed_tx);
+
+    // 4. packer
+    let packer_repo = repo.clone();
+    let packer = std::thread::spawn(move || -> Result<PackerStats> {
+        let mut p = Packer::new(packer_repo);
+        for s in sealed_rx {
+            p.add(s.kind, s.id, s.raw_length, &s.bytes)?;
+        }
+        p.finish()
+    });
+
+    // 2. dedup
+    let dedup = dedup_stage(repo, index, &chunk_rx, &work_tx, progress);
+    drop(chunk_rx);
+    drop(work_tx);
+    let (source, read) = reader.join().expect("reader thread panicked");
+    for w in workers {
+        w.join().expect("worker thread panicked");
+    }
+    let packed = packer.join().expect("packer thread panicked");
+    // Storage errors first: they explain why the other stages stopped.
+    let packed = packed?;
+    let (root, chunks, new_blobs) = dedup?;
+    let bytes_added = packed.bytes;
+    let stream =
+        read.map_err(|e| Error::io(format!("reading the dump ({})", describe(&info)), e))?;
+    let info = source.finish()?;
+
+    let manifest = Manifest {
+        time: time
+            .timestamp()
+            .to_zoned(time.time_zone().clone())
+            .to_string(),
+        host: opts.host.clone().unwrap_or_else(crate::hostname),
+        tags: opts.tags.clone(),
+        source: info,
+        streams: vec![StreamRef {
+            name: opts.stream_name.clone(),
+            size: stream.size,
+            blake3: stream.blake3,
+            root: root.0,
+            chunks,
+            sections: stream.sections,
+        }],
+        summary: Summary {
+            bytes_read: stream.size,
+            bytes_added,
+            chunks,
+            new_blobs,
+            duration_ms: started.elapsed().as_millis() as u64,
+        },
+        original: None,
+    };
+    let id = repo.save_manifest(&manifest)?;
+    progress.finish();
+    Ok(SnapshotOutcome { id, manifest })
+}
+
+fn describe(info: &crate::source::SourceInfo) -> String {
+    match (&info.database, &info.command) {
+        (Some(db), _) => format!("{} database {db}", info.kind),
+        (None, Some(c)) => format!("command `{c}`"),
+        _ => info.kind.clone(),
+    }
+}
+
+fn read_stream(
+    source: &mut dyn Read,
+    key: &crate::crypto::MasterKey,
+    params: &crate::format::config::ChunkerParams,
+    dialect: Option<crate::source::Dialect>,
+    tx: Sender<(Id, Vec<u8>)>,
+) -> std::io::Result<StreamStats> {
+    let mut hasher = blake3::Hasher::new();
+    let mut scanner = dialect.map(TableScanner::new);
+    let mut size = 0u64;
+    for chunk in chunks(source, params, key.chunker_seed()) {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        if let Some(s) = scanner.as_mut() {
+            s.update(&chunk);
+        }
+        size += chunk.len() as u64;
+        let id = key.blob_id(&chunk);
+        if tx.send((id, chunk)).is_err() {
+            // The dedup stage stopped; its error is reported.
+            break;
+        }
+    }
+    Ok(StreamStats {
+        size,
+        blake3: *hasher.finalize().as_bytes(),
+        sections: scanner.map(|s| s.finish()).unwrap_or_default(),
+    })
+}
+
+/// Returns (root list blob, chunks, new blobs).
+fn dedup_stage(
+    repo: &Repository,
+    index: &SharedIndex,
+    rx: &Receiver<(Id, Vec<u8>)>,
+    tx: &Sender<Work>,
+    progress: &dyn Progress,
+) -> Result<(Id, u64, u64)> {
+    let index = index.get()?;
+    let mut seen: HashSet<Id> = HashSet::new();
+    let mut list = ListWriter::new();
+    let (mut chunks, mut new_blobs) = (0u64, 0u64);
+    let stopped = || Error::Invalid("snapshot pipeline stopped".into());
+    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>| -> Result<()> {
+        if !index.contains(&id) && seen.insert(id) {
+            new_blobs += 1;
+            tx.send(Work { kind, id, plain }).map_err(|_| stopped())?;
+        }
+        Ok(())
+    };
+    for (id, data) in rx {
+        chunks += 1;
+        progress.inc(data.len() as u64);
+        let entry = ListEntry {
+            id: id.0,
+            size: data.len() as u64,
+        };
+        store(BlobKind::Data, id, data)?;
+        let key = repo.key();
+        list.push(entry, &mut |plain| {
+            let lid = key.blob_id(&plain);
+            store(BlobKind::List, lid, plain)?;
+            Ok(lid)
+        })?;
+    }
+    let key = repo.key();
+    let root = list.finish(&mut |plain| {
+        let lid = key.blob_id(&plain);
+        store(BlobKind::List, lid, plain)?;
+        Ok(lid)
+    })?;
+    Ok((root, chunks, new_blobs))
+}

@@ -1,0 +1,45 @@
+//! The repository `config` object: sealed JSON, written once by `init`.
+
+use serde::{Deserialize, Serialize};
+
+/// FastCDC (v2020) chunker parameters, in bytes. The gear seed is secret and lives in the
+/// master key, not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    /// Smallest chunk, bytes (FastCDC `min_size`).
+    pub min_size: u32,
+    /// Target average chunk, bytes (FastCDC `avg_size`).
+    pub avg_size: u32,
+    /// Largest chunk, bytes (FastCDC `max_size`).
+    pub max_size: u32,
+    /// FastCDC normalization level (0..=3).
+    pub normalization: u8,
+}
+
+impl Default for ChunkerParams {
+    /// 4 KiB / 16 KiB / 64 KiB, normalization 1: small chunks so scattered row changes in
+    /// hourly dumps touch little (see repo-format.md, "Choosing the parameters").
+    fn default() -> Self {
+        ChunkerParams {
+            min_size: 4096,
+            avg_size: 16384,
+            max_size: 65536,
+            normalization: 1,
+        }
+    }
+}
+
+/// The repository configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Format version; see [`super::FORMAT_VERSION`].
+    pub version: u32,
+    /// Random repository id (64 hex digits).
+    pub id: String,
+    /// Chunker parameters.
+    pub chunker: ChunkerParams,
+    /// Default zstd level for new blobs (0 = store uncompressed).
+    pub compression_level: i32,
+    /// Target pack size in bytes; a pack is closed once it reaches this size.
+    pub pack_size: u64,
+}

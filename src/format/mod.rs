@@ -1,0 +1,77 @@
+//! The only code that turns repository objects into bytes and back; mirrors `repo-format.md`.
+//!
+//! Hot structures (pack headers, index files, manifests, chunk lists) are bincode 2 in its
+//! `standard` configuration (little-endian, variable-length integers) with a version byte in front;
+//! user-facing metadata (config, key files, locks) is JSON. Sealing happens in
+//! [`crate::repository`], not here.
+
+pub mod config;
+pub mod index;
+pub mod key;
+pub mod list;
+pub mod lock;
+pub mod pack;
+pub mod snapshot;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The repository format version this build writes and the highest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest bincode object decoded, in bytes: a bound so damaged lengths cannot exhaust memory.
+pub const DECODE_LIMIT: usize = 256 * 1024 * 1024;
+
+/// A decoding failure, without the object name (the caller adds it).
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Bytes do not decode as the expected structure.
+    #[error("does not decode: {0}")]
+    Decode(String),
+    /// The version byte is newer than this build understands.
+    #[error("unknown format version {0}")]
+    Version(u32),
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Encodes `value` as `version byte || bincode(value)`.
+pub fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION as u8];
+    out.extend(
+        bincode::serde::encode_to_vec(value, bincode_config())
+            .expect("in-memory bincode encoding cannot fail"),
+    );
+    out
+}
+
+/// Decodes `version byte || bincode(value)`; trailing bytes are an error.
+pub fn decode_versioned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
+    let (&v, rest) = bytes
+        .split_first()
+        .ok_or_else(|| FormatError::Decode("empty".into()))?;
+    if v as u32 != FORMAT_VERSION {
+        return Err(FormatError::Version(v as u32));
+    }
+    let (value, used) = bincode::serde::decode_from_slice(rest, bincode_config())
+        .map_err(|e| FormatError::Decode(e.to_string()))?;
+    if used != rest.len() {
+        return Err(FormatError::Decode(format!(
+            "{} trailing bytes",
+            rest.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes JSON metadata. Errors: a message from the JSON parser.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> {
+    serde_json::from_slice(bytes).map_err(|e| FormatError::Decode(e.to_string()))
+}
+
+/// Encodes JSON metadata, pretty-printed.
+pub fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).expect("JSON encoding of plain structs cannot fail")
+}

@@ -1,0 +1,60 @@
+//! Pack files `data/<2 hex>/<pack id>`: sealed blobs back to back, then the sealed header, then
+//! the header's length as a 4-byte little-endian integer. Pack id = BLAKE3 of all the bytes.
+
+use super::{decode_versioned, encode_versioned, FormatError};
+use serde::{Deserialize, Serialize};
+
+/// Bytes of the trailing header-length field.
+pub const TRAILER_LEN: usize = 4;
+
+/// What a blob holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum BlobKind {
+    /// A chunk of a dump stream.
+    Data = 0,
+    /// A list of chunk ids (or of other list blobs): part of a stream's chunk list tree.
+    List = 1,
+    /// A blob stored as a patch against a base blob (reserved for delta blobs).
+    Delta = 2,
+}
+
+/// One blob's entry in a pack header and in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackBlob {
+    /// Blob kind.
+    pub kind: BlobKind,
+    /// Keyed BLAKE3 of the plaintext.
+    pub id: [u8; 32],
+    /// Offset of the sealed blob in the pack, bytes.
+    pub offset: u32,
+    /// Length of the sealed blob, bytes.
+    pub length: u32,
+    /// Length of the plaintext, bytes.
+    pub raw_length: u32,
+}
+
+/// Encodes a pack header's plaintext (before sealing).
+pub fn encode_header(blobs: &[PackBlob]) -> Vec<u8> {
+    encode_versioned(&blobs)
+}
+
+/// Decodes a pack header's plaintext.
+pub fn decode_header(bytes: &[u8]) -> Result<Vec<PackBlob>, FormatError> {
+    decode_versioned(bytes)
+}
+
+/// Splits a whole pack into (blob area length, sealed header) using the trailer.
+pub fn split_trailer(pack: &[u8]) -> Result<(usize, &[u8]), FormatError> {
+    if pack.len() < TRAILER_LEN {
+        return Err(FormatError::Decode("shorter than its trailer".into()));
+    }
+    let n = pack.len() - TRAILER_LEN;
+    let hlen = u32::from_le_bytes(pack[n..].try_into().expect("4 bytes")) as usize;
+    if hlen > n {
+        return Err(FormatError::Decode(format!(
+            "header length {hlen} exceeds pack"
+        )));
+    }
+    Ok((n - hlen, &pack[n - hlen..n]))
+}

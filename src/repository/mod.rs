@@ -1,0 +1,260 @@
+//! The repository: init and open with a password, and every load and save of a sealed file.
+//!
+//! Write order makes a crash harmless: packs, then the index files that list them, then the
+//! snapshot manifest that references their blobs. A file is named by the BLAKE3 of its stored
+//! bytes; loading checks the name before decrypting.
+
+pub mod keys;
+
+use crate::backend::{Backend, ErrorClass};
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::format::config::{ChunkerParams, Config};
+use crate::format::index::IndexFile;
+use crate::format::snapshot::Manifest;
+use crate::format::FORMAT_VERSION;
+use crate::format::{decode_json, decode_versioned, encode_json, encode_versioned, FormatError};
+use crate::id::Id;
+
+/// Kinds of repository files and their folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `keys/<id>`.
+    Key,
+    /// `data/<2 hex>/<id>`.
+    Pack,
+    /// `index/<id>`.
+    Index,
+    /// `snapshots/<id>`.
+    Snapshot,
+    /// `locks/<id>`.
+    Lock,
+}
+
+impl FileKind {
+    /// The folder, with a trailing `/`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Key => "keys/",
+            FileKind::Pack => "data/",
+            FileKind::Index => "index/",
+            FileKind::Snapshot => "snapshots/",
+            FileKind::Lock => "locks/",
+        }
+    }
+
+    /// The word used in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            FileKind::Key => "key",
+            FileKind::Pack => "pack",
+            FileKind::Index => "index",
+            FileKind::Snapshot => "snapshot",
+            FileKind::Lock => "lock",
+        }
+    }
+
+    /// Path of the file with id `id`.
+    pub fn path(self, id: &Id) -> String {
+        let hex = id.to_hex();
+        match self {
+            FileKind::Pack => format!("data/{}/{}", &hex[..2], hex),
+            _ => format!("{}{}", self.dir(), hex),
+        }
+    }
+}
+
+/// Path of the config file.
+pub const CONFIG_PATH: &str = "config";
+
+/// Settings chosen at `init`.
+#[derive(Clone)]
+pub struct InitOptions {
+    /// Argon2id costs for the first key.
+    pub kdf: crate::crypto::kdf::KdfParams,
+    /// Chunker parameters.
+    pub chunker: ChunkerParams,
+    /// Default zstd level.
+    pub compression_level: i32,
+    /// Target pack size, bytes.
+    pub pack_size: u64,
+    /// Reuse this key material's blob-id key and chunker seed (for `--copy-chunker-params-from`).
+    pub master: Option<MasterKey>,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            kdf: crate::crypto::kdf::KdfParams::new_default(),
+            chunker: ChunkerParams::default(),
+            compression_level: 3,
+            pack_size: 16 * 1024 * 1024,
+            master: None,
+        }
+    }
+}
+
+/// An open repository. Cheap to clone (the backend is shared).
+#[derive(Clone)]
+pub struct Repository {
+    backend: Backend,
+    key: MasterKey,
+    config: Config,
+    key_id: Id,
+}
+
+impl Repository {
+    /// Creates a repository at `backend`. Errors: [`Error::AlreadyExists`] when a config is there.
+    pub fn init(backend: Backend, password: &[u8], opts: InitOptions) -> Result<Self> {
+        if backend.size(CONFIG_PATH)?.is_some() {
+            return Err(Error::AlreadyExists {
+                location: backend.location().into(),
+            });
+        }
+        let key = match &opts.master {
+            Some(m) => m.with_new_encryption_key(),
+            None => MasterKey::generate(),
+        };
+        let config = Config {
+            version: FORMAT_VERSION,
+            id: Id::random().to_hex(),
+            chunker: opts.chunker,
+            compression_level: opts.compression_level,
+            pack_size: opts.pack_size,
+        };
+        let key_id = keys::write_key(&backend, &key, password, opts.kdf.clone())?;
+        backend.write(CONFIG_PATH, key.seal(&encode_json(&config)))?;
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            key_id,
+        })
+    }
+
+    /// Opens the repository at `backend` with `password`.
+    ///
+    /// Errors: [`Error::NotARepository`] when there is no config, [`Error::WrongPassword`] when
+    /// no key file opens, [`Error::Corrupt`] / [`Error::UnsupportedVersion`] for a bad config.
+    pub fn open(backend: Backend, password: &[u8]) -> Result<Self> {
+        let sealed = match backend.read(CONFIG_PATH) {
+            Ok(b) => b,
+            Err(e) if e.class == ErrorClass::NotFound => {
+                return Err(Error::NotARepository {
+                    location: backend.location().into(),
+                    reason: "no config file".into(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (key_id, key) = keys::find_key(&backend, password)?;
+        let plain = key.open(&sealed).map_err(|e| Error::corrupt("config", e))?;
+        let config: Config = decode_json(&plain).map_err(|e| Error::corrupt("config", e))?;
+        if config.version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                object: "config".into(),
+                found: config.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            key_id,
+        })
+    }
+
+    /// The storage.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The master key.
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The id of the key file that opened the repository.
+    pub fn key_id(&self) -> Id {
+        self.key_id
+    }
+
+    /// Seals `plaintext`, names it by the BLAKE3 of the sealed bytes and writes it.
+    /// Durable when it returns.
+    pub fn save_file(&self, kind: FileKind, plaintext: &[u8]) -> Result<Id> {
+        let sealed = self.key.seal(plaintext);
+        let id = Id::hash(&sealed);
+        self.backend.write(&kind.path(&id), sealed)?;
+        Ok(id)
+    }
+
+    /// Reads a sealed file, checks its name against its content, and opens it.
+    ///
+    /// Errors: [`Error::Corrupt`] naming the file when the content does not match its name or
+    /// fails authentication; [`Error::Backend`] when it cannot be read.
+    pub fn load_file(&self, kind: FileKind, id: &Id) -> Result<Vec<u8>> {
+        let path = kind.path(id);
+        let sealed = self.backend.read(&path)?;
+        let what = format!("{} {}", kind.noun(), path);
+        if Id::hash(&sealed) != *id {
+            return Err(Error::corrupt(
+                what,
+                "content does not match its name (damaged file)",
+            ));
+        }
+        self.key.open(&sealed).map_err(|e| Error::corrupt(what, e))
+    }
+
+    /// Ids of all files of `kind` (files with names that are not ids are ignored).
+    pub fn list(&self, kind: FileKind) -> Result<Vec<(Id, u64)>> {
+        let mut out = Vec::new();
+        for (path, size) in self.backend.list(kind.dir())? {
+            let name = path.rsplit('/').next().unwrap_or("");
+            if let Ok(id) = Id::from_hex(name) {
+                out.push((id, size));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Loads and decodes a snapshot manifest.
+    pub fn load_manifest(&self, id: &Id) -> Result<Manifest> {
+        let plain = self.load_file(FileKind::Snapshot, id)?;
+        decode_versioned(&plain).map_err(|e| versioned_error(format!("snapshot {id}"), e))
+    }
+
+    /// Writes a snapshot manifest; the last step of a snapshot.
+    pub fn save_manifest(&self, m: &Manifest) -> Result<Id> {
+        self.save_file(FileKind::Snapshot, &encode_versioned(m))
+    }
+
+    /// Loads and decodes an index file.
+    pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
+        let plain = self.load_file(FileKind::Index, id)?;
+        decode_versioned(&plain).map_err(|e| versioned_error(format!("index {id}"), e))
+    }
+
+    /// Writes an index file. Call only after every pack it lists is durable.
+    pub fn save_index_file(&self, f: &IndexFile) -> Result<Id> {
+        self.save_file(FileKind::Index, &encode_versioned(f))
+    }
+}
+
+/// Turns a decoding failure of `object` into the library error.
+pub fn versioned_error(object: String, e: FormatError) -> Error {
+    match e {
+        FormatError::Version(v) => Error::UnsupportedVersion {
+            object,
+            found: v,
+            supported: FORMAT_VERSION,
+        },
+        FormatError::Decode(d) => Error::corrupt(object, format!("does not decode: {d}")),
+    }
+}
