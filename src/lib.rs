@@ -16,8 +16,8 @@
 //! let repo = Repository::init(backend, b"secret", opts)?;
 //! let source = dumpvault::source::stdin::ReaderSource::new(&b"CREATE TABLE t (a int);\n"[..]);
 //! let index = SharedIndex::start(&repo);
-//! let snap = commands::snapshot::run(&repo, &index, Box::new(source),
-//!     &commands::snapshot::SnapshotOptions { stream_name: "t.sql".into(), ..Default::default() },
+//! let snap = commands::snapshot::run(&repo, &index, vec![("t.sql".into(), Box::new(source))],
+//!     &Default::default(),
 //!     &NoProgress)?;
 //! let mut out = Vec::new();
 //! let index = Index::load(&repo)?;

@@ -2,5 +2,17 @@
 
 #[path = "integration/common.rs"]
 mod common;
+#[path = "integration/copy.rs"]
+mod copy;
 #[path = "integration/core.rs"]
 mod core;
+#[path = "integration/faults.rs"]
+mod faults;
+#[path = "integration/faults_index.rs"]
+mod faults_index;
+#[path = "integration/prune.rs"]
+mod prune;
+#[path = "integration/s3.rs"]
+mod s3;
+#[path = "integration/s3server.rs"]
+mod s3server;

@@ -5,12 +5,25 @@
 //! temporary file and renames it); a file is either absent or complete. Errors are classified so
 //! callers can tell "not found" from "try again" from "give up".
 
+mod limits;
 mod url;
 
+pub use limits::{set_limits, Limits};
 pub use url::parse_location;
 
+use opendal::layers::RetryLayer;
 use opendal::Operator;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Attempts after the first for an operation that failed transiently (network error, HTTP 5xx,
+/// rate limiting), with exponential backoff from [`RETRY_MIN_DELAY`] up to [`RETRY_MAX_DELAY`]
+/// and jitter: about 15 s in all before the error is reported.
+pub const RETRIES: usize = 5;
+/// First backoff delay.
+pub const RETRY_MIN_DELAY: Duration = Duration::from_millis(500);
+/// Longest backoff delay.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(20);
 
 /// How a backend operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +74,20 @@ fn runtime() -> &'static Arc<tokio::runtime::Runtime> {
 }
 
 impl Backend {
-    /// Opens the storage at `location`: a path, `fs:///path`, `memory://`, or
-    /// `s3://bucket/prefix[?endpoint=URL&region=R]` (see [`parse_location`]).
+    /// Opens the storage at `location`: a path, `fs:///path`, `memory://`, `s3://`, `gcs://`,
+    /// `azblob://`, `sftp://` or `webdav://` (see [`parse_location`]). Transient failures are
+    /// retried [`RETRIES`] times with backoff; transfers obey the process's [`Limits`].
     ///
     /// Errors: [`crate::Error::Invalid`] for an unknown scheme or bad URL.
     pub fn open(location: &str) -> crate::Result<Self> {
         let _guard = runtime().enter();
-        let op = parse_location(location)?;
+        let op = parse_location(location)?.layer(
+            RetryLayer::new()
+                .with_max_times(RETRIES)
+                .with_min_delay(RETRY_MIN_DELAY)
+                .with_max_delay(RETRY_MAX_DELAY)
+                .with_jitter(),
+        );
         Ok(Backend {
             op,
             location: location.to_string(),
@@ -81,7 +101,9 @@ impl Backend {
 
     fn err(&self, op: &'static str, path: &str, e: opendal::Error) -> BackendError {
         let class = match e.kind() {
-            opendal::ErrorKind::NotFound => ErrorClass::NotFound,
+            opendal::ErrorKind::NotFound if service_code(&e).as_deref() != Some("NoSuchBucket") => {
+                ErrorClass::NotFound
+            }
             _ if e.is_temporary() => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         };
@@ -90,16 +112,18 @@ impl Backend {
             path: path.to_string(),
             location: self.location.clone(),
             class,
-            message: e.to_string(),
+            message: describe(&e),
         }
     }
 
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, BackendError> {
-        runtime()
+        let b = runtime()
             .block_on(self.op.read(path))
             .map(|b| b.to_vec())
-            .map_err(|e| self.err("reading", path, e))
+            .map_err(|e| self.err("reading", path, e))?;
+        limits::downloaded(b.len() as u64);
+        Ok(b)
     }
 
     /// Reads `length` bytes at `offset`. A short file is an error.
@@ -112,6 +136,7 @@ impl Backend {
         let buf = runtime()
             .block_on(async { self.op.read_with(path).range(offset..offset + length).await })
             .map_err(|e| self.err("reading", path, e))?;
+        limits::downloaded(buf.len() as u64);
         if buf.len() as u64 != length {
             return Err(BackendError {
                 op: "reading",
@@ -129,6 +154,7 @@ impl Backend {
 
     /// Writes a whole file, durably and atomically.
     pub fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), BackendError> {
+        limits::uploading(bytes.len() as u64);
         runtime()
             .block_on(self.op.write(path, bytes))
             .map(|_| ())
@@ -168,4 +194,53 @@ impl Backend {
         }
         Ok(out)
     }
+}
+
+/// The storage service's error code when it sent one (S3's `NoSuchBucket`, `AccessDenied`…).
+fn service_code(e: &opendal::Error) -> Option<String> {
+    let full = format!("{e:?}");
+    let start = full.find("code: \"")? + "code: \"".len();
+    let len = full[start..].find('"')?;
+    Some(full[start..start + len].to_string())
+}
+
+/// A one-line description of a storage error, with a hint for the common configuration
+/// mistakes (missing bucket, rejected credentials) instead of OpenDAL's full request context.
+fn describe(e: &opendal::Error) -> String {
+    let code = service_code(e);
+    let hint = match code.as_deref() {
+        Some("NoSuchBucket") | Some("ContainerNotFound") => {
+            Some("the bucket (container) does not exist: create it first")
+        }
+        Some("InvalidAccessKeyId")
+        | Some("SignatureDoesNotMatch")
+        | Some("InvalidClientTokenId")
+        | Some("AuthenticationFailed")
+        | Some("ExpiredToken") => {
+            Some("the credentials were rejected: check the access key and secret (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+        }
+        _ if e.kind() == opendal::ErrorKind::PermissionDenied => {
+            Some("permission denied: check the credentials and their rights on this location")
+        }
+        _ => None,
+    };
+    let mut msg = format!("{}", e.kind());
+    if let Some(c) = &code {
+        msg.push_str(&format!(" ({c})"));
+    }
+    match hint {
+        Some(h) => msg.push_str(&format!(": {h}")),
+        None => {
+            msg.push_str(": ");
+            msg.push_str(e.message());
+            if let Some(src) = std::error::Error::source(e) {
+                let s = src.to_string();
+                let s = s.lines().next().unwrap_or("");
+                if !s.is_empty() {
+                    msg.push_str(&format!(": {}", s.chars().take(300).collect::<String>()));
+                }
+            }
+        }
+    }
+    msg
 }

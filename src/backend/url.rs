@@ -28,9 +28,19 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 ///   `.tmp` folder inside it);
 /// - `memory://`: process memory, for tests;
 /// - `s3://bucket/prefix?endpoint=URL&region=R`: S3 or an S3-compatible server. Credentials from
-///   `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or the AWS profile files), endpoint from
-///   `?endpoint=` or `AWS_ENDPOINT_URL`, region from `?region=` or `AWS_REGION` (default
-///   `us-east-1`); path-style addressing unless `?virtual_host=true`.
+///   `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or the AWS profile files, `?profile=NAME`),
+///   endpoint from `?endpoint=` or `AWS_ENDPOINT_URL`, region from `?region=` or `AWS_REGION`
+///   (default `us-east-1`); path-style addressing unless `?virtual_host=true`;
+/// - `gcs://bucket/prefix?endpoint=URL&credential_path=FILE`: Google Cloud Storage; credentials
+///   from `?credential_path=` or `GOOGLE_APPLICATION_CREDENTIALS`, else the VM's metadata server;
+/// - `azblob://container/prefix?account=NAME&endpoint=URL`: Azure Blob Storage; account from
+///   `?account=` or `AZURE_STORAGE_ACCOUNT_NAME`, key from `AZURE_STORAGE_ACCOUNT_KEY` (or
+///   `AZURE_STORAGE_SAS_TOKEN`); endpoint defaults to `https://NAME.blob.core.windows.net`;
+/// - `sftp://[user@]host[:port]/path?key=FILE&known_hosts=Strict|Accept|Add`: a directory over
+///   SSH (uses the system `ssh` client, its agent and `~/.ssh/config`);
+/// - `webdav://host[:port]/path` (HTTPS) or `webdav+http://host[:port]/path`: a WebDAV
+///   server; user and password from `DUMPVAULT_WEBDAV_USER`/`DUMPVAULT_WEBDAV_PASSWORD`, or a
+///   bearer token from `DUMPVAULT_WEBDAV_TOKEN`.
 ///
 /// Errors: [`Error::Invalid`] naming the location.
 pub fn parse_location(location: &str) -> Result<Operator> {
@@ -72,14 +82,148 @@ pub fn parse_location(location: &str) -> Result<Operator> {
             if param("virtual_host").as_deref() == Some("true") {
                 b = b.enable_virtual_host_style();
             }
+            if let Some(p) = param("profile") {
+                b = b.profile(&p);
+            }
+            Operator::new(b)
+        }
+        "gcs" => {
+            let (bucket, prefix) = bucket_and_prefix(location, rest, "gcs://bucket/prefix")?;
+            let mut b = services::Gcs::default()
+                .bucket(bucket)
+                .root(&format!("/{prefix}"));
+            if let Some(ep) = param("endpoint") {
+                b = b.endpoint(&ep);
+            }
+            if let Some(path) = param("credential_path")
+                .or_else(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
+            {
+                b = b.credential_path(&path);
+            }
+            Operator::new(b)
+        }
+        "azblob" => {
+            let (container, prefix) =
+                bucket_and_prefix(location, rest, "azblob://container/prefix?account=NAME")?;
+            let account = param("account")
+                .or_else(|| std::env::var("AZURE_STORAGE_ACCOUNT_NAME").ok())
+                .ok_or_else(|| {
+                    invalid(
+                        location,
+                        "no storage account: add ?account=NAME or set AZURE_STORAGE_ACCOUNT_NAME",
+                    )
+                })?;
+            let endpoint = param("endpoint")
+                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+            let mut b = services::Azblob::default()
+                .container(container)
+                .root(&format!("/{prefix}"))
+                .endpoint(&endpoint)
+                .account_name(&account);
+            if let Ok(key) = std::env::var("AZURE_STORAGE_ACCOUNT_KEY") {
+                b = b.account_key(&key);
+            }
+            Operator::new(b)
+        }
+        "sftp" => {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if host.is_empty() {
+                return Err(invalid(location, "no host given (sftp://user@host/path)"));
+            }
+            let mut b = services::Sftp::default()
+                .endpoint(&format!("ssh://{host}"))
+                .root(&format!("/{path}"));
+            if let Some(k) = param("key") {
+                b = b.key(&k);
+            }
+            if let Some(k) = param("known_hosts") {
+                b = b.known_hosts_strategy(&k);
+            }
+            Operator::new(b)
+        }
+        "webdav" | "webdav+http" | "webdav+https" => {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if host.is_empty() {
+                return Err(invalid(location, "no host given (webdav://host/path)"));
+            }
+            let proto = if scheme == "webdav+http" {
+                "http"
+            } else {
+                "https"
+            };
+            let mut b = services::Webdav::default()
+                .endpoint(&format!("{proto}://{host}"))
+                .root(&format!("/{path}"));
+            if let Ok(u) = std::env::var("DUMPVAULT_WEBDAV_USER") {
+                b = b.username(&u);
+            }
+            if let Ok(p) = std::env::var("DUMPVAULT_WEBDAV_PASSWORD") {
+                b = b.password(&p);
+            }
+            if let Ok(t) = std::env::var("DUMPVAULT_WEBDAV_TOKEN") {
+                b = b.token(&t);
+            }
             Operator::new(b)
         }
         other => {
             return Err(invalid(
                 location,
-                format!("unknown scheme {other:?} (use a path, fs://, memory:// or s3://)"),
+                format!(
+                    "unknown scheme {other:?} (use a path, fs://, memory://, s3://, gcs://, \
+                     azblob://, sftp://, webdav:// or webdav+http://)"
+                ),
             ))
         }
     };
     op.map_err(|e| invalid(location, e))
+}
+
+/// Splits `bucket/prefix`; errors when the bucket is empty (`form` shows the expected shape).
+fn bucket_and_prefix<'a>(location: &str, rest: &'a str, form: &str) -> Result<(&'a str, &'a str)> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(invalid(location, format!("no bucket given ({form})")));
+    }
+    Ok((bucket, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_form_parses() {
+        for loc in [
+            "/tmp/dv-url-test",
+            "fs:///tmp/dv-url-test",
+            "memory://x",
+            "s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1",
+            "gcs://bucket/prefix?endpoint=http://127.0.0.1:4443",
+            "azblob://container/prefix?account=acct&endpoint=http://127.0.0.1:10000/acct",
+            "sftp://backup@127.0.0.1:2222/srv/repo?known_hosts=Accept",
+            "webdav://127.0.0.1/dav/repo",
+            "webdav+http://127.0.0.1:8080/dav/repo",
+        ] {
+            parse_location(loc).unwrap_or_else(|e| panic!("{loc}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_forms_name_the_problem() {
+        for (loc, want) in [
+            ("s3:///prefix", "no bucket"),
+            ("gcs://", "no bucket"),
+            ("azblob://c/p", "storage account"),
+            ("sftp:///path", "no host"),
+            ("ftp://x/y", "unknown scheme"),
+        ] {
+            if loc.starts_with("azblob") && std::env::var("AZURE_STORAGE_ACCOUNT_NAME").is_ok() {
+                continue;
+            }
+            let e = parse_location(loc)
+                .err()
+                .unwrap_or_else(|| panic!("{loc} parsed"));
+            assert!(e.to_string().contains(want), "{loc}: {e}");
+        }
+    }
 }

@@ -1,17 +1,22 @@
 //! Command-line parsing and printing. Each command: parse, one library call, print text or JSON.
 
+mod check;
+mod copy;
+mod forget;
 mod output;
 mod password;
+mod prune;
+mod repair;
+mod restore;
+mod snapshot;
+mod verify;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use dumpvault::backend::Backend;
 use dumpvault::commands::{self, snapshots::Filter};
 use dumpvault::crypto::kdf::KdfParams;
-use dumpvault::index::{Index, SharedIndex};
 use dumpvault::repository::{InitOptions, Repository};
-use dumpvault::source::DumpSource;
-use output::{human_bytes, Bar};
 
 /// dumpvault: deduplicating, encrypted backups of database dumps.
 #[derive(Parser)]
@@ -32,6 +37,22 @@ struct Cli {
     /// No progress bars.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Limit uploads to storage to this many KiB/s (all connections together).
+    #[arg(
+        long,
+        global = true,
+        env = "DUMPVAULT_LIMIT_UPLOAD",
+        value_name = "KIB_S"
+    )]
+    limit_upload: Option<u64>,
+    /// Limit downloads from storage to this many KiB/s (all connections together).
+    #[arg(
+        long,
+        global = true,
+        env = "DUMPVAULT_LIMIT_DOWNLOAD",
+        value_name = "KIB_S"
+    )]
+    limit_download: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,13 +62,28 @@ enum Command {
     /// Create a new repository.
     Init(InitArgs),
     /// Store a dump: from stdin, a command, or a database URL.
-    Snapshot(SnapshotArgs),
+    Snapshot(snapshot::SnapshotArgs),
     /// List snapshots.
     Snapshots(FilterArgs),
     /// Write a snapshot's dump back out: to a file, stdout, or a database.
-    Restore(RestoreArgs),
+    Restore(restore::RestoreArgs),
+    /// List the tables of a snapshot with rows and bytes.
+    Ls(restore::LsArgs),
     /// Check the repository's structure (and with --read-data, every byte).
-    Check(CheckArgs),
+    Check(check::CheckArgs),
+    /// Rebuild the index from the packs, or remove snapshots whose data is gone.
+    Repair(repair::RepairArgs),
+    /// Read a snapshot end to end as a restore would, verifying every byte, writing nothing.
+    Verify(verify::VerifyArgs),
+    /// Remove snapshots by a retention policy (or by id); `--prune` frees their space.
+    Forget(forget::ForgetArgs),
+    /// Free the space no snapshot needs: delete and repack packs, compact the index.
+    Prune(prune::PruneArgs),
+    /// Remove stale locks (left by killed processes); `--remove-all` removes every lock.
+    Unlock(prune::UnlockArgs),
+    /// Copy snapshots from another repository (--from) into this one, transferring only what
+    /// is missing.
+    Copy(copy::CopyArgs),
     /// Print a decrypted repository object as JSON (config, index ID, snapshot ID, pack ID).
     Cat {
         /// config, index, snapshot or pack.
@@ -71,6 +107,8 @@ struct InitArgs {
     /// Argon2id passes.
     #[arg(long, default_value_t = 3, hide = true)]
     kdf_iterations: u32,
+    #[command(flatten)]
+    link: copy::LinkArgs,
 }
 
 #[derive(clap::Args, Clone)]
@@ -94,49 +132,6 @@ impl FilterArgs {
             databases: self.database.clone(),
         }
     }
-}
-
-#[derive(clap::Args)]
-struct SnapshotArgs {
-    /// Read the dump from standard input.
-    #[arg(long, conflicts_with = "command")]
-    stdin: bool,
-    /// Stream name for --stdin and --command.
-    #[arg(long, default_value = "dump.sql")]
-    stdin_name: String,
-    /// Run this shell command and store its standard output.
-    #[arg(long)]
-    command: Option<String>,
-    /// Tag the snapshot (`key=value` or a word; repeatable).
-    #[arg(long)]
-    tag: Vec<String>,
-    /// Host name to record instead of this host's.
-    #[arg(long)]
-    host: Option<String>,
-    /// Record this time instead of now (RFC 3339, e.g. 2026-01-02T03:00:00+01:00).
-    #[arg(long)]
-    time: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct RestoreArgs {
-    /// Snapshot id (or unique prefix), or `latest`.
-    snapshot: String,
-    /// Write the dump to this file (written beside it, renamed into place when verified).
-    #[arg(long, conflicts_with = "stdout")]
-    target: Option<std::path::PathBuf>,
-    /// Write the dump to standard output.
-    #[arg(long)]
-    stdout: bool,
-    #[command(flatten)]
-    filter: FilterArgs,
-}
-
-#[derive(clap::Args)]
-struct CheckArgs {
-    /// Also read every pack and verify every blob.
-    #[arg(long)]
-    read_data: bool,
 }
 
 struct Ctx {
@@ -163,6 +158,10 @@ impl Ctx {
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
     let cli = Cli::parse();
+    dumpvault::backend::set_limits(dumpvault::backend::Limits {
+        upload_kib: cli.limit_upload,
+        download_kib: cli.limit_download,
+    });
     let ctx = Ctx {
         repo_location: cli.repo,
         password: password::PasswordSource {
@@ -174,10 +173,17 @@ pub fn run() -> Result<i32> {
     };
     match cli.command {
         Command::Init(a) => init(&ctx, a),
-        Command::Snapshot(a) => snapshot(&ctx, a),
+        Command::Snapshot(a) => snapshot::run(&ctx, a),
         Command::Snapshots(a) => list_snapshots(&ctx, a),
-        Command::Restore(a) => restore(&ctx, a),
-        Command::Check(a) => check(&ctx, a),
+        Command::Restore(a) => restore::run(&ctx, a),
+        Command::Ls(a) => restore::ls(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
+        Command::Repair(a) => repair::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Forget(a) => forget::run(&ctx, a),
+        Command::Prune(a) => prune::run(&ctx, a),
+        Command::Unlock(a) => prune::unlock(&ctx, a),
+        Command::Copy(a) => copy::run(&ctx, a),
         Command::Cat { what, id } => {
             let repo = ctx.open()?;
             let v = commands::cat::run(&repo, &what, id.as_deref())?;
@@ -196,7 +202,7 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<i32> {
         pack_size: a.pack_size_mib * 1024 * 1024,
         ..Default::default()
     };
-    let repo = Repository::init(backend, pw.as_bytes(), opts)?;
+    let repo = copy::init_repository(backend, pw.as_bytes(), opts, &a.link)?;
     if ctx.json {
         println!(
             "{}",
@@ -210,32 +216,6 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<i32> {
         );
         println!("keep the password safe: without it the backups cannot be restored");
     }
-    Ok(0)
-}
-
-fn snapshot(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
-    let repo = ctx.open()?;
-    let index = SharedIndex::start(&repo);
-    let source: Box<dyn DumpSource> = if let Some(cmd) = &a.command {
-        Box::new(dumpvault::source::command::ChildSource::shell(cmd)?)
-    } else if a.stdin {
-        Box::new(dumpvault::source::stdin::ReaderSource::new(std::io::stdin()))
-    } else {
-        anyhow::bail!("nothing to snapshot: give --stdin, --command CMD, or a database URL");
-    };
-    let time = match &a.time {
-        None => None,
-        Some(t) => Some(parse_time(t)?),
-    };
-    let opts = commands::snapshot::SnapshotOptions {
-        host: a.host,
-        tags: a.tag,
-        stream_name: a.stdin_name,
-        time,
-    };
-    let bar = Bar::new(ctx.progress, None);
-    let out = commands::snapshot::run(&repo, &index, source, &opts, &bar)?;
-    output::print_snapshot(&out, ctx.json);
     Ok(0)
 }
 
@@ -264,64 +244,4 @@ fn list_snapshots(ctx: &Ctx, a: FilterArgs) -> Result<i32> {
     let list = commands::snapshots::list(&repo, &a.filter())?;
     output::print_snapshots(&list, ctx.json);
     Ok(0)
-}
-
-fn restore(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
-    let repo = ctx.open()?;
-    let entry = commands::snapshots::find(&repo, &a.snapshot, &a.filter.filter())?;
-    let index = Index::load(&repo)?;
-    let stream = &entry.manifest.streams[0];
-    let bar = Bar::new(ctx.progress, Some(stream.size));
-    let outcome = if let Some(target) = &a.target {
-        let tmp = target.with_extension("dumpvault-partial");
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        let r = commands::restore::run(&repo, &index, &entry.id, stream, None, &mut w, &bar);
-        drop(w);
-        match r {
-            Ok(o) => {
-                std::fs::rename(&tmp, target).with_context(|| {
-                    format!("cannot rename {} to {}", tmp.display(), target.display())
-                })?;
-                o
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e.into());
-            }
-        }
-    } else if a.stdout {
-        let stdout = std::io::stdout();
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        commands::restore::run(&repo, &index, &entry.id, stream, None, &mut w, &bar)?
-    } else {
-        anyhow::bail!("where to? give --target FILE or --stdout");
-    };
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"snapshot": entry.id.to_hex(), "stream": stream.name,
-                "bytes_written": outcome.bytes_written, "bytes_read": outcome.bytes_read})
-        );
-    } else if !a.stdout {
-        eprintln!(
-            "restored snapshot {} ({}) : {} written, verified",
-            entry.id.short(),
-            stream.name,
-            human_bytes(outcome.bytes_written)
-        );
-    }
-    Ok(0)
-}
-
-fn check(ctx: &Ctx, a: CheckArgs) -> Result<i32> {
-    let repo = ctx.open()?;
-    let report = commands::check::run(&repo, a.read_data)?;
-    output::print_check(&report, ctx.json);
-    Ok(if report.problems.is_empty() {
-        0
-    } else {
-        dumpvault::error::EXIT_DAMAGED
-    })
 }

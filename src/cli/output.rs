@@ -1,6 +1,5 @@
 //! Text and JSON output, and the progress bar.
 
-use dumpvault::commands::check::CheckReport;
 use dumpvault::commands::snapshot::SnapshotOutcome;
 use dumpvault::commands::snapshots::SnapshotEntry;
 use dumpvault::progress::Progress;
@@ -133,40 +132,4 @@ pub fn print_snapshots(list: &[SnapshotEntry], json: bool) {
         );
     }
     println!("{} snapshot(s)", list.len());
-}
-
-/// Prints a check report.
-pub fn print_check(r: &CheckReport, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
-        return;
-    }
-    for n in &r.notes {
-        eprintln!("note: {n}");
-    }
-    for p in &r.problems {
-        let affected = if p.affected_snapshots.is_empty() {
-            String::new()
-        } else {
-            format!(" (affects snapshots {})", p.affected_snapshots.join(", "))
-        };
-        eprintln!("error: {}: {}{}", p.object, p.detail, affected);
-    }
-    let verdict = if r.problems.is_empty() {
-        "no errors"
-    } else {
-        "ERRORS FOUND"
-    };
-    println!(
-        "checked {} snapshots, {} packs, {} blobs{}: {}",
-        r.snapshots,
-        r.packs,
-        r.blobs,
-        if r.packs_read > 0 {
-            format!(", read {} packs", r.packs_read)
-        } else {
-            String::new()
-        },
-        verdict
-    );
 }

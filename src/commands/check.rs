@@ -1,26 +1,72 @@
-//! `check`: structural checks (every snapshot and index file decrypts, every chunk a snapshot
-//! references is indexed, every indexed pack exists with its indexed size) and, with
-//! `read_data`, a full read of every pack (name, header, every blob's id).
+//! `check`: prove the repository is whole, and name what is not.
+//!
+//! Always: every index file and snapshot manifest opens; every indexed pack exists with its
+//! indexed size and a header that agrees with the index (two small range reads per pack);
+//! every blob a snapshot references is indexed and not known to be damaged (chunk-list trees
+//! are read, shared subtrees once). With `read_data`, the selected packs are read in full:
+//! name (BLAKE3), header, and every indexed blob opened, decompressed and checked against its
+//! keyed id. Each damaged object is reported with the snapshots, streams, databases and tables
+//! it keeps from being restored in full.
 
-use crate::error::{Error, Result};
-use crate::format::pack::{decode_header, split_trailer};
+mod packs;
+mod subset;
+mod walk;
+
+pub use packs::{
+    detail_of, header_from_bytes, load_index_lenient, pack_object, read_header, read_pack,
+    verify_blobs, LoadedIndex, PackRead,
+};
+pub use subset::Subset;
+
+use crate::error::Result;
+use crate::format::index::IndexPack;
+use crate::format::pack::PackBlob;
 use crate::id::Id;
-use crate::index::Index;
-use crate::pack::reader::{open_blob, read_blob};
+use crate::index::Location;
+use crate::progress::Progress;
 use crate::repository::{FileKind, Repository};
-use crate::stream::decode_list;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use walk::{Walker, UNINDEXED};
 
-/// One problem found.
+/// Details listed per problem before the rest are summarised as "… and N more".
+const MAX_DETAILS: usize = 5;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Read these packs in full (`None`: structure only).
+    pub read_data: Option<Subset>,
+}
+
+/// A snapshot (and where known, the stream, database and tables) that a problem keeps from
+/// being restored in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Affected {
+    /// Short snapshot id (8 hex digits).
+    pub snapshot: String,
+    /// The database the snapshot is of, if recorded.
+    pub database: Option<String>,
+    /// The damaged stream (`None` when the manifest itself is damaged).
+    pub stream: Option<String>,
+    /// Tables whose sections lie in damaged byte ranges (empty for opaque streams or when the
+    /// damage is outside table data).
+    pub tables: Vec<String>,
+}
+
+/// One damaged or missing object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// The damaged or missing object, e.g. `pack data/ab/ab12…`.
+    /// The object, e.g. `pack data/ab/ab12…`, `index index/…`, `snapshot snapshots/…`.
     pub object: String,
-    /// What is wrong.
+    /// What is wrong with it.
     pub detail: String,
-    /// Snapshots that can no longer be restored in full because of it.
+    /// Short ids of the snapshots that can no longer be restored in full because of it.
     pub affected_snapshots: Vec<String>,
+    /// The same, with streams, databases and tables.
+    pub affected: Vec<Affected>,
 }
 
 /// The result of a check.
@@ -28,215 +74,397 @@ pub struct Problem {
 pub struct CheckReport {
     /// Snapshots checked.
     pub snapshots: usize,
+    /// Index files found.
+    pub index_files: usize,
     /// Packs in the index.
     pub packs: usize,
     /// Blobs in the index.
     pub blobs: usize,
-    /// Packs read in full (with `read_data`).
+    /// Which packs were read in full (`None`: none, structure only).
+    pub read_data: Option<String>,
+    /// Packs read in full.
     pub packs_read: usize,
-    /// Problems; empty means the repository is sound.
+    /// Bytes of packs read in full.
+    pub bytes_read: u64,
+    /// Problems, sorted by object; empty means the repository is sound.
     pub problems: Vec<Problem>,
-    /// Notes that are not errors (e.g. packs no index lists, left by an interrupted snapshot).
+    /// Full ids of the snapshots that cannot be restored in full, sorted.
+    pub damaged_snapshots: Vec<String>,
+    /// Pack files that no index file lists.
+    pub orphan_packs: usize,
+    /// Blobs in pack headers that no index file lists for their pack.
+    pub unindexed_pack_blobs: usize,
+    /// Observations that are not errors (e.g. packs no index lists).
     pub notes: Vec<String>,
 }
 
-/// Checks `repo`. Damage is reported in the returned report, not as `Err`; `Err` means the check
-/// itself could not run (e.g. storage unreachable).
-pub fn run(repo: &Repository, read_data: bool) -> Result<CheckReport> {
+/// Problems collected per object.
+#[derive(Default)]
+pub(crate) struct Problems {
+    map: BTreeMap<String, (Vec<String>, Vec<Affected>)>,
+}
+
+impl Problems {
+    /// Records that `object` is damaged as `detail` (repeated details are kept once).
+    pub(crate) fn add(&mut self, object: &str, detail: impl Into<String>) {
+        let d = detail.into();
+        let e = self.map.entry(object.to_string()).or_default();
+        if !e.0.contains(&d) {
+            e.0.push(d);
+        }
+    }
+
+    /// Records that `object` keeps stream `stream` of snapshot `sid` from being restored.
+    pub(crate) fn affect(
+        &mut self,
+        object: &str,
+        sid: &Id,
+        database: Option<String>,
+        stream: &str,
+        tables: Vec<String>,
+    ) {
+        let a = Affected {
+            snapshot: sid.short(),
+            database,
+            stream: (!stream.is_empty()).then(|| stream.to_string()),
+            tables,
+        };
+        let e = self.map.entry(object.to_string()).or_default();
+        if !e.1.contains(&a) {
+            e.1.push(a);
+        }
+    }
+
+    fn into_vec(self) -> Vec<Problem> {
+        self.map
+            .into_iter()
+            .map(|(object, (mut details, affected))| {
+                if details.len() > MAX_DETAILS {
+                    let more = details.len() - MAX_DETAILS;
+                    details.truncate(MAX_DETAILS);
+                    details.push(format!("… and {more} more"));
+                }
+                let mut snaps: Vec<String> = affected.iter().map(|a| a.snapshot.clone()).collect();
+                snaps.dedup();
+                Problem {
+                    object,
+                    detail: details.join("; "),
+                    affected_snapshots: snaps,
+                    affected,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `index index/…`: how index files are named in messages.
+pub fn index_object(id: &Id) -> String {
+    format!("index {}", FileKind::Index.path(id))
+}
+
+/// `snapshot snapshots/…`: how manifests are named in messages.
+pub fn snapshot_object(id: &Id) -> String {
+    format!("snapshot {}", FileKind::Snapshot.path(id))
+}
+
+/// Checks `repo`. Damage is reported in the returned report, not as `Err`; `Err` means the
+/// check itself could not run (storage unreachable). `progress` counts bytes of packs read in
+/// full.
+pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
+    let mut problems = Problems::default();
     let mut report = CheckReport::default();
-    let mut index = Index::default();
-    let index_files = repo.list(FileKind::Index)?;
-    let mut loaded = Vec::new();
-    for (id, _) in &index_files {
-        match repo.load_index_file(id) {
-            Ok(f) => loaded.push((*id, f)),
-            Err(e) => report.problems.push(problem(&e, FileKind::Index.path(id))),
-        }
+    let loaded = load_index_lenient(repo)?;
+    for (id, e) in &loaded.damaged {
+        problems.add(
+            &index_object(id),
+            format!(
+                "{}; the packs it lists are still readable: run `dumpvault repair index`",
+                detail_of(e)
+            ),
+        );
     }
-    let superseded: HashSet<Id> = loaded
-        .iter()
-        .flat_map(|(_, f)| f.supersedes.iter().map(|s| Id(*s)))
-        .collect();
-    for (id, f) in &loaded {
-        if !superseded.contains(id) {
-            index.add_file(*id, f);
-        }
-    }
+    let index = &loaded.index;
+    report.index_files = loaded.files.len() + loaded.damaged.len();
     report.packs = index.packs().len();
     report.blobs = index.len();
 
-    // Packs: exist with the indexed size.
+    let mut listing: HashMap<Id, Vec<(Id, &IndexPack)>> = HashMap::new();
+    for (fid, f) in &loaded.files {
+        for p in &f.packs {
+            listing.entry(Id(p.id)).or_default().push((*fid, p));
+        }
+    }
+    let mut located: HashMap<Id, Vec<(Id, Location)>> = HashMap::new();
+    for (bid, loc) in index.blobs() {
+        located
+            .entry(index.packs()[loc.pack as usize].0)
+            .or_default()
+            .push((*bid, *loc));
+    }
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
-    let mut bad_packs: HashSet<Id> = HashSet::new();
+    let present: Vec<(Id, u64)> = index
+        .packs()
+        .iter()
+        .filter_map(|(p, _)| stored.get(p).map(|s| (*p, *s)))
+        .collect();
+    let selected: HashSet<Id> = match &opts.read_data {
+        None => HashSet::new(),
+        Some(s) => {
+            report.read_data = Some(s.to_string());
+            s.select(&present).into_iter().map(|p| p.0).collect()
+        }
+    };
+    progress.set_total(
+        present
+            .iter()
+            .filter(|p| selected.contains(&p.0))
+            .map(|p| p.1)
+            .sum(),
+    );
+
+    // Blobs known to be unusable, with the object to blame.
+    let mut bad: HashMap<Id, String> = HashMap::new();
+    let empty = Vec::new();
     for (pack, size) in index.packs() {
+        let object = pack_object(pack);
+        let blobs = located.get(pack).unwrap_or(&empty);
         match stored.get(pack) {
             None => {
-                bad_packs.insert(*pack);
-                report.problems.push(Problem {
-                    object: format!("pack {}", FileKind::Pack.path(pack)),
-                    detail: "missing: listed in the index but not in the repository".into(),
-                    affected_snapshots: vec![],
-                });
+                let files: Vec<String> = listing
+                    .get(pack)
+                    .map(|l| l.iter().map(|(f, _)| f.short()).collect())
+                    .unwrap_or_default();
+                problems.add(
+                    &object,
+                    format!(
+                        "missing: index file(s) {} list it but the repository does not hold it",
+                        files.join(", ")
+                    ),
+                );
+                for (b, _) in blobs {
+                    bad.insert(*b, object.clone());
+                }
             }
             Some(s) if s != size => {
-                bad_packs.insert(*pack);
-                report.problems.push(Problem {
-                    object: format!("pack {}", FileKind::Pack.path(pack)),
-                    detail: format!("size {s} bytes, the index says {size}"),
-                    affected_snapshots: vec![],
-                });
+                problems.add(&object, format!("size {s} bytes, the index says {size}"));
+                for (b, loc) in blobs {
+                    if loc.offset as u64 + loc.length as u64 > *s {
+                        bad.insert(*b, object.clone());
+                    }
+                }
             }
             _ => {}
         }
     }
-    let indexed: HashSet<Id> = index.packs().iter().map(|p| p.0).collect();
-    let orphans = stored.keys().filter(|p| !indexed.contains(p)).count();
-    if orphans > 0 {
-        report.notes.push(format!(
-            "{orphans} pack(s) are not in any index (left by an interrupted snapshot; prune removes them)"
-        ));
-    }
-    if read_data {
-        for (pack, _) in index.packs() {
-            if bad_packs.contains(pack) {
-                continue;
-            }
-            report.packs_read += 1;
-            if let Err(e) = read_pack(repo, pack, &index) {
-                bad_packs.insert(*pack);
-                report
-                    .problems
-                    .push(problem(&e, format!("pack {}", FileKind::Pack.path(pack))));
-            }
-        }
-    }
 
-    // Snapshots: decrypt, walk the chunk list, every blob indexed and not in a bad pack.
-    let snaps = repo.list(FileKind::Snapshot)?;
-    report.snapshots = snaps.len();
-    let mut per_object: HashMap<String, (String, Vec<String>)> = HashMap::new();
-    for (sid, _) in &snaps {
-        let manifest = match repo.load_manifest(sid) {
-            Ok(m) => m,
+    let jobs: Vec<Job> = present
+        .iter()
+        .map(|(p, s)| Job {
+            pack: *p,
+            size: *s,
+            full: selected.contains(p),
+            blobs: located.get(p).unwrap_or(&empty),
+        })
+        .collect();
+    let mut header_only_blobs = 0usize;
+    for (job, outcome) in inspect_all(repo, &jobs, progress) {
+        let object = pack_object(&job.pack);
+        let (header, read) = match outcome {
             Err(e) => {
-                report
-                    .problems
-                    .push(problem(&e, FileKind::Snapshot.path(sid)));
+                problems.add(&object, format!("cannot be read: {e}"));
                 continue;
+            }
+            Ok(Inspected::Header(h)) => (h.map_err(|e| detail_of(&e)), None),
+            Ok(Inspected::Full(r)) => {
+                report.packs_read += 1;
+                report.bytes_read += r.bytes;
+                let h = r.header.clone().unwrap_or_else(|| Err("not read".into()));
+                (h, Some(r))
             }
         };
-        for s in &manifest.streams {
-            let mut stack = vec![Id(s.root)];
-            while let Some(lid) = stack.pop() {
-                let mut damaged = |object: String, detail: String| {
-                    let e = per_object.entry(object).or_insert((detail, vec![]));
-                    if !e.1.contains(&sid.short()) {
-                        e.1.push(sid.short());
-                    }
-                };
-                let list = match read_blob(repo, &index, &lid).and_then(|p| decode_list(&lid, &p)) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let (o, d) = split_error(&e, format!("list blob {lid}"));
-                        damaged(o, d);
-                        continue;
-                    }
-                };
-                for e in &list.entries {
-                    let id = Id(e.id);
-                    if list.level > 0 {
-                        stack.push(id);
-                        continue;
-                    }
-                    match index.get(&id) {
-                        None => damaged(
-                            format!("chunk {id}"),
-                            "referenced but not in the index".into(),
-                        ),
-                        Some((pack, _)) if bad_packs.contains(&pack) => damaged(
-                            format!("pack {}", FileKind::Pack.path(&pack)),
-                            "damaged or missing (see above)".into(),
-                        ),
-                        _ => {}
-                    }
+        match header {
+            Err(d) => problems.add(&object, d),
+            Ok(h) => {
+                header_only_blobs += compare_header(
+                    &job.pack,
+                    &h,
+                    listing.get(&job.pack).map_or(&[][..], |v| v),
+                    index,
+                    &mut problems,
+                    &mut bad,
+                );
+            }
+        }
+        if let Some(r) = read {
+            if !r.name_matches {
+                problems.add(&object, "content does not match its name (damaged file)");
+            }
+            for (b, d) in r.bad_blobs {
+                // A blob already blamed on a wrong index entry is not the pack's fault.
+                if let std::collections::hash_map::Entry::Vacant(v) = bad.entry(b) {
+                    problems.add(&object, format!("blob {}: {d}", b.short()));
+                    v.insert(object.clone());
                 }
             }
         }
     }
-    for (object, (detail, snaps)) in per_object {
-        if let Some(p) = report.problems.iter_mut().find(|p| p.object == object) {
-            p.affected_snapshots = snaps;
-        } else {
-            report.problems.push(Problem {
-                object,
-                detail,
-                affected_snapshots: snaps,
-            });
-        }
-    }
-    report.problems.sort_by(|a, b| a.object.cmp(&b.object));
-    Ok(report)
-}
 
-fn split_error(e: &Error, fallback: String) -> (String, String) {
-    match e {
-        Error::Corrupt { object, detail } => (object.clone(), detail.clone()),
-        other => (fallback, other.to_string()),
-    }
-}
-
-fn problem(e: &Error, fallback: String) -> Problem {
-    let (object, detail) = split_error(e, fallback);
-    Problem {
-        object,
-        detail,
-        affected_snapshots: vec![],
-    }
-}
-
-/// Reads one pack whole: its name must be its BLAKE3, its header must decode and match the
-/// index, and every blob must open and match its id.
-fn read_pack(repo: &Repository, pack: &Id, index: &Index) -> Result<()> {
-    let path = FileKind::Pack.path(pack);
-    let what = format!("pack {path}");
-    let bytes = repo.backend().read(&path)?;
-    if Id::hash(&bytes) != *pack {
-        return Err(Error::corrupt(
-            what,
-            "content does not match its name (damaged file)",
+    let indexed: HashSet<&Id> = index.packs().iter().map(|p| &p.0).collect();
+    let orphans = stored.keys().filter(|p| !indexed.contains(p)).count();
+    report.orphan_packs = orphans;
+    report.unindexed_pack_blobs = header_only_blobs;
+    if orphans > 0 {
+        report.notes.push(format!(
+            "{orphans} pack(s) are in no index file: left by an interrupted snapshot (prune \
+             removes them), or listed in a lost index file (`dumpvault repair index` adds them back)"
         ));
     }
-    let (_, sealed_header) = split_trailer(&bytes).map_err(|e| Error::corrupt(what.clone(), e))?;
-    let header = repo
-        .key()
-        .open(sealed_header)
-        .map_err(|e| Error::corrupt(what.clone(), e))?;
-    let blobs = decode_header(&header).map_err(|e| Error::corrupt(what.clone(), e))?;
-    for b in blobs {
-        let id = Id(b.id);
-        let loc = crate::index::Location {
-            pack: 0,
-            offset: b.offset,
-            length: b.length,
-            raw_length: b.raw_length,
-            kind: b.kind,
-        };
-        let end = b.offset as usize + b.length as usize;
-        if end > bytes.len() {
-            return Err(Error::corrupt(
-                what,
-                "header points past the end of the pack",
-            ));
-        }
-        open_blob(repo, pack, &id, &loc, &bytes[b.offset as usize..end])?;
-        if let Some((p, l)) = index.get(&id) {
-            if p == *pack && (l.offset, l.length) != (b.offset, b.length) {
-                return Err(Error::corrupt(
-                    what,
-                    format!("index disagrees with the header about blob {}", id.short()),
-                ));
+    if header_only_blobs > 0 {
+        report.notes.push(format!(
+            "{header_only_blobs} blob(s) in pack headers are not in the index for their pack \
+             (`dumpvault repair index` adds them)"
+        ));
+    }
+
+    let snaps = repo.list(FileKind::Snapshot)?;
+    report.snapshots = snaps.len();
+    let mut walker = Walker::new(repo, index, &bad);
+    let mut damaged = Vec::new();
+    for (sid, _) in &snaps {
+        match repo.load_manifest(sid) {
+            Ok(m) => {
+                if !walker.snapshot(sid, &m, &mut problems) {
+                    damaged.push(sid.to_hex());
+                }
+            }
+            Err(crate::Error::Backend(e)) if e.class == crate::backend::ErrorClass::NotFound => {}
+            Err(e) => {
+                let object = snapshot_object(sid);
+                problems.add(&object, detail_of(&e));
+                problems.affect(&object, sid, None, "", vec![]);
+                damaged.push(sid.to_hex());
             }
         }
     }
-    Ok(())
+    if !walker.unindexed.is_empty() {
+        let n = walker.unindexed.len();
+        let ids: Vec<String> = walker
+            .unindexed
+            .iter()
+            .take(3)
+            .map(|i| i.to_hex())
+            .collect();
+        problems.add(
+            UNINDEXED,
+            format!(
+                "{n} blob(s) that snapshots reference are in no index file ({}{}); if index \
+                 files were lost or damaged, run `dumpvault repair index`",
+                ids.join(", "),
+                if n > 3 { ", …" } else { "" }
+            ),
+        );
+    }
+    damaged.sort();
+    report.damaged_snapshots = damaged;
+    report.problems = problems.into_vec();
+    progress.finish();
+    Ok(report)
+}
+
+/// Compares pack `pack`'s header with every index file's entry for it. An entry whose location
+/// differs from the header is a problem of that index file; when the index uses that entry,
+/// the blob is unusable. Returns the number of header blobs no index file lists for the pack.
+fn compare_header(
+    pack: &Id,
+    header: &[PackBlob],
+    listing: &[(Id, &IndexPack)],
+    index: &crate::index::Index,
+    problems: &mut Problems,
+    bad: &mut HashMap<Id, String>,
+) -> usize {
+    let by_id: HashMap<[u8; 32], &PackBlob> = header.iter().map(|b| (b.id, b)).collect();
+    let mut listed: HashSet<[u8; 32]> = HashSet::new();
+    for (fid, ip) in listing {
+        for b in &ip.blobs {
+            listed.insert(b.id);
+            let id = Id(b.id);
+            let wrong = match by_id.get(&b.id) {
+                Some(h)
+                    if (h.offset, h.length, h.raw_length) == (b.offset, b.length, b.raw_length) =>
+                {
+                    continue
+                }
+                Some(h) => format!(
+                    "blob {} in {}: offset {} length {}, the pack header says offset {} length {}",
+                    id.short(),
+                    FileKind::Pack.path(pack),
+                    b.offset,
+                    b.length,
+                    h.offset,
+                    h.length
+                ),
+                None => format!(
+                    "blob {} is not in pack {} (its header does not list it)",
+                    id.short(),
+                    FileKind::Pack.path(pack)
+                ),
+            };
+            let object = index_object(fid);
+            problems.add(&object, format!("{wrong}; run `dumpvault repair index`"));
+            if let Some((p, l)) = index.get(&id) {
+                if p == *pack && (l.offset, l.length) == (b.offset, b.length) {
+                    bad.insert(id, object);
+                }
+            }
+        }
+    }
+    header.iter().filter(|b| !listed.contains(&b.id)).count()
+}
+
+/// One pack to inspect.
+struct Job<'a> {
+    pack: Id,
+    size: u64,
+    full: bool,
+    blobs: &'a [(Id, Location)],
+}
+
+enum Inspected {
+    Header(Result<Vec<PackBlob>>),
+    Full(PackRead),
+}
+
+/// Inspects packs on several threads (reads are I/O bound on remote storage); results come
+/// back in job order.
+fn inspect_all<'j>(
+    repo: &Repository,
+    jobs: &'j [Job<'j>],
+    progress: &dyn Progress,
+) -> Vec<(&'j Job<'j>, Result<Inspected>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+        .min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<Inspected>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let r = if job.full {
+                    read_pack(repo, &job.pack, job.blobs).map(|r| {
+                        progress.inc(r.bytes);
+                        Inspected::Full(r)
+                    })
+                } else {
+                    Ok(Inspected::Header(read_header(repo, &job.pack, job.size)))
+                };
+                results.lock().expect("no panics hold it").push((i, r));
+            });
+        }
+    });
+    let mut out = results.into_inner().expect("no panics hold it");
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(i, r)| (&jobs[i], r)).collect()
 }

@@ -3,6 +3,11 @@
 
 pub mod cat;
 pub mod check;
+pub mod copy;
+pub mod forget;
+pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod snapshot;
 pub mod snapshots;
+pub mod verify;

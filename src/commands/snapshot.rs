@@ -40,8 +40,6 @@ pub struct SnapshotOptions {
     pub host: Option<String>,
     /// Tags to record.
     pub tags: Vec<String>,
-    /// Stream name (e.g. `db.sql`).
-    pub stream_name: String,
     /// Snapshot time to record (default: now). Tests use it to build timelines.
     pub time: Option<jiff::Zoned>,
 }
@@ -74,19 +72,60 @@ struct StreamStats {
     sections: Vec<Section>,
 }
 
-/// Takes a snapshot of `source` into `repo`.
+/// Takes a snapshot of one or more named streams (`(stream name, source)`, the main dump
+/// first; the manifest's source description is the first one's) into `repo`.
 ///
-/// Errors: the source's error when the dump did not complete (no manifest is written; packs and
+/// Errors: a source's error when its dump did not complete (no manifest is written; packs and
 /// index files already written stay, so a rerun stores nothing twice); storage errors.
 pub fn run(
     repo: &Repository,
     index: &SharedIndex,
-    mut source: Box<dyn DumpSource>,
+    sources: Vec<(String, Box<dyn DumpSource>)>,
     opts: &SnapshotOptions,
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
     let started = Instant::now();
+    // Tells a concurrent prune this snapshot may reference packs it marks obsolete (see
+    // repo-format.md, "Prune"); never looks at other locks, so prune never delays a snapshot.
+    let lock = crate::repository::lock::LockGuard::shared(repo, "snapshot")?;
     let time = opts.time.clone().unwrap_or_else(jiff::Zoned::now);
+    let mut streams = Vec::new();
+    let mut summary = Summary::default();
+    let mut first_info = None;
+    for (name, source) in sources {
+        let (stream, info, added, new_blobs) = store_stream(repo, index, name, source, progress)?;
+        summary.bytes_read += stream.size;
+        summary.chunks += stream.chunks;
+        summary.bytes_added += added;
+        summary.new_blobs += new_blobs;
+        streams.push(stream);
+        first_info.get_or_insert(info);
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    let manifest = Manifest {
+        time: time.to_string(),
+        host: opts.host.clone().unwrap_or_else(crate::hostname),
+        tags: opts.tags.clone(),
+        source: first_info.unwrap_or_default(),
+        streams,
+        summary,
+        original: None,
+    };
+    let id = repo.save_manifest(&manifest)?;
+    drop(lock); // removed only once the manifest is durable
+    progress.finish();
+    Ok(SnapshotOutcome { id, manifest })
+}
+
+/// Stores one stream; returns its reference, the source's final description, bytes added to
+/// the repository and the number of new blobs. The source's `finish` is checked last.
+fn store_stream(
+    repo: &Repository,
+    index: &SharedIndex,
+    name: String,
+    mut source: Box<dyn DumpSource>,
+    progress: &dyn Progress,
+) -> Result<(StreamRef, crate::source::SourceInfo, u64, u64)> {
     let info = source.info();
     let (chunk_tx, chunk_rx) = bounded::<(Id, Vec<u8>)>(CHUNK_QUEUE);
     let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
@@ -111,10 +150,11 @@ pub fn run(
             std::thread::spawn(move || {
                 for w in rx {
                     let bytes = key.seal(&compress(&w.plain, level));
+                    let raw_length = w.plain.len() as u32;
                     let s = Sealed {
                         kind: w.kind,
                         id: w.id,
-                        raw_length: w.plain.len() as u32,
+                        raw_length,
                         bytes,
                     };
                     if tx.send(s).is_err() {
@@ -149,39 +189,18 @@ pub fn run(
     // Storage errors first: they explain why the other stages stopped.
     let packed = packed?;
     let (root, chunks, new_blobs) = dedup?;
-    let bytes_added = packed.bytes;
     let stream =
         read.map_err(|e| Error::io(format!("reading the dump ({})", describe(&info)), e))?;
     let info = source.finish()?;
-
-    let manifest = Manifest {
-        time: time
-            .timestamp()
-            .to_zoned(time.time_zone().clone())
-            .to_string(),
-        host: opts.host.clone().unwrap_or_else(crate::hostname),
-        tags: opts.tags.clone(),
-        source: info,
-        streams: vec![StreamRef {
-            name: opts.stream_name.clone(),
-            size: stream.size,
-            blake3: stream.blake3,
-            root: root.0,
-            chunks,
-            sections: stream.sections,
-        }],
-        summary: Summary {
-            bytes_read: stream.size,
-            bytes_added,
-            chunks,
-            new_blobs,
-            duration_ms: started.elapsed().as_millis() as u64,
-        },
-        original: None,
+    let stream_ref = StreamRef {
+        name,
+        size: stream.size,
+        blake3: stream.blake3,
+        root: root.0,
+        chunks,
+        sections: stream.sections,
     };
-    let id = repo.save_manifest(&manifest)?;
-    progress.finish();
-    Ok(SnapshotOutcome { id, manifest })
+    Ok((stream_ref, info, packed.bytes, new_blobs))
 }
 
 fn describe(info: &crate::source::SourceInfo) -> String {

@@ -14,6 +14,10 @@ pub struct Lock {
     pub pid: u32,
     /// Last refresh, seconds since the Unix epoch (UTC).
     pub time: i64,
+    /// When the holder first took the lock, seconds since the Unix epoch (UTC); kept across
+    /// refreshes. Absent in older lock files, read as 0 (the oldest possible, the safe side).
+    #[serde(default)]
+    pub created: i64,
     /// The command holding it, e.g. `snapshot`.
     pub command: String,
 }

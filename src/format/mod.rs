@@ -6,6 +6,8 @@
 //! [`crate::repository`], not here.
 
 pub mod config;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod index;
 pub mod key;
 pub mod list;

@@ -7,11 +7,13 @@ mod shared;
 
 pub use shared::SharedIndex;
 
-use crate::error::Result;
+use crate::backend::ErrorClass;
+use crate::error::{Error, Result};
 use crate::format::index::{IndexFile, IndexPack};
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 /// Where a blob is stored.
@@ -30,72 +32,124 @@ pub struct Location {
 }
 
 /// The union of the repository's index files.
+///
+/// Obsolete packs (marked by prune, see `repo-format.md`, "Prune") are kept apart: their blobs
+/// are found by [`Index::get`], so a snapshot that raced with prune stays restorable, but not
+/// by [`Index::contains`], so no new snapshot deduplicates against a pack about to be deleted.
+/// A pack that any index file lists as live is live, whatever other files say.
 #[derive(Default)]
 pub struct Index {
     packs: Vec<(Id, u64)>,
     pack_pos: HashMap<Id, u32>,
+    /// Per position in `packs`: whether some index file lists the pack as live.
+    live: Vec<bool>,
     blobs: HashMap<Id, Location>,
     /// Index files read, in load order.
     pub files: Vec<Id>,
-    /// Packs marked obsolete by prune, with the mark time (seconds since the epoch).
+    /// Packs marked obsolete by prune, with the mark time (seconds since the epoch). A pack may
+    /// be marked here and still be live (listed as live by another index file).
     pub obsolete: HashMap<Id, i64>,
 }
+
+/// How many times [`Index::load_files`] starts over when an index file it listed vanished
+/// (a concurrent prune replaced it).
+const LOAD_ATTEMPTS: usize = 5;
 
 impl Index {
     /// Loads every index file not superseded by another.
     ///
     /// Errors: the first index file that cannot be read or decoded, by name.
     pub fn load(repo: &Repository) -> Result<Self> {
-        let ids: Vec<Id> = repo
-            .list(FileKind::Index)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        let mut files = Vec::with_capacity(ids.len());
-        for id in &ids {
-            files.push((*id, repo.load_index_file(id)?));
-        }
-        let superseded: HashSet<Id> = files
-            .iter()
-            .flat_map(|(_, f)| f.supersedes.iter().map(|s| Id(*s)))
-            .collect();
+        let files = Self::load_files(repo)?;
+        let superseded = superseded(&files);
         let mut index = Index::default();
-        for (id, f) in files {
-            if superseded.contains(&id) {
-                continue;
+        for (id, f) in &files {
+            if !superseded.contains(id) {
+                index.add_file(*id, f);
             }
-            index.add_file(id, &f);
         }
         Ok(index)
     }
 
-    /// Adds the packs of one index file.
-    pub fn add_file(&mut self, id: Id, f: &IndexFile) {
-        for p in &f.packs {
-            self.add_pack(p);
+    /// Reads every index file (superseded ones too), sorted by id. When a listed file vanishes
+    /// before it is read (a prune replaced it), starts over, so the replacement is seen.
+    ///
+    /// Errors: an index file that cannot be read or decoded, by name.
+    pub fn load_files(repo: &Repository) -> Result<Vec<(Id, IndexFile)>> {
+        let mut attempt = 0;
+        'again: loop {
+            attempt += 1;
+            let mut files = Vec::new();
+            for (id, _) in repo.list(FileKind::Index)? {
+                match repo.load_index_file(&id) {
+                    Ok(f) => files.push((id, f)),
+                    Err(Error::Backend(e))
+                        if e.class == ErrorClass::NotFound && attempt < LOAD_ATTEMPTS =>
+                    {
+                        continue 'again
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(files);
         }
+    }
+
+    /// Adds the packs of one index file. A pack listed in the file's `obsolete` is added as
+    /// obsolete (readable, not used for deduplication) unless another file lists it as live.
+    pub fn add_file(&mut self, id: Id, f: &IndexFile) {
+        let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
         for o in &f.obsolete {
-            self.obsolete.insert(Id(o.id), o.marked_at);
+            let t = self.obsolete.entry(Id(o.id)).or_insert(o.marked_at);
+            *t = (*t).max(o.marked_at);
+        }
+        for p in &f.packs {
+            self.add_pack_as(p, !marked.contains(&p.id));
         }
         self.files.push(id);
     }
 
-    /// Adds one pack's blobs (a blob already known keeps its first location).
+    /// Adds one live pack's blobs.
     pub fn add_pack(&mut self, p: &IndexPack) {
+        self.add_pack_as(p, true);
+    }
+
+    /// Adds one pack's blobs. A blob already known keeps its first location, except that a
+    /// location in a live pack replaces one in an obsolete pack.
+    fn add_pack_as(&mut self, p: &IndexPack, live: bool) {
         let pid = Id(p.id);
         let pos = *self.pack_pos.entry(pid).or_insert_with(|| {
             self.packs.push((pid, p.size));
+            self.live.push(false);
             (self.packs.len() - 1) as u32
         });
+        self.live[pos as usize] |= live;
         for b in &p.blobs {
-            self.blobs.entry(Id(b.id)).or_insert(Location {
+            let loc = Location {
                 pack: pos,
                 offset: b.offset,
                 length: b.length,
                 raw_length: b.raw_length,
                 kind: b.kind,
-            });
+            };
+            match self.blobs.entry(Id(b.id)) {
+                Entry::Vacant(v) => {
+                    v.insert(loc);
+                }
+                Entry::Occupied(mut o) => {
+                    if live && !self.live[o.get().pack as usize] {
+                        o.insert(loc);
+                    }
+                }
+            }
         }
+    }
+
+    /// Whether pack `id` is listed as live by some index file.
+    pub fn is_live(&self, id: &Id) -> bool {
+        self.pack_pos
+            .get(id)
+            .is_some_and(|&p| self.live[p as usize])
     }
 
     /// Where blob `id` is, with its pack id.
@@ -105,12 +159,15 @@ impl Index {
             .map(|l| (self.packs[l.pack as usize].0, *l))
     }
 
-    /// Whether blob `id` is stored.
+    /// Whether blob `id` is stored in a live pack (the deduplication test: blobs only in
+    /// obsolete packs do not count).
     pub fn contains(&self, id: &Id) -> bool {
-        self.blobs.contains_key(id)
+        self.blobs
+            .get(id)
+            .is_some_and(|l| self.live[l.pack as usize])
     }
 
-    /// Number of blobs.
+    /// Number of blobs (in live and obsolete packs).
     pub fn len(&self) -> usize {
         self.blobs.len()
     }
@@ -120,7 +177,7 @@ impl Index {
         self.blobs.is_empty()
     }
 
-    /// All packs: (id, size in bytes).
+    /// All packs, live and obsolete: (id, size in bytes).
     pub fn packs(&self) -> &[(Id, u64)] {
         &self.packs
     }
@@ -139,5 +196,82 @@ impl Index {
             length: loc.length,
             raw_length: loc.raw_length,
         }
+    }
+}
+
+/// Ids of the index files that another of `files` supersedes.
+pub fn superseded(files: &[(Id, IndexFile)]) -> HashSet<Id> {
+    files
+        .iter()
+        .flat_map(|(_, f)| f.supersedes.iter().map(|s| Id(*s)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::index::ObsoletePack;
+
+    fn pack(n: u8, blobs: &[u8]) -> IndexPack {
+        IndexPack {
+            id: [n; 32],
+            size: 100,
+            blobs: blobs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| PackBlob {
+                    kind: BlobKind::Data,
+                    id: [*b; 32],
+                    offset: i as u32 * 10,
+                    length: 10,
+                    raw_length: 5,
+                })
+                .collect(),
+        }
+    }
+
+    fn marked(n: u8, at: i64) -> ObsoletePack {
+        ObsoletePack {
+            id: [n; 32],
+            marked_at: at,
+        }
+    }
+
+    #[test]
+    fn obsolete_blobs_are_readable_but_not_for_dedup() {
+        let mut i = Index::default();
+        let f = IndexFile {
+            packs: vec![pack(1, &[10, 11]), pack(2, &[12])],
+            supersedes: vec![],
+            obsolete: vec![marked(1, 50)],
+        };
+        i.add_file(Id([0; 32]), &f);
+        assert!(!i.contains(&Id([10; 32])));
+        assert_eq!(i.get(&Id([10; 32])).unwrap().0, Id([1; 32]));
+        assert!(i.contains(&Id([12; 32])));
+        assert!(!i.is_live(&Id([1; 32])));
+        assert_eq!(i.obsolete[&Id([1; 32])], 50);
+    }
+
+    #[test]
+    fn live_in_any_file_wins_and_live_copies_are_preferred() {
+        let mut i = Index::default();
+        let pruned = IndexFile {
+            packs: vec![pack(1, &[10])],
+            supersedes: vec![],
+            obsolete: vec![marked(1, 50), marked(3, 60)],
+        };
+        i.add_file(Id([0; 32]), &pruned);
+        // A snapshot's index file written concurrently lists pack 3 as live, and pack 2 holds
+        // another copy of blob 10.
+        let snap = IndexFile {
+            packs: vec![pack(3, &[13]), pack(2, &[10])],
+            ..Default::default()
+        };
+        i.add_file(Id([9; 32]), &snap);
+        assert!(i.is_live(&Id([3; 32])));
+        assert!(i.contains(&Id([13; 32])));
+        assert!(i.contains(&Id([10; 32])));
+        assert_eq!(i.get(&Id([10; 32])).unwrap().0, Id([2; 32]));
     }
 }

@@ -31,6 +31,8 @@ pub struct Packer {
     done: Vec<IndexPack>,
     last_checkpoint: Instant,
     stats: PackerStats,
+    /// Whether this packer writes index files (checkpoints and at `finish`).
+    index_files: bool,
 }
 
 impl Packer {
@@ -43,6 +45,16 @@ impl Packer {
             done: Vec::new(),
             last_checkpoint: Instant::now(),
             stats: PackerStats::default(),
+            index_files: true,
+        }
+    }
+
+    /// A packer that writes packs only, no index files (prune lists the packs in its own
+    /// index file); finish it with [`Packer::finish_packs`].
+    pub fn without_index_files(repo: Repository) -> Self {
+        Packer {
+            index_files: false,
+            ..Packer::new(repo)
         }
     }
 
@@ -83,7 +95,7 @@ impl Packer {
             size,
             blobs: std::mem::take(&mut self.blobs),
         });
-        if self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+        if self.index_files && self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
             self.write_index()?;
         }
         Ok(())
@@ -102,6 +114,13 @@ impl Packer {
         let id = self.repo.save_index_file(&file)?;
         self.stats.index_files.push(id);
         Ok(())
+    }
+
+    /// Writes the last pack and returns the packs written since the last index file, without
+    /// writing one. Every returned pack is durable.
+    pub fn finish_packs(mut self) -> Result<(Vec<IndexPack>, PackerStats)> {
+        self.flush_pack()?;
+        Ok((std::mem::take(&mut self.done), self.stats))
     }
 
     /// Writes the last pack and the last index file.

@@ -32,8 +32,12 @@ pub fn write_key(
 
 /// Tries every key file with `password`.
 ///
+/// A key file whose content does not match its name (the BLAKE3 of its JSON) is damaged and
+/// skipped.
+///
 /// Errors: [`Error::WrongPassword`] when none opens (unreadable key files are named in the
-/// message), [`Error::NotARepository`] when there are no key files.
+/// message), [`Error::Corrupt`] naming them when every key file is damaged,
+/// [`Error::NotARepository`] when there are no key files.
 pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
     let files = backend.list(FileKind::Key.dir())?;
     if files.is_empty() {
@@ -43,11 +47,19 @@ pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
         });
     }
     let mut damaged = Vec::new();
+    let mut tried = 0;
     for (path, _) in files {
         let Some(id) = path.rsplit('/').next().and_then(|n| Id::from_hex(n).ok()) else {
             continue;
         };
+        tried += 1;
         let bytes = backend.read(&path)?;
+        if Id::hash(&bytes) != id {
+            damaged.push(format!(
+                "{path} (content does not match its name: damaged file)"
+            ));
+            continue;
+        }
         let file: KeyFile = match decode_json(&bytes) {
             Ok(f) => f,
             Err(e) => {
@@ -76,6 +88,15 @@ pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
         Err(Error::WrongPassword {
             location: backend.location().into(),
         })
+    } else if damaged.len() == tried {
+        Err(Error::corrupt(
+            format!("key {}", damaged.join(", key ")),
+            format!(
+                "no key file of {} is readable, so no password can open it; restore the keys/ \
+                 folder from a copy",
+                backend.location()
+            ),
+        ))
     } else {
         Err(Error::Invalid(format!(
             "wrong password for {}, or its key file is damaged: unreadable key files: {}",

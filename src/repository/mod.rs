@@ -5,6 +5,7 @@
 //! bytes; loading checks the name before decrypting.
 
 pub mod keys;
+pub mod lock;
 
 use crate::backend::{Backend, ErrorClass};
 use crate::crypto::MasterKey;

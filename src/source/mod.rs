@@ -93,4 +93,8 @@ pub trait DumpSource: std::io::Read + Send {
 }
 
 pub mod command;
+pub mod database;
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
 pub mod stdin;

@@ -1,0 +1,214 @@
+//! `dumpvault snapshot`: from stdin, a command, or database URLs (several at once, or every
+//! database of a server with `--all-databases`), each database its own snapshot, in parallel.
+
+use super::output::{self, human_bytes, Bar};
+use super::Ctx;
+use anyhow::{bail, Context, Result};
+use dumpvault::commands::{self, snapshot::SnapshotOptions};
+use dumpvault::index::SharedIndex;
+use dumpvault::source::database::{DatabaseUrl, DumpOptions};
+use dumpvault::source::DumpSource;
+use serde_json::json;
+
+/// Arguments of `snapshot`.
+#[derive(clap::Args)]
+pub struct SnapshotArgs {
+    /// Database URLs: postgres://user@host:port/db, mysql://…, mariadb://…, sqlite:///path.db.
+    sources: Vec<String>,
+    /// Read the dump from standard input.
+    #[arg(long, conflicts_with = "command")]
+    stdin: bool,
+    /// Stream name for --stdin and --command.
+    #[arg(long, default_value = "dump.sql")]
+    stdin_name: String,
+    /// Run this shell command and store its standard output.
+    #[arg(long)]
+    command: Option<String>,
+    /// Tag the snapshot (`key=value` or a word; repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Host name to record instead of this host's.
+    #[arg(long)]
+    host: Option<String>,
+    /// Record this time instead of now (RFC 3339, e.g. 2026-01-02T03:00:00+01:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// PostgreSQL: rows in heap order (plain pg_dump) instead of primary-key order.
+    #[arg(long)]
+    heap_order: bool,
+    /// MySQL/MariaDB: do not dump rows in primary-key order.
+    #[arg(long)]
+    no_order_by_primary: bool,
+    /// PostgreSQL: also store roles and tablespaces as a `globals.sql` stream.
+    #[arg(long)]
+    globals: bool,
+    /// SQLite: `sql` (logical dump, default) or `image` (the database file).
+    #[arg(long, default_value = "sql", value_parser = ["sql", "image"])]
+    format: String,
+    /// Snapshot every database of the server URL(s) given.
+    #[arg(long)]
+    all_databases: bool,
+    /// With --all-databases: only databases matching this glob (repeatable).
+    #[arg(long)]
+    include: Vec<String>,
+    /// With --all-databases: skip databases matching this glob (repeatable).
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Databases dumped in parallel (default: number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+fn globs(patterns: &[String]) -> Result<globset::GlobSet> {
+    let mut b = globset::GlobSetBuilder::new();
+    for p in patterns {
+        b.add(globset::Glob::new(p).with_context(|| format!("bad glob pattern {p:?}"))?);
+    }
+    Ok(b.build()?)
+}
+
+/// Expands the source URLs into the databases to snapshot.
+fn targets(a: &SnapshotArgs) -> Result<Vec<DatabaseUrl>> {
+    let include = globs(&a.include)?;
+    let exclude = globs(&a.exclude)?;
+    let mut out = Vec::new();
+    for s in &a.sources {
+        let url = DatabaseUrl::parse(s)?;
+        if a.all_databases {
+            let mut found = 0;
+            for db in url.list_databases()? {
+                if (a.include.is_empty() || include.is_match(&db)) && !exclude.is_match(&db) {
+                    out.push(url.with_database(&db));
+                    found += 1;
+                }
+            }
+            if found == 0 {
+                bail!("no database on {s} matches the --include/--exclude patterns");
+            }
+        } else {
+            out.push(url);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `snapshot`.
+pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
+    let time = a.time.as_deref().map(super::parse_time).transpose()?;
+    let opts = SnapshotOptions {
+        host: a.host.clone(),
+        tags: a.tag.clone(),
+        time,
+    };
+    if a.sources.is_empty() {
+        let source: Box<dyn DumpSource> = if let Some(cmd) = &a.command {
+            Box::new(dumpvault::source::command::ChildSource::shell(cmd)?)
+        } else if a.stdin {
+            Box::new(dumpvault::source::stdin::ReaderSource::new(std::io::stdin()))
+        } else {
+            bail!("nothing to snapshot: give --stdin, --command CMD, or a database URL");
+        };
+        let repo = ctx.open()?;
+        let index = SharedIndex::start(&repo);
+        let bar = Bar::new(ctx.progress, None);
+        let out = commands::snapshot::run(
+            &repo,
+            &index,
+            vec![(a.stdin_name.clone(), source)],
+            &opts,
+            &bar,
+        )?;
+        output::print_snapshot(&out, ctx.json);
+        return Ok(0);
+    }
+    if a.stdin || a.command.is_some() {
+        bail!("give either database URLs or --stdin/--command, not both");
+    }
+    let dump = DumpOptions {
+        heap_order: a.heap_order,
+        no_order_by_primary: a.no_order_by_primary,
+        globals: a.globals,
+        sqlite_image: a.format == "image",
+    };
+    let targets = targets(&a)?;
+    let repo = ctx.open()?;
+    let index = SharedIndex::start(&repo);
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<commands::snapshot::SnapshotOutcome>>>> =
+        targets
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(targets.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(t) = targets.get(i) else { break };
+                let r = t
+                    .open(&dump)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|sources| {
+                        let bar = Bar::new(false, None);
+                        Ok(commands::snapshot::run(
+                            &repo, &index, sources, &opts, &bar,
+                        )?)
+                    })
+                    .with_context(|| format!("database {}", t.database()));
+                *results[i].lock().expect("no panics while holding the lock") = Some(r);
+            });
+        }
+    });
+    let mut failed = 0;
+    let mut rows = Vec::new();
+    for (t, r) in targets.iter().zip(results) {
+        let r = r
+            .into_inner()
+            .expect("no panics")
+            .expect("every target ran");
+        match r {
+            Ok(o) => {
+                if targets.len() == 1 {
+                    output::print_snapshot(&o, ctx.json);
+                    return Ok(0);
+                }
+                let s = &o.manifest.summary;
+                rows.push(json!({"database": t.database(), "status": "ok", "id": o.id.to_hex(),
+                    "short_id": o.id.short(), "bytes_read": s.bytes_read, "bytes_added": s.bytes_added,
+                    "duration_ms": s.duration_ms}));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("dumpvault: error: {e:#}");
+                rows.push(json!({"database": t.database(), "status": "failed", "error": format!("{e:#}")}));
+            }
+        }
+    }
+    if targets.len() == 1 && failed == 1 {
+        return Ok(1);
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<24} {:<7} {:<9} {:>10} {:>10}",
+            "database", "status", "snapshot", "read", "added"
+        );
+        for r in &rows {
+            let b = |k: &str| r[k].as_u64().map(human_bytes).unwrap_or_else(|| "-".into());
+            println!(
+                "{:<24} {:<7} {:<9} {:>10} {:>10}",
+                r["database"].as_str().unwrap_or(""),
+                r["status"].as_str().unwrap_or(""),
+                r["short_id"].as_str().unwrap_or("-"),
+                b("bytes_read"),
+                b("bytes_added")
+            );
+        }
+        println!("{} of {} databases failed", failed, rows.len());
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}

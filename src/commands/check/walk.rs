@@ -1,0 +1,159 @@
+//! The snapshot side of `check`: walk every stream's chunk-list tree, find the blobs that are
+//! unindexed or known bad, and work out which byte ranges, and so which tables, they take away.
+
+use super::packs::{detail_of, pack_object};
+use super::Problems;
+use crate::format::snapshot::{Manifest, StreamRef};
+use crate::id::Id;
+use crate::index::Index;
+use crate::pack::reader::read_blob;
+use crate::repository::Repository;
+use crate::stream::decode_list;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Object name under which blobs that no index file lists are reported.
+pub const UNINDEXED: &str = "index";
+
+/// Walks chunk-list trees against an index and a set of known bad blobs.
+pub struct Walker<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    /// Blobs known to be unusable, with the object (file) whose damage makes them so.
+    bad: &'a HashMap<Id, String>,
+    /// List blobs whose whole subtree was found sound (shared subtrees are walked once).
+    clean: HashSet<Id>,
+    /// Referenced blobs that no index file lists.
+    pub unindexed: BTreeSet<Id>,
+    /// List blobs read.
+    pub lists_read: u64,
+}
+
+/// A damaged byte range of a stream and the object responsible.
+struct Hole {
+    start: u64,
+    end: u64,
+    object: String,
+}
+
+impl<'a> Walker<'a> {
+    /// A walker over `index`, with `bad` blobs already known.
+    pub fn new(repo: &'a Repository, index: &'a Index, bad: &'a HashMap<Id, String>) -> Self {
+        Walker {
+            repo,
+            index,
+            bad,
+            clean: HashSet::new(),
+            unindexed: BTreeSet::new(),
+            lists_read: 0,
+        }
+    }
+
+    /// Walks every stream of snapshot `sid`; records in `problems` each object that keeps it
+    /// from being restored in full, with the stream, database and tables affected. Returns
+    /// whether the snapshot is restorable in full.
+    pub fn snapshot(&mut self, sid: &Id, m: &Manifest, problems: &mut Problems) -> bool {
+        let mut whole = true;
+        for s in &m.streams {
+            let mut holes = Vec::new();
+            self.visit(&Id(s.root), 0, s.size, &mut holes, problems);
+            if holes.is_empty() {
+                continue;
+            }
+            whole = false;
+            let mut by_object: HashMap<&str, Vec<&Hole>> = HashMap::new();
+            for h in &holes {
+                by_object.entry(h.object.as_str()).or_default().push(h);
+            }
+            for (object, hs) in by_object {
+                let tables = tables_in(s, &hs);
+                problems.affect(object, sid, m.source.database.clone(), &s.name, tables);
+            }
+        }
+        whole
+    }
+
+    /// Why blob `id` cannot be read, if known without reading it.
+    fn known_problem(&mut self, id: &Id) -> Option<String> {
+        if self.index.get(id).is_none() {
+            self.unindexed.insert(*id);
+            return Some(UNINDEXED.to_string());
+        }
+        self.bad.get(id).cloned()
+    }
+
+    fn visit(
+        &mut self,
+        id: &Id,
+        start: u64,
+        size: u64,
+        holes: &mut Vec<Hole>,
+        problems: &mut Problems,
+    ) {
+        if self.clean.contains(id) {
+            return;
+        }
+        let hole = |object: String| Hole {
+            start,
+            end: start + size,
+            object,
+        };
+        if let Some(object) = self.known_problem(id) {
+            holes.push(hole(object));
+            return;
+        }
+        self.lists_read += 1;
+        let list = match read_blob(self.repo, self.index, id) {
+            Ok(plain) => match decode_list(id, &plain) {
+                Ok(l) => l,
+                Err(e) => {
+                    let object = format!("list blob {id}");
+                    problems.add(&object, detail_of(&e));
+                    holes.push(hole(object));
+                    return;
+                }
+            },
+            Err(e) => {
+                let object = match self.index.get(id) {
+                    Some((pack, _)) => pack_object(&pack),
+                    None => UNINDEXED.to_string(),
+                };
+                problems.add(
+                    &object,
+                    format!("list blob {}: {}", id.short(), detail_of(&e)),
+                );
+                holes.push(hole(object));
+                return;
+            }
+        };
+        let before = holes.len();
+        let mut pos = start;
+        for e in &list.entries {
+            let child = Id(e.id);
+            if list.level > 0 {
+                self.visit(&child, pos, e.size, holes, problems);
+            } else if let Some(object) = self.known_problem(&child) {
+                holes.push(Hole {
+                    start: pos,
+                    end: pos + e.size,
+                    object,
+                });
+            }
+            pos += e.size;
+        }
+        if holes.len() == before {
+            self.clean.insert(*id);
+        }
+    }
+}
+
+/// Tables of stream `s` whose sections overlap any of `holes`, in stream order.
+fn tables_in(s: &StreamRef, holes: &[&Hole]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for sec in &s.sections {
+        let Some(t) = &sec.table else { continue };
+        if holes.iter().any(|h| h.start < sec.end && sec.start < h.end) && !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,196 @@
+//! Copy by blob id, for repositories that share the blob-id key and chunking: walk the source
+//! snapshot's chunk-list trees, keep the blobs the target lacks, read them from the source's
+//! packs in runs of adjacent blobs on several threads, and hand them to the uploader, sealed as
+//! they are (shared master key) or opened, checked and sealed again with the target's key.
+
+use super::upload::Uploader;
+use super::Counts;
+use crate::compress::decompress;
+use crate::error::{Error, Result};
+use crate::format::pack::BlobKind;
+use crate::format::snapshot::Manifest;
+use crate::id::Id;
+use crate::index::{Index, Location};
+use crate::pack::reader::{plan_runs, read_blob, Run};
+use crate::progress::Progress;
+use crate::repository::{FileKind, Repository};
+use crate::stream::decode_list;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Longest single range read from a source pack, bytes.
+const MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Both repositories and how to move blobs between them.
+pub(super) struct Ends<'a> {
+    pub from: &'a Repository,
+    pub from_index: &'a Index,
+    pub to: &'a Repository,
+    pub to_index: &'a Index,
+    /// Copy sealed bytes as they are (the master keys are equal).
+    pub sealed: bool,
+    /// Parallel source reads.
+    pub connections: usize,
+}
+
+/// Every blob of `manifest`'s streams, list blobs before their entries, each once.
+///
+/// Errors: a list blob missing from the source index or damaged.
+pub(super) fn tree_blobs(from: &Repository, index: &Index, manifest: &Manifest) -> Result<Vec<Id>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for s in &manifest.streams {
+        let mut stack = vec![Id(s.root)];
+        while let Some(lid) = stack.pop() {
+            if !seen.insert(lid) {
+                continue;
+            }
+            out.push(lid);
+            let list = decode_list(&lid, &read_blob(from, index, &lid)?)?;
+            for e in list.entries.iter().rev() {
+                let id = Id(e.id);
+                if list.level > 0 {
+                    stack.push(id);
+                } else if seen.insert(id) {
+                    out.push(id);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Transfers the blobs of `manifest` that the target lacks (and that this run has not queued
+/// yet) into `uploader`. The caller checkpoints the uploader before writing the manifest.
+///
+/// Errors: damaged source data, named by pack; storage errors.
+pub(super) fn copy_snapshot(
+    ends: &Ends<'_>,
+    manifest: &Manifest,
+    queued: &mut HashSet<Id>,
+    uploader: &Uploader,
+    progress: &dyn Progress,
+) -> Result<Counts> {
+    let mut needed: Vec<(Id, Id, Location)> = Vec::new();
+    for id in tree_blobs(ends.from, ends.from_index, manifest)? {
+        if ends.to_index.contains(&id) || queued.contains(&id) {
+            continue;
+        }
+        let (pack, loc) = ends.from_index.get(&id).ok_or_else(|| {
+            Error::NotFound(format!(
+                "chunk {id} of the source is not in its index (run `dumpvault check` on {})",
+                ends.from.backend().location()
+            ))
+        })?;
+        needed.push((id, pack, loc));
+    }
+    needed.sort_by_key(|(_, pack, loc)| (*pack, loc.offset));
+    let ids: Vec<Id> = needed.iter().map(|n| n.0).collect();
+    let runs = split_runs(plan_runs(ends.from_index, &ids)?);
+    let counts = Mutex::new(Counts::default());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..ends.connections.clamp(1, runs.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= runs.len() || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match transfer_run(ends, &runs[i], uploader, progress) {
+                    Ok(c) => {
+                        let mut t = counts.lock().unwrap_or_else(|p| p.into_inner());
+                        t.blobs += c.blobs;
+                        t.data_chunks += c.data_chunks;
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        first_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    queued.extend(ids);
+    Ok(counts.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Splits runs so that no single read exceeds [`MAX_RUN_BYTES`].
+fn split_runs(runs: Vec<Run>) -> Vec<Run> {
+    let mut out = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut cur = Run {
+            pack: run.pack,
+            blobs: Vec::new(),
+        };
+        let mut bytes = 0u64;
+        for b in run.blobs {
+            if !cur.blobs.is_empty() && bytes + b.1.length as u64 > MAX_RUN_BYTES {
+                out.push(std::mem::replace(
+                    &mut cur,
+                    Run {
+                        pack: run.pack,
+                        blobs: Vec::new(),
+                    },
+                ));
+                bytes = 0;
+            }
+            bytes += b.1.length as u64;
+            cur.blobs.push(b);
+        }
+        if !cur.blobs.is_empty() {
+            out.push(cur);
+        }
+    }
+    out
+}
+
+/// Reads one run with a single range read and hands each blob to the uploader.
+fn transfer_run(
+    ends: &Ends<'_>,
+    run: &Run,
+    uploader: &Uploader,
+    progress: &dyn Progress,
+) -> Result<Counts> {
+    let first = run.blobs[0].1.offset as u64;
+    let last = run.blobs.last().expect("runs are never empty").1;
+    let len = last.offset as u64 + last.length as u64 - first;
+    let path = FileKind::Pack.path(&run.pack);
+    let bytes = ends.from.backend().read_range(&path, first, len)?;
+    let mut counts = Counts::default();
+    for (id, loc) in &run.blobs {
+        let start = (loc.offset as u64 - first) as usize;
+        let sealed = &bytes[start..start + loc.length as usize];
+        if ends.sealed {
+            uploader.add(loc.kind, *id, loc.raw_length, sealed)?;
+        } else {
+            let what = || format!("source pack {path} (blob {})", id.short());
+            let tagged = ends
+                .from
+                .key()
+                .open(sealed)
+                .map_err(|e| Error::corrupt(what(), e))?;
+            let plain = decompress(&tagged, loc.raw_length as usize)
+                .map_err(|e| Error::corrupt(what(), e))?;
+            if ends.to.key().blob_id(&plain) != *id {
+                return Err(Error::corrupt(what(), "blob content does not match its id"));
+            }
+            uploader.add(loc.kind, *id, loc.raw_length, &ends.to.key().seal(&tagged))?;
+        }
+        counts.blobs += 1;
+        if loc.kind == BlobKind::Data {
+            counts.data_chunks += 1;
+        }
+        progress.inc(loc.raw_length as u64);
+    }
+    Ok(counts)
+}

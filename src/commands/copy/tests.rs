@@ -1,0 +1,141 @@
+//! Library tests of `copy` on memory repositories: the three modes, idempotence, matching.
+
+use super::*;
+use crate::backend::Backend;
+use crate::crypto::kdf::KdfParams;
+use crate::index::SharedIndex;
+use crate::progress::NoProgress;
+use crate::repository::InitOptions;
+use crate::source::stdin::ReaderSource;
+
+fn opts() -> InitOptions {
+    InitOptions {
+        kdf: KdfParams::with_cost(64, 1, 1),
+        pack_size: 256 * 1024,
+        ..Default::default()
+    }
+}
+
+fn new_repo(name: &str) -> Repository {
+    let b = Backend::open(&format!("memory://{name}")).unwrap();
+    Repository::init(b, b"pw", opts()).unwrap()
+}
+
+fn linked(name: &str, from: &Repository, sharing: KeySharing) -> Repository {
+    let b = Backend::open(&format!("memory://{name}")).unwrap();
+    init_linked(b, b"pw", opts(), from, sharing).unwrap()
+}
+
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Text-like: compressible, but not trivially.
+            b"abcdefgh ,;\n"[(x % 12) as usize] ^ ((i / 4096) as u8 & 1)
+        })
+        .collect()
+}
+
+fn snapshot(repo: &Repository, bytes: &[u8]) -> Id {
+    let src: Box<dyn crate::source::DumpSource> =
+        Box::new(ReaderSource::new(std::io::Cursor::new(bytes.to_vec())));
+    let out = crate::commands::snapshot::run(
+        repo,
+        &SharedIndex::start(repo),
+        vec![("dump.sql".into(), src)],
+        &crate::commands::snapshot::SnapshotOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    out.id
+}
+
+fn restore_all(repo: &Repository) -> Vec<Vec<u8>> {
+    let index = Index::load(repo).unwrap();
+    snapshots::list(repo, &Filter::default())
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut out = Vec::new();
+            crate::commands::restore::run(
+                repo,
+                &index,
+                &e.id,
+                &e.manifest.streams[0],
+                None,
+                &mut out,
+                &NoProgress,
+            )
+            .unwrap();
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn every_mode_copies_once_and_restores() {
+    let a = new_repo("copy-a");
+    let first = data(1, 600_000);
+    let mut second = first.clone();
+    second[300_000..300_010].copy_from_slice(b"0123456789");
+    snapshot(&a, &first);
+    snapshot(&a, &second);
+    let want = restore_all(&a);
+
+    let cases = [
+        (new_repo("copy-plain"), CopyMode::Rechunk),
+        (
+            linked("copy-chunker", &a, KeySharing::ChunkerParams),
+            CopyMode::ReencryptBlobs,
+        ),
+        (
+            linked("copy-keys", &a, KeySharing::AllKeys),
+            CopyMode::SealedBlobs,
+        ),
+    ];
+    for (b, mode) in &cases {
+        assert_eq!(CopyMode::detect(&a, b), *mode);
+        let o = run(&a, b, &CopyOptions::default(), &NoProgress).unwrap();
+        assert_eq!(o.mode, *mode);
+        assert_eq!(o.copied.len(), 2, "{mode:?}");
+        assert!(o.data_chunks_copied > 0);
+        // The second snapshot shares all but a few chunks with the first.
+        assert!(
+            o.copied[1].data_chunks * 4 < o.copied[0].data_chunks,
+            "{o:?}"
+        );
+        let again = run(&a, b, &CopyOptions::default(), &NoProgress).unwrap();
+        assert_eq!(
+            (again.copied.len(), again.skipped.len()),
+            (0, 2),
+            "{mode:?}"
+        );
+        assert_eq!(again.blobs_copied, 0);
+        assert_eq!(again.bytes_uploaded, 0);
+        assert!(restore_all(b) == want, "{mode:?}");
+    }
+
+    // A copy of a copy is recognised by its origin, in either direction.
+    let (b, _) = &cases[1];
+    let c = linked("copy-c", b, KeySharing::ChunkerParams);
+    assert_eq!(
+        run(b, &c, &CopyOptions::default(), &NoProgress)
+            .unwrap()
+            .copied
+            .len(),
+        2
+    );
+    let back = run(&c, &a, &CopyOptions::default(), &NoProgress).unwrap();
+    assert_eq!((back.copied.len(), back.skipped.len()), (0, 2));
+}
+
+#[test]
+fn same_repository_is_refused() {
+    let a = new_repo("copy-self");
+    snapshot(&a, b"x\n");
+    let e = run(&a, &a, &CopyOptions::default(), &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("same repository"), "{e}");
+}

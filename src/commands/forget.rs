@@ -1,0 +1,291 @@
+//! `forget`: decide with a retention policy (or a list of snapshot ids) which snapshots to
+//! remove, then delete their manifests. The plan is a pure function of the snapshot list, so
+//! `--dry-run` shows exactly what a real run does; the data goes with `prune`.
+//!
+//! Policy semantics, calendar buckets, time zones and DST are those of [`crate::retention`]:
+//! buckets are taken in the time zone given in [`ForgetOptions::tz`] (the command line uses the
+//! system zone, `TZ`, unless `--time-zone` names one).
+
+use crate::commands::snapshots::{Filter, SnapshotEntry};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repository::{FileKind, Repository};
+use crate::retention::{self, GroupBy, GroupKey, Policy, SnapshotMeta};
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+/// What to forget.
+#[derive(Debug, Clone)]
+pub struct ForgetOptions {
+    /// The retention policy; validated by [`plan`].
+    pub policy: Policy,
+    /// Fields that split snapshots into groups the policy applies to separately.
+    pub group_by: GroupBy,
+    /// Which snapshots are considered; the others are never removed.
+    pub filter: Filter,
+    /// Time zone of the calendar buckets.
+    pub tz: TimeZone,
+    /// With an empty policy: remove every selected snapshot instead of refusing.
+    pub allow_remove_all: bool,
+}
+
+/// One snapshot's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Snapshot id (hex).
+    pub id: String,
+    /// First 8 hex digits.
+    pub short_id: String,
+    /// The recorded time (RFC 3339 with the recording host's offset).
+    pub time: String,
+    /// Host.
+    pub host: String,
+    /// Database, when the snapshot is of one.
+    pub database: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Kept (true) or removed.
+    pub keep: bool,
+    /// The rules that keep it, e.g. `hourly snapshot` (empty when removed).
+    pub reasons: Vec<String>,
+}
+
+/// The verdicts of one group, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupPlan {
+    /// The group, e.g. `host db1, database shop`.
+    pub group: String,
+    /// The group's key fields.
+    pub key: GroupKey,
+    /// Verdicts, newest first.
+    pub snapshots: Vec<Verdict>,
+}
+
+/// What a forget does.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ForgetPlan {
+    /// Per group.
+    pub groups: Vec<GroupPlan>,
+    /// Snapshots kept.
+    pub keep: usize,
+    /// Snapshots removed.
+    pub remove: usize,
+}
+
+impl ForgetPlan {
+    /// Ids of the snapshots to remove.
+    pub fn removed(&self) -> Vec<Id> {
+        (self.groups.iter().flat_map(|g| &g.snapshots))
+            .filter(|v| !v.keep)
+            .filter_map(|v| Id::from_hex(&v.id).ok())
+            .collect()
+    }
+}
+
+fn verdict(e: &SnapshotEntry, keep: bool, reasons: Vec<String>) -> Verdict {
+    let m = &e.manifest;
+    Verdict {
+        id: e.id.to_hex(),
+        short_id: e.id.short(),
+        time: m.time.clone(),
+        host: m.host.clone(),
+        database: m.source.database.clone(),
+        tags: m.tags.clone(),
+        keep,
+        reasons,
+    }
+}
+
+/// Applies the policy of `opts` to `snapshots` (all of the repository's; the filter selects).
+///
+/// Errors: [`Error::Invalid`] for an invalid policy (a zero count or duration, an empty tag)
+/// and for an empty policy without [`ForgetOptions::allow_remove_all`].
+pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetPlan> {
+    opts.policy
+        .validate()
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let remove_all = opts.policy.is_empty();
+    if remove_all && !opts.allow_remove_all {
+        return Err(Error::Invalid(
+            "no retention policy given: forget would remove every selected snapshot; give \
+             --keep-last/--keep-hourly/--keep-daily/... (or --unsafe-allow-remove-all to \
+             really remove them all)"
+                .into(),
+        ));
+    }
+    let selected: Vec<&SnapshotEntry> = (snapshots.iter())
+        .filter(|e| opts.filter.matches(&e.manifest))
+        .collect();
+    let metas: Vec<SnapshotMeta> = (selected.iter())
+        .map(|e| SnapshotMeta {
+            id: e.id.to_hex(),
+            time: e.time(),
+            host: e.manifest.host.clone(),
+            database: e.manifest.source.database.clone(),
+            tags: e.manifest.tags.clone(),
+        })
+        .collect();
+    let mut out = ForgetPlan::default();
+    for (key, members) in retention::group(&metas, opts.group_by) {
+        let decisions: Vec<(usize, bool, Vec<String>)> = if remove_all {
+            let mut m = members.clone();
+            m.sort_by(|a, b| metas[*b].time.cmp(&metas[*a].time).then(a.cmp(b)));
+            m.into_iter().map(|i| (i, false, vec![])).collect()
+        } else {
+            retention::apply_to_group(&opts.policy, &metas, &members, &opts.tz)
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.index,
+                        d.keep,
+                        d.reasons.iter().map(|r| r.to_string()).collect(),
+                    )
+                })
+                .collect()
+        };
+        let snapshots: Vec<Verdict> = (decisions.into_iter())
+            .map(|(i, keep, reasons)| verdict(selected[i], keep, reasons))
+            .collect();
+        out.keep += snapshots.iter().filter(|v| v.keep).count();
+        out.remove += snapshots.iter().filter(|v| !v.keep).count();
+        out.groups.push(GroupPlan {
+            group: key.to_string(),
+            key,
+            snapshots,
+        });
+    }
+    Ok(out)
+}
+
+/// A plan removing exactly the snapshots `ids` (already resolved, see [`resolve`]).
+pub fn plan_ids(snapshots: &[SnapshotEntry], ids: &[Id]) -> ForgetPlan {
+    let mut list: Vec<Verdict> = (snapshots.iter().rev())
+        .filter(|e| ids.contains(&e.id))
+        .map(|e| verdict(e, false, vec![]))
+        .collect();
+    list.dedup_by(|a, b| a.id == b.id);
+    ForgetPlan {
+        remove: list.len(),
+        keep: 0,
+        groups: vec![GroupPlan {
+            group: "snapshots given by id".into(),
+            key: GroupKey {
+                host: None,
+                database: None,
+                tags: None,
+            },
+            snapshots: list,
+        }],
+    }
+}
+
+/// Resolves snapshot ids, unique id prefixes or `latest`.
+///
+/// Errors: [`Error::NotFound`] for one that matches nothing, [`Error::Invalid`] for an
+/// ambiguous prefix (before anything is removed).
+pub fn resolve(repo: &Repository, specs: &[String]) -> Result<Vec<Id>> {
+    specs
+        .iter()
+        .map(|s| crate::commands::snapshots::find(repo, s, &Filter::default()).map(|e| e.id))
+        .collect()
+}
+
+/// Deletes the manifests of the snapshots `plan` removes; returns their ids. A manifest that
+/// is already gone counts as removed.
+///
+/// Errors: storage errors (the snapshots removed before the error stay removed).
+pub fn execute(repo: &Repository, plan: &ForgetPlan) -> Result<Vec<Id>> {
+    let ids = plan.removed();
+    for id in &ids {
+        repo.backend().delete(&FileKind::Snapshot.path(id))?;
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::snapshot::Manifest;
+
+    fn entry(n: u8, time: &str, host: &str, db: &str) -> SnapshotEntry {
+        let manifest = Manifest {
+            time: time.into(),
+            host: host.into(),
+            tags: vec![],
+            source: crate::source::SourceInfo {
+                database: Some(db.into()),
+                ..Default::default()
+            },
+            streams: vec![],
+            summary: Default::default(),
+            original: None,
+        };
+        SnapshotEntry {
+            id: Id([n; 32]),
+            manifest,
+        }
+    }
+
+    fn opts(policy: Policy) -> ForgetOptions {
+        ForgetOptions {
+            policy,
+            group_by: GroupBy::default(),
+            filter: Filter::default(),
+            tz: TimeZone::UTC,
+            allow_remove_all: false,
+        }
+    }
+
+    fn day(d: u8, h: u8) -> String {
+        format!("2026-03-{d:02}T{h:02}:30:00+00:00")
+    }
+
+    #[test]
+    fn groups_are_planned_separately_and_filters_protect_the_rest() {
+        let mut snaps = Vec::new();
+        for (i, d) in (1..=3).enumerate() {
+            snaps.push(entry(i as u8, &day(d, 10), "db1", "shop"));
+            snaps.push(entry(10 + i as u8, &day(d, 10), "db1", "crm"));
+        }
+        let policy = Policy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let p = plan(&snaps, &opts(policy.clone())).unwrap();
+        assert_eq!((p.groups.len(), p.keep, p.remove), (2, 2, 4));
+        assert_eq!(p.groups[0].snapshots[0].reasons, vec!["last snapshot"]);
+        let mut o = opts(policy);
+        o.filter.databases = vec!["shop".into()];
+        let p = plan(&snaps, &o).unwrap();
+        assert_eq!((p.keep, p.remove), (1, 2));
+        assert!(p.removed().iter().all(|id| id.0[0] < 10), "crm untouched");
+    }
+
+    #[test]
+    fn empty_and_invalid_policies_are_refused() {
+        let snaps = vec![entry(1, &day(1, 1), "h", "d")];
+        let err = plan(&snaps, &opts(Policy::default())).unwrap_err();
+        assert!(
+            err.to_string().contains("--unsafe-allow-remove-all"),
+            "{err}"
+        );
+        let zero = Policy {
+            keep_daily: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(plan(&snaps, &opts(zero)), Err(Error::Invalid(_))));
+        let mut all = opts(Policy::default());
+        all.allow_remove_all = true;
+        assert_eq!(plan(&snaps, &all).unwrap().remove, 1);
+    }
+
+    #[test]
+    fn explicit_ids_remove_only_those() {
+        let snaps = vec![
+            entry(1, &day(1, 1), "h", "d"),
+            entry(2, &day(2, 1), "h", "d"),
+        ];
+        let p = plan_ids(&snaps, &[Id([2; 32]), Id([2; 32])]);
+        assert_eq!(p.removed(), vec![Id([2; 32])]);
+    }
+}

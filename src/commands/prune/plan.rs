@@ -1,0 +1,438 @@
+//! The pure half of prune: from what the repository holds and what the snapshots use, decide
+//! which packs to keep, repack, mark obsolete, bring back, and delete. No I/O, so the rules of
+//! the two-phase protocol (`repo-format.md`, "Prune") are unit-tested here on synthetic
+//! repositories.
+
+use crate::format::pack::PackBlob;
+use crate::id::Id;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// One pack as the non-superseded index files describe it.
+#[derive(Debug, Clone)]
+pub struct IndexedPack {
+    /// Pack id.
+    pub id: Id,
+    /// Size of the pack file, bytes.
+    pub size: u64,
+    /// Its blobs, as in its header.
+    pub blobs: Vec<PackBlob>,
+    /// Whether some index file lists it as live (otherwise it is marked obsolete).
+    pub live: bool,
+}
+
+/// Prune settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Packs marked obsolete longer ago than this may be deleted, seconds.
+    pub grace_secs: i64,
+    /// Repack a pack whose unused share of blob bytes exceeds this percentage; `None` never
+    /// repacks (`--max-unused unlimited`).
+    pub max_unused_percent: Option<f64>,
+    /// Delete unused packs in this run, without marking them first (only for a repository
+    /// nothing else writes to).
+    pub instant_delete: bool,
+}
+
+/// What the planner needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Packs listed by the non-superseded index files, each once.
+    pub packs: &'a [IndexedPack],
+    /// Obsolete marks: pack id to mark time (seconds since the epoch); may name packs that
+    /// `packs` does not list (pack files no index listed, marked by an earlier prune).
+    pub marks: &'a HashMap<Id, i64>,
+    /// Pack files present in `data/`, with their sizes in bytes.
+    pub stored: &'a HashMap<Id, u64>,
+    /// Every blob (data chunk and list blob) some snapshot references.
+    pub used: &'a HashSet<Id>,
+    /// Creation times (seconds since the epoch) of the non-stale shared locks.
+    pub lock_created: &'a [i64],
+    /// Now, seconds since the epoch; the mark time of new marks.
+    pub now: i64,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// Figures of a prune plan. Bytes are pack file sizes unless named otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Pack files in the repository before the prune.
+    pub packs: u64,
+    /// Their total size, bytes.
+    pub bytes: u64,
+    /// Distinct blobs the snapshots reference.
+    pub used_blobs: u64,
+    /// Packs kept as they are (live).
+    pub keep_packs: u64,
+    /// Their size, bytes.
+    pub keep_bytes: u64,
+    /// Packs repacked (their used blobs copied into new packs, then marked obsolete).
+    pub repack_packs: u64,
+    /// Their size, bytes.
+    pub repack_bytes: u64,
+    /// Sealed bytes of the blobs copied out of them.
+    pub repack_copy_bytes: u64,
+    /// Live packs without any used blob, marked obsolete (or deleted with instant delete).
+    pub unused_packs: u64,
+    /// Their size, bytes.
+    pub unused_bytes: u64,
+    /// Pack files no index lists (left by interrupted snapshots or prunes), marked obsolete
+    /// (or deleted with instant delete).
+    pub unindexed_packs: u64,
+    /// Their size, bytes.
+    pub unindexed_bytes: u64,
+    /// Packs deleted in this run.
+    pub delete_packs: u64,
+    /// Their size, bytes.
+    pub delete_bytes: u64,
+    /// Obsolete packs left for a later prune (grace period not over, or a snapshot that
+    /// started before the mark is still running).
+    pub waiting_packs: u64,
+    /// Their size, bytes.
+    pub waiting_bytes: u64,
+    /// Of the waiting packs, those past the grace period held back by a running snapshot.
+    pub deferred_by_lock: u64,
+    /// Obsolete packs made live again because a snapshot references a blob only they hold.
+    pub resurrected_packs: u64,
+    /// Packs an index lists whose file is missing (`dumpvault check` reports them).
+    pub missing_packs: u64,
+}
+
+/// The decisions of one prune.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Live packs that stay live unchanged (including ones whose file is missing).
+    pub keep: Vec<Id>,
+    /// Obsolete packs made live again.
+    pub resurrect: Vec<Id>,
+    /// Live packs to repack, then mark obsolete (or delete with instant delete).
+    pub repack: Vec<Id>,
+    /// Blobs to copy into new packs, with the pack they are read from, in pack order.
+    pub copy: Vec<(Id, PackBlob)>,
+    /// Packs to mark obsolete now (unused live packs, repacked packs, unindexed files), unless
+    /// instant delete puts them in `delete`.
+    pub mark: Vec<Id>,
+    /// Obsolete packs that keep their mark: (id, marked_at).
+    pub waiting: Vec<(Id, i64)>,
+    /// Packs to delete once the new index file is durable.
+    pub delete: Vec<Id>,
+    /// Whether anything changes (otherwise no new index file is needed).
+    pub changes: bool,
+    /// Figures.
+    pub stats: Stats,
+}
+
+/// Decides what a prune does. See `repo-format.md`, "Prune", for the rules and why they are
+/// safe while snapshots run.
+pub fn plan(input: &Input) -> Plan {
+    let s = input.settings;
+    let mut p = Plan::default();
+    p.stats.packs = input.stored.len() as u64;
+    p.stats.bytes = input.stored.values().sum();
+    p.stats.used_blobs = input.used.len() as u64;
+    let size = |id: &Id, fallback: u64| input.stored.get(id).copied().unwrap_or(fallback);
+
+    let mut by_id: BTreeMap<Id, &IndexedPack> = BTreeMap::new();
+    for pk in input.packs {
+        by_id.insert(pk.id, pk);
+    }
+    // Claim each used blob in one live pack (in id order) whose file exists.
+    let mut claimed: HashSet<Id> = HashSet::new();
+    let mut claims: HashMap<Id, Vec<PackBlob>> = HashMap::new();
+    for pk in by_id.values().filter(|pk| pk.live) {
+        if !input.stored.contains_key(&pk.id) {
+            continue;
+        }
+        let mine = claims.entry(pk.id).or_default();
+        for b in &pk.blobs {
+            if input.used.contains(&Id(b.id)) && claimed.insert(Id(b.id)) {
+                mine.push(*b);
+            }
+        }
+    }
+    let mut obsolete_now = Vec::new();
+    for pk in by_id.values().filter(|pk| pk.live) {
+        let Some(&fsize) = input.stored.get(&pk.id) else {
+            p.stats.missing_packs += 1;
+            p.keep.push(pk.id);
+            continue;
+        };
+        let mine = &claims[&pk.id];
+        let total: u64 = pk.blobs.iter().map(|b| b.length as u64).sum();
+        let used: u64 = mine.iter().map(|b| b.length as u64).sum();
+        if mine.is_empty() {
+            p.stats.unused_packs += 1;
+            p.stats.unused_bytes += fsize;
+            obsolete_now.push(pk.id);
+        } else if s
+            .max_unused_percent
+            .is_some_and(|m| (total - used) as f64 * 100.0 > m * total as f64)
+        {
+            p.stats.repack_packs += 1;
+            p.stats.repack_bytes += fsize;
+            p.stats.repack_copy_bytes += used;
+            p.repack.push(pk.id);
+            p.copy.extend(mine.iter().map(|b| (pk.id, *b)));
+            obsolete_now.push(pk.id);
+        } else {
+            p.stats.keep_packs += 1;
+            p.stats.keep_bytes += fsize;
+            p.keep.push(pk.id);
+        }
+    }
+
+    // Phase 2: obsolete packs (listed with blobs, or marks only), in id order.
+    let mut obsolete: BTreeMap<Id, (i64, Option<&IndexedPack>)> = BTreeMap::new();
+    for (id, at) in input.marks {
+        if !by_id.get(id).is_some_and(|pk| pk.live) {
+            obsolete.insert(*id, (*at, by_id.get(id).copied()));
+        }
+    }
+    for pk in by_id.values().filter(|pk| !pk.live) {
+        // An obsolete listing always comes with a mark; be safe if one is missing.
+        obsolete.entry(pk.id).or_insert((input.now, Some(pk)));
+    }
+    for (id, (marked_at, pk)) in obsolete {
+        let Some(&fsize) = input.stored.get(&id) else {
+            p.changes = true; // the mark of a deleted pack is dropped
+            continue;
+        };
+        let needed = pk.is_some_and(|pk| {
+            (pk.blobs.iter())
+                .any(|b| input.used.contains(&Id(b.id)) && !claimed.contains(&Id(b.id)))
+        });
+        if let (true, Some(pk)) = (needed, pk) {
+            claimed.extend(pk.blobs.iter().map(|b| Id(b.id)));
+            p.resurrect.push(id);
+            p.stats.resurrected_packs += 1;
+            p.stats.keep_packs += 1;
+            p.stats.keep_bytes += fsize;
+            continue;
+        }
+        let due = marked_at.saturating_add(s.grace_secs);
+        let held = input.lock_created.iter().any(|&c| c < due);
+        if s.instant_delete || (input.now >= due && !held) {
+            p.delete.push(id);
+            p.stats.delete_packs += 1;
+            p.stats.delete_bytes += fsize;
+        } else {
+            if input.now >= due {
+                p.stats.deferred_by_lock += 1;
+            }
+            p.waiting.push((id, marked_at));
+            p.stats.waiting_packs += 1;
+            p.stats.waiting_bytes += fsize;
+        }
+    }
+
+    // Pack files that no index file mentions at all.
+    let mut unindexed: Vec<Id> = (input.stored.keys())
+        .filter(|id| !by_id.contains_key(id) && !input.marks.contains_key(id))
+        .copied()
+        .collect();
+    unindexed.sort();
+    for id in unindexed {
+        p.stats.unindexed_packs += 1;
+        p.stats.unindexed_bytes += size(&id, 0);
+        obsolete_now.push(id);
+    }
+    for id in obsolete_now {
+        if s.instant_delete {
+            p.stats.delete_packs += 1;
+            p.stats.delete_bytes += size(&id, 0);
+            p.delete.push(id);
+        } else {
+            p.mark.push(id);
+        }
+    }
+    let lists = [&p.resurrect, &p.repack, &p.mark, &p.delete];
+    p.changes |= lists.iter().any(|v| !v.is_empty());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::pack::BlobKind;
+
+    fn id(n: u8) -> Id {
+        Id([n; 32])
+    }
+
+    fn pack(n: u8, blobs: &[u8], live: bool) -> IndexedPack {
+        IndexedPack {
+            id: id(n),
+            size: 1000 * blobs.len() as u64 + 100,
+            blobs: (blobs.iter().enumerate())
+                .map(|(i, b)| PackBlob {
+                    kind: BlobKind::Data,
+                    id: [*b; 32],
+                    offset: 1000 * i as u32,
+                    length: 1000,
+                    raw_length: 900,
+                })
+                .collect(),
+            live,
+        }
+    }
+
+    struct World {
+        packs: Vec<IndexedPack>,
+        marks: HashMap<Id, i64>,
+        stored: HashMap<Id, u64>,
+        used: HashSet<Id>,
+        locks: Vec<i64>,
+    }
+
+    impl World {
+        fn new(packs: Vec<IndexedPack>, used: &[u8]) -> Self {
+            let stored = packs.iter().map(|p| (p.id, p.size)).collect();
+            World {
+                packs,
+                marks: HashMap::new(),
+                stored,
+                used: used.iter().map(|b| id(*b)).collect(),
+                locks: vec![],
+            }
+        }
+
+        fn plan(&self, now: i64, settings: Settings) -> Plan {
+            plan(&Input {
+                packs: &self.packs,
+                marks: &self.marks,
+                stored: &self.stored,
+                used: &self.used,
+                lock_created: &self.locks,
+                now,
+                settings,
+            })
+        }
+    }
+
+    const GRACE: Settings = Settings {
+        grace_secs: 100,
+        max_unused_percent: Some(5.0),
+        instant_delete: false,
+    };
+
+    #[test]
+    fn unused_packs_are_marked_and_partly_used_ones_repacked() {
+        let w = World::new(
+            vec![
+                pack(1, &[10, 11], true),
+                pack(2, &[12, 13], true),
+                pack(3, &[14, 15, 16], true),
+            ],
+            &[10, 11, 12, 14, 15, 16],
+        );
+        let p = w.plan(1000, GRACE);
+        assert_eq!(p.keep, vec![id(1), id(3)]);
+        assert_eq!(p.repack, vec![id(2)]);
+        assert_eq!(p.copy.len(), 1);
+        assert_eq!(p.copy[0].1.id, [12; 32]);
+        assert_eq!(p.mark, vec![id(2)]);
+        assert!(
+            p.delete.is_empty(),
+            "nothing is deleted before the grace period"
+        );
+        let unlimited = Settings {
+            max_unused_percent: None,
+            ..GRACE
+        };
+        assert!(w.plan(1000, unlimited).repack.is_empty());
+    }
+
+    #[test]
+    fn duplicate_copies_count_once() {
+        let w = World::new(
+            vec![pack(1, &[10, 11], true), pack(2, &[10, 11], true)],
+            &[10, 11],
+        );
+        let p = w.plan(1000, GRACE);
+        assert_eq!(p.keep, vec![id(1)]);
+        assert_eq!(p.mark, vec![id(2)]);
+    }
+
+    #[test]
+    fn marked_packs_are_deleted_after_grace_unless_a_snapshot_started_before() {
+        let mut w = World::new(vec![pack(1, &[10], true), pack(2, &[11], false)], &[10]);
+        w.marks.insert(id(2), 500);
+        let early = w.plan(599, GRACE);
+        assert_eq!(early.waiting, vec![(id(2), 500)]);
+        assert_eq!(early.stats.deferred_by_lock, 0);
+        assert!(early.delete.is_empty());
+        assert_eq!(w.plan(600, GRACE).delete, vec![id(2)]);
+        // A snapshot whose lock predates the end of the grace window may still use pack 2.
+        w.locks = vec![550];
+        let held = w.plan(700, GRACE);
+        assert!(held.delete.is_empty());
+        assert_eq!(held.stats.deferred_by_lock, 1);
+        w.locks = vec![650];
+        assert_eq!(w.plan(700, GRACE).delete, vec![id(2)]);
+    }
+
+    #[test]
+    fn referenced_obsolete_packs_come_back() {
+        let mut w = World::new(
+            vec![pack(1, &[10], true), pack(2, &[11, 12], false)],
+            &[10, 12],
+        );
+        w.marks.insert(id(2), 0);
+        let p = w.plan(10_000, GRACE);
+        assert_eq!(p.resurrect, vec![id(2)]);
+        assert!(p.delete.is_empty());
+        // A blob that also has a live copy does not bring its obsolete pack back.
+        w.packs.push(pack(3, &[12], true));
+        w.stored.insert(id(3), 1100);
+        let p = w.plan(10_000, GRACE);
+        assert!(p.resurrect.is_empty());
+        assert_eq!(p.delete, vec![id(2)]);
+    }
+
+    #[test]
+    fn unindexed_files_are_marked_first_and_live_listing_wins() {
+        let mut w = World::new(vec![pack(1, &[10], true)], &[10]);
+        w.stored.insert(id(7), 500);
+        let p = w.plan(1000, GRACE);
+        assert_eq!(p.mark, vec![id(7)]);
+        assert_eq!(p.stats.unindexed_packs, 1);
+        // Marked by the last prune: deleted once the grace period is over.
+        w.marks.insert(id(7), 1000);
+        assert_eq!(w.plan(1100, GRACE).delete, vec![id(7)]);
+        // A snapshot's index file listed it as live meanwhile: it stays.
+        w.packs.push(pack(7, &[10], true));
+        let p = w.plan(1100, GRACE);
+        assert!(p.delete.is_empty());
+        assert!(p.keep.contains(&id(7)) || p.mark.contains(&id(7)));
+    }
+
+    #[test]
+    fn instant_delete_skips_the_mark_and_missing_files_drop_marks() {
+        let mut w = World::new(vec![pack(1, &[10], true), pack(2, &[11], true)], &[10]);
+        w.marks.insert(id(9), 5);
+        w.locks = vec![0];
+        let instant = Settings {
+            instant_delete: true,
+            ..GRACE
+        };
+        let p = w.plan(10, instant);
+        assert_eq!(p.delete, vec![id(2)]);
+        assert!(p.mark.is_empty());
+        assert!(p.changes);
+        let p = w.plan(10, GRACE);
+        assert!(
+            p.waiting.is_empty(),
+            "the mark of a missing file is dropped"
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_means_no_changes() {
+        let w = World::new(vec![pack(1, &[10], true)], &[10]);
+        let p = w.plan(1000, GRACE);
+        assert!(!p.changes);
+        assert_eq!(p.stats.keep_packs, 1);
+        assert_eq!(p.stats.keep_bytes, 1100);
+    }
+}

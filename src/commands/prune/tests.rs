@@ -1,0 +1,170 @@
+//! Prune against snapshots that race with it, on the memory backend: the orders of events the
+//! protocol must survive (`repo-format.md`, "Prune"), forced deterministically.
+
+use super::*;
+use crate::backend::Backend;
+use crate::commands::restore;
+use crate::commands::snapshot::{self, SnapshotOptions};
+use crate::crypto::kdf::KdfParams;
+use crate::format::encode_json;
+use crate::format::lock::Lock;
+use crate::index::SharedIndex;
+use crate::progress::NoProgress;
+use crate::repository::InitOptions;
+use crate::source::stdin::ReaderSource;
+use crate::source::DumpSource;
+
+fn repo(name: &str) -> Repository {
+    let backend = Backend::open(&format!("memory://prune-{name}")).unwrap();
+    let opts = InitOptions {
+        kdf: KdfParams::with_cost(64, 1, 1),
+        pack_size: 64 * 1024,
+        ..Default::default()
+    };
+    Repository::init(backend, b"pw", opts).unwrap()
+}
+
+/// `len` incompressible bytes.
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn snap(repo: &Repository, index: &SharedIndex, bytes: Vec<u8>) -> (Id, Manifest) {
+    let src: Box<dyn DumpSource> = Box::new(ReaderSource::new(std::io::Cursor::new(bytes)));
+    let o = snapshot::run(
+        repo,
+        index,
+        vec![("d".into(), src)],
+        &SnapshotOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    (o.id, o.manifest)
+}
+
+fn restored(repo: &Repository, id: &Id) -> Vec<u8> {
+    let m = repo.load_manifest(id).unwrap();
+    let index = Index::load(repo).unwrap();
+    let mut out = Vec::new();
+    restore::run(repo, &index, id, &m.streams[0], None, &mut out, &NoProgress).unwrap();
+    out
+}
+
+fn forget(repo: &Repository, id: &Id) {
+    repo.backend().delete(&FileKind::Snapshot.path(id)).unwrap();
+}
+
+fn prune(repo: &Repository) -> Stats {
+    let opts = PruneOptions {
+        settings: Settings {
+            grace_secs: 0,
+            max_unused_percent: Some(5.0),
+            instant_delete: false,
+        },
+        dry_run: false,
+    };
+    run(repo, &opts, &NoProgress).unwrap().stats
+}
+
+#[test]
+fn snapshot_deduplicating_against_a_just_marked_pack_stays_restorable() {
+    let r = repo("race");
+    let a = data(1, 300_000);
+    let (first, _) = snap(&r, &SharedIndex::start(&r), a.clone());
+    forget(&r, &first);
+    // A snapshot process loads the index before prune marks the packs of `a` obsolete...
+    let early = SharedIndex::start(&r);
+    early.get().unwrap();
+    let p1 = prune(&r);
+    assert!(p1.unused_packs > 0, "{p1:?}");
+    // ...and stores the same data after the mark: it deduplicates against the marked packs.
+    let (late, m) = snap(&r, &early, a.clone());
+    assert_eq!(m.summary.new_blobs, 0);
+    assert!(restored(&r, &late) == a, "readable from the obsolete packs");
+    // The next prune finds the snapshot referencing blobs that only obsolete packs hold.
+    let p2 = prune(&r);
+    assert_eq!(p2.resurrected_packs, p1.unused_packs, "{p2:?}");
+    assert_eq!(p2.delete_packs, 0);
+    let p3 = prune(&r);
+    assert_eq!((p3.delete_packs, p3.waiting_packs), (0, 0), "{p3:?}");
+    assert!(restored(&r, &late) == a);
+    // Live again: new snapshots deduplicate against them.
+    let (_, again) = snap(&r, &SharedIndex::start(&r), a.clone());
+    assert_eq!(again.summary.new_blobs, 0);
+}
+
+#[test]
+fn marked_packs_wait_for_snapshots_that_started_before_the_mark() {
+    let r = repo("held");
+    let (first, _) = snap(&r, &SharedIndex::start(&r), data(2, 200_000));
+    let (second, _) = snap(&r, &SharedIndex::start(&r), data(3, 100_000));
+    forget(&r, &first);
+    // A snapshot that started well before the mark and is still running.
+    let now = lock::now_secs();
+    let running = Lock {
+        exclusive: false,
+        host: crate::hostname(),
+        pid: std::process::id(),
+        time: now,
+        created: now - 100,
+        command: "snapshot".into(),
+    };
+    let lock_id = r.save_file(FileKind::Lock, &encode_json(&running)).unwrap();
+    let packs_before = r.list(FileKind::Pack).unwrap().len() as u64;
+    let p1 = prune(&r);
+    assert!(p1.unused_packs > 0);
+    let p2 = prune(&r);
+    assert_eq!(p2.delete_packs, 0, "{p2:?}");
+    assert_eq!(p2.deferred_by_lock, p1.unused_packs);
+    r.backend().delete(&FileKind::Lock.path(&lock_id)).unwrap();
+    let p3 = prune(&r);
+    assert_eq!(p3.delete_packs, p1.unused_packs, "{p3:?}");
+    let packs_after = r.list(FileKind::Pack).unwrap().len() as u64;
+    assert_eq!(packs_after, packs_before - p1.unused_packs);
+    assert!(restored(&r, &second) == data(3, 100_000));
+    assert_eq!(
+        r.list(FileKind::Index).unwrap().len(),
+        1,
+        "one compacted index"
+    );
+}
+
+#[test]
+fn dry_run_and_instant_delete() {
+    let r = repo("instant");
+    let (first, _) = snap(&r, &SharedIndex::start(&r), data(4, 200_000));
+    let (second, _) = snap(&r, &SharedIndex::start(&r), data(5, 100_000));
+    forget(&r, &first);
+    let files = |r: &Repository| {
+        (
+            r.list(FileKind::Pack).unwrap(),
+            r.list(FileKind::Index).unwrap(),
+        )
+    };
+    let before = files(&r);
+    let mut opts = PruneOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry = run(&r, &opts, &NoProgress).unwrap();
+    assert!(dry.dry_run && dry.stats.unused_packs > 0);
+    assert_eq!(files(&r), before, "a dry run changes nothing");
+    opts.dry_run = false;
+    opts.settings.instant_delete = true;
+    let out = run(&r, &opts, &NoProgress).unwrap();
+    assert_eq!(out.stats.delete_packs, dry.stats.unused_packs);
+    assert_eq!(
+        files(&r).0.len(),
+        before.0.len() - dry.stats.unused_packs as usize
+    );
+    assert!(restored(&r, &second) == data(5, 100_000));
+    assert!(lock::list(&r).unwrap().is_empty());
+}

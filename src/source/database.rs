@@ -1,0 +1,162 @@
+//! Database URLs: `postgres://`, `mysql://` / `mariadb://` and `sqlite://`, dispatched to the
+//! engine modules for dumping, listing databases, restoring and counting rows.
+
+use super::{mysql, postgres, sqlite, DumpSource, SourceError};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// A parsed database URL.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    /// A PostgreSQL server and database.
+    Postgres(postgres::PgUrl),
+    /// A MySQL or MariaDB server and database.
+    MySql(mysql::MyUrl),
+    /// An SQLite database file.
+    Sqlite(std::path::PathBuf),
+}
+
+/// Per-engine dump options from the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DumpOptions {
+    /// PostgreSQL: plain pg_dump heap order instead of primary-key order.
+    pub heap_order: bool,
+    /// MySQL/MariaDB: `--order-by-primary` off.
+    pub no_order_by_primary: bool,
+    /// PostgreSQL: also store roles and tablespaces as a `globals.sql` stream.
+    pub globals: bool,
+    /// SQLite: store the database image instead of a SQL dump.
+    pub sqlite_image: bool,
+}
+
+/// One stream of a database snapshot: its name in the manifest (e.g. `shop.sql`) and its source.
+pub type NamedSource = (String, Box<dyn DumpSource>);
+
+impl DatabaseUrl {
+    /// Whether `s` looks like a database URL this module handles.
+    pub fn is_url(s: &str) -> bool {
+        postgres::PgUrl::is_url(s) || mysql::MyUrl::is_url(s) || s.starts_with("sqlite:")
+    }
+
+    /// Parses a URL. Errors: [`SourceError::Invalid`] naming the problem.
+    pub fn parse(s: &str) -> Result<Self, SourceError> {
+        if postgres::PgUrl::is_url(s) {
+            Ok(DatabaseUrl::Postgres(postgres::PgUrl::parse(s)?))
+        } else if mysql::MyUrl::is_url(s) {
+            Ok(DatabaseUrl::MySql(mysql::MyUrl::parse(s)?))
+        } else if s.starts_with("sqlite:") {
+            Ok(DatabaseUrl::Sqlite(sqlite::parse_url(s)?))
+        } else {
+            Err(SourceError::Invalid(format!(
+                "{s:?} is not a database URL (postgres://, mysql://, mariadb:// or sqlite://)"
+            )))
+        }
+    }
+
+    /// The database name (the file name for SQLite).
+    pub fn database(&self) -> String {
+        match self {
+            DatabaseUrl::Postgres(u) => u.database_name(),
+            DatabaseUrl::MySql(u) => u.database.clone().unwrap_or_default(),
+            DatabaseUrl::Sqlite(p) => p
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The same server with another database.
+    pub fn with_database(&self, db: &str) -> Self {
+        match self {
+            DatabaseUrl::Postgres(u) => DatabaseUrl::Postgres(u.with_database(db)),
+            DatabaseUrl::MySql(u) => DatabaseUrl::MySql(u.with_database(db)),
+            DatabaseUrl::Sqlite(p) => DatabaseUrl::Sqlite(p.with_file_name(db)),
+        }
+    }
+
+    /// The streams of a snapshot of this database: `(stream name, source)`; the dump first.
+    ///
+    /// Errors: the engine's error (connection, missing tool, unknown database).
+    pub fn open(&self, opts: &DumpOptions) -> Result<Vec<NamedSource>, SourceError> {
+        let db = self.database();
+        Ok(match self {
+            DatabaseUrl::Postgres(u) => {
+                let po = postgres::PgOptions {
+                    heap_order: opts.heap_order,
+                    globals: opts.globals,
+                };
+                let mut v = vec![(format!("{db}.sql"), postgres::open_source(u, &po)?)];
+                if opts.globals {
+                    v.push(("globals.sql".to_string(), postgres::open_globals(u)?));
+                }
+                v
+            }
+            DatabaseUrl::MySql(u) => {
+                let mo = mysql::MyOptions {
+                    order_by_primary: !opts.no_order_by_primary,
+                };
+                vec![(format!("{db}.sql"), mysql::open_source(u, &mo)?)]
+            }
+            DatabaseUrl::Sqlite(p) => {
+                let (fmt, name) = if opts.sqlite_image {
+                    (sqlite::SqliteFormat::Image, db.clone())
+                } else {
+                    (sqlite::SqliteFormat::Sql, format!("{db}.sql"))
+                };
+                vec![(name, sqlite::open_source(p, fmt)?)]
+            }
+        })
+    }
+
+    /// Databases on the server (templates and system schemas excluded).
+    pub fn list_databases(&self) -> Result<Vec<String>, SourceError> {
+        match self {
+            DatabaseUrl::Postgres(u) => postgres::list_databases(u),
+            DatabaseUrl::MySql(u) => mysql::list_databases(u),
+            DatabaseUrl::Sqlite(_) => Err(SourceError::Invalid(
+                "--all-databases needs a server URL, not an SQLite file".into(),
+            )),
+        }
+    }
+
+    /// Feeds `dump` into the database. `image` says the stream is an SQLite database image.
+    /// Nothing is dropped unless `drop_existing`.
+    pub fn restore(
+        &self,
+        dump: &mut dyn Read,
+        create: bool,
+        drop_existing: bool,
+        image: bool,
+    ) -> Result<(), SourceError> {
+        match self {
+            DatabaseUrl::Postgres(u) => postgres::restore_into(u, dump, create, drop_existing),
+            DatabaseUrl::MySql(u) => mysql::restore_into(u, dump, create, drop_existing),
+            DatabaseUrl::Sqlite(p) => {
+                let fmt = if image {
+                    sqlite::SqliteFormat::Image
+                } else {
+                    sqlite::SqliteFormat::Sql
+                };
+                sqlite::restore_into(p, dump, fmt, drop_existing)
+            }
+        }
+    }
+
+    /// Exact row counts per table, names normalised by [`normalize_table`].
+    pub fn row_counts(&self) -> Result<BTreeMap<String, u64>, SourceError> {
+        let raw = match self {
+            DatabaseUrl::Postgres(u) => postgres::table_row_counts(u)?,
+            DatabaseUrl::MySql(u) => mysql::table_row_counts(u)?,
+            DatabaseUrl::Sqlite(p) => sqlite::table_row_counts(p)?,
+        };
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| (normalize_table(&k), v))
+            .collect())
+    }
+}
+
+/// A table name without quotes, for comparing names from dumps and from catalogs.
+pub fn normalize_table(name: &str) -> String {
+    name.chars().filter(|c| !matches!(c, '"' | '`')).collect()
+}
