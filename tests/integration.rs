@@ -6,6 +6,9 @@ mod common;
 mod copy;
 #[path = "integration/core.rs"]
 mod core;
+#[path = "integration/db.rs"]
+#[allow(dead_code)] // each test file uses a part
+mod db;
 #[path = "integration/faults.rs"]
 mod faults;
 #[path = "integration/faults_index.rs"]
