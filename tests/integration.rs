@@ -19,3 +19,5 @@ mod prune;
 mod s3;
 #[path = "integration/s3server.rs"]
 mod s3server;
+#[path = "integration/verify.rs"]
+mod verify;

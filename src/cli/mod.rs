@@ -242,6 +242,7 @@ fn parse_time(t: &str) -> Result<jiff::Zoned> {
 fn list_snapshots(ctx: &Ctx, a: FilterArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let list = commands::snapshots::list(&repo, &a.filter())?;
-    output::print_snapshots(&list, ctx.json);
+    let verified = commands::verify::latest(&repo)?;
+    output::print_snapshots(&list, &verified, ctx.json);
     Ok(0)
 }

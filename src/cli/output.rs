@@ -2,8 +2,10 @@
 
 use dumpvault::commands::snapshot::SnapshotOutcome;
 use dumpvault::commands::snapshots::SnapshotEntry;
+use dumpvault::format::verification::Verification;
 use dumpvault::progress::Progress;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// Bytes in binary units: `12.3 MiB`.
 pub fn human_bytes(n: u64) -> String {
@@ -94,8 +96,25 @@ pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
     }
 }
 
-/// Prints the snapshot list.
-pub fn print_snapshots(list: &[SnapshotEntry], json: bool) {
+/// `ok 2026-12-04` or `FAILED 2026-12-04` (UTC date of the newest verification), or `-`.
+fn verified_cell(v: Option<&Verification>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) => format!(
+            "{} {}",
+            if v.ok { "ok" } else { "FAILED" },
+            v.time.get(..10).unwrap_or(&v.time)
+        ),
+    }
+}
+
+/// Prints the snapshot list; `verified` holds the newest verification of each snapshot (by
+/// snapshot id, hex).
+pub fn print_snapshots(
+    list: &[SnapshotEntry],
+    verified: &HashMap<String, Verification>,
+    json: bool,
+) {
     if json {
         let v: Vec<_> = list
             .iter()
@@ -106,6 +125,7 @@ pub fn print_snapshots(list: &[SnapshotEntry], json: bool) {
                     "database": m.source.database, "engine": m.source.kind,
                     "size": m.streams.iter().map(|s| s.size).sum::<u64>(),
                     "added": m.summary.bytes_added,
+                    "verified": verified.get(&e.id.to_hex()),
                     "streams": m.streams.iter().map(|s| json!({"name": s.name, "size": s.size,
                         "blake3": hex::encode(s.blake3), "chunks": s.chunks})).collect::<Vec<_>>()})
             })
@@ -114,20 +134,21 @@ pub fn print_snapshots(list: &[SnapshotEntry], json: bool) {
         return;
     }
     println!(
-        "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  tags",
-        "id", "time", "host", "engine", "database", "size"
+        "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {:<17}  tags",
+        "id", "time", "host", "engine", "database", "size", "verified"
     );
     for e in list {
         let m = &e.manifest;
         let size: u64 = m.streams.iter().map(|s| s.size).sum();
         println!(
-            "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {}",
+            "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {:<17}  {}",
             e.id.short(),
             m.time.split('[').next().unwrap_or(""),
             m.host,
             m.source.kind,
             m.source.database.as_deref().unwrap_or("-"),
             human_bytes(size),
+            verified_cell(verified.get(&e.id.to_hex())),
             m.tags.join(",")
         );
     }

@@ -5,9 +5,10 @@ use super::output::{human_bytes, Bar};
 use super::{Ctx, FilterArgs};
 use anyhow::{bail, Context, Result};
 use dumpvault::commands::{self, restore::RestoreOutcome, snapshots::SnapshotEntry};
+use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
 use dumpvault::repository::Repository;
-use dumpvault::source::database::{normalize_table, DatabaseUrl};
+use dumpvault::source::database::DatabaseUrl;
 use dumpvault::tables::{ranges_for_tables, table_summaries};
 use std::io::{Read, Write};
 use std::ops::Range;
@@ -137,7 +138,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
             .options
             .iter()
             .any(|o| o == "format=image");
-        let o = to_database(&url, &a, image, restore)?;
+        let o = to_database(&url, a.create, a.drop_existing, image, restore)?;
         check_row_counts(&url, &entry, stream, &a.table)?;
         o
     } else {
@@ -205,18 +206,26 @@ fn to_file(
 }
 
 /// Bytes from the restoring thread to the database client; a failed restore surfaces as a read
-/// error (never as end of file), so the client is stopped and nothing is committed.
+/// error (never as end of file), so the client is stopped and nothing is committed. After the
+/// end of the stream every read returns 0 again, as files do.
 struct ChannelReader {
     rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
     buf: Vec<u8>,
     pos: usize,
+    ended: bool,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.recv() {
-                Ok(Ok(b)) if b.is_empty() => return Ok(0),
+                Ok(Ok(b)) if b.is_empty() => {
+                    self.ended = true;
+                    return Ok(0);
+                }
                 Ok(Ok(b)) => {
                     self.buf = b;
                     self.pos = 0;
@@ -249,9 +258,12 @@ impl Write for ChannelWriter {
     }
 }
 
-fn to_database(
+/// Restores into the database at `url` (see [`DatabaseUrl::restore`] for `create` and
+/// `drop_existing`), the snapshot stream produced by `restore` on another thread.
+pub fn to_database(
     url: &DatabaseUrl,
-    a: &RestoreArgs,
+    create: bool,
+    drop_existing: bool,
     image: bool,
     restore: impl FnOnce(&mut dyn Write) -> dumpvault::Result<RestoreOutcome> + Send,
 ) -> Result<RestoreOutcome> {
@@ -260,6 +272,7 @@ fn to_database(
         rx,
         buf: Vec::new(),
         pos: 0,
+        ended: false,
     };
     std::thread::scope(|s| {
         let producer = s.spawn(move || {
@@ -278,7 +291,7 @@ fn to_database(
             };
             r
         });
-        let consumed = url.restore(&mut reader, a.create, a.drop_existing, image);
+        let consumed = url.restore(&mut reader, create, drop_existing, image);
         drop(reader);
         let produced = producer.join().expect("restore thread panicked");
         // A damaged snapshot explains a failed client; report it first.
@@ -288,42 +301,19 @@ fn to_database(
     })
 }
 
-/// Compares each restored table's row count with the rows the dump recorded.
+/// Compares each restored table's row count with the rows the dump recorded; an error lists
+/// every mismatch.
 fn check_row_counts(
     url: &DatabaseUrl,
     entry: &SnapshotEntry,
     stream: &dumpvault::format::snapshot::StreamRef,
     tables: &[String],
 ) -> Result<()> {
-    let expected = table_summaries(&stream.sections);
-    if expected.is_empty() {
+    if table_summaries(&stream.sections).is_empty() {
         return Ok(());
     }
-    let actual = url.row_counts()?;
-    let mut bad = Vec::new();
-    for t in expected {
-        let Some(rows) = t.rows else { continue };
-        let name = normalize_table(&t.name);
-        let selected = tables.is_empty()
-            || tables.iter().any(|w| {
-                let w = normalize_table(w);
-                name == w || name.ends_with(&format!(".{w}"))
-            });
-        if !selected {
-            continue;
-        }
-        let got = actual.get(&name).or_else(|| {
-            actual
-                .iter()
-                .find(|(k, _)| k.ends_with(&format!(".{name}")))
-                .map(|(_, v)| v)
-        });
-        match got {
-            Some(&n) if n == rows => {}
-            Some(&n) => bad.push(format!("{name}: {n} rows, the snapshot has {rows}")),
-            None => bad.push(format!("{name}: missing, the snapshot has {rows} rows")),
-        }
-    }
+    let checks = commands::verify::compare_tables(&stream.sections, &url.row_counts()?, tables);
+    let bad: Vec<String> = checks.iter().filter(|c| !c.ok()).map(mismatch).collect();
     if !bad.is_empty() {
         bail!(
             "restored database {} does not match snapshot {}: {}",
@@ -333,4 +323,12 @@ fn check_row_counts(
         );
     }
     Ok(())
+}
+
+/// `public.users: 9 rows, the snapshot has 10`.
+pub fn mismatch(c: &TableCheck) -> String {
+    match c.actual {
+        Some(n) => format!("{}: {n} rows, the snapshot has {}", c.table, c.expected),
+        None => format!("{}: missing, the snapshot has {} rows", c.table, c.expected),
+    }
 }

@@ -6,10 +6,16 @@
 use crate::commands::restore;
 use crate::commands::snapshots::SnapshotEntry;
 use crate::error::Error;
+use crate::format::verification::{TableCheck, Verification};
+use crate::format::{decode_json, encode_json};
+use crate::id::Id;
 use crate::index::Index;
 use crate::progress::Progress;
-use crate::repository::Repository;
+use crate::repository::{FileKind, Repository};
+use crate::source::database::normalize_table;
+use crate::tables::{table_summaries, Section};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 
 /// The verdict on one stream.
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +110,75 @@ pub fn run(
     }
 }
 
+/// Compares the row counts of a restored database (`actual`, keyed by
+/// [`normalize_table`]d schema-qualified name) with those the dump recorded in `sections`.
+///
+/// Only tables whose data section recorded a row count are compared; with `selected`
+/// non-empty, only those tables (a bare name matches any schema). A table missing from
+/// `actual` has `actual: None`. Names are matched exactly, then by `.name` suffix (SQLite and
+/// MySQL dumps name tables without a schema).
+pub fn compare_tables(
+    sections: &[Section],
+    actual: &BTreeMap<String, u64>,
+    selected: &[String],
+) -> Vec<TableCheck> {
+    let mut out = Vec::new();
+    for t in table_summaries(sections) {
+        let Some(rows) = t.rows else { continue };
+        let name = normalize_table(&t.name);
+        let suffix = |a: &str, b: &str| a == b || a.ends_with(&format!(".{b}"));
+        let wanted =
+            selected.is_empty() || selected.iter().any(|w| suffix(&name, &normalize_table(w)));
+        if !wanted {
+            continue;
+        }
+        let got = actual.get(&name).copied().or_else(|| {
+            actual
+                .iter()
+                .find(|(k, _)| suffix(k, &name) || suffix(&name, k))
+                .map(|(_, v)| *v)
+        });
+        out.push(TableCheck {
+            table: name,
+            expected: rows,
+            actual: got,
+        });
+    }
+    out
+}
+
+/// Stores the outcome of a verification as `verifications/<id>`. Errors: the backend's.
+pub fn record(repo: &Repository, v: &Verification) -> Result<Id, Error> {
+    repo.save_file(FileKind::Verification, &encode_json(v))
+}
+
+/// The newest verification of each snapshot, keyed by snapshot id (hex). Records that cannot
+/// be read or decoded are skipped (they only inform; `check` does not need them).
+///
+/// Errors: the backend's, when the folder cannot be listed.
+pub fn latest(repo: &Repository) -> Result<HashMap<String, Verification>, Error> {
+    let mut out: HashMap<String, Verification> = HashMap::new();
+    for (id, _) in repo.list(FileKind::Verification)? {
+        let Ok(plain) = repo.load_file(FileKind::Verification, &id) else {
+            continue;
+        };
+        let Ok(v) = decode_json::<Verification>(&plain) else {
+            continue;
+        };
+        let newer = out
+            .get(&v.snapshot)
+            .is_none_or(|old| time_of(&v) > time_of(old));
+        if newer {
+            out.insert(v.snapshot.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+fn time_of(v: &Verification) -> jiff::Timestamp {
+    v.time.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
 /// Whether `e` means the snapshot's data is damaged or missing.
 fn is_damage(e: &Error) -> bool {
     match e {
@@ -121,7 +196,7 @@ mod tests {
     use crate::crypto::kdf::KdfParams;
     use crate::index::SharedIndex;
     use crate::progress::NoProgress;
-    use crate::repository::{FileKind, InitOptions};
+    use crate::repository::InitOptions;
 
     fn repo_with(data: &[u8]) -> (Repository, SnapshotEntry) {
         let backend =

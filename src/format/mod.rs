@@ -14,6 +14,7 @@ pub mod list;
 pub mod lock;
 pub mod pack;
 pub mod snapshot;
+pub mod verification;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -30,6 +30,8 @@ pub enum FileKind {
     Snapshot,
     /// `locks/<id>`.
     Lock,
+    /// `verifications/<id>`.
+    Verification,
 }
 
 impl FileKind {
@@ -41,6 +43,7 @@ impl FileKind {
             FileKind::Index => "index/",
             FileKind::Snapshot => "snapshots/",
             FileKind::Lock => "locks/",
+            FileKind::Verification => "verifications/",
         }
     }
 
@@ -52,6 +55,7 @@ impl FileKind {
             FileKind::Index => "index",
             FileKind::Snapshot => "snapshot",
             FileKind::Lock => "lock",
+            FileKind::Verification => "verification",
         }
     }
 

@@ -142,6 +142,31 @@ impl DatabaseUrl {
         }
     }
 
+    /// Whether the database (the file, for SQLite) exists. Errors: the engine's.
+    pub fn exists(&self) -> Result<bool, SourceError> {
+        match self {
+            DatabaseUrl::Postgres(u) => postgres::database_exists(u),
+            DatabaseUrl::MySql(u) => mysql::database_exists(u),
+            DatabaseUrl::Sqlite(p) => Ok(p.exists()),
+        }
+    }
+
+    /// Drops the database (deletes the file, for SQLite) if it exists. Only for scratch
+    /// databases this program created, such as `verify --into`'s. Errors: the engine's.
+    pub fn drop_database(&self) -> Result<(), SourceError> {
+        match self {
+            DatabaseUrl::Postgres(u) => postgres::drop_database(u),
+            DatabaseUrl::MySql(u) => mysql::drop_database(u),
+            DatabaseUrl::Sqlite(p) => match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SourceError::Io {
+                    what: format!("removing {}", p.display()),
+                    source: e,
+                }),
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// Exact row counts per table, names normalised by [`normalize_table`].
     pub fn row_counts(&self) -> Result<BTreeMap<String, u64>, SourceError> {
         let raw = match self {

@@ -618,6 +618,21 @@ pub fn restore_into(
     }
 }
 
+/// Whether the URL's database exists on the server. Errors: [`SourceError::Database`].
+pub fn database_exists(url: &MyUrl) -> Result<bool, SourceError> {
+    let db = url.require_database("look up")?;
+    Ok(Session::open(url)?.objects(db)?.is_some())
+}
+
+/// Drops the URL's database if it exists. Only for scratch databases this program created.
+/// Errors: [`SourceError::Database`].
+pub fn drop_database(url: &MyUrl) -> Result<(), SourceError> {
+    let db = url.require_database("drop")?;
+    let sql = format!("DROP DATABASE IF EXISTS {};", ident(db));
+    Session::open(url)?.query(None, &sql, &format!("dropping database \"{db}\""))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -816,6 +816,26 @@ fn run_psql(url: &PgUrl, dump: &mut dyn Read, db: &str) -> Result<(), SourceErro
     write_error.map_or(Ok(()), |e| Err(io_err(format!("writing to {what}"), e)))
 }
 
+/// Whether the URL's database exists on the server. Errors: [`SourceError::Database`].
+pub fn database_exists(url: &PgUrl) -> Result<bool, SourceError> {
+    let db = url.database_name();
+    let sql = "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1";
+    let row = connect_maintenance(url)?.query_opt(sql, &[&db]);
+    let checking = format!("looking for database \"{db}\"");
+    Ok(row.map_err(|e| db_err(&checking, &e))?.is_some())
+}
+
+/// Drops the URL's database if it exists, ending other sessions on it (`WITH (FORCE)`).
+/// Only for scratch databases this program created. Errors: [`SourceError::Database`].
+pub fn drop_database(url: &PgUrl) -> Result<(), SourceError> {
+    let db = url.database_name();
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote(&db));
+    let dropping = format!("dropping database \"{db}\"");
+    connect_maintenance(url)?
+        .batch_execute(&sql)
+        .map_err(|e| db_err(&dropping, &e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
