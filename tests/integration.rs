@@ -6,6 +6,8 @@ mod common;
 mod copy;
 #[path = "integration/core.rs"]
 mod core;
+#[path = "integration/databases.rs"]
+mod databases;
 #[path = "integration/db.rs"]
 #[allow(dead_code)] // each test file uses a part
 mod db;
