@@ -32,6 +32,7 @@ pub mod commands;
 pub mod compress;
 pub mod crypto;
 pub mod error;
+pub mod fleet;
 pub mod format;
 pub mod id;
 pub mod index;

@@ -1,6 +1,7 @@
 //! Command-line parsing and printing. Each command: parse, one library call, print text or JSON.
 
 mod check;
+mod config;
 mod copy;
 mod forget;
 mod output;
@@ -8,6 +9,7 @@ mod password;
 mod prune;
 mod repair;
 mod restore;
+mod run;
 mod snapshot;
 mod verify;
 
@@ -84,6 +86,11 @@ enum Command {
     /// Copy snapshots from another repository (--from) into this one, transferring only what
     /// is missing.
     Copy(copy::CopyArgs),
+    /// Fleet mode: run the due (or named) jobs of the configuration file; `--daemon` runs them
+    /// on their schedules.
+    Run(run::RunArgs),
+    /// Fleet configuration: `config show` prints the effective settings and their origin.
+    Config(config::ConfigArgs),
     /// Print a decrypted repository object as JSON (config, index ID, snapshot ID, pack ID).
     Cat {
         /// config, index, snapshot or pack.
@@ -184,6 +191,8 @@ pub fn run() -> Result<i32> {
         Command::Prune(a) => prune::run(&ctx, a),
         Command::Unlock(a) => prune::unlock(&ctx, a),
         Command::Copy(a) => copy::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
         Command::Cat { what, id } => {
             let repo = ctx.open()?;
             let v = commands::cat::run(&repo, &what, id.as_deref())?;

@@ -6,7 +6,7 @@ use super::Ctx;
 use anyhow::{bail, Context, Result};
 use dumpvault::commands::{self, snapshot::SnapshotOptions};
 use dumpvault::index::SharedIndex;
-use dumpvault::source::database::{DatabaseUrl, DumpOptions};
+use dumpvault::source::database::DumpOptions;
 use dumpvault::source::DumpSource;
 use serde_json::json;
 
@@ -59,39 +59,6 @@ pub struct SnapshotArgs {
     jobs: Option<usize>,
 }
 
-fn globs(patterns: &[String]) -> Result<globset::GlobSet> {
-    let mut b = globset::GlobSetBuilder::new();
-    for p in patterns {
-        b.add(globset::Glob::new(p).with_context(|| format!("bad glob pattern {p:?}"))?);
-    }
-    Ok(b.build()?)
-}
-
-/// Expands the source URLs into the databases to snapshot.
-fn targets(a: &SnapshotArgs) -> Result<Vec<DatabaseUrl>> {
-    let include = globs(&a.include)?;
-    let exclude = globs(&a.exclude)?;
-    let mut out = Vec::new();
-    for s in &a.sources {
-        let url = DatabaseUrl::parse(s)?;
-        if a.all_databases {
-            let mut found = 0;
-            for db in url.list_databases()? {
-                if (a.include.is_empty() || include.is_match(&db)) && !exclude.is_match(&db) {
-                    out.push(url.with_database(&db));
-                    found += 1;
-                }
-            }
-            if found == 0 {
-                bail!("no database on {s} matches the --include/--exclude patterns");
-            }
-        } else {
-            out.push(url);
-        }
-    }
-    Ok(out)
-}
-
 /// Runs `snapshot`.
 pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let time = a.time.as_deref().map(super::parse_time).transpose()?;
@@ -130,45 +97,23 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         globals: a.globals,
         sqlite_image: a.format == "image",
     };
-    let targets = targets(&a)?;
+    let targets =
+        commands::snapshot::expand_targets(&a.sources, a.all_databases, &a.include, &a.exclude)?;
     let repo = ctx.open()?;
     let index = SharedIndex::start(&repo);
     let jobs = a
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<commands::snapshot::SnapshotOutcome>>>> =
-        targets
-            .iter()
-            .map(|_| std::sync::Mutex::new(None))
-            .collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(targets.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(t) = targets.get(i) else { break };
-                let r = t
-                    .open(&dump)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|sources| {
-                        let bar = Bar::new(false, None);
-                        Ok(commands::snapshot::run(
-                            &repo, &index, sources, &opts, &bar,
-                        )?)
-                    })
-                    .with_context(|| format!("database {}", t.database()));
-                *results[i].lock().expect("no panics while holding the lock") = Some(r);
-            });
-        }
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let results = commands::snapshot::parallel(&targets, jobs, &never, |t| {
+        let bar = Bar::new(false, None);
+        commands::snapshot::snapshot_database(&repo, &index, t, &dump, &opts, &bar)
+            .with_context(|| format!("database {}", t.database()))
     });
     let mut failed = 0;
     let mut rows = Vec::new();
     for (t, r) in targets.iter().zip(results) {
-        let r = r
-            .into_inner()
-            .expect("no panics")
-            .expect("every target ran");
+        let r = r.context("not started")?;
         match r {
             Ok(o) => {
                 if targets.len() == 1 {

@@ -284,3 +284,101 @@ fn dedup_stage(
     })?;
     Ok((root, chunks, new_blobs))
 }
+
+/// Expands database URLs into the databases to snapshot: each URL as it is, or with
+/// `all_databases` every database of each server URL whose name matches one of `include`
+/// (all when empty) and none of `exclude` (glob patterns).
+///
+/// Errors: [`Error::Invalid`] for a bad URL or glob, or a server where no database matches;
+/// the engine's error when the databases cannot be listed.
+pub fn expand_targets(
+    sources: &[String],
+    all_databases: bool,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<crate::source::database::DatabaseUrl>> {
+    use crate::source::database::DatabaseUrl;
+    let globs = |patterns: &[String]| -> Result<globset::GlobSet> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            b.add(
+                globset::Glob::new(p)
+                    .map_err(|e| Error::Invalid(format!("bad glob pattern {p:?}: {e}")))?,
+            );
+        }
+        b.build()
+            .map_err(|e| Error::Invalid(format!("bad glob patterns: {e}")))
+    };
+    let inc = globs(include)?;
+    let exc = globs(exclude)?;
+    let mut out = Vec::new();
+    for s in sources {
+        let url = DatabaseUrl::parse(s)?;
+        if all_databases {
+            let mut found = 0;
+            for db in url.list_databases()? {
+                if (include.is_empty() || inc.is_match(&db)) && !exc.is_match(&db) {
+                    out.push(url.with_database(&db));
+                    found += 1;
+                }
+            }
+            if found == 0 {
+                return Err(Error::Invalid(format!(
+                    "no database on {s} matches the include/exclude patterns"
+                )));
+            }
+        } else {
+            out.push(url);
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the database's dump streams and snapshots them into `repo` (see [`run`]).
+///
+/// Errors: the engine's error when the dump cannot start or does not complete; storage errors.
+pub fn snapshot_database(
+    repo: &Repository,
+    index: &SharedIndex,
+    url: &crate::source::database::DatabaseUrl,
+    dump: &crate::source::database::DumpOptions,
+    opts: &SnapshotOptions,
+    progress: &dyn Progress,
+) -> Result<SnapshotOutcome> {
+    let sources = url.open(dump)?;
+    run(repo, index, sources, opts, progress)
+}
+
+/// Runs `f` on every item with at most `jobs` (at least 1) running at once, and returns the
+/// results in item order. Once `stop` is set no further item starts; those items' results
+/// are `None`. One item failing does not stop the others.
+pub fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    stop: &std::sync::atomic::AtomicBool,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(items.len()) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(t) = items.get(i) else { break };
+                let r = f(t);
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or(None))
+        .collect()
+}

@@ -1,0 +1,637 @@
+//! One fleet run, and the daemon that runs jobs on their schedules.
+//!
+//! A run: select the due (or named) jobs; open their repositories; snapshot every database of
+//! every job with at most `jobs` dumps at once across the run (one failing does not stop the
+//! others); per job, forget by its retention policy; per repository, prune at most once and
+//! only when snapshots were removed and its `prune_schedule` (if any) has ticked since the
+//! last prune; per job, copy its new snapshots to its `copy_to` repository; then update the
+//! status and metrics files and run the notification command for jobs that failed.
+
+use super::config::{Config, Job, RepoConfig};
+use super::metrics::{DatabaseState, JobState, State};
+use super::notify::{self, Notification};
+use super::FleetError;
+use crate::backend::Backend;
+use crate::commands::copy::{self, CopyOptions};
+use crate::commands::forget::{self, ForgetOptions};
+use crate::commands::prune::{self, plan::Settings, PruneOptions};
+use crate::commands::snapshot::{self, SnapshotOptions};
+use crate::commands::snapshots::{self, Filter};
+use crate::index::SharedIndex;
+use crate::progress::NoProgress;
+use crate::repository::Repository;
+use crate::retention::GroupBy;
+use crate::source::database::{DatabaseUrl, DumpOptions};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Exit code: every job succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: some database, retention, prune or copy failed.
+pub const EXIT_SOME_FAILED: i32 = 1;
+/// Exit code: the configuration is wrong or a repository could not be opened.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// The result of one database in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseOutcome {
+    /// Job name.
+    pub job: String,
+    /// Database name.
+    pub database: String,
+    /// `ok`, `failed`, or `skipped` (not started because the process is stopping).
+    pub status: String,
+    /// Snapshot id (hex) when ok.
+    pub snapshot: Option<String>,
+    /// Snapshot duration, milliseconds.
+    pub duration_ms: u64,
+    /// Dump bytes read.
+    pub bytes_read: u64,
+    /// Bytes added to the repository.
+    pub bytes_added: u64,
+    /// bytes read / bytes added (bytes read when nothing was added).
+    pub dedup_ratio: f64,
+    /// The error, when failed.
+    pub error: Option<String>,
+    #[serde(skip)]
+    time: Option<i64>,
+}
+
+/// The result of one job in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobOutcome {
+    /// Job name.
+    pub name: String,
+    /// Repository name.
+    pub repository: String,
+    /// `ok` or `failed`.
+    pub status: String,
+    /// Everything that went wrong: databases, retention, copy.
+    pub errors: Vec<String>,
+    /// Per database.
+    pub databases: Vec<DatabaseOutcome>,
+    /// Snapshots removed by the retention policy.
+    pub forgotten: usize,
+    /// Snapshots copied to `copy_to`.
+    pub copied: usize,
+}
+
+/// A prune of one repository in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneRun {
+    /// Repository name.
+    pub repository: String,
+    /// Packs deleted now.
+    pub deleted_packs: u64,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    /// Jobs run, in name order.
+    pub jobs: Vec<JobOutcome>,
+    /// Prunes run.
+    pub prunes: Vec<PruneRun>,
+    /// Repositories that could not be opened, with the reason.
+    pub repository_errors: Vec<String>,
+    /// Problems writing the status or metrics file.
+    pub warnings: Vec<String>,
+    /// Whether the run stopped early on a signal.
+    pub stopped: bool,
+    /// The exit code ([`EXIT_OK`], [`EXIT_SOME_FAILED`], [`EXIT_CONFIG`]).
+    pub exit_code: i32,
+}
+
+fn now_secs() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn open_repo(r: &RepoConfig) -> Result<Repository, String> {
+    let what = || {
+        format!(
+            "repository {:?} ({})",
+            r.name,
+            super::config::mask_url(&r.url)
+        )
+    };
+    let pw = r.password.get().map_err(|e| format!("{}: {e}", what()))?;
+    let backend = Backend::open(&r.url).map_err(|e| format!("{}: {e}", what()))?;
+    Repository::open(backend, pw.as_bytes()).map_err(|e| format!("{}: {e}", what()))
+}
+
+/// Bytes stored in the repository: the sizes of all its files except locks.
+///
+/// Errors: storage errors listing it.
+pub fn repository_size(repo: &Repository) -> crate::Result<u64> {
+    let mut total = repo
+        .backend()
+        .size(crate::repository::CONFIG_PATH)?
+        .unwrap_or(0);
+    for dir in ["keys/", "data/", "index/", "snapshots/", "verifications/"] {
+        total += repo
+            .backend()
+            .list(dir)?
+            .iter()
+            .map(|(_, s)| s)
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+/// The jobs a run without names runs: those without a schedule, and those whose schedule
+/// ticked since their last start (per `state`).
+pub fn due_jobs<'a>(cfg: &'a Config, state: &State, now: &jiff::Zoned) -> Vec<&'a Job> {
+    cfg.jobs_by_name
+        .values()
+        .filter(|j| match &j.schedule {
+            None => true,
+            Some(s) => s.due(state.jobs.get(&j.name).map(|st| st.last_start), now),
+        })
+        .collect()
+}
+
+/// Runs the jobs named in `named` (all due jobs when empty), updates `state` and writes the
+/// status and metrics files, and notifies. `stop` set (by a signal) means: start no further
+/// database, skip prune and copy, finish what runs.
+///
+/// Errors: [`FleetError::UnknownJob`]. Everything else is reported in the outcome.
+pub fn run(
+    cfg: &Config,
+    named: &[String],
+    stop: &AtomicBool,
+    state: &Mutex<State>,
+) -> Result<RunOutcome, FleetError> {
+    let started = now_secs();
+    let selected: Vec<&Job> = if named.is_empty() {
+        let st = state.lock().map(|s| s.clone()).unwrap_or_default();
+        due_jobs(cfg, &st, &jiff::Zoned::now())
+    } else {
+        named
+            .iter()
+            .map(|n| {
+                cfg.jobs_by_name
+                    .get(n)
+                    .ok_or_else(|| FleetError::UnknownJob(n.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+
+    // Repositories used by the selected jobs.
+    let mut repos: BTreeMap<String, Result<Repository, String>> = BTreeMap::new();
+    for j in &selected {
+        for name in std::iter::once(&j.repository).chain(j.copy_to.iter()) {
+            if !repos.contains_key(name) {
+                if let Some(rc) = cfg.repositories.get(name) {
+                    repos.insert(name.clone(), open_repo(rc));
+                }
+            }
+        }
+    }
+    let repository_errors: Vec<String> = repos
+        .values()
+        .filter_map(|r| r.as_ref().err().cloned())
+        .collect();
+    let indexes: BTreeMap<&str, SharedIndex> = selected
+        .iter()
+        .filter_map(|j| match repos.get(&j.repository) {
+            Some(Ok(r)) => Some((j.repository.as_str(), r)),
+            _ => None,
+        })
+        .map(|(n, r)| (n, SharedIndex::start(r)))
+        .collect();
+
+    let mut outcomes: Vec<JobOutcome> = selected
+        .iter()
+        .map(|j| JobOutcome {
+            name: j.name.clone(),
+            repository: j.repository.clone(),
+            status: "ok".into(),
+            errors: Vec::new(),
+            databases: Vec::new(),
+            forgotten: 0,
+            copied: 0,
+        })
+        .collect();
+
+    // Expand each job's sources into databases.
+    let mut items: Vec<(usize, DatabaseUrl)> = Vec::new();
+    for (ji, j) in selected.iter().enumerate() {
+        match repos.get(&j.repository) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                outcomes[ji].errors.push(e.clone());
+                continue;
+            }
+            None => continue, // validated at load
+        }
+        match snapshot::expand_targets(&j.sources, j.all_databases, &j.include, &j.exclude) {
+            Ok(t) => items.extend(t.into_iter().map(|u| (ji, u))),
+            Err(e) => outcomes[ji].errors.push(format!("job {}: {e}", j.name)),
+        }
+    }
+
+    // Snapshots, at most `jobs` at once across the run.
+    let results = snapshot::parallel(&items, cfg.jobs.value, stop, |(ji, url)| {
+        let j = selected[*ji];
+        let (Some(Ok(repo)), Some(index)) =
+            (repos.get(&j.repository), indexes.get(j.repository.as_str()))
+        else {
+            return Err(crate::Error::Invalid("repository not open".into()));
+        };
+        let dump = DumpOptions {
+            globals: j.globals,
+            ..Default::default()
+        };
+        let opts = SnapshotOptions {
+            tags: j.tags.clone(),
+            ..Default::default()
+        };
+        snapshot::snapshot_database(repo, index, url, &dump, &opts, &NoProgress)
+    });
+    let mut new_ids: Vec<Vec<String>> = vec![Vec::new(); selected.len()];
+    for ((ji, url), r) in items.iter().zip(results) {
+        let database = url.database();
+        let mut d = DatabaseOutcome {
+            job: selected[*ji].name.clone(),
+            database: database.clone(),
+            status: "skipped".into(),
+            snapshot: None,
+            duration_ms: 0,
+            bytes_read: 0,
+            bytes_added: 0,
+            dedup_ratio: 0.0,
+            error: None,
+            time: None,
+        };
+        match r {
+            None => {}
+            Some(Ok(o)) => {
+                let s = &o.manifest.summary;
+                d.status = "ok".into();
+                d.snapshot = Some(o.id.to_hex());
+                d.duration_ms = s.duration_ms;
+                d.bytes_read = s.bytes_read;
+                d.bytes_added = s.bytes_added;
+                d.dedup_ratio = if s.bytes_added == 0 {
+                    s.bytes_read as f64
+                } else {
+                    s.bytes_read as f64 / s.bytes_added as f64
+                };
+                d.time = snapshots::parse_time(&o.manifest.time).map(|t| t.as_second());
+                new_ids[*ji].push(o.id.to_hex());
+            }
+            Some(Err(e)) => {
+                let msg = format!("database {database}: {e}");
+                d.status = "failed".into();
+                d.error = Some(msg.clone());
+                outcomes[*ji].errors.push(msg);
+            }
+        }
+        outcomes[*ji].databases.push(d);
+    }
+    let stopped = stop.load(Ordering::SeqCst);
+
+    // Retention per job.
+    let mut removed_in: HashSet<String> = HashSet::new();
+    for (ji, j) in selected.iter().enumerate() {
+        if j.keep.is_empty() || new_ids[ji].is_empty() {
+            continue;
+        }
+        let Some(Ok(repo)) = repos.get(&j.repository) else {
+            continue;
+        };
+        let dbs: Vec<String> = (outcomes[ji].databases.iter())
+            .filter(|d| d.status == "ok")
+            .map(|d| d.database.clone())
+            .collect();
+        let r = (|| -> crate::Result<usize> {
+            let all = snapshots::list(repo, &Filter::default())?;
+            let opts = ForgetOptions {
+                policy: j.keep.clone(),
+                group_by: GroupBy::parse("host,database")
+                    .map_err(|e| crate::Error::Invalid(e.to_string()))?,
+                filter: Filter {
+                    hosts: vec![crate::hostname()],
+                    tags: Vec::new(),
+                    databases: dbs,
+                },
+                tz: jiff::tz::TimeZone::system(),
+                allow_remove_all: false,
+            };
+            let plan = forget::plan(&all, &opts)?;
+            Ok(forget::execute(repo, &plan)?.len())
+        })();
+        match r {
+            Ok(n) => {
+                outcomes[ji].forgotten = n;
+                if n > 0 {
+                    removed_in.insert(j.repository.clone());
+                }
+            }
+            Err(e) => outcomes[ji]
+                .errors
+                .push(format!("retention in repository {:?}: {e}", j.repository)),
+        }
+    }
+
+    // Prune, at most once per repository, on its schedule.
+    let mut prunes = Vec::new();
+    let last_prunes: BTreeMap<String, Option<i64>> = state
+        .lock()
+        .map(|s| {
+            s.repositories
+                .iter()
+                .map(|(k, v)| (k.clone(), v.last_prune))
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = jiff::Zoned::now();
+    let mut pruned_at: BTreeMap<String, i64> = BTreeMap::new();
+    for name in removed_in.iter().collect::<std::collections::BTreeSet<_>>() {
+        let (Some(Ok(repo)), Some(rc)) = (repos.get(name), cfg.repositories.get(name)) else {
+            continue;
+        };
+        let due = match &rc.prune_schedule {
+            None => true,
+            Some(s) => s.due(last_prunes.get(name).copied().flatten(), &now),
+        };
+        if !due || stopped {
+            continue;
+        }
+        let opts = PruneOptions {
+            settings: Settings {
+                grace_secs: prune::DEFAULT_GRACE_SECS,
+                max_unused_percent: Some(prune::DEFAULT_MAX_UNUSED_PERCENT),
+                instant_delete: false,
+            },
+            dry_run: false,
+        };
+        match prune::run(repo, &opts, &NoProgress) {
+            Ok(o) => {
+                pruned_at.insert(name.clone(), now_secs());
+                prunes.push(PruneRun {
+                    repository: name.clone(),
+                    deleted_packs: o.stats.delete_packs,
+                    error: None,
+                });
+            }
+            Err(e) => prunes.push(PruneRun {
+                repository: name.clone(),
+                deleted_packs: 0,
+                error: Some(format!("prune of repository {name:?}: {e}")),
+            }),
+        }
+    }
+
+    // Copy each job's new snapshots off-site.
+    for (ji, j) in selected.iter().enumerate() {
+        let (Some(target), false) = (&j.copy_to, stopped || new_ids[ji].is_empty()) else {
+            continue;
+        };
+        let (Some(Ok(from)), Some(Ok(to))) = (repos.get(&j.repository), repos.get(target)) else {
+            if let Some(Err(e)) = repos.get(target) {
+                outcomes[ji].errors.push(format!("copy_to: {e}"));
+            }
+            continue;
+        };
+        // Only those the retention policy kept.
+        let kept: HashSet<String> = match snapshots::list(from, &Filter::default()) {
+            Ok(l) => l.iter().map(|e| e.id.to_hex()).collect(),
+            Err(e) => {
+                outcomes[ji].errors.push(format!("copy to {target:?}: {e}"));
+                continue;
+            }
+        };
+        let ids: Vec<String> = (new_ids[ji].iter())
+            .filter(|i| kept.contains(*i))
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let opts = CopyOptions {
+            snapshots: ids,
+            ..Default::default()
+        };
+        match copy::run(from, to, &opts, &NoProgress) {
+            Ok(o) => outcomes[ji].copied = o.copied.len(),
+            Err(e) => outcomes[ji]
+                .errors
+                .push(format!("copy to repository {target:?}: {e}")),
+        }
+    }
+
+    // Snapshot counts and sizes, after retention and copy.
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (name, r) in &repos {
+        let Ok(repo) = r else { continue };
+        match snapshots::list(repo, &Filter::default()) {
+            Ok(l) => {
+                let c = counts.entry(name.clone()).or_default();
+                for e in l {
+                    if let Some(db) = &e.manifest.source.database {
+                        *c.entry(db.clone()).or_default() += 1;
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!("listing snapshots of {name:?}: {e}")),
+        }
+        match repository_size(repo) {
+            Ok(s) => {
+                sizes.insert(name.clone(), s);
+            }
+            Err(e) => warnings.push(format!("size of repository {name:?}: {e}")),
+        }
+    }
+
+    for o in &mut outcomes {
+        if !o.errors.is_empty() {
+            o.status = "failed".into();
+        }
+    }
+
+    // State, status file, metrics file.
+    let snapshot_state = {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        for o in &outcomes {
+            st.jobs.insert(
+                o.name.clone(),
+                JobState {
+                    last_start: started,
+                    status: o.status.clone(),
+                    errors: o.errors.clone(),
+                },
+            );
+            for d in o.databases.iter().filter(|d| d.status != "skipped") {
+                let e = st
+                    .databases
+                    .entry(format!("{}/{}", o.name, d.database))
+                    .or_insert_with(|| DatabaseState {
+                        job: o.name.clone(),
+                        database: d.database.clone(),
+                        ..Default::default()
+                    });
+                e.repository = o.repository.clone();
+                e.status = d.status.clone();
+                e.last_attempt = started;
+                e.error = d.error.clone();
+                if d.status == "ok" {
+                    e.last_success = d.time.or(Some(started));
+                    e.last_snapshot = d.snapshot.clone();
+                    e.last_duration_ms = d.duration_ms;
+                    e.bytes_read = d.bytes_read;
+                    e.bytes_added = d.bytes_added;
+                }
+            }
+        }
+        // Counts for every database known in these repositories.
+        for d in st.databases.values_mut() {
+            if let Some(c) = counts.get(&d.repository) {
+                d.snapshots = c.get(&d.database).copied().unwrap_or(0);
+            }
+        }
+        for (name, size) in &sizes {
+            st.repositories.entry(name.clone()).or_default().size_bytes = *size;
+        }
+        for (name, t) in &pruned_at {
+            st.repositories.entry(name.clone()).or_default().last_prune = Some(*t);
+        }
+        st.updated = jiff::Timestamp::now().to_string();
+        if let Some(p) = &cfg.status_file.value {
+            if let Err(e) = st.save(p) {
+                warnings.push(e.to_string());
+            }
+        }
+        if let Some(p) = &cfg.metrics_file.value {
+            if let Err(e) = super::metrics::write_atomic(p, st.prometheus().as_bytes()) {
+                warnings.push(e.to_string());
+            }
+        }
+        st.clone()
+    };
+    drop(snapshot_state);
+
+    // Notifications: never block or fail the run.
+    if let Some(cmd) = &cfg.notify.command {
+        for o in &outcomes {
+            if o.status == "ok" && !cfg.notify.on_success {
+                continue;
+            }
+            let n = Notification {
+                job: o.name.clone(),
+                status: o.status.clone(),
+                errors: o.errors.clone(),
+                failed_databases: (o.databases.iter())
+                    .filter(|d| d.status == "failed")
+                    .map(|d| d.database.clone())
+                    .collect(),
+                host: crate::hostname(),
+                time: jiff::Timestamp::now().to_string(),
+                databases: serde_json::to_value(&o.databases).unwrap_or_default(),
+            };
+            if let Err(e) = notify::run_command(cmd, &n, cfg.notify.timeout.value) {
+                eprintln!("dumpvault: warning: job {}: {e}", o.name);
+                warnings.push(format!("job {}: {e}", o.name));
+            }
+        }
+    }
+
+    let failed =
+        outcomes.iter().any(|o| o.status != "ok") || prunes.iter().any(|p| p.error.is_some());
+    let exit_code = if !repository_errors.is_empty() {
+        EXIT_CONFIG
+    } else if failed {
+        EXIT_SOME_FAILED
+    } else {
+        EXIT_OK
+    };
+    Ok(RunOutcome {
+        jobs: outcomes,
+        prunes,
+        repository_errors,
+        warnings,
+        stopped,
+        exit_code,
+    })
+}
+
+/// Runs the jobs (those named, or all with a schedule) on their cron schedules until `stop`
+/// is set, then waits for running jobs to finish (they start no further database once `stop`
+/// is set). A job still running when its next tick comes is not started again; the tick is
+/// skipped. `report` is called with each run's outcome (or error).
+///
+/// Errors: [`FleetError::UnknownJob`]; [`FleetError::Setting`] when no selected job has a
+/// schedule.
+pub fn daemon(
+    cfg: &Config,
+    named: &[String],
+    stop: &AtomicBool,
+    state: &Mutex<State>,
+    report: &(dyn Fn(&str, Result<RunOutcome, FleetError>) + Sync),
+) -> Result<(), FleetError> {
+    let mut jobs: Vec<&Job> = Vec::new();
+    for n in named {
+        jobs.push(
+            cfg.jobs_by_name
+                .get(n)
+                .ok_or_else(|| FleetError::UnknownJob(n.clone()))?,
+        );
+    }
+    if named.is_empty() {
+        jobs = cfg.jobs_by_name.values().collect();
+    }
+    jobs.retain(|j| j.schedule.is_some());
+    if jobs.is_empty() {
+        return Err(FleetError::Setting {
+            name: "--daemon".into(),
+            message: "no job to run has a schedule (add schedule = \"0 * * * *\" to a job)".into(),
+        });
+    }
+    let now = jiff::Zoned::now();
+    let mut next: Vec<(&Job, Option<jiff::Zoned>)> = jobs
+        .iter()
+        .map(|j| (*j, j.schedule.as_ref().and_then(|s| s.next_after(&now))))
+        .collect();
+    let running: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    std::thread::scope(|s| {
+        while !stop.load(Ordering::SeqCst) {
+            let now = jiff::Zoned::now();
+            for (job, tick) in next.iter_mut() {
+                let Some(t) = tick.as_ref() else { continue };
+                if t.timestamp() > now.timestamp() {
+                    continue;
+                }
+                *tick = job.schedule.as_ref().and_then(|s| s.next_after(&now));
+                let first = running
+                    .lock()
+                    .map(|mut r| r.insert(job.name.clone()))
+                    .unwrap_or(false);
+                if !first {
+                    eprintln!(
+                        "dumpvault: job {} is still running; skipping this tick",
+                        job.name
+                    );
+                    continue;
+                }
+                let running = &running;
+                let job: &Job = job;
+                s.spawn(move || {
+                    let r = run(cfg, std::slice::from_ref(&job.name), stop, state);
+                    report(&job.name, r);
+                    if let Ok(mut r) = running.lock() {
+                        r.remove(&job.name);
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    Ok(())
+}
