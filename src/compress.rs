@@ -2,11 +2,17 @@
 //!
 //! Tag `0` = stored as is, tag `1` = zstd frame (RFC 8878). Compression is skipped when it does
 //! not make the blob smaller, so random data costs one byte, not a zstd frame.
+//!
+//! Tag `2` = delta: one zstd frame compressed with a base blob's whole plaintext referenced as
+//! a raw-content prefix (`ZSTD_CCtx_refPrefix`, the mechanism behind `zstd --patch-from`), so
+//! the frame holds only what differs from the base. It decodes only with that same base.
 
 /// Tag byte: payload stored uncompressed.
 pub const TAG_NONE: u8 = 0;
 /// Tag byte: payload is one zstd frame.
 pub const TAG_ZSTD: u8 = 1;
+/// Tag byte: payload is one zstd frame against a base blob's plaintext (a delta blob).
+pub const TAG_DELTA: u8 = 2;
 
 /// Decompression failed: unknown tag, damaged frame, or a size different from the expected one.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,53 @@ pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
     out
 }
 
+/// Compresses `data` at zstd `level` as a patch against `base` (the base blob's plaintext),
+/// returning `TAG_DELTA || frame`; `None` when zstd fails. The caller decides whether the
+/// patch is worth storing (it usually is only when `base` resembles `data`).
+pub fn compress_delta(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(level.max(1)))
+        .ok()?;
+    // The window must reach back over the whole base (bases are chunks: at most a few MiB).
+    let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
+    cctx.set_parameter(CParameter::WindowLog(window)).ok()?;
+    cctx.ref_prefix(base).ok()?;
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    cctx.compress2(&mut frame, data).ok()?;
+    let mut out = Vec::with_capacity(frame.len() + 1);
+    out.push(TAG_DELTA);
+    out.extend_from_slice(&frame);
+    Some(out)
+}
+
+/// Reverses [`compress_delta`]: `tagged` must carry [`TAG_DELTA`]; `base` is the base blob's
+/// plaintext and `raw_len` the expected plaintext length in bytes.
+pub fn decompress_delta(
+    tagged: &[u8],
+    raw_len: usize,
+    base: &[u8],
+) -> Result<Vec<u8>, DecompressError> {
+    use zstd::zstd_safe::{DCtx, DParameter};
+    let Some((&TAG_DELTA, frame)) = tagged.split_first() else {
+        return Err(DecompressError("not a delta blob".into()));
+    };
+    let failed = |e: usize| DecompressError(zstd::zstd_safe::get_error_name(e).to_string());
+    let mut dctx = DCtx::create();
+    dctx.set_parameter(DParameter::WindowLogMax(27))
+        .map_err(failed)?;
+    dctx.ref_prefix(base).map_err(failed)?;
+    let mut out = Vec::with_capacity(raw_len);
+    dctx.decompress(&mut out, frame).map_err(failed)?;
+    if out.len() != raw_len {
+        return Err(DecompressError(format!(
+            "expected {raw_len} bytes, got {}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
 /// Reverses [`compress`]; `raw_len` is the expected plaintext length in bytes (from the index).
 pub fn decompress(tagged: &[u8], raw_len: usize) -> Result<Vec<u8>, DecompressError> {
     let (tag, payload) = tagged
@@ -41,6 +94,7 @@ pub fn decompress(tagged: &[u8], raw_len: usize) -> Result<Vec<u8>, DecompressEr
         TAG_ZSTD => {
             zstd::bulk::decompress(payload, raw_len).map_err(|e| DecompressError(e.to_string()))?
         }
+        TAG_DELTA => return Err(DecompressError("delta blob read without its base".into())),
         t => return Err(DecompressError(format!("unknown compression tag {t}"))),
     };
     if out.len() != raw_len {
@@ -66,5 +120,33 @@ mod tests {
         assert_eq!(c, vec![TAG_NONE, b'x']);
         assert!(decompress(&c, 2).is_err());
         assert!(decompress(&[9, 1], 1).is_err());
+    }
+
+    #[test]
+    fn deltas_hold_only_the_difference_and_need_their_base() {
+        let base: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{i}\trow {}\n", i.wrapping_mul(2_654_435_761)).into_bytes())
+            .collect();
+        let mut data = base.clone();
+        data[5000..5010].copy_from_slice(b"CHANGED!!!");
+        let plain = compress(&data, 3);
+        let delta = compress_delta(&data, &base, 3).unwrap();
+        assert_eq!(delta[0], TAG_DELTA);
+        assert!(
+            delta.len() * 20 < plain.len(),
+            "{} vs {}",
+            delta.len(),
+            plain.len()
+        );
+        assert_eq!(decompress_delta(&delta, data.len(), &base).unwrap(), data);
+        assert!(decompress(&delta, data.len()).is_err());
+        let mut other = base.clone();
+        other[100] ^= 1;
+        assert_ne!(
+            decompress_delta(&delta, data.len(), &other).ok(),
+            Some(data.clone())
+        );
+        assert!(decompress_delta(&delta, data.len() + 1, &base).is_err());
+        assert!(decompress_delta(&plain, data.len(), &base).is_err());
     }
 }

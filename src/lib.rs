@@ -31,6 +31,7 @@ pub mod chunker;
 pub mod commands;
 pub mod compress;
 pub mod crypto;
+pub mod delta;
 pub mod error;
 pub mod fleet;
 pub mod format;

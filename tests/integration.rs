@@ -11,12 +11,16 @@ mod databases;
 #[path = "integration/db.rs"]
 #[allow(dead_code)] // each test file uses a part
 mod db;
+#[path = "integration/delta.rs"]
+mod delta;
 #[path = "integration/faults.rs"]
 mod faults;
 #[path = "integration/faults_index.rs"]
 mod faults_index;
 #[path = "integration/prune.rs"]
 mod prune;
+#[path = "integration/run.rs"]
+mod run;
 #[path = "integration/s3.rs"]
 mod s3;
 #[path = "integration/s3server.rs"]

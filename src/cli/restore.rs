@@ -258,6 +258,12 @@ impl Write for ChannelWriter {
     }
 }
 
+/// Whether a restore error only says the database client stopped reading the stream.
+fn client_stopped(e: &dumpvault::Error) -> bool {
+    matches!(e, dumpvault::Error::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Restores into the database at `url` (see [`DatabaseUrl::restore`] for `create` and
 /// `drop_existing`), the snapshot stream produced by `restore` on another thread.
 pub fn to_database(
@@ -294,10 +300,18 @@ pub fn to_database(
         let consumed = url.restore(&mut reader, create, drop_existing, image);
         drop(reader);
         let produced = producer.join().expect("restore thread panicked");
-        // A damaged snapshot explains a failed client; report it first.
-        let o = produced?;
-        consumed.with_context(|| format!("restoring into database {}", url.database()))?;
-        Ok(o)
+        let consumed =
+            consumed.with_context(|| format!("restoring into database {}", url.database()));
+        match (produced, consumed) {
+            (Ok(o), Ok(())) => Ok(o),
+            // The client stopped reading (it refused the target or failed): its error is the
+            // cause, not the closed pipe the restore then ran into (which, as a broken pipe,
+            // would otherwise end the process silently with exit code 0).
+            (Err(p), Err(c)) if client_stopped(&p) => Err(c),
+            // A damaged snapshot explains a failed client; report it first.
+            (Err(p), _) => Err(p.into()),
+            (Ok(_), Err(c)) => Err(c),
+        }
     })
 }
 

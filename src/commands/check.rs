@@ -267,7 +267,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
         })
         .collect();
     let mut header_only_blobs = 0usize;
-    for (job, outcome) in inspect_all(repo, &jobs, progress) {
+    for (job, outcome) in inspect_all(repo, index, &jobs, progress) {
         let object = pack_object(&job.pack);
         let (header, read) = match outcome {
             Err(e) => {
@@ -438,6 +438,7 @@ enum Inspected {
 /// back in job order.
 fn inspect_all<'j>(
     repo: &Repository,
+    index: &crate::index::Index,
     jobs: &'j [Job<'j>],
     progress: &dyn Progress,
 ) -> Vec<(&'j Job<'j>, Result<Inspected>)> {
@@ -453,7 +454,7 @@ fn inspect_all<'j>(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
                 let r = if job.full {
-                    read_pack(repo, &job.pack, job.blobs).map(|r| {
+                    read_pack(repo, index, &job.pack, job.blobs).map(|r| {
                         progress.inc(r.bytes);
                         Inspected::Full(r)
                     })

@@ -204,8 +204,22 @@ fn used_blobs(
                     } else if index.get(&id).is_none() {
                         let e = "referenced but in no index";
                         return Err(damaged(format!("chunk {}", id.short()), &e));
-                    } else {
-                        used.insert(id);
+                    } else if used.insert(id) {
+                        // A delta needs its base, and the base's own base, to be restored.
+                        let mut at = id;
+                        for _ in 0..crate::delta::MAX_DELTA_DEPTH {
+                            let Some(base) = index.base_of(&at) else {
+                                break;
+                            };
+                            if index.get(&base).is_none() {
+                                let e = format!("its delta base {} is in no index", base.short());
+                                return Err(damaged(format!("chunk {}", id.short()), &e));
+                            }
+                            if !used.insert(base) {
+                                break;
+                            }
+                            at = base;
+                        }
                     }
                 }
             }
@@ -253,7 +267,7 @@ pub fn run(
         return Ok(out);
     }
     step(2);
-    let new_packs = repack(repo, &plan, progress)?;
+    let new_packs = repack(repo, &g.index, &plan, progress)?;
     out.new_packs = new_packs.len() as u64;
     out.new_bytes = new_packs.iter().map(|p| p.size).sum();
     step(3);
@@ -284,7 +298,12 @@ pub fn run(
 
 /// Copies the blobs `plan.copy` names, sealed as they are (after checking each opens and
 /// matches its id), into new packs. Returns the new packs, all durable.
-fn repack(repo: &Repository, plan: &Plan, progress: &dyn Progress) -> Result<Vec<IndexPack>> {
+fn repack(
+    repo: &Repository,
+    index: &Index,
+    plan: &Plan,
+    progress: &dyn Progress,
+) -> Result<Vec<IndexPack>> {
     if plan.copy.is_empty() {
         return Ok(Vec::new());
     }
@@ -309,8 +328,8 @@ fn repack(repo: &Repository, plan: &Plan, progress: &dyn Progress) -> Result<Vec
                 raw_length: b.raw_length,
                 kind: b.kind,
             };
-            open_blob(repo, &pack, &Id(b.id), &loc, sealed)?;
-            packer.add(b.kind, Id(b.id), b.raw_length, sealed)?;
+            open_blob(repo, index, &pack, &Id(b.id), &loc, sealed)?;
+            packer.add(b.kind, Id(b.id), b.raw_length, b.base.map(Id), sealed)?;
             progress.inc(b.length as u64);
         }
     }

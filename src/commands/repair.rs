@@ -195,7 +195,7 @@ fn headers(
                 )
             })
             .collect();
-        let bad: HashSet<Id> = check::verify_blobs(repo, pack, &bytes, &locs)
+        let bad: HashSet<Id> = check::verify_blobs(repo, None, pack, &bytes, &locs)
             .into_iter()
             .map(|b| b.0)
             .collect();

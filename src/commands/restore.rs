@@ -18,7 +18,7 @@ use std::ops::Range;
 pub struct RestoreOutcome {
     /// Plain bytes written, bytes.
     pub bytes_written: u64,
-    /// Bytes read from pack files (sealed), bytes.
+    /// Bytes read from pack files (sealed, delta bases included), bytes.
     pub bytes_read: u64,
     /// Data chunks read.
     pub chunks_read: u64,
@@ -68,7 +68,9 @@ pub fn run(
         what: format!("snapshot {} stream {}", snapshot.short(), stream.name),
     };
     let mut pos = 0;
+    let bases_before = repo.base_cache().bytes_read();
     w.visit(&Id(stream.root), &mut pos)?;
+    w.outcome.bytes_read += repo.base_cache().bytes_read() - bases_before;
     if let Some(h) = w.hasher.take() {
         if pos != stream.size || *h.finalize().as_bytes() != stream.blake3 {
             return Err(Error::corrupt(
@@ -112,7 +114,7 @@ impl Walker<'_> {
         let ids: Vec<Id> = wanted.iter().map(|w| w.0).collect();
         let runs = plan_runs(self.index, &ids)?;
         let mut i = 0;
-        for batch in fetch_parallel(self.repo, &runs) {
+        for batch in fetch_parallel(self.repo, self.index, &runs) {
             let (plains, read) = batch?;
             self.outcome.bytes_read += read;
             for plain in plains {
@@ -160,9 +162,13 @@ impl Walker<'_> {
 }
 
 /// Reads runs on two threads, returning results in order.
-fn fetch_parallel(repo: &Repository, runs: &[Run]) -> Vec<Result<(Vec<Vec<u8>>, u64)>> {
+fn fetch_parallel(
+    repo: &Repository,
+    index: &Index,
+    runs: &[Run],
+) -> Vec<Result<(Vec<Vec<u8>>, u64)>> {
     if runs.len() < 2 {
-        return runs.iter().map(|r| read_run(repo, r)).collect();
+        return runs.iter().map(|r| read_run(repo, index, r)).collect();
     }
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -171,7 +177,13 @@ fn fetch_parallel(repo: &Repository, runs: &[Run]) -> Vec<Result<(Vec<Vec<u8>>, 
     std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(|r| read_run(repo, r)).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    (part.iter())
+                        .map(|r| read_run(repo, index, r))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()

@@ -3,14 +3,17 @@
 //! Pipeline, each stage on its own thread(s), joined by bounded channels so memory stays flat
 //! whatever the dump size:
 //! 1. reader: FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream, table scan;
-//! 2. dedup (calling thread): index lookup, chunk list tree; only new blobs go on;
-//! 3. workers (one per core): zstd, then XChaCha20-Poly1305;
+//! 2. dedup (calling thread): index lookup, chunk list tree, delta base proposal by position in
+//!    the previous snapshot of the same source ([`crate::delta`]); only new blobs go on;
+//! 3. workers (one per core): zstd (plain, and as a patch against the proposed base), then
+//!    XChaCha20-Poly1305;
 //! 4. packer: packs, then index files.
 //!
 //! The manifest is written last, and only when the source reports a complete dump.
 
 use crate::chunker::chunks;
 use crate::compress::compress;
+use crate::delta::{choose_base, encode_chunk, BaseFinder};
 use crate::error::{Error, Result};
 use crate::format::list::ListEntry;
 use crate::format::pack::BlobKind;
@@ -57,12 +60,15 @@ struct Work {
     kind: BlobKind,
     id: Id,
     plain: Vec<u8>,
+    /// Proposed delta base (data chunks only).
+    base: Option<Id>,
 }
 
 struct Sealed {
     kind: BlobKind,
     id: Id,
     raw_length: u32,
+    base: Option<Id>,
     bytes: Vec<u8>,
 }
 
@@ -146,15 +152,32 @@ fn store_stream(
         .map(|_| {
             let rx = work_rx.clone();
             let tx = sealed_tx.clone();
-            let key = repo.key().clone();
+            let repo = repo.clone();
+            let index = index.clone();
             std::thread::spawn(move || {
                 for w in rx {
-                    let bytes = key.seal(&compress(&w.plain, level));
+                    // A base that cannot be read only costs the delta: the chunk is stored
+                    // whole (check reports the damage).
+                    let base = w.base.and_then(|b| {
+                        let index = index.get().ok()?;
+                        let plain = crate::pack::reader::read_base(&repo, &index, &b).ok()?;
+                        Some((b, plain))
+                    });
+                    let (tagged, base) = match &base {
+                        Some((b, plain)) => encode_chunk(&w.plain, level, Some((*b, plain))),
+                        None => (compress(&w.plain, level), None),
+                    };
+                    let bytes = repo.key().seal(&tagged);
                     let raw_length = w.plain.len() as u32;
                     let s = Sealed {
-                        kind: w.kind,
+                        kind: if base.is_some() {
+                            BlobKind::Delta
+                        } else {
+                            w.kind
+                        },
                         id: w.id,
                         raw_length,
+                        base,
                         bytes,
                     };
                     if tx.send(s).is_err() {
@@ -172,13 +195,13 @@ fn store_stream(
     let packer = std::thread::spawn(move || -> Result<PackerStats> {
         let mut p = Packer::new(packer_repo);
         for s in sealed_rx {
-            p.add(s.kind, s.id, s.raw_length, &s.bytes)?;
+            p.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
         }
         p.finish()
     });
 
     // 2. dedup
-    let dedup = dedup_stage(repo, index, &chunk_rx, &work_tx, progress);
+    let dedup = dedup_stage(repo, index, &info, &name, &chunk_rx, &work_tx, progress);
     drop(chunk_rx);
     drop(work_tx);
     let (source, read) = reader.join().expect("reader thread panicked");
@@ -245,19 +268,28 @@ fn read_stream(
 fn dedup_stage(
     repo: &Repository,
     index: &SharedIndex,
+    info: &crate::source::SourceInfo,
+    stream: &str,
     rx: &Receiver<(Id, Vec<u8>)>,
     tx: &Sender<Work>,
     progress: &dyn Progress,
 ) -> Result<(Id, u64, u64)> {
     let index = index.get()?;
+    let mut finder = BaseFinder::for_stream(repo, &index, info, stream)?;
     let mut seen: HashSet<Id> = HashSet::new();
     let mut list = ListWriter::new();
     let (mut chunks, mut new_blobs) = (0u64, 0u64);
     let stopped = || Error::Invalid("snapshot pipeline stopped".into());
-    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>| -> Result<()> {
+    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>, base: Option<Id>| -> Result<()> {
         if !index.contains(&id) && seen.insert(id) {
             new_blobs += 1;
-            tx.send(Work { kind, id, plain }).map_err(|_| stopped())?;
+            let w = Work {
+                kind,
+                id,
+                plain,
+                base,
+            };
+            tx.send(w).map_err(|_| stopped())?;
         }
         Ok(())
     };
@@ -268,18 +300,21 @@ fn dedup_stage(
             id: id.0,
             size: data.len() as u64,
         };
-        store(BlobKind::Data, id, data)?;
+        let is_new = !index.contains(&id);
+        let proposed = finder.next(&id, data.len() as u64, is_new);
+        let base = proposed.and_then(|b| choose_base(&index, b));
+        store(BlobKind::Data, id, data, base)?;
         let key = repo.key();
         list.push(entry, &mut |plain| {
             let lid = key.blob_id(&plain);
-            store(BlobKind::List, lid, plain)?;
+            store(BlobKind::List, lid, plain, None)?;
             Ok(lid)
         })?;
     }
     let key = repo.key();
     let root = list.finish(&mut |plain| {
         let lid = key.blob_id(&plain);
-        store(BlobKind::List, lid, plain)?;
+        store(BlobKind::List, lid, plain, None)?;
         Ok(lid)
     })?;
     Ok((root, chunks, new_blobs))

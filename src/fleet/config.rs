@@ -293,7 +293,8 @@ pub struct Job {
     pub globals: bool,
     /// When the daemon (and a plain `run`) runs it; `None`: every `run`, never in the daemon.
     pub schedule: Option<Schedule>,
-    /// Repository its new snapshots are copied to.
+    /// Repository its snapshots are copied to (after each run that made new ones: those
+    /// retention kept and the target lacks).
     pub copy_to: Option<String>,
     /// Retention policy (empty: keep everything).
     pub keep: Policy,
@@ -364,6 +365,22 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+/// Whether a URL holds a password: `scheme://user:password@…` or a `password=` query
+/// parameter (libpq's `postgres://h/db?password=…`).
+pub fn url_has_password(url: &str) -> bool {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return false;
+    };
+    let rest = &url[start..];
+    let auth = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let in_userinfo = auth.rfind('@').is_some_and(|at| auth[..at].contains(':'));
+    let in_query = rest.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|kv| kv.to_ascii_lowercase().starts_with("password="))
+    });
+    in_userinfo || in_query
+}
+
 /// Finds the configuration file: `--config`, then `DUMPVAULT_CONFIG`, then [`DEFAULT_PATH`].
 pub fn locate(
     flags: &Overrides,
@@ -403,10 +420,14 @@ pub fn load(flags: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<C
         source,
     })?;
     let cfg = parse(&path.value, &text, flags, env)?;
-    if cfg
-        .repositories
-        .values()
-        .any(|r| matches!(r.password, PasswordSource::Inline(_)))
+    // A password in a repository or database URL is a password the file holds, too.
+    let url_password = cfg.repositories.values().any(|r| url_has_password(&r.url))
+        || (cfg.jobs_by_name.values()).any(|j| j.sources.iter().any(|s| url_has_password(s)));
+    if url_password
+        || cfg
+            .repositories
+            .values()
+            .any(|r| matches!(r.password, PasswordSource::Inline(_)))
     {
         check_private(&path.value)?;
     }
@@ -875,5 +896,18 @@ keep = { last = 2 }
         );
         assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(mask_url("/srv/repo"), "/srv/repo");
+    }
+
+    #[test]
+    fn finds_url_passwords() {
+        assert!(url_has_password("postgres://u:pw@h:5432/db"));
+        assert!(url_has_password("mysql://root:***@h/db"));
+        assert!(url_has_password(
+            "postgres://h/db?sslmode=require&Password=x"
+        ));
+        assert!(!url_has_password("postgres://u@h:5432/db"));
+        assert!(!url_has_password("postgres://h/db?user=a:b@c"));
+        assert!(!url_has_password("/srv/repo"));
+        assert!(!url_has_password("s3://bucket/prefix"));
     }
 }

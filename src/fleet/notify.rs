@@ -77,7 +77,8 @@ pub fn run_command(command: &str, n: &Notification, timeout: Duration) -> Result
         .env("DUMPVAULT_FAILED_DATABASES", n.failed_databases.join(","))
         .env("DUMPVAULT_HOST", &n.host)
         .stdin(Stdio::piped())
-        .stdout(Stdio::inherit())
+        // To stderr, as documented: on stdout it would corrupt `run --json`.
+        .stdout(Stdio::from(std::io::stderr()))
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|source| NotifyError::Spawn {
@@ -107,8 +108,10 @@ pub fn run_command(command: &str, n: &Notification, timeout: Duration) -> Result
             }
             _ => {
                 #[cfg(unix)]
+                // `--`: without it procps-ng's kill takes `-PGID` for an option and kills
+                // nothing (exiting 0), leaving the command's children running.
                 let _ = Command::new("kill")
-                    .arg("-KILL")
+                    .args(["-KILL", "--"])
                     .arg(format!("-{}", child.id()))
                     .stderr(Stdio::null())
                     .status();

@@ -4,8 +4,9 @@
 //! every job with at most `jobs` dumps at once across the run (one failing does not stop the
 //! others); per job, forget by its retention policy; per repository, prune at most once and
 //! only when snapshots were removed and its `prune_schedule` (if any) has ticked since the
-//! last prune; per job, copy its new snapshots to its `copy_to` repository; then update the
-//! status and metrics files and run the notification command for jobs that failed.
+//! last prune; per job, copy its snapshots the target lacks (new ones, and any an earlier run
+//! did not copy) to its `copy_to` repository; then update the status and metrics files and
+//! run the notification command for jobs that failed.
 
 use super::config::{Config, Job, RepoConfig};
 use super::metrics::{DatabaseState, JobState, State};
@@ -157,7 +158,8 @@ pub fn due_jobs<'a>(cfg: &'a Config, state: &State, now: &jiff::Zoned) -> Vec<&'
 
 /// Runs the jobs named in `named` (all due jobs when empty), updates `state` and writes the
 /// status and metrics files, and notifies. `stop` set (by a signal) means: start no further
-/// database, skip prune and copy, finish what runs.
+/// database, skip prune and copy, finish what runs; a job left with a database not started or
+/// a copy not run fails (and a scheduled one stays due for the next run).
 ///
 /// Errors: [`FleetError::UnknownJob`]. Everything else is reported in the outcome.
 pub fn run(
@@ -269,7 +271,11 @@ pub fn run(
             time: None,
         };
         match r {
-            None => {}
+            // Not started because the process is stopping: the job did not complete, so it
+            // fails (exit code 1, notification) and stays due (see `last_start` below).
+            None => outcomes[*ji].errors.push(format!(
+                "database {database}: not started (stopping on a signal)"
+            )),
             Some(Ok(o)) => {
                 let s = &o.manifest.summary;
                 d.status = "ok".into();
@@ -388,9 +394,14 @@ pub fn run(
         }
     }
 
-    // Copy each job's new snapshots off-site.
+    // Copy each job's snapshots off-site, in runs that made new ones.
     for (ji, j) in selected.iter().enumerate() {
         let (Some(target), false) = (&j.copy_to, stopped || new_ids[ji].is_empty()) else {
+            if let (Some(target), true) = (&j.copy_to, stopped && !new_ids[ji].is_empty()) {
+                outcomes[ji].errors.push(format!(
+                    "copy to repository {target:?}: not run (stopping on a signal)"
+                ));
+            }
             continue;
         };
         let (Some(Ok(from)), Some(Ok(to))) = (repos.get(&j.repository), repos.get(target)) else {
@@ -399,23 +410,17 @@ pub fn run(
             }
             continue;
         };
-        // Only those the retention policy kept.
-        let kept: HashSet<String> = match snapshots::list(from, &Filter::default()) {
-            Ok(l) => l.iter().map(|e| e.id.to_hex()).collect(),
-            Err(e) => {
-                outcomes[ji].errors.push(format!("copy to {target:?}: {e}"));
-                continue;
-            }
-        };
-        let ids: Vec<String> = (new_ids[ji].iter())
-            .filter(|i| kept.contains(*i))
-            .cloned()
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
+        // Every snapshot of the job's databases the retention policy kept and the target
+        // lacks (copy skips those it holds): this run's, and those an earlier run could not
+        // copy (target unreachable, stopped by a signal), which only new ids would never retry.
         let opts = CopyOptions {
-            snapshots: ids,
+            filter: Filter {
+                hosts: vec![crate::hostname()],
+                tags: j.tags.clone(),
+                databases: (outcomes[ji].databases.iter())
+                    .map(|d| d.database.clone())
+                    .collect(),
+            },
             ..Default::default()
         };
         match copy::run(from, to, &opts, &NoProgress) {
@@ -461,10 +466,17 @@ pub fn run(
     let snapshot_state = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         for o in &outcomes {
+            // A job a signal cut short keeps its previous start, so the next run still finds
+            // it due.
+            let last_start = if stopped && !o.errors.is_empty() {
+                st.jobs.get(&o.name).map_or(0, |j| j.last_start)
+            } else {
+                started
+            };
             st.jobs.insert(
                 o.name.clone(),
                 JobState {
-                    last_start: started,
+                    last_start,
                     status: o.status.clone(),
                     errors: o.errors.clone(),
                 },

@@ -1,7 +1,8 @@
 //! Index files `index/<id>`: sealed `version || bincode(IndexFile)`. An index file lists packs
 //! and the blobs inside them; the union of all index files is the repository index.
 
-use super::pack::PackBlob;
+use super::pack::{PackBlob, PackBlobV1};
+use super::{decode_index_versioned, encode_index_versioned, FormatError};
 use serde::{Deserialize, Serialize};
 
 /// One pack as recorded in an index file.
@@ -35,4 +36,45 @@ pub struct IndexFile {
     pub supersedes: Vec<[u8; 32]>,
     /// Packs marked for deletion by prune.
     pub obsolete: Vec<ObsoletePack>,
+}
+
+/// An index file as version 1 wrote it (pack entries without `base`).
+#[derive(Deserialize)]
+pub struct IndexFileV1 {
+    packs: Vec<IndexPackV1>,
+    supersedes: Vec<[u8; 32]>,
+    obsolete: Vec<ObsoletePack>,
+}
+
+#[derive(Deserialize)]
+struct IndexPackV1 {
+    id: [u8; 32],
+    size: u64,
+    blobs: Vec<PackBlobV1>,
+}
+
+impl From<IndexFileV1> for IndexFile {
+    fn from(f: IndexFileV1) -> Self {
+        IndexFile {
+            packs: (f.packs.into_iter())
+                .map(|p| IndexPack {
+                    id: p.id,
+                    size: p.size,
+                    blobs: p.blobs.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            supersedes: f.supersedes,
+            obsolete: f.obsolete,
+        }
+    }
+}
+
+/// Encodes an index file's plaintext (before sealing), version [`super::INDEX_VERSION`].
+pub fn encode_index_file(f: &IndexFile) -> Vec<u8> {
+    encode_index_versioned(f)
+}
+
+/// Decodes an index file's plaintext, version 1 or 2.
+pub fn decode_index_file(bytes: &[u8]) -> Result<IndexFile, FormatError> {
+    decode_index_versioned::<IndexFile, IndexFileV1>(bytes)
 }

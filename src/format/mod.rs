@@ -19,8 +19,13 @@ pub mod verification;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The repository format version this build writes and the highest it reads.
+/// The repository format version this build writes and the highest it reads (config, key
+/// files, manifests, list blobs).
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Version byte of pack headers and index files, which gained the delta blob's `base` in
+/// version 2 (`repo-format.md`, section 7). Readers accept 1 and 2; writers write 2.
+pub const INDEX_VERSION: u8 = 2;
 
 /// Largest bincode object decoded, in bytes: a bound so damaged lengths cannot exhaust memory.
 pub const DECODE_LIMIT: usize = 256 * 1024 * 1024;
@@ -58,6 +63,31 @@ pub fn decode_versioned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatEr
     if v as u32 != FORMAT_VERSION {
         return Err(FormatError::Version(v as u32));
     }
+    decode_body(rest)
+}
+
+/// Encodes `value` as `INDEX_VERSION || bincode(value)` (pack headers, index files).
+pub fn encode_index_versioned<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = encode_versioned(value);
+    out[0] = INDEX_VERSION;
+    out
+}
+
+/// Decodes a pack header or index file: version 1 as `Old` (converted), version
+/// [`INDEX_VERSION`] as `T`. Errors: another version byte, or bytes that do not decode.
+pub fn decode_index_versioned<T: DeserializeOwned, Old: DeserializeOwned + Into<T>>(
+    bytes: &[u8],
+) -> Result<T, FormatError> {
+    match bytes.first() {
+        None => Err(FormatError::Decode("empty".into())),
+        Some(1) => decode_body::<Old>(&bytes[1..]).map(Into::into),
+        Some(&v) if v == INDEX_VERSION => decode_body(&bytes[1..]),
+        Some(&v) => Err(FormatError::Version(v as u32)),
+    }
+}
+
+/// Decodes the bincode body after the version byte; trailing bytes are an error.
+fn decode_body<T: DeserializeOwned>(rest: &[u8]) -> Result<T, FormatError> {
     let (value, used) = bincode::serde::decode_from_slice(rest, bincode_config())
         .map_err(|e| FormatError::Decode(e.to_string()))?;
     if used != rest.len() {

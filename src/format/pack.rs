@@ -1,7 +1,7 @@
 //! Pack files `data/<2 hex>/<pack id>`: sealed blobs back to back, then the sealed header, then
 //! the header's length as a 4-byte little-endian integer. Pack id = BLAKE3 of all the bytes.
 
-use super::{decode_versioned, encode_versioned, FormatError};
+use super::{decode_index_versioned, encode_index_versioned, FormatError};
 use serde::{Deserialize, Serialize};
 
 /// Bytes of the trailing header-length field.
@@ -15,7 +15,8 @@ pub enum BlobKind {
     Data = 0,
     /// A list of chunk ids (or of other list blobs): part of a stream's chunk list tree.
     List = 1,
-    /// A blob stored as a patch against a base blob (reserved for delta blobs).
+    /// A data chunk stored as a zstd patch against a base blob (its `base`): compression tag
+    /// 2, see [`crate::compress`].
     Delta = 2,
 }
 
@@ -32,16 +33,54 @@ pub struct PackBlob {
     pub length: u32,
     /// Length of the plaintext, bytes.
     pub raw_length: u32,
+    /// For [`BlobKind::Delta`]: the id of the blob whose plaintext is the patch's dictionary;
+    /// `None` for every other kind. (Absent in version 1 headers.)
+    pub base: Option<[u8; 32]>,
+}
+
+/// A pack header entry as version 1 wrote it (no delta blobs, so no `base`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PackBlobV1 {
+    kind: BlobKind,
+    id: [u8; 32],
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+}
+
+impl From<PackBlobV1> for PackBlob {
+    fn from(b: PackBlobV1) -> Self {
+        PackBlob {
+            kind: b.kind,
+            id: b.id,
+            offset: b.offset,
+            length: b.length,
+            raw_length: b.raw_length,
+            base: None,
+        }
+    }
+}
+
+/// A version 1 pack header (a list of [`PackBlobV1`]).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct HeaderV1(Vec<PackBlobV1>);
+
+impl From<HeaderV1> for Vec<PackBlob> {
+    fn from(h: HeaderV1) -> Self {
+        h.0.into_iter().map(Into::into).collect()
+    }
 }
 
 /// Encodes a pack header's plaintext (before sealing).
 pub fn encode_header(blobs: &[PackBlob]) -> Vec<u8> {
-    encode_versioned(&blobs)
+    encode_index_versioned(&blobs)
 }
 
 /// Decodes a pack header's plaintext.
+/// Versions 1 and 2 are read (see [`super::INDEX_VERSION`]).
 pub fn decode_header(bytes: &[u8]) -> Result<Vec<PackBlob>, FormatError> {
-    decode_versioned(bytes)
+    decode_index_versioned::<Vec<PackBlob>, HeaderV1>(bytes)
 }
 
 /// Splits a whole pack into (blob area length, sealed header) using the trailer.

@@ -1,7 +1,7 @@
 //! The in-memory repository index: blob id to (pack, offset, length), built from all index files.
 //!
 //! Cost per blob: the 32-byte id key plus a 20-byte [`Location`] plus the hash table's control
-//! byte and load-factor slack — about 60 bytes. (The performance issue brings it down.)
+//! byte and load-factor slack — about 60 bytes; delta blobs add 64 bytes for their base.
 
 mod shared;
 
@@ -44,6 +44,9 @@ pub struct Index {
     /// Per position in `packs`: whether some index file lists the pack as live.
     live: Vec<bool>,
     blobs: HashMap<Id, Location>,
+    /// Base of each blob whose location is a [`BlobKind::Delta`] (deltas are few, so they are
+    /// kept apart instead of widening every [`Location`]).
+    bases: HashMap<Id, Id>,
     /// Index files read, in load order.
     pub files: Vec<Id>,
     /// Packs marked obsolete by prune, with the mark time (seconds since the epoch). A pack may
@@ -132,15 +135,24 @@ impl Index {
                 raw_length: b.raw_length,
                 kind: b.kind,
             };
-            match self.blobs.entry(Id(b.id)) {
+            let placed = match self.blobs.entry(Id(b.id)) {
                 Entry::Vacant(v) => {
                     v.insert(loc);
+                    true
                 }
                 Entry::Occupied(mut o) => {
-                    if live && !self.live[o.get().pack as usize] {
+                    let replace = live && !self.live[o.get().pack as usize];
+                    if replace {
                         o.insert(loc);
                     }
+                    replace
                 }
+            };
+            if placed {
+                match (b.kind, b.base) {
+                    (BlobKind::Delta, Some(base)) => self.bases.insert(Id(b.id), Id(base)),
+                    _ => self.bases.remove(&Id(b.id)),
+                };
             }
         }
     }
@@ -167,6 +179,31 @@ impl Index {
             .is_some_and(|l| self.live[l.pack as usize])
     }
 
+    /// The base of blob `id` when its indexed copy is a delta blob.
+    pub fn base_of(&self, id: &Id) -> Option<Id> {
+        self.bases.get(id).copied()
+    }
+
+    /// Number of delta blobs (their copy in the index is a delta).
+    pub fn deltas(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// How many bases lie under blob `id` (0 for a whole blob), following the chain in this
+    /// index; stops counting at `limit` (chains are bounded when written, and a damaged index
+    /// must not loop).
+    pub fn delta_depth(&self, id: &Id, limit: usize) -> usize {
+        let (mut depth, mut at) = (0, *id);
+        while let Some(b) = self.bases.get(&at) {
+            depth += 1;
+            if depth >= limit {
+                break;
+            }
+            at = *b;
+        }
+        depth
+    }
+
     /// Number of blobs (in live and obsolete packs).
     pub fn len(&self) -> usize {
         self.blobs.len()
@@ -187,14 +224,17 @@ impl Index {
         self.blobs.iter()
     }
 
-    /// A pack header entry for a blob at `loc` (used by copy and repack).
-    pub fn pack_blob(id: &Id, loc: &Location) -> PackBlob {
+    /// A pack header entry for blob `id` at `loc` (used by copy and repack).
+    pub fn pack_blob(&self, id: &Id, loc: &Location) -> PackBlob {
         PackBlob {
             kind: loc.kind,
             id: id.0,
             offset: loc.offset,
             length: loc.length,
             raw_length: loc.raw_length,
+            base: (loc.kind == BlobKind::Delta)
+                .then(|| self.base_of(id).map(|b| b.0))
+                .flatten(),
         }
     }
 }
@@ -225,6 +265,7 @@ mod tests {
                     offset: i as u32 * 10,
                     length: 10,
                     raw_length: 5,
+                    base: None,
                 })
                 .collect(),
         }

@@ -58,14 +58,23 @@ impl Packer {
         }
     }
 
-    /// Appends one sealed blob; writes the pack when it reached the target size.
-    pub fn add(&mut self, kind: BlobKind, id: Id, raw_length: u32, sealed: &[u8]) -> Result<()> {
+    /// Appends one sealed blob (`base`: the base of a [`BlobKind::Delta`], else `None`);
+    /// writes the pack when it reached the target size.
+    pub fn add(
+        &mut self,
+        kind: BlobKind,
+        id: Id,
+        raw_length: u32,
+        base: Option<Id>,
+        sealed: &[u8],
+    ) -> Result<()> {
         self.blobs.push(PackBlob {
             kind,
             id: id.0,
             offset: self.buf.len() as u32,
             length: sealed.len() as u32,
             raw_length,
+            base: base.map(|b| b.0),
         });
         self.buf.extend_from_slice(sealed);
         if self.buf.len() as u64 >= self.repo.config().pack_size {

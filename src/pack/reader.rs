@@ -1,27 +1,125 @@
 //! Reads blobs out of packs: one range read per run of adjacent blobs, then open, decompress
 //! and check each blob's keyed id, so damaged data is an error naming the pack, never output.
+//!
+//! A delta blob is decoded against its base's plaintext, read (recursively, chains are at most
+//! [`MAX_DELTA_DEPTH`] deep) through the repository's [`BaseCache`], so a base shared by
+//! several deltas, or read just before, is not read again.
 
-use crate::compress::decompress;
+use crate::compress::{decompress, decompress_delta};
 use crate::error::{Error, Result};
+use crate::format::pack::BlobKind;
 use crate::id::Id;
 use crate::index::{Index, Location};
 use crate::repository::{FileKind, Repository};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
-/// Opens one sealed blob read from `pack` and checks it is blob `id`.
+/// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
+/// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
+pub const MAX_DELTA_DEPTH: usize = 8;
+
+/// Base plaintexts kept by [`BaseCache`]: enough for the bases of one list blob's chunks.
+const BASE_CACHE_ENTRIES: usize = 256;
+
+/// Cached plaintexts by id, and the ids in insertion order (for eviction).
+type Cached = (HashMap<Id, Arc<Vec<u8>>>, VecDeque<Id>);
+
+/// The plaintexts of recently read delta bases (at most 256, oldest evicted first).
+#[derive(Default)]
+pub struct BaseCache {
+    inner: Mutex<Cached>,
+    read: std::sync::atomic::AtomicU64,
+}
+
+impl BaseCache {
+    /// Sealed bytes read from packs to fetch bases so far (for restore figures).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.get(id).cloned()
+    }
+
+    fn put(&self, id: Id, plain: Arc<Vec<u8>>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.insert(id, plain).is_none() {
+            g.1.push_back(id);
+            if g.1.len() > BASE_CACHE_ENTRIES {
+                if let Some(old) = g.1.pop_front() {
+                    g.0.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// The plaintext of blob `id` for use as a delta base: from the cache, or read and cached.
+///
+/// Errors: as [`read_blob`]; [`Error::Corrupt`] naming the blob when the chain is longer
+/// than [`MAX_DELTA_DEPTH`] (a damaged index).
+pub fn read_base(repo: &Repository, index: &Index, id: &Id) -> Result<Arc<Vec<u8>>> {
+    read_base_at(repo, index, id, 0)
+}
+
+fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<Arc<Vec<u8>>> {
+    if let Some(p) = repo.base_cache().get(id) {
+        return Ok(p);
+    }
+    if depth > MAX_DELTA_DEPTH {
+        return Err(Error::corrupt(
+            format!("blob {id}"),
+            format!("delta chain longer than {MAX_DELTA_DEPTH}: run `dumpvault check`"),
+        ));
+    }
+    let (plain, read) = read_blob_at(repo, index, id, depth)?;
+    (repo.base_cache().read).fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+    let plain = Arc::new(plain);
+    repo.base_cache().put(*id, plain.clone());
+    Ok(plain)
+}
+
+/// Opens one sealed blob read from `pack` and checks it is blob `id`; a delta blob is decoded
+/// against its base (found through `index`).
+///
+/// Errors: [`Error::Corrupt`] naming the pack and blob; a delta's base that cannot be read
+/// gives that base's error.
 pub fn open_blob(
     repo: &Repository,
+    index: &Index,
     pack: &Id,
     id: &Id,
     loc: &Location,
     sealed: &[u8],
+) -> Result<Vec<u8>> {
+    open_at(repo, index, pack, id, loc, sealed, 0)
+}
+
+fn open_at(
+    repo: &Repository,
+    index: &Index,
+    pack: &Id,
+    id: &Id,
+    loc: &Location,
+    sealed: &[u8],
+    depth: usize,
 ) -> Result<Vec<u8>> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
     let tagged = repo
         .key()
         .open(sealed)
         .map_err(|e| Error::corrupt(what(), e))?;
-    let plain =
-        decompress(&tagged, loc.raw_length as usize).map_err(|e| Error::corrupt(what(), e))?;
+    let plain = if loc.kind == BlobKind::Delta {
+        let base = index
+            .base_of(id)
+            .ok_or_else(|| Error::corrupt(what(), "delta blob without a base in the index"))?;
+        let base = read_base_at(repo, index, &base, depth + 1)?;
+        decompress_delta(&tagged, loc.raw_length as usize, &base)
+    } else {
+        decompress(&tagged, loc.raw_length as usize)
+    }
+    .map_err(|e| Error::corrupt(what(), e))?;
     if repo.key().blob_id(&plain) != *id {
         return Err(Error::corrupt(what(), "blob content does not match its id"));
     }
@@ -30,6 +128,12 @@ pub fn open_blob(
 
 /// Reads and opens one blob. Errors: [`Error::NotFound`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
+    read_blob_at(repo, index, id, 0).map(|(plain, _)| plain)
+}
+
+/// Reads and opens blob `id`, `depth` delta links below the blob a caller asked for; returns
+/// the plaintext and the sealed bytes read.
+fn read_blob_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<(Vec<u8>, u64)> {
     let (pack, loc) = index.get(id).ok_or_else(|| {
         Error::NotFound(format!(
             "blob {id} is not in the index (run `dumpvault check`)"
@@ -40,7 +144,8 @@ pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
         loc.offset as u64,
         loc.length as u64,
     )?;
-    open_blob(repo, &pack, id, &loc, &sealed)
+    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth)?;
+    Ok((plain, loc.length as u64))
 }
 
 /// A run of blobs stored back to back in one pack.
@@ -78,8 +183,9 @@ pub fn plan_runs(index: &Index, ids: &[Id]) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
-/// Reads one run with a single range read; returns the plaintexts in order and the bytes read.
-pub fn read_run(repo: &Repository, run: &Run) -> Result<(Vec<Vec<u8>>, u64)> {
+/// Reads one run with a single range read; returns the plaintexts in order and the bytes read
+/// (delta bases read on the way are not counted).
+pub fn read_run(repo: &Repository, index: &Index, run: &Run) -> Result<(Vec<Vec<u8>>, u64)> {
     let first = run.blobs[0].1.offset as u64;
     let last = run.blobs.last().expect("runs are never empty").1;
     let len = last.offset as u64 + last.length as u64 - first;
@@ -91,6 +197,7 @@ pub fn read_run(repo: &Repository, run: &Run) -> Result<(Vec<Vec<u8>>, u64)> {
         let s = (loc.offset as u64 - first) as usize;
         out.push(open_blob(
             repo,
+            index,
             &run.pack,
             id,
             loc,

@@ -106,6 +106,8 @@ pub struct Repository {
     key: MasterKey,
     config: Config,
     key_id: Id,
+    /// Plaintexts of recently read delta bases, shared by every reader of this repository.
+    bases: std::sync::Arc<crate::pack::reader::BaseCache>,
 }
 
 impl Repository {
@@ -134,6 +136,7 @@ impl Repository {
             key,
             config,
             key_id,
+            bases: Default::default(),
         })
     }
 
@@ -167,7 +170,13 @@ impl Repository {
             key,
             config,
             key_id,
+            bases: Default::default(),
         })
+    }
+
+    /// The cache of delta bases' plaintexts (see [`crate::pack::reader`]).
+    pub fn base_cache(&self) -> &crate::pack::reader::BaseCache {
+        &self.bases
     }
 
     /// The storage.
@@ -243,12 +252,13 @@ impl Repository {
     /// Loads and decodes an index file.
     pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
         let plain = self.load_file(FileKind::Index, id)?;
-        decode_versioned(&plain).map_err(|e| versioned_error(format!("index {id}"), e))
+        crate::format::index::decode_index_file(&plain)
+            .map_err(|e| versioned_error(format!("index {id}"), e))
     }
 
     /// Writes an index file. Call only after every pack it lists is durable.
     pub fn save_index_file(&self, f: &IndexFile) -> Result<Id> {
-        self.save_file(FileKind::Index, &encode_versioned(f))
+        self.save_file(FileKind::Index, &crate::format::index::encode_index_file(f))
     }
 }
 

@@ -207,6 +207,23 @@ fn postgres_round_trip_matches_pg_dump() {
         &pg_dump_of(&heap_target),
         "pg_dumps (heap order)",
     );
+    // The restore refuses an existing database unless asked to drop it, and leaves it intact.
+    // (This once exited 0 without a word: when the refusal closed the pipe before the stream
+    // was sent, the broken pipe was reported instead of the refusal, and broken pipes exit 0.)
+    let out = t
+        .dv(&["restore", id, "--to", &to, "--create"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains(&target) && err.contains("already exists"),
+        "{err}"
+    );
+    assert_same_lines(
+        &sort_copy_rows(original.clone()),
+        &sort_copy_rows(pg_dump_of(&target)),
+        "the refused target is untouched",
+    );
     println!(
         "postgres round trip took {:.1} s",
         started.elapsed().as_secs_f64()

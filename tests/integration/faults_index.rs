@@ -157,6 +157,7 @@ fn snapshot_referencing_an_unknown_chunk_is_named_with_its_table() {
             BlobKind::List,
             root,
             plain.len() as u32,
+            None,
             &repo.key().seal(&compress(&plain, 3)),
         )
         .unwrap();

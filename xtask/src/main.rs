@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask demo` (the main job end to end on a sample dump) and
+//! Project tasks: `cargo xtask demo` (the main job end to end on a sample SQLite database) and
 //! `cargo xtask test` (format, lints, the whole test suite; what CI runs).
+
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <demo|test>");
-            eprintln!("  demo  make a sample dump, snapshot it twice with a change, list, restore, compare");
+            eprintln!("  demo  sample SQLite database: snapshot, change rows, snapshot, restore one table and all, compare");
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
             std::process::exit(2)
         }
@@ -97,30 +98,83 @@ fn test(extra: &[String]) -> Result<()> {
         .env("DUMPVAULT_TEST_MYSQL_URL", &my))
 }
 
-/// A deterministic pg_dump-like sample: `rows` rows of an orders table.
-fn sample_dump(rows: u32, changed: &[u32]) -> Vec<u8> {
-    let mut s =
-        String::from("--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\n\n");
-    s.push_str("CREATE TABLE public.orders (id integer PRIMARY KEY, customer text, amount numeric, note text);\n\n");
-    s.push_str("COPY public.orders (id, customer, amount, note) FROM stdin;\n");
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    for i in 0..rows {
+/// Creates the demo's sample SQLite database at `path`: a small shop with `customers`
+/// (5 000 rows), `products` (500 rows) and `orders` (200 000 rows), filled deterministically.
+fn create_sample_db(path: &Path) -> Result<()> {
+    let mut c = rusqlite::Connection::open(path)?;
+    c.execute_batch(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT);
+         CREATE TABLE products (id INTEGER PRIMARY KEY, title TEXT NOT NULL, price REAL);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers,
+                              product_id INTEGER REFERENCES products, quantity INTEGER,
+                              note TEXT);
+         CREATE INDEX orders_customer ON orders(customer_id);
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE quantity > 8;",
+    )?;
+    let tx = c.transaction()?;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let amount = (x % 100_000) as f64 / 100.0;
-        let note = if changed.contains(&i) {
-            "changed by the demo"
-        } else {
-            "ok"
-        };
-        s.push_str(&format!(
-            "{i}\tcustomer-{}\t{amount:.2}\t{note}\n",
-            x % 5000
-        ));
+        x
+    };
+    for i in 1..=5000 {
+        tx.execute(
+            "INSERT INTO customers VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                i,
+                format!("customer {}", next() % 100_000),
+                format!("c{i}@example.com")
+            ],
+        )?;
     }
-    s.push_str("\\.\n\n--\n-- PostgreSQL database dump complete\n--\n");
-    s.into_bytes()
+    for i in 1..=500 {
+        let price = (next() % 100_000) as f64 / 100.0;
+        tx.execute(
+            "INSERT INTO products VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, format!("product {i}"), price],
+        )?;
+    }
+    for i in 1..=200_000 {
+        let (c, p, q) = (next() % 5000 + 1, next() % 500 + 1, next() % 10 + 1);
+        tx.execute(
+            "INSERT INTO orders VALUES (?1, ?2, ?3, ?4, 'ok')",
+            rusqlite::params![i, c as i64, p as i64, q as i64],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The rows of `table` (or view) in `path`, ordered by the first column, one text per row.
+fn table_rows(path: &Path, table: &str) -> Result<Vec<String>> {
+    let c = rusqlite::Connection::open(path)?;
+    let mut st = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;
+    let n = st.column_count();
+    let rows = st.query_map([], |r| {
+        let mut s = String::new();
+        for i in 0..n {
+            let v: rusqlite::types::Value = r.get(i)?;
+            s.push_str(&format!("{v:?}|"));
+        }
+        Ok(s)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Fails unless `table` holds the same rows in both databases.
+fn same_table(original: &Path, restored: &Path, table: &str) -> Result<usize> {
+    let (a, b) = (table_rows(original, table)?, table_rows(restored, table)?);
+    if a != b {
+        bail!(
+            "table {table} of {} differs from the original ({} vs {} rows)",
+            restored.display(),
+            b.len(),
+            a.len()
+        );
+    }
+    Ok(a.len())
 }
 
 fn demo() -> Result<()> {
@@ -137,31 +191,53 @@ fn demo() -> Result<()> {
             .env("DUMPVAULT_PASSWORD", "demo password");
         c
     };
-    let first = dir.join("shop-1.sql");
-    let second = dir.join("shop-2.sql");
-    std::fs::write(&first, sample_dump(200_000, &[]))?;
-    std::fs::write(&second, sample_dump(200_000, &[10, 50_000, 150_000]))?;
+    let db = dir.join("shop.db");
+    create_sample_db(&db)?;
+    let url = format!("sqlite://{}", db.display());
+    println!(
+        "--- sample database {} ({} bytes)",
+        db.display(),
+        std::fs::metadata(&db)?.len()
+    );
     run(dv(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]).arg("--quiet"))?;
-    for f in [&first, &second] {
-        println!("--- snapshot of {}", f.display());
-        run(dv(&[
-            "snapshot",
-            "--quiet",
-            "--stdin",
-            "--stdin-name",
-            "shop.sql",
-            "--tag",
-            "demo",
-        ])
-        .stdin(std::fs::File::open(f)?))?;
-    }
+    println!("--- first snapshot");
+    run(&mut dv(&["snapshot", "--tag", "demo", &url]))?;
+    println!("--- changing 1% of the orders (2 000 scattered rows) and adding 100");
+    let c = rusqlite::Connection::open(&db)?;
+    c.execute_batch(
+        "UPDATE orders SET quantity = quantity + 1, note = 'changed' WHERE id % 100 = 7;
+         INSERT INTO orders (customer_id, product_id, quantity, note)
+           SELECT customer_id, product_id, 1, 'new' FROM orders WHERE id <= 100;",
+    )?;
+    drop(c);
+    println!("--- second snapshot (the `added` column is what it cost)");
+    run(&mut dv(&["snapshot", "--tag", "demo", &url]))?;
     run(&mut dv(&["snapshots"]))?;
-    let restored = dir.join("restored.sql");
-    run(dv(&["restore", "latest", "--quiet", "--target"]).arg(&restored))?;
-    if std::fs::read(&restored)? != std::fs::read(&second)? {
-        bail!("restored dump differs from the original");
+    run(&mut dv(&["ls", "latest"]))?;
+    println!("--- restore of one table, then of the whole database");
+    let one = dir.join("orders-only.db");
+    run(&mut dv(&[
+        "restore",
+        "latest",
+        "--table",
+        "orders",
+        "--to",
+        &format!("sqlite://{}", one.display()),
+    ]))?;
+    let n = same_table(&db, &one, "orders")?;
+    println!("orders restored alone: {n} rows, identical to the original");
+    let full = dir.join("restored.db");
+    run(&mut dv(&[
+        "restore",
+        "latest",
+        "--to",
+        &format!("sqlite://{}", full.display()),
+    ]))?;
+    for t in ["customers", "products", "orders", "big_orders"] {
+        let n = same_table(&db, &full, t)?;
+        println!("{t}: {n} rows, identical to the original");
     }
     run(&mut dv(&["check", "--read-data"]))?;
-    println!("demo ok: the restored dump is byte-identical to the second dump");
+    println!("demo ok: one table and the whole database restored identical to the original");
     Ok(())
 }

@@ -72,13 +72,25 @@ impl<'a> Walker<'a> {
         whole
     }
 
-    /// Why blob `id` cannot be read, if known without reading it.
+    /// Why blob `id` cannot be read, if known without reading it: it, or a delta base under
+    /// it, is in no index or known bad (then the base's object is blamed, so a damaged base is
+    /// reported with every snapshot that depends on it).
     fn known_problem(&mut self, id: &Id) -> Option<String> {
-        if self.index.get(id).is_none() {
-            self.unindexed.insert(*id);
-            return Some(UNINDEXED.to_string());
+        let mut at = *id;
+        for _ in 0..=crate::delta::MAX_DELTA_DEPTH {
+            if self.index.get(&at).is_none() {
+                self.unindexed.insert(at);
+                return Some(UNINDEXED.to_string());
+            }
+            if let Some(object) = self.bad.get(&at) {
+                return Some(object.clone());
+            }
+            match self.index.base_of(&at) {
+                Some(base) => at = base,
+                None => return None,
+            }
         }
-        self.bad.get(id).cloned()
+        Some(format!("delta chain of blob {id}"))
     }
 
     fn visit(

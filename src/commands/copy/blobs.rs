@@ -5,13 +5,13 @@
 
 use super::upload::Uploader;
 use super::Counts;
-use crate::compress::decompress;
+use crate::compress::{compress, decompress};
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::index::{Index, Location};
-use crate::pack::reader::{plan_runs, read_blob, Run};
+use crate::pack::reader::{open_blob, plan_runs, read_blob, Run};
 use crate::progress::Progress;
 use crate::repository::{FileKind, Repository};
 use crate::stream::decode_list;
@@ -170,8 +170,18 @@ fn transfer_run(
     for (id, loc) in &run.blobs {
         let start = (loc.offset as u64 - first) as usize;
         let sealed = &bytes[start..start + loc.length as usize];
-        if ends.sealed {
-            uploader.add(loc.kind, *id, loc.raw_length, sealed)?;
+        let base = (loc.kind == BlobKind::Delta)
+            .then(|| ends.from_index.base_of(id))
+            .flatten();
+        if base.is_some_and(|b| !crate::delta::usable_base(ends.to_index, &b)) {
+            // The target lacks the base (or its chain there is at the maximum depth): the
+            // delta is stored whole (repo-format.md, section 6).
+            let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;
+            let tagged = compress(&plain, ends.to.config().compression_level);
+            let resealed = ends.to.key().seal(&tagged);
+            uploader.add(BlobKind::Data, *id, loc.raw_length, None, &resealed)?;
+        } else if ends.sealed {
+            uploader.add(loc.kind, *id, loc.raw_length, base, sealed)?;
         } else {
             let what = || format!("source pack {path} (blob {})", id.short());
             let tagged = ends
@@ -179,15 +189,20 @@ fn transfer_run(
                 .key()
                 .open(sealed)
                 .map_err(|e| Error::corrupt(what(), e))?;
-            let plain = decompress(&tagged, loc.raw_length as usize)
-                .map_err(|e| Error::corrupt(what(), e))?;
+            let plain = match base {
+                // Checked against its base in the source (the target holds the same base).
+                Some(_) => open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?,
+                None => decompress(&tagged, loc.raw_length as usize)
+                    .map_err(|e| Error::corrupt(what(), e))?,
+            };
             if ends.to.key().blob_id(&plain) != *id {
                 return Err(Error::corrupt(what(), "blob content does not match its id"));
             }
-            uploader.add(loc.kind, *id, loc.raw_length, &ends.to.key().seal(&tagged))?;
+            let resealed = ends.to.key().seal(&tagged);
+            uploader.add(loc.kind, *id, loc.raw_length, base, &resealed)?;
         }
         counts.blobs += 1;
-        if loc.kind == BlobKind::Data {
+        if loc.kind != BlobKind::List {
             counts.data_chunks += 1;
         }
         progress.inc(loc.raw_length as u64);

@@ -143,7 +143,8 @@ fn copy_stream(
             s.spawn(move || {
                 for w in rx {
                     let sealed = to.key().seal(&compress(&w.plain, level));
-                    if let Err(e) = uploader.add(w.kind, w.id, w.plain.len() as u32, &sealed) {
+                    if let Err(e) = uploader.add(w.kind, w.id, w.plain.len() as u32, None, &sealed)
+                    {
                         upload_error
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())

@@ -97,11 +97,19 @@ impl Uploader {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one sealed blob (`raw_length` = plaintext bytes); sends the pack to an upload
-    /// thread once it reaches the target's pack size. Not durable until [`Self::checkpoint`].
+    /// Appends one sealed blob (`raw_length` = plaintext bytes; `base`: a delta's base, which
+    /// the target already holds); sends the pack to an upload thread once it reaches the
+    /// target's pack size. Not durable until [`Self::checkpoint`].
     ///
     /// Errors: an earlier upload's failure.
-    pub fn add(&self, kind: BlobKind, id: Id, raw_length: u32, sealed: &[u8]) -> Result<()> {
+    pub fn add(
+        &self,
+        kind: BlobKind,
+        id: Id,
+        raw_length: u32,
+        base: Option<Id>,
+        sealed: &[u8],
+    ) -> Result<()> {
         let job = {
             let mut st = self.lock();
             self.collect(&mut st, false)?;
@@ -112,6 +120,7 @@ impl Uploader {
                 offset,
                 length: sealed.len() as u32,
                 raw_length,
+                base: base.map(|b| b.0),
             });
             st.buf.extend_from_slice(sealed);
             st.stats.blobs += 1;
@@ -191,7 +200,7 @@ impl Uploader {
                 packs: std::mem::take(&mut st.uploaded),
                 ..Default::default()
             };
-            let plain = crate::format::encode_versioned(&file);
+            let plain = crate::format::index::encode_index_file(&file);
             self.repo.save_index_file(&file)?;
             st.stats.index_files += 1;
             st.stats.bytes += (plain.len() + crate::crypto::SEAL_OVERHEAD) as u64;

@@ -271,6 +271,7 @@ mod tests {
                     offset: 1000 * i as u32,
                     length: 1000,
                     raw_length: 900,
+                    base: None,
                 })
                 .collect(),
             live,

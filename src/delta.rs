@@ -1,0 +1,236 @@
+//! Delta blobs: choosing a base for each new chunk by locality, and deciding whether the patch
+//! is worth storing.
+//!
+//! Scattered row changes touch most chunks of an hourly dump, yet each changed chunk differs
+//! from its predecessor in the previous snapshot by a few rows. A new chunk's base is found
+//! without any similarity search: walk the previous snapshot's chunk list (same source kind,
+//! database and stream name) alongside the new stream; every chunk both streams share fixes
+//! the offset shift between them, and a new chunk takes as its base the previous stream's
+//! chunk covering the new chunk's middle byte, shifted (positions by byte, not by chunk
+//! count, so a region where every chunk changed and was cut differently does not drift). The
+//! new chunk is then compressed
+//! both plainly and as a zstd patch against that base ([`crate::compress::compress_delta`]),
+//! and stored as a delta when the patch is at most half the plain size. A base must be in a
+//! live pack and its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is
+//! full gives way to the whole blob at the bottom of its chain. Specified in repo-format.md,
+//! sections 6 and 14.
+
+use crate::commands::snapshots::parse_time;
+use crate::compress::{compress, compress_delta};
+use crate::error::Result;
+use crate::format::snapshot::StreamRef;
+use crate::id::Id;
+use crate::index::Index;
+pub use crate::pack::reader::MAX_DELTA_DEPTH;
+use crate::repository::{FileKind, Repository};
+use crate::source::SourceInfo;
+use crate::stream::decode_list;
+use std::collections::HashMap;
+
+/// A delta is stored only when its sealed payload is at most this fraction (numerator over
+/// [`DELTA_MARGIN_DEN`]) of the plainly compressed chunk.
+pub const DELTA_MARGIN_NUM: usize = 1;
+/// Denominator of the delta margin (see [`DELTA_MARGIN_NUM`]): at most half.
+pub const DELTA_MARGIN_DEN: usize = 2;
+
+/// Proposes delta bases for the new chunks of one stream, by byte position in the previous
+/// snapshot's stream of the same source.
+#[derive(Default)]
+pub struct BaseFinder {
+    /// The previous stream's chunks and their start offsets, in stream order.
+    previous: Vec<(Id, u64)>,
+    position: HashMap<Id, u32>,
+    /// Offset in the new stream of the next chunk.
+    offset: u64,
+    /// Previous-stream offset minus new-stream offset, as of the last matching chunk.
+    shift: i64,
+}
+
+impl BaseFinder {
+    /// A finder against the newest snapshot in `repo` whose source has the same kind and
+    /// database as `info` and which has a stream named `stream`; an empty finder when there is
+    /// none (the first snapshot of a source) or its chunk list cannot be read (deltas are an
+    /// optimisation: a damaged old snapshot must not stop a new one).
+    ///
+    /// Errors: listing the snapshots.
+    pub fn for_stream(
+        repo: &Repository,
+        index: &Index,
+        info: &SourceInfo,
+        stream: &str,
+    ) -> Result<Self> {
+        // Manifests that vanish (a concurrent forget) or do not decode are skipped: deltas are
+        // an optimisation and must never fail a snapshot.
+        let mut candidates: Vec<(jiff::Timestamp, StreamRef)> = Vec::new();
+        for (id, _) in repo.list(FileKind::Snapshot)? {
+            let Ok(m) = repo.load_manifest(&id) else {
+                continue;
+            };
+            if m.source.kind != info.kind || m.source.database != info.database {
+                continue;
+            }
+            let time = parse_time(&m.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            if let Some(s) = m.streams.into_iter().find(|s| s.name == stream) {
+                candidates.push((time, s));
+            }
+        }
+        let previous = candidates.into_iter().max_by_key(|c| c.0).map(|c| c.1);
+        Ok(match previous {
+            Some(s) => Self::from_stream(repo, index, &s).unwrap_or_default(),
+            None => Self::default(),
+        })
+    }
+
+    /// A finder against stream `s`: reads its chunk list (list blobs only).
+    ///
+    /// Errors: a list blob that cannot be read or decoded.
+    pub fn from_stream(repo: &Repository, index: &Index, s: &StreamRef) -> Result<Self> {
+        let mut previous = Vec::with_capacity(s.chunks as usize);
+        let mut stack = vec![Id(s.root)];
+        let mut at = 0u64;
+        while let Some(lid) = stack.pop() {
+            let plain = crate::pack::reader::read_blob(repo, index, &lid)?;
+            let list = decode_list(&lid, &plain)?;
+            if list.level > 0 {
+                // Depth first, in stream order: push children reversed.
+                stack.extend(list.entries.iter().rev().map(|e| Id(e.id)));
+            } else {
+                for e in &list.entries {
+                    previous.push((Id(e.id), at));
+                    at += e.size;
+                }
+            }
+        }
+        let mut position = HashMap::with_capacity(previous.len());
+        for (i, (id, _)) in previous.iter().enumerate() {
+            position.entry(*id).or_insert(i as u32);
+        }
+        Ok(BaseFinder {
+            previous,
+            position,
+            ..Default::default()
+        })
+    }
+
+    /// Called for every data chunk of the new stream in order, with its length in bytes; for
+    /// a chunk the repository does not hold yet (`is_new`), returns the proposed base: the
+    /// previous stream's chunk covering the new chunk's middle, shifted by the offset
+    /// difference seen at the last chunk both streams share.
+    pub fn next(&mut self, id: &Id, len: u64, is_new: bool) -> Option<Id> {
+        let start = self.offset;
+        self.offset += len;
+        if let Some(&p) = self.position.get(id) {
+            self.shift = self.previous[p as usize].1 as i64 - start as i64;
+            return None;
+        }
+        if !is_new || self.previous.is_empty() {
+            return None;
+        }
+        let middle = (start + len / 2) as i64 + self.shift;
+        let middle = u64::try_from(middle).ok()?;
+        // The last chunk starting at or before `middle`.
+        let i = self.previous.partition_point(|(_, s)| *s <= middle);
+        let (base, _) = self.previous[i.checked_sub(1)?];
+        (base != *id).then_some(base)
+    }
+}
+
+/// The stored form of a new data chunk `plain` (`tag || payload`, before sealing) at zstd
+/// `level`, and the base when it is stored as a delta against `base` (the proposed base's id
+/// and plaintext).
+pub fn encode_chunk(plain: &[u8], level: i32, base: Option<(Id, &[u8])>) -> (Vec<u8>, Option<Id>) {
+    let whole = compress(plain, level);
+    if let Some((id, base)) = base {
+        if let Some(delta) = compress_delta(plain, base, level) {
+            if delta.len() * DELTA_MARGIN_DEN <= whole.len() * DELTA_MARGIN_NUM {
+                return (delta, Some(id));
+            }
+        }
+    }
+    (whole, None)
+}
+
+/// The base to use for a proposed base `proposed`: itself when it may serve
+/// ([`usable_base`]); when its chain is already at the maximum depth, the whole blob at the
+/// bottom of that chain (so the new delta starts a chain of depth 1 instead of a chunk being
+/// stored whole); `None` when neither is in a live pack.
+pub fn choose_base(index: &Index, proposed: Id) -> Option<Id> {
+    if usable_base(index, &proposed) {
+        return Some(proposed);
+    }
+    let mut root = proposed;
+    for _ in 0..=MAX_DELTA_DEPTH {
+        match index.base_of(&root) {
+            Some(b) => root = b,
+            None => break,
+        }
+    }
+    (root != proposed && index.base_of(&root).is_none() && index.contains(&root)).then_some(root)
+}
+
+/// Whether blob `base` may serve as a delta base in `index`: stored in a live pack, with a
+/// chain short enough that a delta on it stays within [`MAX_DELTA_DEPTH`].
+pub fn usable_base(index: &Index, base: &Id) -> bool {
+    index.contains(base) && index.delta_depth(base, MAX_DELTA_DEPTH) < MAX_DELTA_DEPTH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        Id([n; 32])
+    }
+
+    #[test]
+    fn new_chunks_take_the_previous_chunk_at_the_same_position() {
+        // Previous stream: chunks 1..=6 of 100 bytes each.
+        let previous: Vec<(Id, u64)> = (1..=6).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
+        let mut f = BaseFinder {
+            position: (previous.iter().enumerate())
+                .map(|(i, (x, _))| (*x, i as u32))
+                .collect(),
+            previous,
+            ..Default::default()
+        };
+        // 1 2 [x replaces 3] 4 [y, z replace 5 6, cut differently]
+        assert_eq!(f.next(&id(1), 100, false), None);
+        assert_eq!(f.next(&id(2), 100, false), None);
+        assert_eq!(f.next(&id(30), 100, true), Some(id(3)));
+        assert_eq!(f.next(&id(4), 100, false), None);
+        assert_eq!(f.next(&id(50), 60, true), Some(id(5)));
+        assert_eq!(f.next(&id(60), 140, true), Some(id(6)));
+        // Past the end of the previous stream: its last chunk.
+        assert_eq!(f.next(&id(70), 100, true), Some(id(6)));
+        // 10 bytes inserted before chunk 2: the shift follows the matching chunk.
+        let mut g = BaseFinder {
+            previous: f.previous.clone(),
+            position: f.position.clone(),
+            ..Default::default()
+        };
+        assert_eq!(g.next(&id(11), 110, true), Some(id(1)));
+        assert_eq!(g.next(&id(2), 100, false), None);
+        assert_eq!(g.next(&id(31), 100, true), Some(id(3)));
+        // A chunk seen earlier in this snapshot (not new) proposes nothing.
+        assert_eq!(g.next(&id(31), 100, false), None);
+    }
+
+    #[test]
+    fn a_delta_is_kept_only_when_it_is_much_smaller() {
+        let base: Vec<u8> = (0..3000u32)
+            .flat_map(|i| format!("{i}\tname {}\n", i.wrapping_mul(2_654_435_761)).into_bytes())
+            .collect();
+        let mut changed = base.clone();
+        changed[700..705].copy_from_slice(b"HELLO");
+        let (stored, b) = encode_chunk(&changed, 3, Some((id(9), &base)));
+        assert_eq!(b, Some(id(9)));
+        assert_eq!(stored[0], crate::compress::TAG_DELTA);
+        let unrelated: Vec<u8> = (0..3000u32)
+            .flat_map(|i| format!("{}\n", i.wrapping_mul(40_503)).into_bytes())
+            .collect();
+        let (stored, b) = encode_chunk(&changed, 3, Some((id(9), &unrelated)));
+        assert_eq!(b, None);
+        assert_eq!(stored[0], crate::compress::TAG_ZSTD);
+        assert_eq!(encode_chunk(&changed, 3, None).1, None);
+    }
+}
