@@ -372,7 +372,8 @@ pub struct Decision {
 pub struct GroupBy {
     /// Group by host name.
     pub host: bool,
-    /// Group by database name (snapshots without one form their own group).
+    /// Group by database (its identity: engine, server or file, and name, see
+    /// [`crate::source::SourceInfo::identity`]; snapshots without one form their own group).
     pub database: bool,
     /// Group by the (sorted, deduplicated) set of tags.
     pub tags: bool,

@@ -121,7 +121,8 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
             id: e.id.to_hex(),
             time: e.time(),
             host: e.manifest.host.clone(),
-            database: e.manifest.source.database.clone(),
+            // Databases of one name on different servers or engines are different groups.
+            database: e.manifest.source.identity(),
             tags: e.manifest.tags.clone(),
         })
         .collect();

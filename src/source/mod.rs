@@ -27,6 +27,30 @@ pub struct SourceInfo {
     pub options: Vec<String>,
 }
 
+/// Option prefix naming the server a database was dumped from: `server=HOST:PORT`.
+pub const SERVER_OPTION: &str = "server=";
+/// Option prefix naming the file an SQLite database was read from: `path=/abs/file.db`.
+pub const PATH_OPTION: &str = "path=";
+
+impl SourceInfo {
+    /// Which database this is, for grouping snapshots (retention): engine, server or file,
+    /// and name, e.g. `postgres db1:5432/shop` or `sqlite /var/lib/app/app.db`; two databases
+    /// of the same name on different servers or engines are different. Snapshots written
+    /// before the server was recorded give `postgres shop`. `None` for non-database sources.
+    pub fn identity(&self) -> Option<String> {
+        let db = self.database.as_ref()?;
+        let at = self.options.iter().find_map(|o| {
+            (o.strip_prefix(SERVER_OPTION).map(|s| format!("{s}/{db}")))
+                .or_else(|| o.strip_prefix(PATH_OPTION).map(str::to_string))
+        });
+        Some(format!(
+            "{} {}",
+            self.kind,
+            at.unwrap_or_else(|| db.clone())
+        ))
+    }
+}
+
 /// SQL dialect of a dump stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Dialect {

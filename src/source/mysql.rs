@@ -417,9 +417,15 @@ pub fn open_source(url: &MyUrl, opts: &MyOptions) -> Result<Box<dyn DumpSource>,
     } else {
         "server order"
     };
+    let host = url.host.as_deref().unwrap_or("local");
     let options = vec![
         order.to_string(),
         format!("net-buffer-length={NET_BUFFER_LENGTH}"),
+        format!(
+            "{}{host}:{}",
+            super::SERVER_OPTION,
+            url.port.unwrap_or(3306)
+        ),
     ];
     if opts.order_by_primary {
         flags.push("--order-by-primary".into());

@@ -191,6 +191,19 @@ impl PgUrl {
     }
 }
 
+impl PgUrl {
+    /// `server=HOST:PORT` for [`SourceInfo::options`] (libpq's defaults shown as `local` and
+    /// 5432): names the server in [`SourceInfo::identity`].
+    pub fn server_option(&self) -> String {
+        let host = self.host.as_deref().unwrap_or("local");
+        format!(
+            "{}{host}:{}",
+            super::SERVER_OPTION,
+            self.port.unwrap_or(5432)
+        )
+    }
+}
+
 impl fmt::Display for PgUrl {
     /// Formats the URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -550,7 +563,7 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
         tool_version: Some(tool.version.clone()),
         server_version: Some(server),
         dialect: Some(Dialect::Postgres),
-        options: vec!["heap order".into()],
+        options: vec!["heap order".into(), url.server_option()],
     };
     if opts.heap_order {
         drop(client);
@@ -562,7 +575,7 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
         "--section=pre-data|data|post-data".into(),
     ]);
     info.command = Some(describe_cmd(url, &tool.path, &args));
-    info.options = vec!["primary-key order".into()];
+    info.options = vec!["primary-key order".into(), url.server_option()];
 
     let starting = format!("starting the dump of database \"{db}\"");
     let failed = |e: postgres::Error| db_err(&starting, &e);
@@ -979,7 +992,10 @@ mod tests {
         );
         assert_eq!(
             (info.options, info.dialect),
-            (vec!["primary-key order".into()], Some(Dialect::Postgres))
+            (
+                vec!["primary-key order".into(), source.server_option()],
+                Some(Dialect::Postgres)
+            )
         );
         assert!(info
             .tool_version

@@ -204,7 +204,16 @@ fn start(path: &Path, format: SqliteFormat) -> Result<SqliteSource, SourceError>
         database: Some(name.clone()),
         tool_version: Some(format!("SQLite {}", rusqlite::version())),
         dialect: sql.then_some(Dialect::Sqlite),
-        options: vec![if sql { "format=sql" } else { "format=image" }.into()],
+        options: vec![
+            if sql { "format=sql" } else { "format=image" }.into(),
+            format!(
+                "{}{}",
+                super::PATH_OPTION,
+                std::path::absolute(path)
+                    .unwrap_or(path.to_path_buf())
+                    .display()
+            ),
+        ],
         ..SourceInfo::default()
     };
     let what = format!("SQL dump of SQLite database {name}");
@@ -756,10 +765,15 @@ mod tests {
             (info.kind.as_str(), info.database.as_deref()),
             ("sqlite", Some("shop.db"))
         );
+        let path = format!("path={}", std::path::absolute(&src).unwrap().display());
         assert_eq!(
             (info.dialect, &info.options[..]),
-            (Some(Dialect::Sqlite), &["format=sql".into()][..])
+            (
+                Some(Dialect::Sqlite),
+                &["format=sql".into(), path.clone()][..]
+            )
         );
+        assert_eq!(info.identity(), Some(format!("sqlite {}", &path[5..])));
         assert_eq!(
             info.tool_version,
             Some(format!("SQLite {}", rusqlite::version()))
@@ -794,7 +808,7 @@ mod tests {
         let (image, info) = read_all(open_source(&src, Image).unwrap());
         assert_eq!(
             (info.dialect, &info.options[..]),
-            (None, &["format=image".into()][..])
+            (None, &["format=image".into(), path][..])
         );
         let from_image = dir.path().join("image.db");
         restore(&from_image, &image, Image, false).unwrap();

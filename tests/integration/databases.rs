@@ -4,7 +4,7 @@
 //! SQLite under concurrent writers, and a dump tool killed midway.
 
 use crate::common::TestRepo;
-use crate::db::{my_client_args, pg_server, psql_at, unique_name, MyDb, PgDb};
+use crate::db::{mariadb_at, my_client_args, pg_server, psql_at, unique_name, MyDb, PgDb};
 use serde_json::Value;
 use std::process::Command;
 use std::time::Instant;
@@ -677,4 +677,43 @@ fn killed_dump_tool_leaves_no_snapshot() {
     // The same database snapshots fine with the real tool.
     json_ok(&t, &["snapshot", "--json", &db.url()]);
     assert_eq!(snapshot_count(&t), 1);
+}
+
+#[test]
+fn retention_keeps_databases_of_one_name_on_different_engines_apart() {
+    let pg = PgDb::create("samename");
+    pg.sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    mariadb_at(None, &format!("CREATE DATABASE `{}`;", pg.name));
+    let my = MyDb {
+        name: pg.name.clone(),
+    };
+    my.sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let t = TestRepo::new();
+    for _ in 0..2 {
+        json_ok(&t, &["snapshot", "--json", &pg.url(), &my.url()]);
+    }
+    assert_eq!(snapshot_count(&t), 4);
+    let plan = json_ok(&t, &["forget", "--json", "--keep-last", "1"]);
+    let text = plan.to_string();
+    let groups: Vec<String> = (plan["plan"]["groups"].as_array().unwrap().iter())
+        .map(|g| g["group"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(groups.len(), 2, "one group per engine and server: {text}");
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.contains("postgres ") && g.contains(&pg.name))
+            && groups
+                .iter()
+                .any(|g| g.contains("mysql ") && g.contains(&pg.name)),
+        "{groups:?}"
+    );
+    // One snapshot of each database is left, not one of the two.
+    let left = json_ok(&t, &["snapshots", "--json"]);
+    let mut kinds: Vec<&str> = (left.as_array().unwrap().iter())
+        .map(|s| s["engine"].as_str().unwrap_or_default())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds.len(), 2, "{left}");
+    assert_ne!(kinds[0], kinds[1], "{left}");
 }
