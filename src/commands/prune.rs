@@ -92,6 +92,8 @@ pub struct PruneOutcome {
     pub index_file: Option<String>,
     /// Index files replaced and deleted.
     pub index_files_removed: u64,
+    /// Verification records of snapshots that no longer exist, deleted.
+    pub verifications_removed: u64,
 }
 
 fn step(n: u32) {
@@ -290,6 +292,15 @@ pub fn run(
         }
     }
     step(7);
+    // Verification records of forgotten snapshots; only those written before this prune
+    // read the snapshots (to the second: a snapshot taken since, and verified within that
+    // same second, is not a practical case).
+    let kept: HashSet<String> = g.snapshots.iter().map(|(id, _)| id.to_hex()).collect();
+    let before = jiff::Timestamp::from_second(g.started + 1).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    for id in crate::commands::verify::orphans(repo, &kept, before)? {
+        repo.backend().delete(&FileKind::Verification.path(&id))?;
+        out.verifications_removed += 1;
+    }
     if let Some(guard) = guard {
         guard.release()?;
     }

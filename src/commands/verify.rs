@@ -175,6 +175,30 @@ pub fn latest(repo: &Repository) -> Result<HashMap<String, Verification>, Error>
     Ok(out)
 }
 
+/// Verification records of snapshots not in `snapshots` (hex ids) written before `before`:
+/// what prune removes. Unreadable records are left alone.
+///
+/// Errors: the backend's, when the folder cannot be listed.
+pub fn orphans(
+    repo: &Repository,
+    snapshots: &std::collections::HashSet<String>,
+    before: jiff::Timestamp,
+) -> Result<Vec<Id>, Error> {
+    let mut out = Vec::new();
+    for (id, _) in repo.list(FileKind::Verification)? {
+        let Ok(plain) = repo.load_file(FileKind::Verification, &id) else {
+            continue;
+        };
+        let Ok(v) = decode_json::<Verification>(&plain) else {
+            continue;
+        };
+        if !snapshots.contains(&v.snapshot) && time_of(&v) < before {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 fn time_of(v: &Verification) -> jiff::Timestamp {
     v.time.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }

@@ -190,3 +190,30 @@ fn verify_into_refuses_a_database_of_another_engine_and_a_non_empty_target() {
     assert!(text.contains("not empty"), "{text}");
     assert_eq!(src.sql("SELECT count(*) FROM victim").trim(), "10");
 }
+
+#[test]
+fn prune_removes_the_verification_records_of_forgotten_snapshots() {
+    let t = TestRepo::new();
+    let dump = crate::common::synthetic_dump(64 * 1024, 3);
+    let old = t.snapshot_bytes(&dump, &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut newer = dump.clone();
+    newer.extend_from_slice(b"1\tmore\n");
+    let new = t.snapshot_bytes(&newer, &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [&old, &new] {
+        t.dv(&["verify", id]).assert().success();
+    }
+    let records = || crate::common::files_under(&t.repo.join("verifications")).len();
+    assert_eq!(records(), 2);
+    t.dv(&["forget", &old]).assert().success();
+    let out = t.dv(&["prune", "--json"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["verifications_removed"], 1, "{v}");
+    assert_eq!(records(), 1);
+    assert_eq!(verified(&t, &new)["ok"], true);
+}
