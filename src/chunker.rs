@@ -36,8 +36,14 @@ mod tests {
 
     #[test]
     fn chunks_cover_input_and_depend_on_seed() {
-        let data: Vec<u8> = (0..300_000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let data: Vec<u8> = (0..2_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
             .collect();
         let p = ChunkerParams::default();
         let a: Vec<Vec<u8>> = chunks(&data[..], &p, 1).map(|c| c.unwrap()).collect();

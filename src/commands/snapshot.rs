@@ -31,8 +31,8 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::time::Instant;
 
-/// Chunks in flight between the reader and the dedup stage (about 16 MiB at 16 KiB chunks).
-const CHUNK_QUEUE: usize = 1024;
+/// Chunks in flight between the reader and the dedup stage (about 16 MiB at 64 KiB chunks).
+const CHUNK_QUEUE: usize = 256;
 /// Blobs in flight to and from the compression workers.
 const WORK_QUEUE: usize = 64;
 

@@ -17,13 +17,14 @@ pub struct ChunkerParams {
 }
 
 impl Default for ChunkerParams {
-    /// 4 KiB / 16 KiB / 64 KiB, normalization 1: small chunks so scattered row changes in
-    /// hourly dumps touch little (see repo-format.md, "Choosing the parameters").
+    /// 16 KiB / 64 KiB / 256 KiB, normalization 1: with delta blobs, larger chunks cost less
+    /// per hourly snapshot than small ones (less index and header metadata per changed
+    /// chunk); see repo-format.md, "Choosing the parameters".
     fn default() -> Self {
         ChunkerParams {
-            min_size: 4096,
-            avg_size: 16384,
-            max_size: 65536,
+            min_size: 16 * 1024,
+            avg_size: 64 * 1024,
+            max_size: 256 * 1024,
             normalization: 1,
         }
     }
