@@ -17,8 +17,12 @@ mod delta;
 mod faults;
 #[path = "integration/faults_index.rs"]
 mod faults_index;
+#[path = "integration/manage.rs"]
+mod manage;
 #[path = "integration/prune.rs"]
 mod prune;
+#[path = "integration/report.rs"]
+mod report;
 #[path = "integration/run.rs"]
 mod run;
 #[path = "integration/s3.rs"]

@@ -1,16 +1,22 @@
 //! Command-line parsing and printing. Each command: parse, one library call, print text or JSON.
 
 mod check;
+mod completions;
 mod config;
 mod copy;
+mod diff;
 mod forget;
+mod key;
 mod output;
 mod password;
 mod prune;
 mod repair;
+mod report;
 mod restore;
 mod run;
 mod snapshot;
+mod stats;
+mod tag;
 mod verify;
 
 use anyhow::{Context, Result};
@@ -91,6 +97,22 @@ enum Command {
     Run(run::RunArgs),
     /// Fleet configuration: `config show` prints the effective settings and their origin.
     Config(config::ConfigArgs),
+    /// Per database: snapshots over time, bytes added, growth, last snapshot and verification;
+    /// `--html FILE` writes one self-contained page with charts.
+    Report(report::ReportArgs),
+    /// Manage the key files (passwords): list, add, remove, passwd.
+    Key(key::KeyArgs),
+    /// Add, remove or set tags of snapshots (each gets a new id; prints old -> new).
+    Tag(tag::TagArgs),
+    /// Repository figures: logical and stored size, dedup ratio, growth per day.
+    Stats(stats::StatsArgs),
+    /// Per table, what changed between two snapshots of one database.
+    Diff(diff::DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages into a directory (used by `cargo xtask man`).
+    #[command(hide = true)]
+    Man(completions::ManArgs),
     /// Print a decrypted repository object as JSON (config, index ID, snapshot ID, pack ID).
     Cat {
         /// config, index, snapshot or pack.
@@ -193,6 +215,13 @@ pub fn run() -> Result<i32> {
         Command::Copy(a) => copy::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
+        Command::Report(a) => report::run(&ctx, a),
+        Command::Key(a) => key::run(&ctx, a),
+        Command::Tag(a) => tag::run(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => completions::man(a),
         Command::Cat { what, id } => {
             let repo = ctx.open()?;
             let v = commands::cat::run(&repo, &what, id.as_deref())?;

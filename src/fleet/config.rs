@@ -4,11 +4,13 @@
 //! jobs = 3                                  # databases dumped at once
 //! metrics_file = "/var/lib/node_exporter/textfile/dumpvault.prom"
 //! status_file = "/var/lib/dumpvault/status.json"
+//! min_free_space = "5GiB"                  # default floor for local repositories (default: none)
 //!
 //! [repository.main]
 //! url = "/srv/backup/main"
 //! password_file = "/etc/dumpvault/main.pass"
 //! prune_schedule = "0 3 * * *"             # prune at most on this schedule (default: each run)
+//! min_free_space = "2GiB"                  # overrides the default; "0" turns the check off
 //!
 //! [job.shop]
 //! repository = "main"
@@ -22,10 +24,24 @@
 //! command = "/usr/local/bin/page-dba"
 //! on_success = false
 //! timeout = "30s"
+//! webhook = "https://alerts.example.com/hooks/dumpvault"
 //! ```
 //!
 //! Settings with built-in defaults are layered: defaults < file < `DUMPVAULT_*` environment
 //! variables < command-line flags ([`Overrides`]); each keeps where its value came from.
+//!
+//! `min_free_space` (a size: `2GiB`, `500M`, `1048576`; K, M, G, T, P, E are binary units,
+//! with or without `iB`/`B`) is the free space a repository that is a local directory must
+//! have on its file system before each snapshot into it; below it that database's snapshot is
+//! refused and fails (and is notified), the others go on. A repository's own value overrides
+//! the top-level default; `"0"` turns the check off. It is not checked for remote
+//! repositories (S3, SFTP…).
+//!
+//! `[notify] webhook` (an `http://` or `https://` URL) receives, per notified job, an HTTP
+//! POST of the same JSON the command reads on stdin (`Content-Type: application/json`),
+//! bounded by `timeout`; a failure (refused connection, timeout, a status other than 2xx) is
+//! a warning and never fails the run. `command` and `webhook` may be given together. Messages
+//! and `config show` print the webhook without its path and query (they often hold a token).
 
 use super::FleetError;
 use crate::retention::{parse_duration, Policy};
@@ -48,6 +64,7 @@ struct FileConfig {
     jobs: Option<Spanned<usize>>,
     metrics_file: Option<Spanned<PathBuf>>,
     status_file: Option<Spanned<PathBuf>>,
+    min_free_space: Option<Spanned<String>>,
     #[serde(default)]
     repository: BTreeMap<String, RepoFile>,
     #[serde(default)]
@@ -63,6 +80,7 @@ struct RepoFile {
     password_file: Option<PathBuf>,
     password_command: Option<String>,
     prune_schedule: Option<Spanned<String>>,
+    min_free_space: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +125,7 @@ struct NotifyFile {
     #[serde(default)]
     on_success: bool,
     timeout: Option<Spanned<String>>,
+    webhook: Option<Spanned<String>>,
 }
 
 /// Where a setting's value came from.
@@ -228,6 +247,9 @@ pub struct RepoConfig {
     pub password: PasswordSource,
     /// When prune may run (cron); `None`: in every run that removed snapshots.
     pub prune_schedule: Option<Schedule>,
+    /// Free bytes its file system must have before each snapshot, when it is a local
+    /// directory (its own `min_free_space`, else the top-level one); `None`: no check.
+    pub min_free_space: Option<u64>,
 }
 
 /// A parsed cron expression: 5 fields (minute hour day month weekday) or 6 with seconds first.
@@ -307,8 +329,10 @@ pub struct NotifyConfig {
     pub command: Option<String>,
     /// Also notify jobs that succeeded.
     pub on_success: bool,
-    /// How long the command may run before it is killed.
+    /// How long the command (and the webhook request) may run before it is given up.
     pub timeout: Setting<Duration>,
+    /// URL that receives an HTTP POST of the notification's JSON.
+    pub webhook: Option<String>,
 }
 
 /// The effective configuration.
@@ -347,6 +371,30 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
             "{s:?} is not a duration such as `30s`, `2m` or `1h`"
         )),
     }
+}
+
+/// Parses a size: a number with an optional binary unit (`2GiB`, `500M`, `1048576`; K, M, G,
+/// T, P, E, with or without `iB`/`B`). `0` is allowed.
+///
+/// Errors: a message naming the text and the accepted forms.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a size such as `2GiB`, `500MiB` or `1048576`");
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let num: u64 = num.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        "p" | "pb" | "pib" => 50,
+        "e" | "eb" | "eib" => 60,
+        _ => return Err(bad()),
+    };
+    num.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Masks the password of a URL (`postgres://u:secret@h/db` → `postgres://u:***@h/db`).
@@ -422,7 +470,8 @@ pub fn load(flags: &Overrides, env: &dyn Fn(&str) -> Option<String>) -> Result<C
     let cfg = parse(&path.value, &text, flags, env)?;
     // A password in a repository or database URL is a password the file holds, too.
     let url_password = cfg.repositories.values().any(|r| url_has_password(&r.url))
-        || (cfg.jobs_by_name.values()).any(|j| j.sources.iter().any(|s| url_has_password(s)));
+        || (cfg.jobs_by_name.values()).any(|j| j.sources.iter().any(|s| url_has_password(s)))
+        || cfg.notify.webhook.as_deref().is_some_and(url_has_password);
     if url_password
         || cfg
             .repositories
@@ -484,6 +533,14 @@ pub fn parse(
     };
     let line = |span: std::ops::Range<usize>| line_col(text, span.start).0;
 
+    let size_of = |s: &Spanned<String>, what: &str| {
+        parse_size(s.get_ref()).map_err(|m| invalid(s.span(), format!("{what}: {m}")))
+    };
+    let default_floor = file
+        .min_free_space
+        .as_ref()
+        .map(|s| size_of(s, "min_free_space"))
+        .transpose()?;
     let mut repositories = BTreeMap::new();
     for (name, r) in file.repository {
         let password = match (r.password, r.password_file, r.password_command) {
@@ -506,6 +563,11 @@ pub fn parse(
                 })
             })
             .transpose()?;
+        let min_free_space = match &r.min_free_space {
+            Some(s) => Some(size_of(s, &format!("repository {name:?}: min_free_space"))?),
+            None => default_floor,
+        }
+        .filter(|b| *b > 0);
         repositories.insert(
             name.clone(),
             RepoConfig {
@@ -513,6 +575,7 @@ pub fn parse(
                 url: r.url,
                 password,
                 prune_schedule,
+                min_free_space,
             },
         );
     }
@@ -705,10 +768,29 @@ pub fn parse(
         &flags.status_file,
     );
 
-    let (command, on_success, file_timeout) = match file.notify {
-        Some(n) => (n.command, n.on_success, n.timeout),
-        None => (None, false, None),
+    let (command, on_success, file_timeout, webhook) = match file.notify {
+        Some(n) => (n.command, n.on_success, n.timeout, n.webhook),
+        None => (None, false, None, None),
     };
+    let webhook = webhook
+        .map(|w| {
+            let u = w.get_ref().trim();
+            let rest = (u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://")))
+            .unwrap_or("");
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(invalid(
+                    w.span(),
+                    format!(
+                        "notify.webhook: {:?} is not an http:// or https:// URL with a host",
+                        mask_url(u)
+                    ),
+                ));
+            }
+            Ok(u.to_string())
+        })
+        .transpose()?;
     let mut timeout = Setting {
         value: Duration::from_secs(DEFAULT_NOTIFY_TIMEOUT_SECS),
         origin: Origin::Default,
@@ -747,6 +829,7 @@ pub fn parse(
             command,
             on_success,
             timeout,
+            webhook,
         },
     })
 }
@@ -765,7 +848,8 @@ impl Config {
                 (
                     r.name.clone(),
                     json!({"url": mask_url(&r.url), "password": r.password.describe(),
-                        "prune_schedule": r.prune_schedule.as_ref().map(|s| &s.expr)}),
+                        "prune_schedule": r.prune_schedule.as_ref().map(|s| &s.expr),
+                        "min_free_space": r.min_free_space}),
                 )
             })
             .collect();
@@ -792,7 +876,8 @@ impl Config {
             "notify_timeout": setting(
                 json!(format!("{}s", self.notify.timeout.value.as_secs_f64())),
                 &self.notify.timeout.origin),
-            "notify": {"command": self.notify.command, "on_success": self.notify.on_success},
+            "notify": {"command": self.notify.command, "on_success": self.notify.on_success,
+                "webhook": self.notify.webhook.as_deref().map(super::notify::mask_webhook)},
             "repositories": repos,
             "job": jobs,
         })
@@ -886,6 +971,49 @@ keep = { last = 2 }
             .unwrap()
             .due(Some(now.timestamp().as_second()), &now));
         assert!(Schedule::parse("not cron").is_err());
+    }
+
+    #[test]
+    fn min_free_space_defaults_overrides_and_errors() {
+        let text = BASE.replace(
+            "metrics_file = \"/tmp/m.prom\"\n",
+            "metrics_file = \"/tmp/m.prom\"\nmin_free_space = \"2GiB\"\n",
+        ) + "\n[repository.big]\nurl = \"/tmp/big\"\nmin_free_space = \"500M\"\n\n\
+               [repository.off]\nurl = \"/tmp/off\"\nmin_free_space = \"0\"\n";
+        let c = parse_str(&text).unwrap();
+        assert_eq!(c.repositories["main"].min_free_space, Some(2 << 30));
+        assert_eq!(c.repositories["big"].min_free_space, Some(500 << 20));
+        assert_eq!(c.repositories["off"].min_free_space, None);
+        assert_eq!(
+            parse_str(BASE).unwrap().repositories["main"].min_free_space,
+            None
+        );
+        let e = parse_str(&text.replace("500M", "lots"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("repository \"big\": min_free_space: \"lots\" is not a size"),
+            "{e}"
+        );
+        assert!(e.starts_with("t.toml:"), "{e}");
+        assert_eq!(parse_size("1EiB"), Ok(1 << 60));
+        assert!(parse_size("16EiB").is_err());
+    }
+
+    #[test]
+    fn webhook_must_be_http() {
+        let c = parse_str(&format!(
+            "{BASE}\n[notify]\nwebhook = \"http://127.0.0.1:9/h\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.notify.webhook.as_deref(), Some("http://127.0.0.1:9/h"));
+        let e = parse_str(&format!("{BASE}\n[notify]\nwebhook = \"ftp://x/h\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.toml:16:") && e.contains("notify.webhook"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Notifications: a configured shell command run once per job that failed (and per job that
 //! succeeded, with `on_success`), with the details in environment variables and as JSON on
-//! standard input. The command is bounded by a timeout and killed when it overruns; its
-//! failure is reported to the caller to log, and never stops the backups.
+//! standard input; and a webhook that receives the same JSON as an HTTP POST. Both are bounded
+//! by a timeout (the command is killed when it overruns, the request given up); a failure is
+//! reported to the caller to log, and never stops the backups.
 //!
 //! Environment: `DUMPVAULT_JOB` (job name), `DUMPVAULT_STATUS` (`ok` or `failed`),
 //! `DUMPVAULT_ERROR` (the job's errors, `; `-separated, empty when ok),
@@ -37,6 +38,14 @@ pub enum NotifyError {
         command: String,
         /// The timeout.
         timeout: Duration,
+    },
+    /// The webhook request failed: no connection, timeout, or a status other than 2xx.
+    #[error("webhook {url}: {message}")]
+    Webhook {
+        /// The URL, password masked.
+        url: String,
+        /// What went wrong.
+        message: String,
     },
 }
 
@@ -126,6 +135,69 @@ pub fn run_command(command: &str, n: &Notification, timeout: Duration) -> Result
     }
 }
 
+/// A webhook URL for messages and `config show`: scheme and host (a password masked), and
+/// the path and query, which often hold a token (Slack, Teams), as `/***`.
+pub fn mask_webhook(url: &str) -> String {
+    let masked = super::config::mask_url(url);
+    let Some(start) = masked.find("://").map(|i| i + 3) else {
+        return masked;
+    };
+    match masked[start..].find(['/', '?']) {
+        Some(i) if masked.len() > start + i + 1 => format!("{}/***", &masked[..start + i]),
+        _ => masked,
+    }
+}
+
+/// POSTs the notification as JSON (`Content-Type: application/json`) to `url`, giving up
+/// after `timeout` (connecting, sending and reading the answer together). Redirects are not
+/// followed.
+///
+/// Errors: [`NotifyError::Webhook`] when the request fails or the answer is not 2xx; the
+/// caller logs it and carries on.
+pub fn post_webhook(url: &str, n: &Notification, timeout: Duration) -> Result<(), NotifyError> {
+    let fail = |message: String| NotifyError::Webhook {
+        url: mask_webhook(url),
+        message,
+    };
+    // Without the source chain, reqwest's errors say only "error sending request".
+    let chain = |e: &dyn std::error::Error| {
+        let mut msg = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        msg
+    };
+    let body = serde_json::to_vec(n).unwrap_or_default();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("dumpvault/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| fail(chain(&e)))?;
+    let resp = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        // Without the URL: its path may hold a token.
+        .map_err(|e| e.without_url())
+        .map_err(|e| {
+            if e.is_timeout() {
+                fail(format!("no answer within {timeout:?}"))
+            } else {
+                fail(chain(&e))
+            }
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(fail(format!("answered {status}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +236,76 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5));
         let e = run_command("exit 3", &note(), Duration::from_secs(5)).unwrap_err();
         assert!(matches!(e, NotifyError::Failed { .. }), "{e}");
+    }
+
+    /// A one-connection HTTP server on loopback answering `status`; returns its URL and a
+    /// handle yielding the request it read (head and body).
+    fn serve_once(status: &str) -> (String, std::thread::JoinHandle<(String, String)>) {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let status = status.to_string();
+        let h = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let mut w = stream;
+            write!(
+                w,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            (head, String::from_utf8(body).unwrap())
+        });
+        (url, h)
+    }
+
+    #[test]
+    fn webhook_posts_the_json_and_reports_failures() {
+        let (url, h) = serve_once("200 OK");
+        post_webhook(&url, &note(), Duration::from_secs(10)).unwrap();
+        let (head, body) = h.join().unwrap();
+        assert!(head.starts_with("POST /hook HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json, serde_json::to_value(note()).unwrap());
+
+        let (url, h) = serve_once("500 Internal Server Error");
+        let e = post_webhook(&url, &note(), Duration::from_secs(10)).unwrap_err();
+        h.join().unwrap();
+        assert!(e.to_string().contains("answered 500"), "{e}");
+        assert!(!e.to_string().contains("/hook"), "the path is masked: {e}");
+    }
+
+    #[test]
+    fn webhook_paths_and_passwords_are_masked() {
+        assert_eq!(
+            mask_webhook("https://hooks.example.com/services/T0/B0/secret"),
+            "https://hooks.example.com/***"
+        );
+        assert_eq!(
+            mask_webhook("http://u:pw@h:8080/x?token=1"),
+            "http://u:***@h:8080/***"
+        );
+        assert_eq!(mask_webhook("http://h:8080/"), "http://h:8080/");
+        assert_eq!(mask_webhook("http://h"), "http://h");
     }
 }

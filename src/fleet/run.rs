@@ -6,7 +6,12 @@
 //! only when snapshots were removed and its `prune_schedule` (if any) has ticked since the
 //! last prune; per job, copy its snapshots the target lacks (new ones, and any an earlier run
 //! did not copy) to its `copy_to` repository; then update the status and metrics files and
-//! run the notification command for jobs that failed.
+//! run the notification command and webhook for jobs that failed.
+//!
+//! Before each snapshot into a repository that is a local directory with a `min_free_space`
+//! floor, the free space of its file system is checked ([`check_free_space`]); below the
+//! floor that database's snapshot is refused (it fails, nothing is written) and the others go
+//! on.
 
 use super::config::{Config, Job, RepoConfig};
 use super::metrics::{DatabaseState, JobState, State};
@@ -123,6 +128,69 @@ fn open_repo(r: &RepoConfig) -> Result<Repository, String> {
     let pw = r.password.get().map_err(|e| format!("{}: {e}", what()))?;
     let backend = Backend::open(&r.url).map_err(|e| format!("{}: {e}", what()))?;
     Repository::open(backend, pw.as_bytes()).map_err(|e| format!("{}: {e}", what()))
+}
+
+/// The directory of a repository location that is a local directory (`/path`, `path`,
+/// `fs:///path`, `file:///path`); `None` for every other backend.
+pub fn local_path(location: &str) -> Option<std::path::PathBuf> {
+    let path = match location.split_once("://") {
+        None => location,
+        Some(("fs" | "file", rest)) => rest.split_once('?').map_or(rest, |(p, _)| p),
+        Some(_) => return None,
+    };
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// `12.3 GiB`: bytes in binary units, for messages.
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Bytes available to this (unprivileged) process on the file system holding `path`.
+///
+/// Errors: the `statvfs` error.
+pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// The disk-space preflight of a snapshot into `r`: when it is a local directory with a
+/// `min_free_space` floor, its file system must have at least that many bytes free.
+///
+/// Errors: a message naming the repository, the free bytes, the floor and what to do.
+pub fn check_free_space(r: &RepoConfig) -> Result<(), String> {
+    let (Some(floor), Some(dir)) = (r.min_free_space, local_path(&r.url)) else {
+        return Ok(());
+    };
+    let what = format!(
+        "repository {:?} ({})",
+        r.name,
+        super::config::mask_url(&r.url)
+    );
+    let free = free_space(&dir)
+        .map_err(|e| format!("{what}: cannot read the free space of its file system: {e}"))?;
+    if free < floor {
+        return Err(format!(
+            "snapshot refused: {what} has {} ({free} bytes) free on its file system, below its \
+             min_free_space of {} ({floor} bytes); make room on that file system (forget old \
+             snapshots with `dumpvault forget … --prune`, or move the repository to a larger \
+             disk) or lower min_free_space in the configuration",
+            human_size(free),
+            human_size(floor)
+        ));
+    }
+    Ok(())
 }
 
 /// Bytes stored in the repository: the sizes of all its files except locks.
@@ -245,6 +313,9 @@ pub fn run(
         else {
             return Err(crate::Error::Invalid("repository not open".into()));
         };
+        if let Some(rc) = cfg.repositories.get(&j.repository) {
+            check_free_space(rc).map_err(crate::Error::Invalid)?;
+        }
         let dump = DumpOptions {
             globals: j.globals,
             ..Default::default()
@@ -531,7 +602,7 @@ pub fn run(
     drop(snapshot_state);
 
     // Notifications: never block or fail the run.
-    if let Some(cmd) = &cfg.notify.command {
+    if cfg.notify.command.is_some() || cfg.notify.webhook.is_some() {
         for o in &outcomes {
             if o.status == "ok" && !cfg.notify.on_success {
                 continue;
@@ -548,8 +619,17 @@ pub fn run(
                 time: jiff::Timestamp::now().to_string(),
                 databases: serde_json::to_value(&o.databases).unwrap_or_default(),
             };
-            if let Err(e) = notify::run_command(cmd, &n, cfg.notify.timeout.value) {
-                eprintln!("dumpvault: warning: job {}: {e}", o.name);
+            let timeout = cfg.notify.timeout.value;
+            let command =
+                (cfg.notify.command.as_deref()).map(|c| notify::run_command(c, &n, timeout));
+            let webhook =
+                (cfg.notify.webhook.as_deref()).map(|u| notify::post_webhook(u, &n, timeout));
+            for e in [command, webhook]
+                .into_iter()
+                .flatten()
+                .filter_map(Result::err)
+            {
+                // Printed with the other warnings by the caller (`run` prints each once).
                 warnings.push(format!("job {}: {e}", o.name));
             }
         }
@@ -646,4 +726,40 @@ pub fn daemon(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::config::PasswordSource;
+
+    #[test]
+    fn local_paths_only_for_directories() {
+        assert_eq!(local_path("/srv/r"), Some("/srv/r".into()));
+        assert_eq!(local_path("fs:///srv/r"), Some("/srv/r".into()));
+        assert_eq!(local_path("rel/r"), Some("rel/r".into()));
+        assert_eq!(local_path("s3://b/p"), None);
+        assert_eq!(local_path("memory://x"), None);
+    }
+
+    #[test]
+    fn free_space_floor_refuses_with_the_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = RepoConfig {
+            name: "main".into(),
+            url: dir.path().to_str().unwrap().into(),
+            password: PasswordSource::Env,
+            prune_schedule: None,
+            min_free_space: Some(1),
+        };
+        check_free_space(&r).unwrap();
+        r.min_free_space = Some(1 << 60);
+        let e = check_free_space(&r).unwrap_err();
+        assert!(
+            e.contains("repository \"main\"") && e.contains("1.0 EiB") && e.contains("bytes) free"),
+            "{e}"
+        );
+        r.url = "memory://x".into();
+        check_free_space(&r).unwrap();
+    }
 }

@@ -105,3 +105,81 @@ pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
         )))
     }
 }
+
+/// One key file as listed by [`list_keys`].
+#[derive(Debug, Clone)]
+pub struct KeyListing {
+    /// The key file's id (its name, the BLAKE3 of its JSON).
+    pub id: Id,
+    /// Path in the repository, `keys/<id>`.
+    pub path: String,
+    /// The decoded key file; `None` when it is damaged (see `problem`).
+    pub file: Option<KeyFile>,
+    /// What is wrong with the file, when it is damaged; `None` for a sound key file.
+    pub problem: Option<String>,
+}
+
+/// Every key file under `keys/`, sorted by id, each decoded or marked damaged. Names that are
+/// not ids are ignored. Nothing is decrypted, so no password is needed.
+///
+/// Errors: storage errors listing or reading the folder.
+pub fn list_keys(backend: &Backend) -> Result<Vec<KeyListing>> {
+    let mut out = Vec::new();
+    for (path, _) in backend.list(FileKind::Key.dir())? {
+        let Some(id) = path.rsplit('/').next().and_then(|n| Id::from_hex(n).ok()) else {
+            continue;
+        };
+        let bytes = backend.read(&path)?;
+        let (file, problem) = if Id::hash(&bytes) != id {
+            (
+                None,
+                Some("content does not match its name: damaged file".to_string()),
+            )
+        } else {
+            match decode_json::<KeyFile>(&bytes) {
+                Ok(f) => (Some(f), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        };
+        out.push(KeyListing {
+            id,
+            path,
+            file,
+            problem,
+        });
+    }
+    out.sort_by_key(|k| k.id);
+    Ok(out)
+}
+
+/// Opens key file `id` with `password`; returns the master key it seals.
+///
+/// Errors: [`Error::WrongPassword`] when the password does not open it, [`Error::Corrupt`]
+/// when the file is damaged, storage errors reading it.
+pub fn open_key(backend: &Backend, id: &Id, password: &[u8]) -> Result<MasterKey> {
+    let path = FileKind::Key.path(id);
+    let bytes = backend.read(&path)?;
+    if Id::hash(&bytes) != *id {
+        return Err(Error::corrupt(
+            format!("key {path}"),
+            "content does not match its name (damaged file)",
+        ));
+    }
+    let file: KeyFile =
+        decode_json(&bytes).map_err(|e| Error::corrupt(format!("key {path}"), e))?;
+    let kek = file
+        .kdf_params
+        .derive(password)
+        .map_err(|e| Error::corrupt(format!("key {path}"), e))?;
+    let plain = open_with(&kek, &file.data).map_err(|_| Error::WrongPassword {
+        location: backend.location().into(),
+    })?;
+    MasterKey::from_bytes(&plain).map_err(|e| Error::corrupt(format!("key {path}"), e))
+}
+
+/// Deletes key file `id`. The caller decides whether that is safe (see
+/// `commands::key::remove`). Errors: storage errors.
+pub fn delete_key(backend: &Backend, id: &Id) -> Result<()> {
+    backend.delete(&FileKind::Key.path(id))?;
+    Ok(())
+}

@@ -3,8 +3,9 @@
 //! repository, the metrics and status files and the notification command; `run --daemon` on
 //! an every-second schedule stopped by SIGTERM mid-dump; a plain run stopped by SIGTERM; due
 //! and named jobs; an unopenable repository and a notification command killed at its timeout;
-//! the layering of defaults < file < `DUMPVAULT_*` < flags seen through `config show`; and
-//! configuration errors (exit code 2).
+//! the layering of defaults < file < `DUMPVAULT_*` < flags seen through `config show`;
+//! configuration errors (exit code 2); the notification webhook (a loopback HTTP server gets
+//! one POST for the broken job, a dead URL only a warning); and the `min_free_space` floor.
 
 use crate::common::{files_under, TestRepo, PASSWORD};
 use crate::db::{pg_server, psql_at, unique_name, MyDb, PgDb};
@@ -1175,4 +1176,239 @@ fn plain_run_stopped_by_sigterm_fails_the_unfinished_job_and_keeps_it_due() {
     ]));
     assert_eq!(code, 0);
     assert_eq!(run_json(&stdout, "")["jobs"], serde_json::json!([]));
+}
+
+/// A request the test HTTP server received.
+struct Received {
+    method: String,
+    path: String,
+    content_type: String,
+    body: String,
+}
+
+/// A tiny HTTP server on 127.0.0.1 in a thread: reads each request (head and
+/// `Content-Length` body), sends it on the channel, then answers 200. The answer goes out only
+/// after the request is on the channel, so once the client has exited, everything it sent has
+/// been received.
+fn webhook_server() -> (String, std::sync::mpsc::Receiver<Received>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/dumpvault", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if r.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            let (mut len, mut content_type) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap_or((&line, ""));
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "content-type" => content_type = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let _ = tx.send(Received {
+                method,
+                path,
+                content_type,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+            let mut w = stream;
+            let _ =
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, rx)
+}
+
+/// An SQLite database file with one small table.
+fn sqlite_db(path: &Path) -> String {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b');",
+    )
+    .unwrap();
+    format!("sqlite://{}", path.display())
+}
+
+#[test]
+fn webhook_receives_one_post_for_the_broken_job_and_a_dead_one_changes_nothing() {
+    let t = TestRepo::new();
+    let pass = t.path("pass");
+    write_mode(&pass, &format!("{PASSWORD}\n"), 0o600);
+    let good = sqlite_db(&t.path("good.db"));
+    let missing = t.path("nowhere").join("gone.db");
+    let (url, received) = webhook_server();
+    let config = |webhook: &str, on_success: bool, broken: bool| {
+        let mut c = format!(
+            "[repository.main]\nurl = {}\npassword_file = {}\n\n\
+             [job.fine]\nrepository = \"main\"\nsources = [{}]\n\n\
+             [notify]\nwebhook = {}\non_success = {on_success}\ntimeout = \"10s\"\n",
+            p(&t.repo),
+            p(&pass),
+            q(&good),
+            q(webhook),
+        );
+        if broken {
+            c.push_str(&format!(
+                "\n[job.broken]\nrepository = \"main\"\nsources = [{}]\n",
+                q(format!("sqlite://{}", missing.display()))
+            ));
+        }
+        let f = t.path("dumpvault.toml");
+        write_mode(&f, &c, 0o600);
+        f
+    };
+
+    // A broken job: exactly one POST, for it, with its name and error in the JSON.
+    let cfg = config(&url, false, true);
+    // `config show` hides the webhook's path (where tokens usually are).
+    let shown = show(&cfg, &[], &[]);
+    let host = url.trim_end_matches("/hooks/dumpvault");
+    assert_eq!(shown["notify"]["webhook"], format!("{host}/***"));
+    let (code, stdout, stderr) = outcome(&mut fleet(&[
+        "run",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let out = run_json(&stdout, &stderr);
+    assert_eq!(out["warnings"], serde_json::json!([]), "{out}");
+    let posts: Vec<Received> = received.try_iter().collect();
+    assert_eq!(posts.len(), 1, "one POST, for the failed job only");
+    let post = &posts[0];
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.path, "/hooks/dumpvault");
+    assert_eq!(post.content_type, "application/json");
+    let json: Value = serde_json::from_str(&post.body).unwrap();
+    assert_eq!(json["job"], "broken");
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["failed_databases"], serde_json::json!(["gone.db"]));
+    let err = json["errors"][0].as_str().unwrap();
+    assert!(
+        err.contains("gone.db") && err.contains("not an existing file"),
+        "{err}"
+    );
+    assert_eq!(json["databases"][0]["status"], "failed");
+
+    // Nobody listens: the run still succeeds (exit 0), with a warning naming the webhook.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    drop(dead);
+    let cfg = config(&dead_url, true, false);
+    let (code, stdout, stderr) = outcome(&mut fleet(&[
+        "run",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let out = run_json(&stdout, &stderr);
+    assert_eq!(out["jobs"][0]["status"], "ok");
+    let warnings = out["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{out}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(w.starts_with("job fine: webhook http://127.0.0.1:"), "{w}");
+    assert!(stderr.contains("warning: job fine: webhook"), "{stderr}");
+    assert_eq!(snapshots(&t).len(), 2, "both runs stored fine's snapshot");
+}
+
+#[test]
+fn disk_floor_above_the_free_space_fails_every_database_and_writes_nothing() {
+    let t = TestRepo::new();
+    let pass = t.path("pass");
+    write_mode(&pass, &format!("{PASSWORD}\n"), 0o600);
+    let a = sqlite_db(&t.path("a.db"));
+    let b = sqlite_db(&t.path("b.db"));
+    let log = t.path("notify.log");
+    let script = notify_script(t.dir.path(), &log);
+    let cfg = t.path("dumpvault.toml");
+    // The default floor, 1 EiB, is more than any test machine's disk has free.
+    write_mode(
+        &cfg,
+        &format!(
+            "min_free_space = \"1EiB\"\n\n\
+             [repository.main]\nurl = {}\npassword_file = {}\n\n\
+             [job.both]\nrepository = \"main\"\nsources = [{}, {}]\n\n\
+             [notify]\ncommand = {}\n",
+            p(&t.repo),
+            p(&pass),
+            q(&a),
+            q(&b),
+            q(format!("sh {}", script.to_str().unwrap())),
+        ),
+        0o600,
+    );
+    let before = crate::common::files_under(&t.repo.join("snapshots")).len();
+    let (code, stdout, stderr) = outcome(&mut fleet(&[
+        "run",
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let out = run_json(&stdout, &stderr);
+    let job = &out["jobs"][0];
+    assert_eq!(job["status"], "failed");
+    let dbs = job["databases"].as_array().unwrap();
+    assert_eq!(dbs.len(), 2, "{job}");
+    for d in dbs {
+        assert_eq!(d["status"], "failed", "{d}");
+        let e = d["error"].as_str().unwrap();
+        assert!(
+            e.contains("snapshot refused: repository \"main\"")
+                && e.contains("bytes) free on its file system")
+                && e.contains("below its min_free_space of 1.0 EiB (1152921504606846976 bytes)")
+                && e.contains("lower min_free_space"),
+            "{e}"
+        );
+    }
+    assert!(stderr.contains("snapshot refused"), "{stderr}");
+    // Notified as failed databases; no snapshot written.
+    let c = calls(&log);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].vars["failed"], "a.db,b.db");
+    assert_eq!(
+        crate::common::files_under(&t.repo.join("snapshots")).len(),
+        before
+    );
+    assert!(snapshots(&t).is_empty());
+}
+
+#[test]
+fn the_example_configuration_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumpvault.toml");
+    let (code, out, err) = outcome(&mut fleet(&[
+        "config",
+        "show",
+        "--json",
+        "--config",
+        example.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let text = v.to_string();
+    for job in ["shop", "analytics", "crm"] {
+        assert!(text.contains(&format!("\"{job}\"")), "job {job} in {text}");
+    }
+    assert_eq!(text.matches("postgres://").count(), 3, "{text}");
+    assert_eq!(
+        text.matches("mysql://").count() + text.matches("mariadb://").count(),
+        2
+    );
 }
