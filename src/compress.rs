@@ -19,10 +19,48 @@ pub const TAG_DELTA: u8 = 2;
 #[error("cannot decompress blob: {0}")]
 pub struct DecompressError(pub String);
 
+thread_local! {
+    /// Each thread's zstd compression context and its level: creating a context per chunk
+    /// cost about 8% of a snapshot's CPU time (perf, 100 MiB dump).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    /// Each thread's zstd decompression context.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's compressor at `level` (made on first use or level change).
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        let (_, c) = slot.as_mut().expect("set above");
+        f(c)
+    })
+}
+
+/// Runs `f` with this thread's decompressor (made on first use).
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        f(slot.as_mut().expect("set above"))
+    })
+}
+
 /// Compresses `data` at zstd `level` (1..=22), returning `tag || payload`.
 pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
     if level > 0 {
-        if let Ok(z) = zstd::bulk::compress(data, level) {
+        if let Ok(z) = with_compressor(level, |c| c.compress(data)) {
             if z.len() < data.len() {
                 let mut out = Vec::with_capacity(z.len() + 1);
                 out.push(TAG_ZSTD);
@@ -91,9 +129,8 @@ pub fn decompress(tagged: &[u8], raw_len: usize) -> Result<Vec<u8>, DecompressEr
         .ok_or_else(|| DecompressError("empty blob".into()))?;
     let out = match *tag {
         TAG_NONE => payload.to_vec(),
-        TAG_ZSTD => {
-            zstd::bulk::decompress(payload, raw_len).map_err(|e| DecompressError(e.to_string()))?
-        }
+        TAG_ZSTD => with_decompressor(|d| d.decompress(payload, raw_len))
+            .map_err(|e| DecompressError(e.to_string()))?,
         TAG_DELTA => return Err(DecompressError("delta blob read without its base".into())),
         t => return Err(DecompressError(format!("unknown compression tag {t}"))),
     };

@@ -139,16 +139,25 @@ impl BaseFinder {
 /// `level`, and the base when it is stored as a delta against `base` (the proposed base's id
 /// and plaintext).
 pub fn encode_chunk(plain: &[u8], level: i32, base: Option<(Id, &[u8])>) -> (Vec<u8>, Option<Id>) {
-    let whole = compress(plain, level);
-    if let Some((id, base)) = base {
-        if let Some(delta) = compress_delta(plain, base, level) {
-            if delta.len() * DELTA_MARGIN_DEN <= whole.len() * DELTA_MARGIN_NUM {
-                return (delta, Some(id));
-            }
+    let delta = base.and_then(|(id, base)| Some((id, compress_delta(plain, base, level)?)));
+    if let Some((id, delta)) = &delta {
+        // Fast path: a patch this small beats any plain compression of dump text, so the
+        // plain form is not computed (the usual case for an unchanged-but-shifted chunk).
+        if delta.len() * FAST_PATH_DEN <= plain.len() {
+            return (delta.clone(), Some(*id));
         }
     }
-    (whole, None)
+    let whole = compress(plain, level);
+    match delta {
+        Some((id, delta)) if delta.len() * DELTA_MARGIN_DEN <= whole.len() * DELTA_MARGIN_NUM => {
+            (delta, Some(id))
+        }
+        _ => (whole, None),
+    }
 }
+
+/// A patch at most 1/64 of the chunk's plain size is kept without trying plain compression.
+pub const FAST_PATH_DEN: usize = 64;
 
 /// The base to use for a proposed base `proposed`: itself when it may serve
 /// ([`usable_base`]); when its chain is already at the maximum depth, the whole blob at the

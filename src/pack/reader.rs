@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 /// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
 /// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
-pub const MAX_DELTA_DEPTH: usize = 8;
+pub const MAX_DELTA_DEPTH: usize = 3;
 
 /// Base plaintexts kept by [`BaseCache`]: enough for the bases of one list blob's chunks.
 const BASE_CACHE_ENTRIES: usize = 256;
