@@ -1,7 +1,6 @@
 //! Project tasks: `cargo xtask demo` (the main job end to end on a sample SQLite database) and
 //! `cargo xtask test` (format, lints, the whole test suite; what CI runs).
 
-
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
