@@ -168,7 +168,7 @@ pub fn choose_base(index: &Index, proposed: Id) -> Option<Id> {
         return Some(proposed);
     }
     let mut root = proposed;
-    for _ in 0..=MAX_DELTA_DEPTH {
+    for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
         match index.base_of(&root) {
             Some(b) => root = b,
             None => break,

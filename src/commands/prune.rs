@@ -209,7 +209,7 @@ fn used_blobs(
                     } else if used.insert(id) {
                         // A delta needs its base, and the base's own base, to be restored.
                         let mut at = id;
-                        for _ in 0..crate::delta::MAX_DELTA_DEPTH {
+                        for _ in 0..crate::pack::reader::READ_DELTA_DEPTH {
                             let Some(base) = index.base_of(&at) else {
                                 break;
                             };

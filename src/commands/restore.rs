@@ -35,6 +35,9 @@ struct Walker<'a> {
     what: String,
 }
 
+/// Plain bytes fetched at once by a restore (the chunks of one list are read in such batches).
+const BATCH_BYTES: u64 = 8 << 20;
+
 fn overlaps(ranges: &[Range<u64>], start: u64, end: u64) -> bool {
     ranges.iter().any(|r| r.start < end && start < r.end)
 }
@@ -111,6 +114,25 @@ impl Walker<'_> {
             p += e.size;
         }
         *pos = p;
+        // Fetched in batches of about BATCH_BYTES of plain data, so memory does not grow with
+        // the chunk size times the 1024 entries a list may hold.
+        let mut from = 0;
+        while from < wanted.len() {
+            let mut to = from;
+            let mut bytes = 0;
+            while to < wanted.len() && (to == from || bytes + wanted[to].2 <= BATCH_BYTES) {
+                bytes += wanted[to].2;
+                to += 1;
+            }
+            self.fetch_and_write(&wanted[from..to])?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    /// Reads the chunks `wanted` (id, stream offset, length) and writes them (or their parts
+    /// inside the ranges).
+    fn fetch_and_write(&mut self, wanted: &[(Id, u64, u64)]) -> Result<()> {
         let ids: Vec<Id> = wanted.iter().map(|w| w.0).collect();
         let runs = plan_runs(self.index, &ids)?;
         let mut i = 0;

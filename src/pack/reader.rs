@@ -2,7 +2,8 @@
 //! and check each blob's keyed id, so damaged data is an error naming the pack, never output.
 //!
 //! A delta blob is decoded against its base's plaintext, read (recursively, chains are at most
-//! [`MAX_DELTA_DEPTH`] deep) through the repository's [`BaseCache`], so a base shared by
+//! [`MAX_DELTA_DEPTH`] deep when written; readers accept up to [`READ_DELTA_DEPTH`]) through
+//! the repository's [`BaseCache`], so a base shared by
 //! several deltas, or read just before, is not read again.
 
 use crate::compress::{decompress, decompress_delta};
@@ -17,6 +18,11 @@ use std::sync::{Arc, Mutex};
 /// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
 /// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
 pub const MAX_DELTA_DEPTH: usize = 3;
+
+/// Longest delta chain a reader follows: far above what any writer produces (writers have
+/// used other maxima, e.g. 8), so older repositories stay readable, yet bounded so that a
+/// damaged index whose bases form a loop is an error, not a hang.
+pub const READ_DELTA_DEPTH: usize = 64;
 
 /// Base plaintexts kept by [`BaseCache`]: enough for the bases of one list blob's chunks.
 const BASE_CACHE_ENTRIES: usize = 256;
@@ -58,7 +64,7 @@ impl BaseCache {
 /// The plaintext of blob `id` for use as a delta base: from the cache, or read and cached.
 ///
 /// Errors: as [`read_blob`]; [`Error::Corrupt`] naming the blob when the chain is longer
-/// than [`MAX_DELTA_DEPTH`] (a damaged index).
+/// than [`READ_DELTA_DEPTH`] (a damaged index).
 pub fn read_base(repo: &Repository, index: &Index, id: &Id) -> Result<Arc<Vec<u8>>> {
     read_base_at(repo, index, id, 0)
 }
@@ -67,10 +73,10 @@ fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Resu
     if let Some(p) = repo.base_cache().get(id) {
         return Ok(p);
     }
-    if depth > MAX_DELTA_DEPTH {
+    if depth > READ_DELTA_DEPTH {
         return Err(Error::corrupt(
             format!("blob {id}"),
-            format!("delta chain longer than {MAX_DELTA_DEPTH}: run `dumpvault check`"),
+            format!("delta chain longer than {READ_DELTA_DEPTH}: run `dumpvault check`"),
         ));
     }
     let (plain, read) = read_blob_at(repo, index, id, depth)?;

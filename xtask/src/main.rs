@@ -1,5 +1,8 @@
-//! Project tasks: `cargo xtask demo` (the main job end to end on a sample SQLite database) and
-//! `cargo xtask test` (format, lints, the whole test suite; what CI runs).
+//! Project tasks: `cargo xtask demo` (the main job end to end on a sample SQLite database),
+//! `cargo xtask test` (format, lints, the whole test suite; what CI runs), `cargo xtask bench`
+//! (the performance figures, docs/bench.md) and `cargo xtask man` (man pages).
+
+mod bench;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -10,10 +13,14 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("man") => man(),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test>");
+            eprintln!("usage: cargo xtask <demo|test|bench|man>");
             eprintln!("  demo  sample SQLite database: snapshot, change rows, snapshot, restore one table and all, compare");
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
+            eprintln!("  bench dumpvault vs restic, borg, rustic on dump series (--quick: 100 MiB); see docs/bench.md");
+            eprintln!("  man   man pages from the command-line definitions into target/man");
             std::process::exit(2)
         }
     }
@@ -238,5 +245,19 @@ fn demo() -> Result<()> {
     }
     run(&mut dv(&["check", "--read-data"]))?;
     println!("demo ok: one table and the whole database restored identical to the original");
+    Ok(())
+}
+
+/// Writes the man pages (generated from the clap definitions by `dumpvault man`) into
+/// target/man, ready for `man -l target/man/dumpvault.1` or installing under
+/// /usr/share/man/man1.
+fn man() -> Result<()> {
+    run(cargo().args(["build", "--quiet", "--bin", "dumpvault"]))?;
+    let dir = root().join("target/man");
+    let _ = std::fs::remove_dir_all(&dir);
+    run(Command::new(root().join("target/debug/dumpvault"))
+        .args(["man", "--dir"])
+        .arg(&dir))?;
+    println!("man pages in {}", dir.display());
     Ok(())
 }

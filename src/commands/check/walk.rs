@@ -77,7 +77,7 @@ impl<'a> Walker<'a> {
     /// reported with every snapshot that depends on it).
     fn known_problem(&mut self, id: &Id) -> Option<String> {
         let mut at = *id;
-        for _ in 0..=crate::delta::MAX_DELTA_DEPTH {
+        for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
             if self.index.get(&at).is_none() {
                 self.unindexed.insert(at);
                 return Some(UNINDEXED.to_string());

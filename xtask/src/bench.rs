@@ -1,0 +1,516 @@
+//! `cargo xtask bench`: the project's performance figures. dumpvault, restic, BorgBackup and
+//! (when on PATH) rustic back up the same dumps: a synthetic pg_dump-style hourly series and a
+//! real PostgreSQL series driven by pgbench; `cat`, BLAKE3 and `zstd -3 -T0` over the same bytes
+//! give the ceiling, the zstd -3 size of the changed rows the floor. Prints a Markdown table and
+//! writes target/bench/results.json (and results.md). See docs/bench.md.
+
+mod gen;
+mod measure;
+mod pg;
+mod report;
+mod tools;
+
+use anyhow::{bail, Context, Result};
+use measure::Cost;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tools::{Input, Kind, Tool};
+
+/// Parameters of a run.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub size: u64,
+    pub hours: usize,
+    pub seed: u64,
+    pub quick: bool,
+    pub pg_scale: Option<u32>,
+    pub pg_seconds: u64,
+    pub pg_hours: usize,
+    pub synthetic: bool,
+    pub postgres: bool,
+    pub default_kdf: bool,
+    pub keep: bool,
+}
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--size BYTES|300MiB|1GiB] [--hours H] [--seed N]
+       [--pg-scale N] [--pg-seconds S] [--pg-hours H] [--no-synthetic] [--no-postgres]
+       [--test-kdf] [--keep]
+  --quick         100 MiB, PostgreSQL: 3 hours of 3 s of pgbench (under 5 minutes on 2 cores)
+  --size          synthetic dump size (default 1GiB); the pgbench scale follows (1 = ~9.6 MB of dump)
+  --hours         hourly snapshots after the first (default 8)
+  --pg-seconds    pgbench -T between PostgreSQL snapshots (default 15, quick 3)
+  --test-kdf      dumpvault repositories with the small test Argon2id cost (default: 64 MiB, 3 passes)
+  --keep          keep the repositories under target/bench/work";
+
+fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => bail!("bad size unit {u:?} in {s:?}"),
+    };
+    Ok((n * mult) as u64)
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        size: 1 << 30,
+        hours: 8,
+        seed: 1,
+        quick: false,
+        pg_scale: None,
+        pg_seconds: 15,
+        pg_hours: 8,
+        synthetic: true,
+        postgres: true,
+        default_kdf: true,
+        keep: false,
+    };
+    let (mut size, mut pg_seconds, mut pg_hours, mut hours) = (None, None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--size" => size = Some(parse_size(&val()?)?),
+            "--hours" => hours = Some(val()?.parse()?),
+            "--seed" => o.seed = val()?.parse()?,
+            "--pg-scale" => o.pg_scale = Some(val()?.parse()?),
+            "--pg-seconds" => pg_seconds = Some(val()?.parse()?),
+            "--pg-hours" => pg_hours = Some(val()?.parse()?),
+            "--no-synthetic" => o.synthetic = false,
+            "--no-postgres" => o.postgres = false,
+            "--test-kdf" => o.default_kdf = false,
+            "--keep" => o.keep = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
+            _ => bail!("unknown argument {a:?}\n{USAGE}"),
+        }
+    }
+    if o.quick {
+        o.size = 100 << 20;
+        o.pg_seconds = 3;
+        o.pg_hours = 3;
+    }
+    if let Some(s) = size {
+        o.size = s;
+    }
+    if let Some(h) = hours {
+        o.hours = h;
+        if !o.quick {
+            o.pg_hours = h;
+        }
+    }
+    if let Some(s) = pg_seconds {
+        o.pg_seconds = s;
+    }
+    if let Some(h) = pg_hours {
+        o.pg_hours = h;
+    }
+    anyhow::ensure!(o.size >= 1 << 20, "--size must be at least 1 MiB");
+    anyhow::ensure!(o.hours >= 1 && o.pg_hours >= 1, "at least one hour");
+    Ok(o)
+}
+
+/// One tool's figures for one workload.
+pub struct ToolRun {
+    pub kind: Kind,
+    /// Per snapshot: bytes of dump read, cost, repository growth, the tool's own figure.
+    pub snaps: Vec<Snap>,
+    pub restore: Option<Cost>,
+    pub restore_bytes: u64,
+    pub restore_check: String,
+    pub table_restore: Option<(Cost, u64, String)>,
+    pub repo_size: u64,
+    pub extra: Value,
+}
+
+pub struct Snap {
+    pub bytes: u64,
+    pub cost: Cost,
+    pub added: u64,
+    pub reported_added: Option<u64>,
+}
+
+impl ToolRun {
+    fn new(kind: Kind) -> ToolRun {
+        ToolRun {
+            kind,
+            snaps: Vec::new(),
+            restore: None,
+            restore_bytes: 0,
+            restore_check: String::new(),
+            table_restore: None,
+            repo_size: 0,
+            extra: Value::Null,
+        }
+    }
+}
+
+/// A ceiling: a tool doing less than a backup over the same bytes.
+pub struct Ceiling {
+    pub name: String,
+    pub bytes: u64,
+    pub cost: Cost,
+}
+
+/// One workload's results.
+pub struct Workload {
+    pub name: String,
+    pub title: String,
+    pub dump_sizes: Vec<u64>,
+    /// Per hour: zstd -3 bytes of the changed rows (hour 0: 0).
+    pub floor: Vec<u64>,
+    pub changed_bytes: Vec<u64>,
+    pub tools: Vec<ToolRun>,
+    pub ceilings: Vec<Ceiling>,
+    pub notes: Vec<String>,
+    pub params: Value,
+}
+
+/// Availability of the peers, probed once.
+pub struct Env {
+    pub bench_dir: PathBuf,
+    pub work: PathBuf,
+    pub dumpvault: PathBuf,
+    pub peers: Vec<(Kind, PathBuf)>,
+    pub skipped: Vec<String>,
+    pub versions: Vec<(String, String)>,
+    /// /proc/loadavg at the start and the end: the machine may be shared.
+    pub load: Vec<String>,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let opts = parse(args)?;
+    let started = std::time::Instant::now();
+    let root = super::root();
+    let bench_dir = root.join("target/bench");
+    let work = bench_dir.join("work");
+    std::fs::create_dir_all(&work)?;
+
+    // 1. dumpvault in release
+    let build = std::time::Instant::now();
+    super::run(super::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
+    let build_secs = build.elapsed().as_secs_f64();
+    let dumpvault = root.join("target/release/dumpvault");
+
+    // 2. peers and ceilings: never installed here, skipped with the reason
+    let mut env = Env {
+        bench_dir: bench_dir.clone(),
+        work,
+        dumpvault: dumpvault.clone(),
+        peers: Vec::new(),
+        skipped: Vec::new(),
+        versions: Vec::new(),
+        load: vec![loadavg()],
+    };
+    if let Some(v) = measure::version(&dumpvault.to_string_lossy(), &["--version"]) {
+        env.versions.push(("dumpvault".into(), v));
+    }
+    for (kind, prog, vargs) in [
+        (Kind::Restic, "restic", &["version"][..]),
+        (Kind::Borg, "borg", &["--version"][..]),
+        (Kind::Rustic, "rustic", &["--version"][..]),
+    ] {
+        match measure::which(prog) {
+            Some(p) => {
+                let v = measure::version(&p.to_string_lossy(), vargs).unwrap_or_default();
+                env.versions.push((prog.into(), v));
+                env.peers.push((kind, p));
+            }
+            None => env.skipped.push(format!(
+                "{prog}: skipped, not on PATH{}",
+                match kind {
+                    Kind::Restic => " (Debian: apt-get install restic)",
+                    Kind::Borg => " (Debian: apt-get install borgbackup)",
+                    _ => " (not installed by the bench)",
+                }
+            )),
+        }
+    }
+    for (prog, vargs) in [
+        ("zstd", &["--version"][..]),
+        ("b3sum", &["--version"][..]),
+        ("cat", &["--version"][..]),
+        ("/usr/bin/time", &["--version"][..]),
+    ] {
+        match measure::which(prog) {
+            Some(p) => env.versions.push((
+                prog.trim_start_matches("/usr/bin/").into(),
+                measure::version(&p.to_string_lossy(), vargs).unwrap_or_default(),
+            )),
+            None => env.skipped.push(match prog {
+                "b3sum" => "b3sum: not on PATH; the BLAKE3 ceiling uses the blake3 crate (one thread) in xtask".into(),
+                "zstd" => "zstd: not on PATH (Debian: apt-get install zstd); the zstd -3 -T0 ceiling is skipped".into(),
+                "/usr/bin/time" => "/usr/bin/time: missing; peak RSS and CPU come from /proc polling".into(),
+                p => format!("{p}: not on PATH"),
+            }),
+        }
+    }
+    for s in &env.skipped {
+        eprintln!("bench: {s}");
+    }
+
+    let mut workloads = Vec::new();
+    if opts.synthetic {
+        workloads.push(synthetic(&env, &opts)?);
+    }
+    if opts.postgres {
+        match pg::series(&env, &opts) {
+            Ok(w) => workloads.push(w),
+            Err(e) => {
+                eprintln!("bench: PostgreSQL series failed: {e:#}");
+                env.skipped
+                    .push(format!("PostgreSQL series: failed: {e:#}"));
+            }
+        }
+    }
+    let total_secs = started.elapsed().as_secs_f64();
+    env.load.push(loadavg());
+    let md = report::markdown(&env, &opts, &workloads, total_secs, build_secs);
+    println!("{md}");
+    let results = report::json(&env, &opts, &workloads, total_secs, build_secs);
+    std::fs::write(
+        bench_dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    std::fs::write(bench_dir.join("results.md"), &md)?;
+    eprintln!(
+        "bench: wrote {} and results.md ({:.0} s, release build {:.0} s)",
+        bench_dir.join("results.json").display(),
+        total_secs,
+        build_secs
+    );
+    if !opts.keep {
+        let _ = std::fs::remove_dir_all(&env.work);
+    }
+    Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// BLAKE3 of a file, in this process (one thread).
+fn blake3_file(path: &Path) -> Result<(blake3::Hash, u64)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((h.finalize(), n))
+}
+
+/// `cat`, BLAKE3 and `zstd -3 -T0` over `file`.
+fn ceilings(env: &Env, file: &Path) -> Result<Vec<Ceiling>> {
+    let bytes = std::fs::metadata(file)?.len();
+    let scratch = env.work.join("scratch-ceiling");
+    let mut out = Vec::new();
+    let dev_null = Path::new("/dev/null");
+    let mut cat = Command::new("cat");
+    cat.arg(file);
+    // once to warm the page cache, then measured
+    measure::run(&cat, None, Some(dev_null), &scratch)?;
+    out.push(Ceiling {
+        name: "cat".into(),
+        bytes,
+        cost: measure::run(&cat, None, Some(dev_null), &scratch)?.cost,
+    });
+    if measure::which("b3sum").is_some() {
+        let mut c = Command::new("b3sum");
+        c.arg(file);
+        out.push(Ceiling {
+            name: "b3sum".into(),
+            bytes,
+            cost: measure::run(&c, None, None, &scratch)?.cost,
+        });
+    } else {
+        let t = std::time::Instant::now();
+        let (u0, s0) = measure::self_cpu();
+        blake3_file(file)?;
+        let (u1, s1) = measure::self_cpu();
+        out.push(Ceiling {
+            name: "BLAKE3 (blake3 crate, 1 thread)".into(),
+            bytes,
+            cost: Cost {
+                wall: t.elapsed().as_secs_f64(),
+                user: u1 - u0,
+                sys: s1 - s0,
+                rss_kib: 0,
+            },
+        });
+    }
+    if measure::which("zstd").is_some() {
+        let mut c = Command::new("zstd");
+        c.args(["-3", "-T0", "-q", "-c"]).arg(file);
+        out.push(Ceiling {
+            name: "zstd -3 -T0".into(),
+            bytes,
+            cost: measure::run(&c, None, Some(dev_null), &scratch)?.cost,
+        });
+    }
+    Ok(out)
+}
+
+fn tools_for(env: &Env, opts: &Opts, dir: &Path, name: &str) -> Vec<Tool> {
+    let mut v = vec![Tool::new(
+        Kind::Dumpvault,
+        env.dumpvault.clone(),
+        dir,
+        name,
+        opts.default_kdf,
+    )];
+    for (k, p) in &env.peers {
+        v.push(Tool::new(*k, p.clone(), dir, name, opts.default_kdf));
+    }
+    v
+}
+
+fn synthetic(env: &Env, opts: &Opts) -> Result<Workload> {
+    let dir = env.bench_dir.join(format!(
+        "synthetic-seed{}-{}-h{}",
+        opts.seed, opts.size, opts.hours
+    ));
+    let series = gen::synthetic(&dir, opts.seed, opts.size, opts.hours)?;
+    let last = series.files.last().context("no files")?.clone();
+    let (last_hash, _) = blake3_file(&last)?;
+    let mut w = Workload {
+        name: "synthetic".into(),
+        title: format!(
+            "Synthetic pg_dump series: {} tables, {} + {} hourly dumps of {}",
+            gen::TABLES,
+            1,
+            opts.hours,
+            report::human(series.sizes[0])
+        ),
+        dump_sizes: series.sizes.clone(),
+        floor: series.floor.clone(),
+        changed_bytes: series.changed_bytes.clone(),
+        tools: Vec::new(),
+        ceilings: ceilings(env, &series.files[0])?,
+        notes: Vec::new(),
+        params: json!({"seed": opts.seed, "size": opts.size, "hours": opts.hours,
+            "tables": gen::TABLES, "per_hour": {"updated": 0.005, "inserted": 0.003, "deleted": 0.001,
+            "updates_among_newest_5pct": 0.8}, "changes": series.changes,
+            "generation_s": measure::round3(series.generated_secs), "dir": dir}),
+    };
+    let work = env.work.join("synthetic");
+    let restored = work.join("restored.sql");
+    for mut tool in tools_for(env, opts, &work, "synthetic.sql") {
+        eprintln!("bench: synthetic series: {}", tool.kind.name());
+        tool.init()?;
+        let mut r = ToolRun::new(tool.kind);
+        for (h, f) in series.files.iter().enumerate() {
+            let before = tool.repo_size();
+            let (cost, json) = tool.backup(&Input::File(f))?;
+            let added = tool.repo_size().saturating_sub(before);
+            eprintln!(
+                "bench:   hour {h}: {:.2} s, {:.0} MB/s, +{} (repository)",
+                cost.wall,
+                series.sizes[h] as f64 / 1e6 / cost.wall,
+                report::human(added)
+            );
+            r.snaps.push(Snap {
+                bytes: series.sizes[h],
+                cost,
+                added,
+                reported_added: reported_added(tool.kind, json.as_ref()),
+            });
+        }
+        let cost = tool.restore(&restored, None)?;
+        let (h, n) = blake3_file(&restored)?;
+        r.restore = Some(cost);
+        r.restore_bytes = n;
+        r.restore_check = if h == last_hash {
+            "identical".into()
+        } else {
+            "DIFFERS".into()
+        };
+        if tool.kind == Kind::Dumpvault {
+            // Streams from --stdin carry no table index; record what restore --table says.
+            let t = format!("public.{}", gen::table_name(3));
+            match tool.restore(&restored, Some(&t)) {
+                Ok(c) => {
+                    let bytes = std::fs::metadata(&restored).map_or(0, |m| m.len());
+                    r.table_restore = Some((c, bytes, t));
+                }
+                Err(e) => w.notes.push(format!(
+                    "`dumpvault restore --table {t}` on the --stdin snapshot fails: {}",
+                    format!("{e:#}").lines().last().unwrap_or("").trim()
+                )),
+            }
+            r.extra = json!({"snapshots": tool.snapshots_json()});
+        }
+        let _ = std::fs::remove_file(&restored);
+        r.repo_size = tool.repo_size();
+        if !opts.keep {
+            tool.cleanup();
+        }
+        w.tools.push(r);
+    }
+    // One-table restore needs the table index that database snapshots carry: load the first
+    // dump into PostgreSQL and snapshot it by URL.
+    if opts.postgres {
+        match pg::table_restore(env, opts, &series.files[0]) {
+            Ok((full, table, note)) => {
+                w.notes.push(note);
+                if let Some(r) = w.tools.iter_mut().find(|t| t.kind == Kind::Dumpvault) {
+                    r.extra["table_restore_via_postgres"] = json!({
+                        "full": {"cost": full.0.json(), "bytes": full.1},
+                        "table": {"cost": table.0.json(), "bytes": table.1, "name": table.2}});
+                    if r.table_restore.is_none() {
+                        r.table_restore = Some(table.clone());
+                        r.extra["table_restore_full"] =
+                            json!({"cost": full.0.json(), "bytes": full.1});
+                    }
+                }
+            }
+            Err(e) => w.notes.push(format!(
+                "one-table restore through PostgreSQL failed: {e:#}"
+            )),
+        }
+    }
+    Ok(w)
+}
+
+/// The bytes the tool itself says it added, where it says so.
+fn reported_added(kind: Kind, json: Option<&Value>) -> Option<u64> {
+    let j = json?;
+    match kind {
+        Kind::Dumpvault => j["bytes_added"].as_u64(),
+        Kind::Restic => j["data_added"].as_u64(),
+        Kind::Borg => j["archive"]["stats"]["deduplicated_size"].as_u64(),
+        Kind::Rustic => None,
+    }
+}
