@@ -101,6 +101,29 @@ fn list(names: &[String]) -> String {
     }
 }
 
+/// Recognises a dump by its first bytes, for streams that arrive without a declared dialect
+/// (`--stdin`, `--command`): pg_dump's `-- PostgreSQL database dump` header, mysqldump's or
+/// mariadb-dump's `-- MySQL dump` / `-- MariaDB dump` header (within the first 1 KiB, after
+/// MariaDB's optional sandbox-mode comment line), or the SQLite shell's
+/// `PRAGMA foreign_keys=OFF;` + `BEGIN TRANSACTION;` opening. `None` for anything else.
+pub fn detect_dialect(head: &[u8]) -> Option<Dialect> {
+    let head = &head[..head.len().min(1024)];
+    let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if head.starts_with(b"--\n-- PostgreSQL database dump") {
+        Some(Dialect::Postgres)
+    } else if has(b"\n-- MySQL dump ")
+        || has(b"\n-- MariaDB dump ")
+        || head.starts_with(b"-- MySQL dump ")
+        || head.starts_with(b"-- MariaDB dump ")
+    {
+        Some(Dialect::MySql)
+    } else if head.starts_with(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n") {
+        Some(Dialect::Sqlite)
+    } else {
+        None
+    }
+}
+
 /// Streaming section scanner: feed the dump with [`update`](Self::update), then [`finish`](Self::finish).
 #[derive(Debug)]
 pub struct TableScanner {
@@ -954,6 +977,28 @@ pub fn ranges_for_tables(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dialects_are_recognised_from_the_first_bytes() {
+        let pg = b"--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n";
+        assert_eq!(detect_dialect(pg), Some(Dialect::Postgres));
+        let maria =
+            b"/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19  Distrib 10.11.6\n";
+        assert_eq!(detect_dialect(maria), Some(Dialect::MySql));
+        assert_eq!(
+            detect_dialect(b"-- MySQL dump 10.13  Distrib 8.0\n"),
+            Some(Dialect::MySql)
+        );
+        let lite = b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(a);\n";
+        assert_eq!(detect_dialect(lite), Some(Dialect::Sqlite));
+        assert_eq!(detect_dialect(b"SQLite format 3\0"), None);
+        assert_eq!(
+            detect_dialect(b"COPY public.items (id) FROM stdin;\n"),
+            None
+        );
+        assert_eq!(detect_dialect(b""), None);
+    }
+
     use super::*;
     use std::io::Write;
     use std::process::{Command, Stdio};

@@ -76,6 +76,8 @@ struct StreamStats {
     size: u64,
     blake3: [u8; 32],
     sections: Vec<Section>,
+    /// The dialect recognised from the stream's first bytes, when the source declared none.
+    detected: Option<crate::source::Dialect>,
 }
 
 /// Takes a snapshot of one or more named streams (`(stream name, source)`, the main dump
@@ -214,7 +216,10 @@ fn store_stream(
     let (root, chunks, new_blobs) = dedup?;
     let stream =
         read.map_err(|e| Error::io(format!("reading the dump ({})", describe(&info)), e))?;
-    let info = source.finish()?;
+    let mut info = source.finish()?;
+    if info.dialect.is_none() {
+        info.dialect = stream.detected;
+    }
     let stream_ref = StreamRef {
         name,
         size: stream.size,
@@ -243,9 +248,15 @@ fn read_stream(
 ) -> std::io::Result<StreamStats> {
     let mut hasher = blake3::Hasher::new();
     let mut scanner = dialect.map(TableScanner::new);
+    let mut detected = None;
     let mut size = 0u64;
     for chunk in chunks(source, params, key.chunker_seed()) {
         let chunk = chunk?;
+        if size == 0 && scanner.is_none() {
+            // A piped dump (`pg_dump | dumpvault snapshot --stdin`) still gets its table index.
+            detected = crate::tables::detect_dialect(&chunk);
+            scanner = detected.map(TableScanner::new);
+        }
         hasher.update(&chunk);
         if let Some(s) = scanner.as_mut() {
             s.update(&chunk);
@@ -261,6 +272,7 @@ fn read_stream(
         size,
         blake3: *hasher.finalize().as_bytes(),
         sections: scanner.map(|s| s.finish()).unwrap_or_default(),
+        detected,
     })
 }
 

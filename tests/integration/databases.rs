@@ -717,3 +717,33 @@ fn retention_keeps_databases_of_one_name_on_different_engines_apart() {
     assert_eq!(kinds.len(), 2, "{left}");
     assert_ne!(kinds[0], kinds[1], "{left}");
 }
+
+#[test]
+fn a_piped_pg_dump_gets_its_table_index_and_one_table_restores() {
+    let db = PgDb::create("piped");
+    db.sql(
+        "CREATE TABLE a (id int PRIMARY KEY, v text);
+         CREATE TABLE b (id int PRIMARY KEY, v text);
+         INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 3000) g;
+         INSERT INTO b SELECT g, 'b' || g FROM generate_series(1, 200) g;",
+    );
+    let dump = output_of(Command::new("pg_dump").args(["--format=plain", "-d", &db.url()]));
+    let t = TestRepo::new();
+    let snap = t.snapshot_bytes(&dump, &[]);
+    let id = snap["id"].as_str().unwrap();
+    let tables = json_ok(&t, &["ls", "--json", id]);
+    let rows = |name: &str| {
+        (tables.as_array().unwrap().iter())
+            .find(|t| t["table"] == name)
+            .and_then(|t| t["rows"].as_u64())
+    };
+    assert_eq!((rows("public.a"), rows("public.b")), (Some(3000), Some(200)));
+    let target = t.path("b.sql");
+    t.dv(&["restore", id, "--table", "public.b", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    let b = String::from_utf8(std::fs::read(&target).unwrap()).unwrap();
+    assert!(b.contains("COPY public.b ") && b.contains("200\tb200"), "{b}");
+    assert!(!b.contains("COPY public.a "), "{b}");
+}
