@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::{plan_runs, read_blob, read_run, Run};
+use crate::pack::reader::{plan_runs, prefetch_bases, read_blob, read_run, Run};
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::stream::decode_list;
@@ -134,6 +134,7 @@ impl Walker<'_> {
     /// inside the ranges).
     fn fetch_and_write(&mut self, wanted: &[(Id, u64, u64)]) -> Result<()> {
         let ids: Vec<Id> = wanted.iter().map(|w| w.0).collect();
+        prefetch_bases(self.repo, self.index, &ids);
         let runs = plan_runs(self.index, &ids)?;
         let mut i = 0;
         for batch in fetch_parallel(self.repo, self.index, &runs) {

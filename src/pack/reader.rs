@@ -24,13 +24,19 @@ pub const MAX_DELTA_DEPTH: usize = 3;
 /// damaged index whose bases form a loop is an error, not a hang.
 pub const READ_DELTA_DEPTH: usize = 64;
 
-/// Base plaintexts kept by [`BaseCache`]: enough for the bases of one list blob's chunks.
-const BASE_CACHE_ENTRIES: usize = 256;
+/// Plaintext bytes kept by [`BaseCache`]: the bases of a restore batch (8 MiB of chunks,
+/// chains of up to 3) fit.
+const BASE_CACHE_BYTES: usize = 32 << 20;
 
-/// Cached plaintexts by id, and the ids in insertion order (for eviction).
-type Cached = (HashMap<Id, Arc<Vec<u8>>>, VecDeque<Id>);
+/// Cached plaintexts by id, the ids in insertion order (for eviction), and their total size.
+#[derive(Default)]
+struct Cached {
+    map: HashMap<Id, Arc<Vec<u8>>>,
+    order: VecDeque<Id>,
+    bytes: usize,
+}
 
-/// The plaintexts of recently read delta bases (at most 256, oldest evicted first).
+/// The plaintexts of recently read delta bases (at most 32 MiB, oldest evicted first).
 #[derive(Default)]
 pub struct BaseCache {
     inner: Mutex<Cached>,
@@ -45,17 +51,103 @@ impl BaseCache {
 
     fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.get(id).cloned()
+        g.map.get(id).cloned()
     }
 
     fn put(&self, id: Id, plain: Arc<Vec<u8>>) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0.insert(id, plain).is_none() {
-            g.1.push_back(id);
-            if g.1.len() > BASE_CACHE_ENTRIES {
-                if let Some(old) = g.1.pop_front() {
-                    g.0.remove(&old);
+        let len = plain.len();
+        if g.map.insert(id, plain).is_none() {
+            g.order.push_back(id);
+            g.bytes += len;
+            while g.bytes > BASE_CACHE_BYTES && g.order.len() > 1 {
+                let Some(old) = g.order.pop_front() else {
+                    break;
+                };
+                if let Some(p) = g.map.remove(&old) {
+                    g.bytes -= p.len();
                 }
+            }
+        }
+    }
+}
+
+/// A base read ahead: its pack, its location and its sealed bytes.
+type Fetched = (Id, Location, Vec<u8>);
+
+/// Reads the delta bases that blobs `ids` need (their whole chains) ahead of decoding them:
+/// adjacent bases in one range read per run, runs on up to 4 threads, then decoded bottom up
+/// into the [`BaseCache`]. Restores call it per batch so that bases are not fetched one small
+/// read at a time. Errors are not reported here: a base that cannot be prefetched is read (and
+/// its error reported) when the delta is decoded.
+pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
+    let mut need: Vec<(Id, Id, Location)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        let mut at = *id;
+        for _ in 0..READ_DELTA_DEPTH {
+            let Some(base) = index.base_of(&at) else {
+                break;
+            };
+            if !seen.insert(base) || repo.base_cache().get(&base).is_some() {
+                break;
+            }
+            let Some((pack, loc)) = index.get(&base) else {
+                break;
+            };
+            need.push((base, pack, loc));
+            at = base;
+        }
+    }
+    if need.is_empty() {
+        return;
+    }
+    need.sort_by_key(|(_, pack, loc)| (*pack, loc.offset));
+    let sorted: Vec<Id> = need.iter().map(|n| n.0).collect();
+    let Ok(runs) = plan_runs(index, &sorted) else {
+        return;
+    };
+    // Raw sealed bytes of every needed base.
+    let fetched: Mutex<HashMap<Id, Fetched>> = Mutex::new(HashMap::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..runs.len().clamp(1, 4) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(run) = runs.get(i) else { break };
+                let first = run.blobs[0].1.offset as u64;
+                let last = run.blobs.last().expect("runs are never empty").1;
+                let len = last.offset as u64 + last.length as u64 - first;
+                let Ok(bytes) =
+                    repo.backend()
+                        .read_range(&FileKind::Pack.path(&run.pack), first, len)
+                else {
+                    continue;
+                };
+                (repo.base_cache().read).fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                let mut f = fetched.lock().unwrap_or_else(|p| p.into_inner());
+                for (id, loc) in &run.blobs {
+                    let s = (loc.offset as u64 - first) as usize;
+                    let sealed = bytes[s..s + loc.length as usize].to_vec();
+                    f.insert(*id, (run.pack, *loc, sealed));
+                }
+            });
+        }
+    });
+    let mut fetched = fetched.into_inner().unwrap_or_else(|p| p.into_inner());
+    // Decode bottom up: a base whose own base is cached (or which is whole) can be decoded.
+    while !fetched.is_empty() {
+        let ready: Vec<Id> = (fetched.keys())
+            .filter(|id| index.base_of(id).is_none_or(|b| !fetched.contains_key(&b)))
+            .copied()
+            .collect();
+        if ready.is_empty() {
+            return; // a loop in a damaged index: left to the normal path, which reports it
+        }
+        for id in ready {
+            let (pack, loc, sealed) = fetched.remove(&id).expect("listed above");
+            if let Ok(plain) = open_blob(repo, index, &pack, &id, &loc, &sealed) {
+                repo.base_cache().put(id, Arc::new(plain));
             }
         }
     }

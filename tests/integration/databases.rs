@@ -737,13 +737,19 @@ fn a_piped_pg_dump_gets_its_table_index_and_one_table_restores() {
             .find(|t| t["table"] == name)
             .and_then(|t| t["rows"].as_u64())
     };
-    assert_eq!((rows("public.a"), rows("public.b")), (Some(3000), Some(200)));
+    assert_eq!(
+        (rows("public.a"), rows("public.b")),
+        (Some(3000), Some(200))
+    );
     let target = t.path("b.sql");
     t.dv(&["restore", id, "--table", "public.b", "--target"])
         .arg(&target)
         .assert()
         .success();
     let b = String::from_utf8(std::fs::read(&target).unwrap()).unwrap();
-    assert!(b.contains("COPY public.b ") && b.contains("200\tb200"), "{b}");
+    assert!(
+        b.contains("COPY public.b ") && b.contains("200\tb200"),
+        "{b}"
+    );
     assert!(!b.contains("COPY public.a "), "{b}");
 }
