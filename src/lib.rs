@@ -44,6 +44,7 @@ pub mod retention;
 pub mod source;
 pub mod stream;
 pub mod tables;
+pub mod units;
 
 pub use error::{Error, Result};
 

@@ -7,21 +7,7 @@ use dumpvault::progress::Progress;
 use serde_json::json;
 use std::collections::HashMap;
 
-/// Bytes in binary units: `12.3 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use dumpvault::units::human_bytes;
 
 /// A progress bar on stderr, or nothing when stderr is not a terminal.
 pub struct Bar(Option<indicatif::ProgressBar>);

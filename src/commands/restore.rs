@@ -36,7 +36,7 @@ struct Walker<'a> {
 }
 
 /// Plain bytes fetched at once by a restore (the chunks of one list are read in such batches).
-const BATCH_BYTES: u64 = 8 << 20;
+const BATCH_BYTES: u64 = 4 << 20;
 
 fn overlaps(ranges: &[Range<u64>], start: u64, end: u64) -> bool {
     ranges.iter().any(|r| r.start < end && start < r.end)

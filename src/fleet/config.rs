@@ -373,29 +373,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses a size: a number with an optional binary unit (`2GiB`, `500M`, `1048576`; K, M, G,
-/// T, P, E, with or without `iB`/`B`). `0` is allowed.
-///
-/// Errors: a message naming the text and the accepted forms.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not a size such as `2GiB`, `500MiB` or `1048576`");
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let num: u64 = num.parse().map_err(|_| bad())?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        "p" | "pb" | "pib" => 50,
-        "e" | "eb" | "eib" => 60,
-        _ => return Err(bad()),
-    };
-    num.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
+pub use crate::units::parse_size;
 
 /// Masks the password of a URL (`postgres://u:secret@h/db` → `postgres://u:***@h/db`).
 pub fn mask_url(url: &str) -> String {

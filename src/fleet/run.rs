@@ -141,22 +141,6 @@ pub fn local_path(location: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty()).then(|| std::path::PathBuf::from(path))
 }
 
-/// `12.3 GiB`: bytes in binary units, for messages.
-fn human_size(n: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// Bytes available to this (unprivileged) process on the file system holding `path`.
 ///
 /// Errors: the `statvfs` error.
@@ -186,8 +170,8 @@ pub fn check_free_space(r: &RepoConfig) -> Result<(), String> {
              min_free_space of {} ({floor} bytes); make room on that file system (forget old \
              snapshots with `dumpvault forget … --prune`, or move the repository to a larger \
              disk) or lower min_free_space in the configuration",
-            human_size(free),
-            human_size(floor)
+            crate::units::human_bytes(free),
+            crate::units::human_bytes(floor)
         ));
     }
     Ok(())

@@ -24,9 +24,9 @@ pub const MAX_DELTA_DEPTH: usize = 3;
 /// damaged index whose bases form a loop is an error, not a hang.
 pub const READ_DELTA_DEPTH: usize = 64;
 
-/// Plaintext bytes kept by [`BaseCache`]: the bases of a restore batch (8 MiB of chunks,
+/// Plaintext bytes kept by [`BaseCache`]: the bases of a restore batch (4 MiB of chunks,
 /// chains of up to 3) fit.
-const BASE_CACHE_BYTES: usize = 32 << 20;
+const BASE_CACHE_BYTES: usize = 16 << 20;
 
 /// Cached plaintexts by id, the ids in insertion order (for eviction), and their total size.
 #[derive(Default)]
@@ -36,7 +36,7 @@ struct Cached {
     bytes: usize,
 }
 
-/// The plaintexts of recently read delta bases (at most 32 MiB, oldest evicted first).
+/// The plaintexts of recently read delta bases (at most 16 MiB, oldest evicted first).
 #[derive(Default)]
 pub struct BaseCache {
     inner: Mutex<Cached>,

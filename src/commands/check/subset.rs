@@ -110,20 +110,7 @@ impl FromStr for Subset {
             }
             return Ok(Subset::Percent(p));
         }
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(digits);
-        let num: u64 = num.parse().map_err(|_| bad("not a size"))?;
-        let shift = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 0,
-            "k" | "kb" | "kib" => 10,
-            "m" | "mb" | "mib" => 20,
-            "g" | "gb" | "gib" => 30,
-            "t" | "tb" | "tib" => 40,
-            _ => return Err(bad("unknown size unit")),
-        };
-        let bytes = num
-            .checked_mul(1u64 << shift)
-            .ok_or_else(|| bad("size too large"))?;
+        let bytes = crate::units::parse_size(t).map_err(|e| bad(&e))?;
         if bytes == 0 {
             return Err(bad("the size must be above 0"));
         }
