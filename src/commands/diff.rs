@@ -56,6 +56,22 @@ pub struct TableDiff {
     pub bytes_changed: u64,
 }
 
+impl TableDiff {
+    /// Table `o` of stream `stream`, present in the first snapshot only.
+    fn removed(stream: &str, o: &crate::tables::TableSummary) -> Self {
+        TableDiff {
+            stream: stream.to_string(),
+            table: o.name.clone(),
+            status: TableStatus::Removed,
+            rows_before: o.rows,
+            rows_after: None,
+            bytes_before: o.bytes,
+            bytes_after: 0,
+            bytes_changed: 0,
+        }
+    }
+}
+
 /// One stream's difference.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamDiff {
@@ -280,16 +296,7 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
             .iter()
             .filter(|o| !after.iter().any(|t| t.name == o.name))
         {
-            tables.push(TableDiff {
-                stream: sb.name.clone(),
-                table: o.name.clone(),
-                status: TableStatus::Removed,
-                rows_before: o.rows,
-                rows_after: None,
-                bytes_before: o.bytes,
-                bytes_after: 0,
-                bytes_changed: 0,
-            });
+            tables.push(TableDiff::removed(&sb.name, o));
         }
     }
     for sa in ma
@@ -304,16 +311,7 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
             bytes_changed: 0,
         });
         for o in table_summaries(&sa.sections) {
-            tables.push(TableDiff {
-                stream: sa.name.clone(),
-                table: o.name,
-                status: TableStatus::Removed,
-                rows_before: o.rows,
-                rows_after: None,
-                bytes_before: o.bytes,
-                bytes_after: 0,
-                bytes_changed: 0,
-            });
+            tables.push(TableDiff::removed(&sa.name, &o));
         }
     }
     Ok(Diff {
