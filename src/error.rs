@@ -15,6 +15,15 @@ pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: the repository is damaged, or locked by another process.
 pub const EXIT_DAMAGED: i32 = 3;
+/// Exit code: interrupted by SIGINT (Ctrl-C), 128 + 2 as a shell reports it. The dump tools
+/// were killed, this process's locks and temporary files removed.
+pub const EXIT_SIGINT: i32 = 130;
+/// Exit code: standard output was closed early (`dumpvault … | head`), 128 + 13 (SIGPIPE) as a
+/// shell reports a process killed by it; nothing is printed.
+pub const EXIT_BROKEN_PIPE: i32 = 141;
+/// Exit code: interrupted by SIGTERM, 128 + 15 as a shell reports it; cleaned up as for
+/// [`EXIT_SIGINT`].
+pub const EXIT_SIGTERM: i32 = 143;
 
 /// Shorthand for results with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,6 +41,20 @@ pub enum Error {
         location: String,
         /// Why it is not one.
         reason: String,
+    },
+    /// The location holds repository objects (keys, packs, index files, snapshots) but no
+    /// `config`: the repository lost its config and must not be initialised over.
+    #[error(
+        "{location} holds a dumpvault repository ({found}) but its `config` file is missing; \
+         do not run `dumpvault init` there (a new master key would make every object \
+         unreadable): rebuild the config with `dumpvault repair config`, which needs the \
+         password of one of its key files"
+    )]
+    ConfigMissing {
+        /// Repository location as given.
+        location: String,
+        /// What was found, e.g. `1 key file, 3 packs, 1 index file, 2 snapshots`.
+        found: String,
     },
     /// `init` on a location that already holds a repository.
     #[error("{location} already holds a dumpvault repository; refusing to overwrite it")]
@@ -94,9 +117,10 @@ impl Error {
     /// The process exit code for this error (see the `EXIT_*` constants).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Corrupt { .. } | Error::UnsupportedVersion { .. } | Error::Locked(_) => {
-                EXIT_DAMAGED
-            }
+            Error::Corrupt { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::Locked(_)
+            | Error::ConfigMissing { .. } => EXIT_DAMAGED,
             Error::NotARepository { .. }
             | Error::AlreadyExists { .. }
             | Error::WrongPassword { .. }

@@ -15,7 +15,7 @@
 //! let opts = InitOptions { kdf: KdfParams::with_cost(64, 1, 1), ..Default::default() };
 //! let repo = Repository::init(backend, b"secret", opts)?;
 //! let source = dumpvault::source::stdin::ReaderSource::new(&b"CREATE TABLE t (a int);\n"[..]);
-//! let index = SharedIndex::start(&repo);
+//! let index = SharedIndex::start(&repo, "snapshot")?;
 //! let snap = commands::snapshot::run(&repo, &index, vec![("t.sql".into(), Box::new(source))],
 //!     &Default::default(),
 //!     &NoProgress)?;
@@ -44,6 +44,7 @@ pub mod retention;
 pub mod source;
 pub mod stream;
 pub mod tables;
+pub mod testhook;
 pub mod units;
 
 pub use error::{Error, Result};

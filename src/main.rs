@@ -1,28 +1,96 @@
 //! The `dumpvault` command: parse, run, print the error chain, exit with a documented code
-//! (0 ok, 1 the work failed, 2 usage/config/password, 3 repository damaged or locked).
+//! (0 ok, 1 the work failed, 2 usage/config/password, 3 repository damaged or locked, 130/143
+//! interrupted by SIGINT/SIGTERM, 141 standard output closed early; see `dumpvault::error`).
+
+use dumpvault::error::{EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM};
+use std::any::Any;
+use std::io::Write;
 
 fn main() {
-    let code = match dumpvault_cli::run() {
-        Ok(code) => code,
-        Err(e) => {
-            if is_broken_pipe(&e) {
-                0
-            } else {
-                eprintln!("dumpvault: error: {e:#}");
-                e.downcast_ref::<dumpvault::Error>()
-                    .map(|e| e.exit_code())
-                    .unwrap_or(dumpvault::error::EXIT_FAILURE)
-            }
+    // `println!` panics when stdout is a closed pipe (`dumpvault snapshots | head -1`): that
+    // panic is caught below and ends the process quietly, like any broken pipe.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_stdout_closed(info.payload()) {
+            default_hook(info);
         }
+    }));
+    let code = match std::panic::catch_unwind(dumpvault_cli::run) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) if is_broken_pipe(&e) => EXIT_BROKEN_PIPE,
+        Ok(Err(e)) => {
+            let _ = writeln!(std::io::stderr(), "dumpvault: error: {e:#}");
+            e.downcast_ref::<dumpvault::Error>()
+                .map(|e| e.exit_code())
+                .unwrap_or(EXIT_FAILURE)
+        }
+        Err(payload) if is_stdout_closed(payload.as_ref()) => EXIT_BROKEN_PIPE,
+        Err(payload) => std::panic::resume_unwind(payload),
     };
     std::process::exit(code);
 }
 
+/// Whether the error is a write into a closed pipe (the reader of our output went away).
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = (c.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Whether a panic is `print!`'s "failed printing to stdout: Broken pipe".
+fn is_stdout_closed(payload: &(dyn Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe")
+}
+
+/// Handles SIGINT and SIGTERM for every command but `run` (which stops gracefully by itself):
+/// kills the process groups of the running dump tools, deletes this process's temporary files
+/// and lock files, prints one line and exits with 130 (SIGINT) or 143 (SIGTERM). A second
+/// signal during that cleanup exits at once.
+///
+/// Errors: the handler cannot be registered.
+pub fn handle_interrupts() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let code = |sig: i32| {
+        if sig == SIGINT {
+            EXIT_SIGINT
+        } else {
+            EXIT_SIGTERM
+        }
+    };
+    std::thread::spawn(move || {
+        let mut first = true;
+        for sig in signals.forever() {
+            if !first {
+                std::process::exit(code(sig));
+            }
+            first = false;
+            std::thread::spawn(move || {
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let dumps = dumpvault::source::command::kill_running_dumps();
+                let temps = dumpvault::backend::remove_own_temp_files();
+                let locks = dumpvault::repository::lock::remove_held_locks();
+                let written = match dumpvault::backend::snapshots_written() {
+                    0 => "no snapshot was written".to_string(),
+                    n => format!("{n} snapshot(s) were written before it"),
+                };
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "dumpvault: interrupted by {name}; {written} (killed {dumps} dump \
+                     process group(s), removed {locks} lock(s) and {temps} temporary file(s))"
+                );
+                std::process::exit(code(sig));
+            });
+        }
+    });
+    Ok(())
 }
 
 #[path = "cli/mod.rs"]

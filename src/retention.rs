@@ -14,6 +14,10 @@
 //!   snapshots that `keep-within D` would consider.
 //! * `keep-tag T` keeps snapshots carrying tag `T`; as in restic an entry `a,b` requires both.
 //! * An empty policy keeps everything (reason "policy is empty"), like restic.
+//! * A snapshot tagged [`KEEP_TAG`] (`keep`) is never forgotten by a policy, and takes no place
+//!   in any rule: the rules apply to the other snapshots of its group as if it were absent.
+//! * Every reason names its rule and, for bucket rules, the bucket (`last 1`,
+//!   `daily 2026-12-05`, `tag keep`), so `forget --dry-run` shows why each snapshot stays.
 //!
 //! Time zones and DST: buckets are computed from each snapshot's civil time in the caller's
 //! time zone. Day, ISO week, month and year buckets use the civil date. The hour bucket is keyed
@@ -301,56 +305,71 @@ impl Policy {
     }
 }
 
-/// Why a snapshot is kept. Display strings follow restic's wording.
+/// The tag that protects a snapshot from every retention policy (borgmatic-style): a snapshot
+/// carrying it (also inside a comma-joined tag such as `keep,ticket=DBA-42`) is always kept,
+/// and does not take a place in any rule (`keep-last`, buckets) of its group.
+pub const KEEP_TAG: &str = "keep";
+
+/// True when `tags` hold [`KEEP_TAG`], as a tag or as one part of a comma-joined tag.
+pub fn is_protected(tags: &[String]) -> bool {
+    (tags.iter()).any(|t| t.split(',').any(|part| part.trim() == KEEP_TAG))
+}
+
+/// Why a snapshot is kept. Bucket rules carry the bucket's label (`2026-12-05`, `2026-W49`,
+/// `2026-12`, `2026`, or `2026-12-05 14:00+01:00` for hours, with the UTC offset in force).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
     /// The policy is empty, so everything is kept.
     EmptyPolicy,
-    /// Among the `keep-last` newest.
-    Last,
+    /// Among the `keep-last` newest: its place, 1 being the newest.
+    Last(u32),
     /// Newest of its hour bucket, within the `keep-hourly` count.
-    Hourly,
+    Hourly(String),
     /// Newest of its day bucket, within the `keep-daily` count.
-    Daily,
+    Daily(String),
     /// Newest of its ISO week bucket, within the `keep-weekly` count.
-    Weekly,
+    Weekly(String),
     /// Newest of its month bucket, within the `keep-monthly` count.
-    Monthly,
+    Monthly(String),
     /// Newest of its year bucket, within the `keep-yearly` count.
-    Yearly,
+    Yearly(String),
     /// Within the given duration of the newest snapshot.
     Within(CalendarDuration),
     /// Newest of its hour, within the given duration of the newest snapshot.
-    WithinHourly(CalendarDuration),
+    WithinHourly(CalendarDuration, String),
     /// Newest of its day, within the given duration of the newest snapshot.
-    WithinDaily(CalendarDuration),
+    WithinDaily(CalendarDuration, String),
     /// Newest of its ISO week, within the given duration of the newest snapshot.
-    WithinWeekly(CalendarDuration),
+    WithinWeekly(CalendarDuration, String),
     /// Newest of its month, within the given duration of the newest snapshot.
-    WithinMonthly(CalendarDuration),
+    WithinMonthly(CalendarDuration, String),
     /// Newest of its year, within the given duration of the newest snapshot.
-    WithinYearly(CalendarDuration),
+    WithinYearly(CalendarDuration, String),
     /// Carries the tag(s) of this `keep-tag` entry (as given, possibly `a,b`).
     Tag(String),
+    /// Carries the [`KEEP_TAG`]: no policy forgets it.
+    Protected,
 }
 
 impl fmt::Display for Reason {
+    /// E.g. `last 1`, `daily 2026-12-05`, `daily 2026-12-05 within 3d`, `tag keep`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::EmptyPolicy => f.write_str("policy is empty"),
-            Reason::Last => f.write_str("last snapshot"),
-            Reason::Hourly => f.write_str("hourly snapshot"),
-            Reason::Daily => f.write_str("daily snapshot"),
-            Reason::Weekly => f.write_str("weekly snapshot"),
-            Reason::Monthly => f.write_str("monthly snapshot"),
-            Reason::Yearly => f.write_str("yearly snapshot"),
+            Reason::Last(n) => write!(f, "last {n}"),
+            Reason::Hourly(b) => write!(f, "hourly {b}"),
+            Reason::Daily(b) => write!(f, "daily {b}"),
+            Reason::Weekly(b) => write!(f, "weekly {b}"),
+            Reason::Monthly(b) => write!(f, "monthly {b}"),
+            Reason::Yearly(b) => write!(f, "yearly {b}"),
             Reason::Within(d) => write!(f, "within {d}"),
-            Reason::WithinHourly(d) => write!(f, "hourly within {d}"),
-            Reason::WithinDaily(d) => write!(f, "daily within {d}"),
-            Reason::WithinWeekly(d) => write!(f, "weekly within {d}"),
-            Reason::WithinMonthly(d) => write!(f, "monthly within {d}"),
-            Reason::WithinYearly(d) => write!(f, "yearly within {d}"),
-            Reason::Tag(t) => write!(f, "has tags [{t}]"),
+            Reason::WithinHourly(d, b) => write!(f, "hourly {b} within {d}"),
+            Reason::WithinDaily(d, b) => write!(f, "daily {b} within {d}"),
+            Reason::WithinWeekly(d, b) => write!(f, "weekly {b} within {d}"),
+            Reason::WithinMonthly(d, b) => write!(f, "monthly {b} within {d}"),
+            Reason::WithinYearly(d, b) => write!(f, "yearly {b} within {d}"),
+            Reason::Tag(t) => write!(f, "tag {t}"),
+            Reason::Protected => write!(f, "tag {KEEP_TAG}"),
         }
     }
 }
@@ -373,7 +392,8 @@ pub struct GroupBy {
     /// Group by host name.
     pub host: bool,
     /// Group by database (its identity: engine, server or file, and name, see
-    /// [`crate::source::SourceInfo::identity`]; snapshots without one form their own group).
+    /// [`crate::format::snapshot::Manifest::identity`]; snapshots without one form their own
+    /// group).
     pub database: bool,
     /// Group by the (sorted, deduplicated) set of tags.
     pub tags: bool,
@@ -531,72 +551,113 @@ pub fn apply_to_group(
     decide(policy, indices.iter().map(|&i| (i, &all[i])).collect(), tz)
 }
 
+/// The label of a bucket, for [`Reason`]: `2026-12-05 14:00+01:00`, `2026-12-05`,
+/// `2026-W49`, `2026-12`, `2026`.
+fn label(unit: Unit, dt: DateTime, offset_secs: i32) -> String {
+    let (y, m, d) = (dt.year(), dt.month(), dt.day());
+    match unit {
+        Unit::Hour => {
+            let (sign, abs) = (if offset_secs < 0 { '-' } else { '+' }, offset_secs.abs());
+            let (oh, om) = (abs / 3600, abs % 3600 / 60);
+            format!(
+                "{y:04}-{m:02}-{d:02} {:02}:00{sign}{oh:02}:{om:02}",
+                dt.hour()
+            )
+        }
+        Unit::Day => format!("{y:04}-{m:02}-{d:02}"),
+        Unit::Week => {
+            let w = dt.date().iso_week_date();
+            format!("{:04}-W{:02}", w.year(), w.week())
+        }
+        Unit::Month => format!("{y:04}-{m:02}"),
+        Unit::Year => format!("{y:04}"),
+    }
+}
+
+/// A reason for a bucket label.
+type Labelled = fn(String) -> Reason;
+/// A reason for a `keep-within-*` duration and a bucket label.
+type LabelledWithin = fn(CalendarDuration, String) -> Reason;
+
+/// A bucket rule being walked: unit, buckets still to fill (`None` = unlimited), only
+/// snapshots strictly after this instant, the reason for a bucket label, buckets seen.
+type BucketRule = (
+    Unit,
+    Option<u32>,
+    Option<Timestamp>,
+    Box<dyn Fn(String) -> Reason>,
+    HashSet<(i16, i8, i8, i8, i32)>,
+);
+
 fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone) -> Vec<Decision> {
     items.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(&b.0)));
-    let Some(newest) = items.first().map(|(_, s)| s.time) else {
-        return Vec::new();
-    };
-    if policy.is_empty() {
-        let keep_all = |&(index, _): &(usize, &SnapshotMeta)| Decision {
-            index,
-            keep: true,
-            reasons: vec![Reason::EmptyPolicy],
-        };
-        return items.iter().map(keep_all).collect();
-    }
-    // Bucket rules: (unit, buckets still to fill or None = unlimited, only consider snapshots
-    // strictly after this instant, reason, buckets seen so far).
-    let (p, after) = (policy, |d| cutoff(newest, d, tz));
+    // Protected snapshots are kept and take no place in any rule.
+    let newest = (items.iter())
+        .find(|(_, s)| !is_protected(&s.tags))
+        .map(|(_, s)| s.time);
+    let (p, after) = (policy, |d| newest.and_then(|n| cutoff(n, d, tz)));
     use {Reason as R, Unit as U};
-    let counts = [
+    let counts: [(_, _, Labelled); 5] = [
         (U::Hour, p.keep_hourly, R::Hourly),
         (U::Day, p.keep_daily, R::Daily),
         (U::Week, p.keep_weekly, R::Weekly),
         (U::Month, p.keep_monthly, R::Monthly),
         (U::Year, p.keep_yearly, R::Yearly),
     ];
-    let withins: [(_, _, fn(_) -> _); 5] = [
+    let withins: [(_, _, LabelledWithin); 5] = [
         (U::Hour, p.keep_within_hourly, R::WithinHourly),
         (U::Day, p.keep_within_daily, R::WithinDaily),
         (U::Week, p.keep_within_weekly, R::WithinWeekly),
         (U::Month, p.keep_within_monthly, R::WithinMonthly),
         (U::Year, p.keep_within_yearly, R::WithinYearly),
     ];
-    let mut rules = Vec::new();
+    let mut rules: Vec<BucketRule> = Vec::new();
     for (unit, n, reason) in counts {
-        rules.extend(n.map(|n| (unit, Some(n), None, reason, HashSet::new())));
+        let make: Box<dyn Fn(String) -> Reason> = Box::new(reason);
+        rules.extend(n.map(|n| (unit, Some(n), None, make, HashSet::new())));
     }
     for (unit, d, reason) in withins {
-        rules.extend(d.map(|d| (unit, None, after(d), reason(d), HashSet::new())));
+        if let Some(d) = d {
+            let make: Box<dyn Fn(String) -> Reason> = Box::new(move |b| reason(d, b));
+            rules.push((unit, None, after(d), make, HashSet::new()));
+        }
     }
-    let within = policy.keep_within.map(|d| (d, cutoff(newest, d, tz)));
+    let within = policy.keep_within.map(|d| (d, after(d)));
 
     let mut out = Vec::with_capacity(items.len());
-    for (pos, &(index, snap)) in items.iter().enumerate() {
+    let mut pos = 0u32; // place among the unprotected snapshots, newest first
+    for &(index, snap) in &items {
         let mut reasons = Vec::new();
-        if policy.keep_last.is_some_and(|n| pos < n as usize) {
-            reasons.push(Reason::Last);
-        }
-        let dt = tz.to_datetime(snap.time);
-        let offset = tz.to_offset(snap.time).seconds();
-        for (unit, remaining, after, reason, seen) in &mut rules {
-            if *remaining == Some(0) || after.is_some_and(|c| snap.time <= c) {
-                continue;
+        if is_protected(&snap.tags) {
+            reasons.push(Reason::Protected);
+        } else if policy.is_empty() {
+            reasons.push(Reason::EmptyPolicy);
+        } else {
+            pos += 1;
+            if policy.keep_last.is_some_and(|n| pos <= n) {
+                reasons.push(Reason::Last(pos));
             }
-            if seen.insert(bucket(*unit, dt, offset)) {
-                *remaining = remaining.map(|r| r - 1);
-                reasons.push(reason.clone());
+            let dt = tz.to_datetime(snap.time);
+            let offset = tz.to_offset(snap.time).seconds();
+            for (unit, remaining, after, make, seen) in &mut rules {
+                if *remaining == Some(0) || after.is_some_and(|c| snap.time <= c) {
+                    continue;
+                }
+                if seen.insert(bucket(*unit, dt, offset)) {
+                    *remaining = remaining.map(|r| r - 1);
+                    reasons.push(make(label(*unit, dt, offset)));
+                }
             }
-        }
-        if let Some((d, after)) = within {
-            if after.is_none_or(|c| snap.time > c) {
-                reasons.push(Reason::Within(d));
+            if let Some((d, after)) = within {
+                if after.is_none_or(|c| snap.time > c) {
+                    reasons.push(Reason::Within(d));
+                }
             }
-        }
-        for entry in &policy.keep_tags {
-            let mut wanted = entry.split(',').map(str::trim).filter(|t| !t.is_empty());
-            if wanted.all(|t| snap.tags.iter().any(|have| have == t)) {
-                reasons.push(Reason::Tag(entry.clone()));
+            for entry in &policy.keep_tags {
+                let mut wanted = entry.split(',').map(str::trim).filter(|t| !t.is_empty());
+                if wanted.all(|t| snap.tags.iter().any(|have| have == t)) {
+                    reasons.push(Reason::Tag(entry.clone()));
+                }
             }
         }
         out.push(Decision {
@@ -692,11 +753,22 @@ mod tests {
         assert_eq!(kept(&policy, &snaps, &TimeZone::UTC), expected);
         let decisions = apply(&policy, &snaps, &TimeZone::UTC);
         assert_eq!(snaps[decisions[0].index].time, newest);
-        let all_five = [Hourly, Daily, Weekly, Monthly, Yearly];
+        let all_five = [
+            Hourly("2024-03-15 23:00+00:00".into()),
+            Daily("2024-03-15".into()),
+            Weekly("2024-W11".into()),
+            Monthly("2024-03".into()),
+            Yearly("2024".into()),
+        ];
         assert_eq!(decisions[0].reasons, all_five);
-        assert_eq!(decisions[0].reasons[0].to_string(), "hourly snapshot");
+        assert_eq!(
+            decisions[0].reasons[0].to_string(),
+            "hourly 2024-03-15 23:00+00:00"
+        );
         let dec31 = decisions.iter().find(|d| d.index == 24 * (31 + 29 + 15));
-        assert_eq!(dec31.unwrap().reasons, [Monthly, Yearly]);
+        let want = [Monthly("2023-12".into()), Yearly("2023".into())];
+        assert_eq!(dec31.unwrap().reasons, want);
+        assert_eq!(want[0].to_string(), "monthly 2023-12");
     }
 
     #[test]
@@ -714,7 +786,9 @@ mod tests {
         let d = apply(&monthly, &snaps, &TimeZone::UTC);
         let order = Vec::from_iter(d.iter().map(|d| d.index));
         assert_eq!(order, [2, 0, 3, 4, 1, 5]);
-        assert_eq!(d[0].reasons, [Last, Monthly]);
+        assert_eq!(d[0].reasons, [Last(1), Monthly("2024-01".into())]);
+        assert_eq!(d[1].reasons, [Last(2)]);
+        assert_eq!(d[1].reasons[0].to_string(), "last 2");
         assert!(!d[5].keep && d[5].reasons.is_empty());
         assert!(apply(&monthly, &[], &TimeZone::UTC).is_empty());
     }
@@ -824,7 +898,7 @@ mod tests {
         let mut want = set("2024-05-10T18:00Z 2024-05-09T18:00Z 2024-05-08T18:00Z");
         assert_eq!(kept(&policy, &snaps, &TimeZone::UTC), want);
         let d = apply(&policy, &snaps, &TimeZone::UTC);
-        assert_eq!(d[0].reasons[0].to_string(), "daily within 3d");
+        assert_eq!(d[0].reasons[0].to_string(), "daily 2024-05-10 within 3d");
         // Window after 05-03T18:00Z adds the newest of ISO week 18 (Sunday 05-05).
         let both = pol(|p| {
             (p.keep_within_daily, p.keep_within_weekly) =
@@ -846,7 +920,7 @@ mod tests {
         let policy = pol(|p| p.keep_tags = vec!["manual,pre-upgrade".into()]);
         let d = apply(&policy, &snaps, &TimeZone::UTC);
         assert_eq!(kept_idx(&d), [1]);
-        assert_eq!(d[1].reasons[0].to_string(), "has tags [manual,pre-upgrade]");
+        assert_eq!(d[1].reasons[0].to_string(), "tag manual,pre-upgrade");
         let policy = pol(|p| p.keep_tags = vec!["manual".into(), "daily".into()]);
         assert_eq!(kept_idx(&apply(&policy, &snaps, &TimeZone::UTC)), [0, 1, 2]);
     }
@@ -934,7 +1008,62 @@ mod tests {
         let json = serde_json::to_string(&key).unwrap();
         assert_eq!(json, r#"{"host":"h","database":null}"#);
         let json = serde_json::to_string(&apply(&policy, &[s], &TimeZone::UTC)).unwrap();
-        let want = r#""reasons":["Daily",{"WithinDaily":"2d12h"},{"Tag":"manual"}]"#;
+        let want = r#""reasons":[{"Daily":"2024-01-01"},{"WithinDaily":["2d12h","2024-01-01"]},{"Tag":"manual"}]"#;
         assert!(json.contains(want), "{json}");
+    }
+
+    #[test]
+    fn keep_tag_protects_from_every_rule_and_takes_no_place() {
+        let t = ts("2024-01-10T12:00Z");
+        let snaps = vec![
+            snap(t, "h", Some("db"), &["keep"]),
+            snap(t - hours(1), "h", Some("db"), &[]),
+            snap(t - hours(2), "h", Some("db"), &["keep,ticket=DBA-42"]),
+            snap(t - hours(3), "h", Some("db"), &["manual"]),
+            snap(t - hours(30), "h", Some("db"), &["keeper"]),
+        ];
+        let last = pol(|p| p.keep_last = Some(1));
+        let d = apply(&last, &snaps, &TimeZone::UTC);
+        // The newest unprotected snapshot is "last 1"; protected ones do not count.
+        assert_eq!(kept_idx(&d), [0, 1, 2]);
+        assert_eq!(d[0].reasons, [Protected]);
+        assert_eq!(d[1].reasons, [Last(1)]);
+        assert_eq!(d[2].reasons[0].to_string(), "tag keep");
+        // Buckets and keep-within are measured among the unprotected snapshots too.
+        let daily = pol(|p| p.keep_daily = Some(1));
+        let d = apply(&daily, &snaps, &TimeZone::UTC);
+        assert_eq!(kept_idx(&d), [0, 1, 2]);
+        assert_eq!(d[1].reasons, [Daily("2024-01-10".into())]);
+        let within = pol(|p| p.keep_within = Some(dur("3h")));
+        assert_eq!(
+            kept_idx(&apply(&within, &snaps, &TimeZone::UTC)),
+            [0, 1, 2, 3]
+        );
+        // Only snapshots: all protected keeps all, with no other reason.
+        let all_kept = apply(&last, &snaps[..1], &TimeZone::UTC);
+        assert_eq!(all_kept[0].reasons, [Protected]);
+        assert!(is_protected(&["a".into(), " keep ".into()]));
+        assert!(!is_protected(&["keeper".into(), "keep=1".into()]));
+    }
+
+    #[test]
+    fn hour_labels_name_the_offset_in_force() {
+        // 2024-11-03 in New York: 01:30 EDT (05:30Z) and 01:30 EST (06:30Z).
+        let snaps = at(set("2024-11-03T05:30Z 2024-11-03T06:30Z"));
+        let d = apply(&pol(|p| p.keep_hourly = Some(2)), &snaps, &ny());
+        let labels = Vec::from_iter(d.iter().map(|d| d.reasons[0].to_string()));
+        assert_eq!(
+            labels,
+            [
+                "hourly 2024-11-03 01:00-05:00",
+                "hourly 2024-11-03 01:00-04:00"
+            ]
+        );
+        let w = apply(
+            &pol(|p| p.keep_within_weekly = Some(dur("1w"))),
+            &snaps,
+            &ny(),
+        );
+        assert_eq!(w[0].reasons[0].to_string(), "weekly 2024-W44 within 1w");
     }
 }

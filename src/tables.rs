@@ -144,6 +144,36 @@ pub struct TableScanner {
     settings_only: bool,
     sections: Vec<Section>,
     seq_tables: HashMap<String, String>,
+    /// The last line seen outside data and statements was the dialect's completion marker,
+    /// followed at most by the footer's trailing lines.
+    marker: bool,
+}
+
+/// What [`TableScanner::end`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    /// Sections covering the stream contiguously, in stream order.
+    pub sections: Vec<Section>,
+    /// The stream ends with its dialect's completion marker (see [`TableScanner::end`]).
+    pub complete: bool,
+}
+
+/// The name of a dialect in messages: `PostgreSQL`, `MySQL/MariaDB`, `SQLite`.
+pub fn dialect_name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "PostgreSQL",
+        Dialect::MySql => "MySQL/MariaDB",
+        Dialect::Sqlite => "SQLite",
+    }
+}
+
+/// The completion marker a dump tool writes last, as users know it (for messages).
+pub fn completion_marker(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => "pg_dump's \"-- PostgreSQL database dump complete\" footer",
+        Dialect::MySql => "mysqldump's \"-- Dump completed\" footer",
+        Dialect::Sqlite => "the final \"COMMIT;\" of SQLite's .dump",
+    }
 }
 
 impl TableScanner {
@@ -167,6 +197,7 @@ impl TableScanner {
             settings_only: true,
             sections: Vec::new(),
             seq_tables: HashMap::new(),
+            marker: false,
         }
     }
 
@@ -180,6 +211,7 @@ impl TableScanner {
                     None => memchr::memrchr(b'\n', bytes).map_or(0, |k| k + 1),
                 };
                 if end > 0 {
+                    self.marker = false;
                     let lines = bytes[..end].iter().filter(|&&c| c == b'\n').count() as u64;
                     if let Some(rows) = &mut self.cur.rows {
                         *rows += lines;
@@ -195,6 +227,7 @@ impl TableScanner {
                 // Inside a statement (its first line was classified already): lex, no line handling.
                 let used = self.lexer.feed(bytes);
                 self.drain();
+                self.marker = false;
                 let (seg, rest) = bytes.split_at(used);
                 if let Some(k) = memchr::memrchr(b'\n', seg) {
                     self.line_start = self.pos + k as u64 + 1;
@@ -239,14 +272,50 @@ impl TableScanner {
     }
 
     /// Ends the stream; returns sections covering it contiguously, in stream order.
-    pub fn finish(mut self) -> Vec<Section> {
+    pub fn finish(self) -> Vec<Section> {
+        self.end().sections
+    }
+
+    /// Ends the stream; returns its sections and whether it is complete: whether the last line
+    /// outside table data and statements was the dialect's completion marker (pg_dump's or
+    /// pg_dumpall's `-- PostgreSQL database [cluster] dump complete`, mysqldump's or
+    /// mariadb-dump's `-- Dump completed…`, SQLite `.dump`'s `COMMIT;`), followed only by the
+    /// footer's blank lines, bare `--` lines and (PostgreSQL) `\unrestrict` lines. A stream
+    /// cut short (a killed dump tool behind a pipe) ends elsewhere and is not complete.
+    pub fn end(mut self) -> Scanned {
         if !self.head_done && !self.head.is_empty() {
             let head = std::mem::take(&mut self.head);
             self.start_line(&head);
         }
         self.drain();
         self.close(self.pos);
-        self.sections
+        Scanned {
+            complete: self.marker && !self.copy && !self.lexer.active,
+            sections: self.sections,
+        }
+    }
+
+    /// Updates [`Self::marker`] for a line `t` (without end of line) outside data and statements.
+    fn note_marker(&mut self, t: &[u8]) {
+        let t = t.trim_ascii_end();
+        let is_marker = match self.dialect {
+            Dialect::Postgres => {
+                t == b"-- PostgreSQL database dump complete"
+                    || t == b"-- PostgreSQL database cluster dump complete"
+            }
+            Dialect::MySql => t.starts_with(b"-- Dump completed"),
+            Dialect::Sqlite => t == b"COMMIT;",
+        };
+        let trailer = t.is_empty()
+            || t == b"--"
+            || (self.dialect == Dialect::Postgres && t.starts_with(b"\\unrestrict "));
+        if self.lexer.active || self.delimited || self.copy {
+            self.marker = false;
+        } else if is_marker {
+            self.marker = true;
+        } else if !trailer {
+            self.marker = false;
+        }
     }
 
     fn drain(&mut self) {
@@ -290,6 +359,7 @@ impl TableScanner {
         self.head_done = true;
         let text = trim_eol(head);
         if self.copy {
+            self.marker = false;
             if text == b"\\." {
                 self.copy = false;
                 self.copy_done = true;
@@ -312,6 +382,7 @@ impl TableScanner {
             self.lexer.feed(head);
             self.drain();
         }
+        self.note_marker(text);
         self.prev_blank = text.iter().all(u8::is_ascii_whitespace);
     }
 
@@ -1340,6 +1411,83 @@ mod tests {
             rows(&s),
             [("t".to_string(), Some(2)), ("v\"w".to_string(), None)]
         );
+    }
+
+    /// Whether `dump` cut to its first `cut` bytes is complete, the same for every slicing.
+    fn complete_at(d: Dialect, dump: &str, cut: usize) -> bool {
+        let part = &dump.as_bytes()[..cut];
+        let results: Vec<bool> = [1, 3, 64, 4096, cut.max(1)]
+            .iter()
+            .map(|&step| {
+                let mut s = TableScanner::new(d);
+                for piece in part.chunks(step) {
+                    s.update(piece);
+                }
+                s.end().complete
+            })
+            .collect();
+        assert!(
+            results.iter().all(|&r| r == results[0]),
+            "cut {cut}: {results:?}"
+        );
+        results[0]
+    }
+
+    #[test]
+    fn completion_marker_must_end_the_dump() {
+        let markers = [
+            (
+                Dialect::Postgres,
+                PG,
+                "-- PostgreSQL database dump complete\n",
+            ),
+            (
+                Dialect::MySql,
+                MY,
+                "-- Dump completed on 2026-11-23 19:20:34\n",
+            ),
+            (Dialect::Sqlite, LITE, "COMMIT;\n"),
+        ];
+        for (d, dump, marker) in markers {
+            let end = dump.rfind(marker).unwrap() + marker.len();
+            assert!(complete_at(d, dump, dump.len()), "{d:?} whole dump");
+            assert!(complete_at(d, dump, end), "{d:?} cut after the marker");
+            assert!(
+                complete_at(d, dump, end - 1),
+                "{d:?} marker without newline"
+            );
+            // Every cut before the marker, at line ends and inside lines, is incomplete.
+            for cut in (0..end - marker.len()).step_by(7) {
+                assert!(!complete_at(d, dump, cut), "{d:?} cut at {cut}");
+            }
+            for (cut, _) in dump[..end - marker.len()].match_indices('\n') {
+                assert!(
+                    !complete_at(d, dump, cut + 1),
+                    "{d:?} cut at line end {cut}"
+                );
+            }
+            // Anything after the footer makes it incomplete again.
+            let more = format!("{dump}SELECT 1;\n");
+            assert!(
+                !complete_at(d, &more, more.len()),
+                "{d:?} statement after the marker"
+            );
+        }
+        // A marker inside COPY data or inside a statement does not count.
+        let copy = "--\n-- PostgreSQL database dump\n--\n\n--\n-- Data for Name: t; Type: TABLE \
+                    DATA; Schema: public; Owner: x\n--\n\nCOPY public.t (a) FROM stdin;\n\
+                    -- PostgreSQL database dump complete\n";
+        assert!(!complete_at(Dialect::Postgres, copy, copy.len()));
+        let lite = "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(a);\n\
+                    INSERT INTO t VALUES('x\nCOMMIT;\n";
+        assert!(!complete_at(Dialect::Sqlite, lite, lite.len()));
+        let rolled_back =
+            "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nROLLBACK; -- due to errors\n";
+        assert!(!complete_at(
+            Dialect::Sqlite,
+            rolled_back,
+            rolled_back.len()
+        ));
     }
 
     fn which(tool: &str) -> Result<String, ()> {

@@ -2,10 +2,14 @@
 
 #[path = "integration/common.rs"]
 mod common;
+#[path = "integration/concurrency.rs"]
+mod concurrency;
 #[path = "integration/copy.rs"]
 mod copy;
 #[path = "integration/core.rs"]
 mod core;
+#[path = "integration/damaged_snapshot.rs"]
+mod damaged_snapshot;
 #[path = "integration/databases.rs"]
 mod databases;
 #[path = "integration/db.rs"]
@@ -17,17 +21,25 @@ mod delta;
 mod faults;
 #[path = "integration/faults_index.rs"]
 mod faults_index;
+#[path = "integration/incomplete.rs"]
+mod incomplete;
 #[path = "integration/manage.rs"]
 mod manage;
 #[path = "integration/prune.rs"]
 mod prune;
+#[path = "integration/repair.rs"]
+mod repair;
 #[path = "integration/report.rs"]
 mod report;
+#[path = "integration/retention.rs"]
+mod retention;
 #[path = "integration/run.rs"]
 mod run;
 #[path = "integration/s3.rs"]
 mod s3;
 #[path = "integration/s3server.rs"]
 mod s3server;
+#[path = "integration/signals.rs"]
+mod signals;
 #[path = "integration/verify.rs"]
 mod verify;

@@ -6,9 +6,11 @@
 //! callers can tell "not found" from "try again" from "give up".
 
 mod limits;
+mod local;
 mod url;
 
 pub use limits::{set_limits, Limits};
+pub use local::{remove_own_temp_files, snapshots_written, TempCleanup, DIR_MODE, FILE_MODE};
 pub use url::parse_location;
 
 use opendal::layers::RetryLayer;
@@ -57,6 +59,9 @@ pub struct BackendError {
 pub struct Backend {
     op: Operator,
     location: String,
+    /// Set for a local directory: writes go through [`local::Local`] (private modes, own
+    /// temporary files) instead of OpenDAL.
+    local: Option<local::Local>,
 }
 
 /// The process-wide tokio runtime that drives OpenDAL's futures.
@@ -81,6 +86,12 @@ impl Backend {
     /// Errors: [`crate::Error::Invalid`] for an unknown scheme or bad URL.
     pub fn open(location: &str) -> crate::Result<Self> {
         let _guard = runtime().enter();
+        let local = url::local_root(location).map(local::Local::new);
+        if let Some(l) = &local {
+            // Before OpenDAL, which creates a missing root with the umask's mode. A failure
+            // shows in the first operation.
+            let _ = l.ensure_root();
+        }
         let op = parse_location(location)?.layer(
             RetryLayer::new()
                 .with_max_times(RETRIES)
@@ -91,7 +102,44 @@ impl Backend {
         Ok(Backend {
             op,
             location: location.to_string(),
+            local,
         })
+    }
+
+    /// Whether this is a directory on a local file system (which has a `.tmp/` folder).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// Removes the partial files in `.tmp/` (left by killed writers) last modified before
+    /// `cutoff`, except those this process is writing. Does nothing on remote backends, which
+    /// have no temporary files. Callers pick a cutoff no live writer can predate (see
+    /// [`crate::repository::lock::remove_stale_temp_files`]).
+    ///
+    /// Errors: listing or deleting failed (permissions).
+    pub fn remove_temp_files_before(
+        &self,
+        cutoff: std::time::SystemTime,
+    ) -> Result<TempCleanup, BackendError> {
+        match &self.local {
+            None => Ok(TempCleanup::default()),
+            Some(l) => l
+                .remove_temp_files_before(cutoff)
+                .map_err(|e| self.io_err("deleting", local::TEMP_DIR, e)),
+        }
+    }
+
+    fn io_err(&self, op: &'static str, path: &str, e: std::io::Error) -> BackendError {
+        BackendError {
+            op,
+            path: path.to_string(),
+            location: self.location.clone(),
+            class: match e.kind() {
+                std::io::ErrorKind::NotFound => ErrorClass::NotFound,
+                _ => ErrorClass::Permanent,
+            },
+            message: e.to_string(),
+        }
     }
 
     /// The location as given by the user.
@@ -152,12 +200,19 @@ impl Backend {
         Ok(buf.to_vec())
     }
 
-    /// Writes a whole file, durably and atomically.
+    /// Writes a whole file, durably and atomically. On a local directory the file gets mode
+    /// 0600 and new folders 0700, whatever the umask; once the process is stopping on a signal
+    /// ([`remove_own_temp_files`]) local writes fail.
     pub fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), BackendError> {
         limits::uploading(bytes.len() as u64);
+        if let Some(l) = &self.local {
+            return l
+                .write(path, &bytes)
+                .map_err(|e| self.io_err("writing", path, e));
+        }
         runtime()
             .block_on(self.op.write(path, bytes))
-            .map(|_| ())
+            .map(|_| local::count_snapshot(path))
             .map_err(|e| self.err("writing", path, e))
     }
 

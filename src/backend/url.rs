@@ -178,6 +178,21 @@ pub fn parse_location(location: &str) -> Result<Operator> {
     op.map_err(|e| invalid(location, e))
 }
 
+/// The directory of a local location (`/path`, `path`, `fs:///path`), absolute; `None` for
+/// every other scheme or an empty path.
+pub(super) fn local_root(location: &str) -> Option<std::path::PathBuf> {
+    let rest = match location.split_once("://") {
+        Some(("fs" | "file", r)) => r,
+        Some(_) => return None,
+        None => location,
+    };
+    let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+    if rest.is_empty() {
+        return None;
+    }
+    std::path::absolute(rest).ok()
+}
+
 /// Splits `bucket/prefix`; errors when the bucket is empty (`form` shows the expected shape).
 fn bucket_and_prefix<'a>(location: &str, rest: &'a str, form: &str) -> Result<(&'a str, &'a str)> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

@@ -57,6 +57,14 @@ pub fn print(r: &CheckReport, json: bool) -> Result<()> {
         ),
         None => String::new(),
     };
+    if !r.repair_packs.is_empty() {
+        eprintln!(
+            "damaged packs: run `dumpvault repair packs {}` to move their intact blobs into new \
+             packs and drop the damaged ones from the index (the next snapshot of the same data \
+             stores them again)",
+            r.repair_packs.join(" ")
+        );
+    }
     let verdict = if r.problems.is_empty() {
         "no errors".to_string()
     } else if r.damaged_snapshots.is_empty() {
@@ -65,10 +73,15 @@ pub fn print(r: &CheckReport, json: bool) -> Result<()> {
             r.problems.len()
         )
     } else {
+        let first = if r.repair_packs.is_empty() {
+            "`dumpvault repair index`, then"
+        } else {
+            "`dumpvault repair packs` (above), a new snapshot of the same data, then"
+        };
         format!(
             "ERRORS FOUND ({} damaged objects; {} snapshot(s) cannot be restored in full: \
-             `dumpvault repair index`, then `dumpvault repair snapshots --forget-broken` \
-             removes them)",
+             {first} `dumpvault repair snapshots` lists what stays broken and \
+             `--forget-broken` removes it)",
             r.problems.len(),
             r.damaged_snapshots.len()
         )

@@ -25,6 +25,7 @@ use dumpvault::backend::Backend;
 use dumpvault::commands::{self, snapshots::Filter};
 use dumpvault::crypto::kdf::KdfParams;
 use dumpvault::repository::{InitOptions, Repository};
+use std::io::Write;
 
 /// dumpvault: deduplicating, encrypted backups of database dumps.
 #[derive(Parser)]
@@ -187,6 +188,10 @@ impl Ctx {
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
     let cli = Cli::parse();
+    // `run` handles SIGINT/SIGTERM itself: it stops starting jobs and lets running ones end.
+    if !matches!(cli.command, Command::Run(_)) {
+        crate::handle_interrupts().context("cannot install the SIGINT/SIGTERM handler")?;
+    }
     dumpvault::backend::set_limits(dumpvault::backend::Limits {
         upload_kib: cli.limit_upload,
         download_kib: cli.limit_download,
@@ -225,7 +230,11 @@ pub fn run() -> Result<i32> {
         Command::Cat { what, id } => {
             let repo = ctx.open()?;
             let v = commands::cat::run(&repo, &what, id.as_deref())?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            // A closed stdout (`| head`) is an error here, which main reports quietly.
+            let text = serde_json::to_string_pretty(&v)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}")?;
+            out.flush()?;
             Ok(0)
         }
     }
@@ -281,6 +290,6 @@ fn list_snapshots(ctx: &Ctx, a: FilterArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let list = commands::snapshots::list(&repo, &a.filter())?;
     let verified = commands::verify::latest(&repo)?;
-    output::print_snapshots(&list, &verified, ctx.json);
+    output::print_snapshots(&list, &verified, ctx.json)?;
     Ok(0)
 }

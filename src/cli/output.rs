@@ -6,6 +6,7 @@ use dumpvault::format::verification::Verification;
 use dumpvault::progress::Progress;
 use serde_json::json;
 use std::collections::HashMap;
+use std::io::Write;
 
 pub use dumpvault::units::human_bytes;
 
@@ -63,13 +64,22 @@ fn ratio(read: u64, added: u64) -> f64 {
 /// Prints a snapshot's outcome.
 pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
     let s = &o.manifest.summary;
+    let incomplete = dumpvault::commands::snapshot::INCOMPLETE_TAG;
+    if o.manifest.tags.iter().any(|t| t == incomplete) {
+        eprintln!(
+            "dumpvault: warning: snapshot {} holds a dump without its completion marker (cut \
+             short); stored as asked by --allow-incomplete and tagged `{incomplete}`",
+            o.id.short()
+        );
+    }
     if json {
         println!(
             "{}",
             json!({"id": o.id.to_hex(), "short_id": o.id.short(), "time": o.manifest.time,
                 "bytes_read": s.bytes_read, "bytes_added": s.bytes_added, "chunks": s.chunks,
                 "new_blobs": s.new_blobs, "dedup_ratio": ratio(s.bytes_read, s.bytes_added),
-                "duration_ms": s.duration_ms, "database": o.manifest.source.database})
+                "duration_ms": s.duration_ms, "database": o.manifest.source.database,
+                "tags": o.manifest.tags})
         );
     } else {
         println!(
@@ -96,11 +106,14 @@ fn verified_cell(v: Option<&Verification>) -> String {
 
 /// Prints the snapshot list; `verified` holds the newest verification of each snapshot (by
 /// snapshot id, hex).
+///
+/// Errors: writing to stdout failed (a closed pipe: `dumpvault snapshots | head -1`).
 pub fn print_snapshots(
     list: &[SnapshotEntry],
     verified: &HashMap<String, Verification>,
     json: bool,
-) {
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     if json {
         let v: Vec<_> = list
             .iter()
@@ -116,17 +129,23 @@ pub fn print_snapshots(
                         "blake3": hex::encode(s.blake3), "chunks": s.chunks})).collect::<Vec<_>>()})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+        return out.flush();
     }
-    println!(
+    writeln!(
+        out,
         "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {:<17}  tags",
         "id", "time", "host", "engine", "database", "size", "verified"
-    );
+    )?;
     for e in list {
         let m = &e.manifest;
         let size: u64 = m.streams.iter().map(|s| s.size).sum();
-        println!(
+        writeln!(
+            out,
             "{:<8}  {:<25}  {:<12}  {:<8}  {:<16}  {:>10}  {:<17}  {}",
             e.id.short(),
             m.time.split('[').next().unwrap_or(""),
@@ -136,7 +155,8 @@ pub fn print_snapshots(
             human_bytes(size),
             verified_cell(verified.get(&e.id.to_hex())),
             m.tags.join(",")
-        );
+        )?;
     }
-    println!("{} snapshot(s)", list.len());
+    writeln!(out, "{} snapshot(s)", list.len())?;
+    out.flush()
 }

@@ -39,9 +39,11 @@ pub fn run(ctx: &Ctx, a: ReportArgs) -> Result<i32> {
         "database", "engine", "snapshots", "last snapshot", "added", "last verification"
     );
     for d in &report.databases {
+        // A name two databases share (one name on two servers) is shown as the identity.
+        let shared = report.databases.iter().filter(|o| o.name == d.name).count() > 1;
         println!(
             "{:<24}  {:<8}  {:>9}  {:<20}  {:>10}  {:<22}",
-            d.name,
+            if shared { &d.identity } else { &d.name },
             d.engine,
             d.snapshots.len(),
             d.last_snapshot.as_deref().map_or("-".into(), short_time),
@@ -238,11 +240,12 @@ fn section(h: &mut String, i: usize, d: &DatabaseReport, now: jiff::Timestamp) -
     let _ = write!(
         h,
         "<section class=\"database\" id=\"db-{i}\" data-database=\"{name}\" data-snapshots=\"{}\">\n\
-         <h2>{name}</h2>\n<p class=\"facts\">{} · host {} · <b>{}</b> snapshot(s) · last snapshot \
+         <h2>{name}</h2>\n<p class=\"facts\">{} · {} · host {} · <b>{}</b> snapshot(s) · last snapshot \
          {} UTC <span class=\"badge {}\">{} ago</span> · last verification: {} · {} added in total\
          </p>\n<div class=\"charts\">\n",
         d.snapshots.len(),
         escape(&d.engine),
+        escape(&d.identity),
         escape(&d.hosts.join(", ")),
         d.snapshots.len(),
         escape(&d.last_snapshot.as_deref().map(short_time).unwrap_or_default()),

@@ -24,6 +24,10 @@ pub struct SnapshotArgs {
     /// Run this shell command and store its standard output.
     #[arg(long)]
     command: Option<String>,
+    /// For --stdin and --command: the database the dump is of (default: the stream name
+    /// without extension, e.g. `shop` for `shop.sql`); retention and --database go by it.
+    #[arg(long, value_name = "NAME")]
+    database: Option<String>,
     /// Tag the snapshot (`key=value` or a word; repeatable).
     #[arg(long)]
     tag: Vec<String>,
@@ -57,6 +61,13 @@ pub struct SnapshotArgs {
     /// Databases dumped in parallel (default: number of cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Store a recognised SQL dump that lacks its tool's completion footer (cut short), tagged
+    /// `incomplete`, instead of refusing it.
+    #[arg(long)]
+    allow_incomplete: bool,
+    /// Store an empty dump stream instead of refusing it.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// Runs `snapshot`.
@@ -66,17 +77,28 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         host: a.host.clone(),
         tags: a.tag.clone(),
         time,
+        allow_incomplete: a.allow_incomplete,
+        allow_empty: a.allow_empty,
     };
     if a.sources.is_empty() {
+        let db = match a.database.as_deref().map(str::trim) {
+            Some("") => {
+                let msg = "--database needs a name, e.g. --database shop";
+                return Err(dumpvault::Error::Invalid(msg.into()).into());
+            }
+            Some(d) => d.to_string(),
+            None => dumpvault::source::database_of_stream(&a.stdin_name),
+        };
         let source: Box<dyn DumpSource> = if let Some(cmd) = &a.command {
-            Box::new(dumpvault::source::command::ChildSource::shell(cmd)?)
+            Box::new(dumpvault::source::command::ChildSource::shell(cmd)?.with_database(db))
         } else if a.stdin {
-            Box::new(dumpvault::source::stdin::ReaderSource::new(std::io::stdin()))
+            let stdin = dumpvault::source::stdin::ReaderSource::new(std::io::stdin());
+            Box::new(stdin.with_database(db))
         } else {
             bail!("nothing to snapshot: give --stdin, --command CMD, or a database URL");
         };
         let repo = ctx.open()?;
-        let index = SharedIndex::start(&repo);
+        let index = SharedIndex::start(&repo, "snapshot")?;
         let bar = Bar::new(ctx.progress, None);
         let out = commands::snapshot::run(
             &repo,
@@ -91,6 +113,10 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if a.stdin || a.command.is_some() {
         bail!("give either database URLs or --stdin/--command, not both");
     }
+    if a.database.is_some() {
+        let msg = "--database is for --stdin and --command; a database URL names its database";
+        return Err(dumpvault::Error::Invalid(msg.into()).into());
+    }
     let dump = DumpOptions {
         heap_order: a.heap_order,
         no_order_by_primary: a.no_order_by_primary,
@@ -100,7 +126,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let targets =
         commands::snapshot::expand_targets(&a.sources, a.all_databases, &a.include, &a.exclude)?;
     let repo = ctx.open()?;
-    let index = SharedIndex::start(&repo);
+    let index = SharedIndex::start(&repo, "snapshot")?;
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

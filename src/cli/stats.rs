@@ -51,6 +51,12 @@ pub fn run(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
     );
     println!("repository size: {}", human_bytes(s.repository_bytes));
     println!("dedup ratio:     {:.1}x", s.dedup_ratio);
+    if !s.damaged_snapshots.is_empty() {
+        println!(
+            "damaged:         {} snapshot file(s) skipped (`dumpvault check` reports them)",
+            s.damaged_snapshots.len()
+        );
+    }
     println!(
         "growth:          {} over {:.1} days",
         growth(f.growth_bytes_per_day),

@@ -96,6 +96,9 @@ pub struct CheckReport {
     pub unindexed_pack_blobs: usize,
     /// Observations that are not errors (e.g. packs no index lists).
     pub notes: Vec<String>,
+    /// Packs present but damaged, truncated or with a damaged header (hex ids, sorted):
+    /// `dumpvault repair packs` with these ids salvages their intact blobs.
+    pub repair_packs: Vec<String>,
 }
 
 /// Problems collected per object.
@@ -224,11 +227,20 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
 
     // Blobs known to be unusable, with the object to blame.
     let mut bad: HashMap<Id, String> = HashMap::new();
+    // Present packs with damage that `repair packs` salvages.
+    let mut repairable: std::collections::BTreeSet<Id> = Default::default();
     let empty = Vec::new();
     for (pack, size) in index.packs() {
         let object = pack_object(pack);
         let blobs = located.get(pack).unwrap_or(&empty);
         match stored.get(pack) {
+            // An obsolete pack may be deleted by prune before the index without it is written
+            // (repo-format.md section 14): only a snapshot that still needs it is damage.
+            None if !index.is_live(pack) => {
+                for (b, _) in blobs {
+                    bad.insert(*b, object.clone());
+                }
+            }
             None => {
                 let files: Vec<String> = listing
                     .get(pack)
@@ -246,6 +258,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
                 }
             }
             Some(s) if s != size => {
+                repairable.insert(*pack);
                 problems.add(&object, format!("size {s} bytes, the index says {size}"));
                 for (b, loc) in blobs {
                     if loc.offset as u64 + loc.length as u64 > *s {
@@ -283,7 +296,10 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
             }
         };
         match header {
-            Err(d) => problems.add(&object, d),
+            Err(d) => {
+                repairable.insert(job.pack);
+                problems.add(&object, d)
+            }
             Ok(h) => {
                 header_only_blobs += compare_header(
                     &job.pack,
@@ -297,11 +313,13 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
         }
         if let Some(r) = read {
             if !r.name_matches {
+                repairable.insert(job.pack);
                 problems.add(&object, "content does not match its name (damaged file)");
             }
             for (b, d) in r.bad_blobs {
                 // A blob already blamed on a wrong index entry is not the pack's fault.
                 if let std::collections::hash_map::Entry::Vacant(v) = bad.entry(b) {
+                    repairable.insert(job.pack);
                     problems.add(&object, format!("blob {}: {d}", b.short()));
                     v.insert(object.clone());
                 }
@@ -309,8 +327,14 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
         }
     }
 
+    // A pack only marked obsolete (by prune, or retired by `repair packs`) is not an orphan:
+    // the next prunes delete it.
     let indexed: HashSet<&Id> = index.packs().iter().map(|p| &p.0).collect();
-    let orphans = stored.keys().filter(|p| !indexed.contains(p)).count();
+    let orphans = stored
+        .keys()
+        .filter(|p| !indexed.contains(p) && !index.obsolete.contains_key(p))
+        .count();
+    report.repair_packs = repairable.iter().map(|p| p.to_hex()).collect();
     report.orphan_packs = orphans;
     report.unindexed_pack_blobs = header_only_blobs;
     if orphans > 0 {

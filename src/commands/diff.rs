@@ -10,7 +10,7 @@
 
 use crate::commands::snapshots::{self, Filter, SnapshotEntry};
 use crate::error::{Error, Result};
-use crate::format::snapshot::StreamRef;
+use crate::format::snapshot::{Manifest, StreamRef};
 use crate::id::Id;
 use crate::index::Index;
 use crate::pack::reader::read_blob;
@@ -96,7 +96,7 @@ pub struct Diff {
     pub a_time: String,
     /// Time of `b` as recorded.
     pub b_time: String,
-    /// The database both are of (`None` for stdin or command snapshots).
+    /// The database both are of (for piped streams, from the stream name unless recorded).
     pub database: Option<String>,
     /// Per stream, `b`'s streams first (in order), then those only `a` has.
     pub streams: Vec<StreamDiff>,
@@ -202,6 +202,18 @@ fn same_bytes(p: &Pair, table: &str, changed: &[Range<u64>]) -> Result<Option<bo
     Ok(Some(read(p.a, &ra)? == read(p.b, &rb)?))
 }
 
+/// Whether two snapshots are of one database: the same identity
+/// ([`crate::format::snapshot::Manifest::identity`]), or the same engine and name when one was
+/// written before the server (or file) was recorded.
+fn same_database(a: &Manifest, b: &Manifest) -> bool {
+    if a.identity() == b.identity() {
+        return true;
+    }
+    let bare =
+        |m: &Manifest| m.database().map(|d| format!("{} {d}", m.source.kind)) == m.identity();
+    a.source.kind == b.source.kind && a.database() == b.database() && (bare(a) || bare(b))
+}
+
 /// Compares snapshot `a` with snapshot `b` (id prefixes or `latest`).
 ///
 /// Errors: [`Error::Invalid`] when the two are of different databases or sources (`diff`
@@ -211,17 +223,13 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
     let a = snapshots::find(repo, a, &Filter::default())?;
     let b = snapshots::find(repo, b, &Filter::default())?;
     let (ma, mb) = (&a.manifest, &b.manifest);
-    if ma.source.database != mb.source.database || ma.source.kind != mb.source.kind {
+    if !same_database(ma, mb) {
         let name = |e: &SnapshotEntry| {
+            let id = e.manifest.identity();
             format!(
-                "{} ({} {})",
+                "{} ({})",
                 e.id.short(),
-                e.manifest.source.kind,
-                e.manifest
-                    .source
-                    .database
-                    .as_deref()
-                    .unwrap_or("without database")
+                id.as_deref().unwrap_or("without database")
             )
         };
         return Err(Error::Invalid(format!(
@@ -319,7 +327,7 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
         b: b.id.to_hex(),
         a_time: ma.time.clone(),
         b_time: mb.time.clone(),
-        database: mb.source.database.clone(),
+        database: mb.database(),
         streams,
         tables,
         b_bytes_added: mb.summary.bytes_added,
@@ -329,6 +337,48 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::SourceInfo;
+
+    fn manifest(kind: &str, db: Option<&str>, options: &[&str], stream: &str) -> Manifest {
+        Manifest {
+            time: "2026-01-01T00:00:00Z".into(),
+            host: "h".into(),
+            tags: vec![],
+            source: SourceInfo {
+                kind: kind.into(),
+                database: db.map(Into::into),
+                options: options.iter().map(|o| o.to_string()).collect(),
+                ..Default::default()
+            },
+            streams: vec![StreamRef {
+                name: stream.into(),
+                size: 0,
+                blake3: [0; 32],
+                root: [0; 32],
+                chunks: 0,
+                sections: vec![],
+            }],
+            summary: Default::default(),
+            original: None,
+        }
+    }
+
+    #[test]
+    fn same_database_goes_by_identity() {
+        let old_shop = manifest("stdin", None, &[], "shop.sql");
+        let new_shop = manifest("command", Some("shop"), &[], "shop.sql");
+        let crm = manifest("stdin", None, &[], "crm.sql");
+        assert!(same_database(&old_shop, &new_shop));
+        assert!(!same_database(&old_shop, &crm), "two piped databases");
+        let pg = |opts: &[&str]| manifest("postgres", Some("shop"), opts, "shop.sql");
+        let (db1, db2) = (pg(&["server=db1:5432"]), pg(&["server=db2:5432"]));
+        assert!(!same_database(&db1, &db2), "one name on two servers");
+        assert!(
+            same_database(&pg(&[]), &db1),
+            "written before the server was recorded"
+        );
+        assert!(!same_database(&pg(&[]), &new_shop), "engine differs");
+    }
 
     #[test]
     fn overlap_counts_only_shared_bytes() {

@@ -40,13 +40,15 @@ pub struct Verdict {
     pub time: String,
     /// Host.
     pub host: String,
-    /// Database, when the snapshot is of one.
+    /// Database name, when the snapshot is of one (for a piped stream without a recorded
+    /// one, its stream name without extension).
     pub database: Option<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// Kept (true) or removed.
     pub keep: bool,
-    /// The rules that keep it, e.g. `hourly snapshot` (empty when removed).
+    /// The rules that keep it, e.g. `last 1`, `daily 2026-12-05`, `tag keep` (empty when
+    /// removed).
     pub reasons: Vec<String>,
 }
 
@@ -89,7 +91,7 @@ fn verdict(e: &SnapshotEntry, keep: bool, reasons: Vec<String>) -> Verdict {
         short_id: e.id.short(),
         time: m.time.clone(),
         host: m.host.clone(),
-        database: m.source.database.clone(),
+        database: m.database(),
         tags: m.tags.clone(),
         keep,
         reasons,
@@ -97,6 +99,7 @@ fn verdict(e: &SnapshotEntry, keep: bool, reasons: Vec<String>) -> Verdict {
 }
 
 /// Applies the policy of `opts` to `snapshots` (all of the repository's; the filter selects).
+/// Snapshots tagged `keep` are kept whatever the policy ([`retention::KEEP_TAG`]).
 ///
 /// Errors: [`Error::Invalid`] for an invalid policy (a zero count or duration, an empty tag)
 /// and for an empty policy without [`ForgetOptions::allow_remove_all`].
@@ -121,17 +124,25 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
             id: e.id.to_hex(),
             time: e.time(),
             host: e.manifest.host.clone(),
-            // Databases of one name on different servers or engines are different groups.
-            database: e.manifest.source.identity(),
+            // Databases of one name on different servers or engines are different groups;
+            // piped streams are told apart by their database (from the stream name).
+            database: e.manifest.identity(),
             tags: e.manifest.tags.clone(),
         })
         .collect();
     let mut out = ForgetPlan::default();
     for (key, members) in retention::group(&metas, opts.group_by) {
         let decisions: Vec<(usize, bool, Vec<String>)> = if remove_all {
+            // Even "remove all" never removes a snapshot tagged `keep`.
             let mut m = members.clone();
             m.sort_by(|a, b| metas[*b].time.cmp(&metas[*a].time).then(a.cmp(b)));
-            m.into_iter().map(|i| (i, false, vec![])).collect()
+            let protected = retention::Reason::Protected.to_string();
+            (m.into_iter())
+                .map(|i| match retention::is_protected(&metas[i].tags) {
+                    true => (i, true, vec![protected.clone()]),
+                    false => (i, false, vec![]),
+                })
+                .collect()
         } else {
             retention::apply_to_group(&opts.policy, &metas, &members, &opts.tz)
                 .into_iter()
@@ -254,7 +265,7 @@ mod tests {
         };
         let p = plan(&snaps, &opts(policy.clone())).unwrap();
         assert_eq!((p.groups.len(), p.keep, p.remove), (2, 2, 4));
-        assert_eq!(p.groups[0].snapshots[0].reasons, vec!["last snapshot"]);
+        assert_eq!(p.groups[0].snapshots[0].reasons, vec!["last 1"]);
         let mut o = opts(policy);
         o.filter.databases = vec!["shop".into()];
         let p = plan(&snaps, &o).unwrap();
@@ -288,5 +299,71 @@ mod tests {
         ];
         let p = plan_ids(&snaps, &[Id([2; 32]), Id([2; 32])]);
         assert_eq!(p.removed(), vec![Id([2; 32])]);
+    }
+
+    /// A piped snapshot as written before the database was recorded: only a stream name.
+    fn piped(n: u8, time: &str, kind: &str, stream: &str, tags: &[&str]) -> SnapshotEntry {
+        let mut e = entry(n, time, "vm", "");
+        e.manifest.source = crate::source::SourceInfo {
+            kind: kind.into(),
+            ..Default::default()
+        };
+        e.manifest.tags = tags.iter().map(|t| t.to_string()).collect();
+        e.manifest.streams = vec![crate::format::snapshot::StreamRef {
+            name: stream.into(),
+            size: 1,
+            blake3: [0; 32],
+            root: [0; 32],
+            chunks: 1,
+            sections: vec![],
+        }];
+        e
+    }
+
+    #[test]
+    fn piped_streams_group_by_database_from_the_stream_name() {
+        let snaps = vec![
+            piped(1, &day(1, 1), "stdin", "shop.sql", &[]),
+            piped(2, &day(1, 2), "stdin", "crm.sql", &[]),
+            piped(3, &day(2, 1), "command", "shop.sql", &[]),
+            piped(4, &day(2, 2), "stdin", "crm.sql", &[]),
+            piped(5, &day(3, 1), "stdin", "shop.sql.gz", &["keep"]),
+        ];
+        let daily = Policy {
+            keep_daily: Some(1),
+            ..Default::default()
+        };
+        let p = plan(&snaps, &opts(daily.clone())).unwrap();
+        let groups = Vec::from_iter(p.groups.iter().map(|g| g.group.as_str()));
+        assert_eq!(
+            groups,
+            [
+                "host vm, database stream crm",
+                "host vm, database stream shop"
+            ]
+        );
+        // Each database keeps its newest; the keep-tagged one takes no place.
+        assert_eq!(p.removed(), [Id([2; 32]), Id([1; 32])]);
+        let shop = &p.groups[1].snapshots;
+        assert_eq!(shop[0].reasons, ["tag keep"]);
+        assert_eq!(shop[1].reasons, ["daily 2026-03-02"]);
+        assert_eq!(shop[1].database.as_deref(), Some("shop"));
+
+        // --database selects by name, by stream name and by identity.
+        for (db, want) in [
+            ("shop", (2, 1)),
+            ("stream shop", (2, 1)),
+            ("shop.sql", (1, 1)),
+        ] {
+            let mut o = opts(daily.clone());
+            o.filter.databases = vec![db.into()];
+            let p = plan(&snaps, &o).unwrap();
+            assert_eq!((p.keep, p.remove), want, "{db}");
+        }
+        // Removing all still keeps the keep-tagged snapshot.
+        let mut all = opts(Policy::default());
+        all.allow_remove_all = true;
+        let p = plan(&snaps, &all).unwrap();
+        assert_eq!((p.keep, p.remove), (1, 4));
     }
 }

@@ -1,26 +1,27 @@
 //! `prune`: free the space no snapshot needs, without ever making a snapshot wait.
 //!
-//! Deletion is two-phase (the protocol and its invariants are in `repo-format.md`, "Prune"):
-//! a prune marks unused packs obsolete in a new index file; a later prune deletes them once
-//! they have been marked longer than the grace period, are still unreferenced, and no snapshot
-//! that started before the grace window ended is still running. One run:
+//! Deletion is two-phase (the protocol and its numbered rules are in `repo-format.md`
+//! section 14): a prune marks unused packs obsolete in a new index file; a later prune deletes
+//! them once they have been marked longer than the grace period, are still unreferenced, and
+//! no writer whose lock predates the mark is still running. One run (the numbers are the test
+//! hook's steps):
 //!
 //! 1. takes the exclusive lock (a second prune is refused; snapshots do not look at it);
-//! 2. reads the shared locks, then the snapshots, then the index files and the pack list, walks
-//!    every snapshot's chunk-list tree, and plans ([`plan::plan`], pure);
-//! 3. copies the used blobs of packs with too much unused space into new packs;
-//! 4. writes ONE new index file (live packs, new packs, obsolete marks) superseding every
+//! 2. phase one: reads the shared locks, then the snapshots, then the index files and the pack
+//!    list, walks every snapshot's chunk-list tree, and plans ([`plan::plan`], pure);
+//! 3. phase two begins: re-reads the snapshots written since, and keeps every pack they need
+//!    ([`recheck`]);
+//! 4. (after the first) and 5. (after the last): deletes the obsolete packs that are due,
+//!    before writing anything, so prune runs on a full disk;
+//! 6. copies the used blobs of packs with too much unused space into new packs;
+//! 7. writes ONE new index file (live packs, new packs, obsolete marks) superseding every
 //!    index file read;
-//! 5. deletes the superseded index files;
-//! 6. deletes the packs whose grace period is over (step 6 is reported after the first, 7
-//!    after the last).
+//! 8. deletes the superseded index files;
+//! 9. with `--instant-delete`, deletes the packs that were unused until step 7.
 //!
 //! Each step's output is durable before the next one starts, so an interruption anywhere leaves
-//! every snapshot restorable and the next prune finishes the job.
-//!
-//! Test hooks (test-only, not for production use): `DUMPVAULT_TEST_PRUNE_ABORT_AFTER=N` aborts
-//! the process (like `kill -9`) right after step N; `DUMPVAULT_TEST_PRUNE_PAUSE_AFTER=N` prints
-//! `prune paused after step N` on stderr after step N and waits for a line on stdin.
+//! every snapshot restorable and the next prune finishes the job. Test builds (feature
+//! `test-hooks`) can pause after each step or abort there like `kill -9` (see [`step`]).
 
 pub mod plan;
 
@@ -44,11 +45,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub const DEFAULT_GRACE_SECS: i64 = 12 * 3600;
 /// Default `--max-unused`, percent.
 pub const DEFAULT_MAX_UNUSED_PERCENT: f64 = 5.0;
-
-/// Environment variable: abort after this step (tests only).
-pub const ABORT_AFTER_ENV: &str = "DUMPVAULT_TEST_PRUNE_ABORT_AFTER";
-/// Environment variable: pause after this step until a line arrives on stdin (tests only).
-pub const PAUSE_AFTER_ENV: &str = "DUMPVAULT_TEST_PRUNE_PAUSE_AFTER";
 
 /// Options of a prune.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,17 +90,23 @@ pub struct PruneOutcome {
     pub index_files_removed: u64,
     /// Verification records of snapshots that no longer exist, deleted.
     pub verifications_removed: u64,
+    /// Packs planned for deletion but kept because a snapshot written while this prune ran
+    /// references them (rule P4 of `repo-format.md` section 14).
+    pub rescued_packs: u64,
 }
 
+/// Marks the end of step `n` of the implementation (numbered in the module documentation).
+/// In test builds (feature `test-hooks`) a test may pause there (point `prune-step-N`, see
+/// [`crate::testhook`]) or abort the process like `kill -9` (`DUMPVAULT_TEST_PRUNE_ABORT_AFTER=N`).
 fn step(n: u32) {
-    let at = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u32>().ok()) == Some(n);
-    if at(PAUSE_AFTER_ENV) {
-        eprintln!("prune paused after step {n}");
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    }
-    if at(ABORT_AFTER_ENV) {
-        eprintln!("prune aborting after step {n} ({ABORT_AFTER_ENV})");
+    crate::testhook::pause(&format!("prune-step-{n}"));
+    #[cfg(feature = "test-hooks")]
+    if std::env::var("DUMPVAULT_TEST_PRUNE_ABORT_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(n)
+    {
+        eprintln!("prune aborting after step {n}");
         std::process::abort();
     }
 }
@@ -248,8 +250,8 @@ pub fn run(
     step(1);
     let g = gather(repo)?;
     // Deletion is decided against the time before the locks were read: a snapshot starting
-    // after that saw every mark old enough to act on (repo-format.md, "Prune", I3).
-    let plan = plan::plan(&plan::Input {
+    // after that saw every mark old enough to act on (repo-format.md section 14, P3).
+    let mut plan = plan::plan(&plan::Input {
         packs: &g.packs,
         marks: &g.index.obsolete,
         stored: &g.stored,
@@ -269,29 +271,45 @@ pub fn run(
         return Ok(out);
     }
     step(2);
+    // Phase two. Snapshots written since the plan was made keep what they reference (P4).
+    out.rescued_packs = recheck(repo, &g, &mut plan)?;
+    out.stats = plan.stats.clone();
+    step(3);
+    // Packs marked obsolete by an earlier prune and now due go first, before anything is
+    // written, so a prune can free space on a full disk (P5): every index file still lists
+    // them as obsolete, which readers accept for a missing pack.
+    let (early, late): (Vec<Id>, Vec<Id>) = plan
+        .delete
+        .iter()
+        .partition(|id| g.index.obsolete.contains_key(id) && !g.index.is_live(id));
+    for (i, id) in early.iter().enumerate() {
+        delete_pack(repo, id)?;
+        if i == 0 {
+            step(4);
+        }
+    }
+    step(5);
     let new_packs = repack(repo, &g.index, &plan, progress)?;
     out.new_packs = new_packs.len() as u64;
     out.new_bytes = new_packs.iter().map(|p| p.size).sum();
-    step(3);
+    step(6);
     if plan.changes || g.files.len() > 1 {
         // New marks carry the time just before the index that holds them is written (not the
-        // planning time: repacking may take long), see "Prune" in repo-format.md.
+        // planning time: repacking may take long), see repo-format.md section 14.
         let file = new_index(&g, &plan, new_packs, lock::now_secs());
         out.index_file = Some(repo.save_index_file(&file)?.to_hex());
-        step(4);
+        step(7);
         for (id, _) in &g.files {
             repo.backend().delete(&FileKind::Index.path(id))?;
             out.index_files_removed += 1;
         }
-        step(5);
+        step(8);
     }
-    for (i, id) in plan.delete.iter().enumerate() {
-        repo.backend().delete(&FileKind::Pack.path(id))?;
-        if i == 0 {
-            step(6);
-        }
+    // `--instant-delete`: packs that were live until the index just written.
+    for id in &late {
+        delete_pack(repo, id)?;
     }
-    step(7);
+    step(9);
     // Verification records of forgotten snapshots; only those written before this prune
     // read the snapshots (to the second: a snapshot taken since, and verified within that
     // same second, is not a practical case).
@@ -305,6 +323,79 @@ pub fn run(
         guard.release()?;
     }
     Ok(out)
+}
+
+/// Deletes one pack file; one already gone (an interrupted earlier prune) is fine.
+fn delete_pack(repo: &Repository, id: &Id) -> Result<()> {
+    match repo.backend().delete(&FileKind::Pack.path(id)) {
+        Err(e) if e.class != ErrorClass::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Phase two's re-check (rule P4 of `repo-format.md` section 14), run under the exclusive lock
+/// after planning and before anything is deleted: every snapshot manifest that appeared since
+/// [`gather`] listed them is walked against a freshly loaded index (which includes the index
+/// files written since), and every pack planned for deletion that holds a blob such a
+/// snapshot references, or a base under one, is made live again instead. Returns how many
+/// packs were rescued.
+///
+/// This closes what locks alone cannot: a writer whose lock the prune did not see (a stale
+/// listing, a clock far off, an older dumpvault) but which finished before the deletion.
+///
+/// Errors: a new manifest that does not decode, or references a blob no index lists
+/// ([`Error::Corrupt`]: prune stops before deleting anything); storage errors.
+fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
+    if plan.delete.is_empty() {
+        return Ok(0);
+    }
+    let known: HashSet<Id> = g.snapshots.iter().map(|(id, _)| *id).collect();
+    let mut fresh = Vec::new();
+    for (id, _) in repo.list(FileKind::Snapshot)? {
+        if known.contains(&id) {
+            continue;
+        }
+        match repo.load_manifest(&id) {
+            Ok(m) => fresh.push((id, m)),
+            Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let index = Index::load(repo)?;
+    let used = used_blobs(repo, &index, &fresh)?;
+    let mut needed: HashSet<Id> = used
+        .iter()
+        .filter_map(|b| index.get(b))
+        .map(|l| l.0)
+        .collect();
+    for p in &g.packs {
+        if p.blobs.iter().any(|b| used.contains(&Id(b.id))) {
+            needed.insert(p.id);
+        }
+    }
+    let size = |id: &Id| g.stored.get(id).copied().unwrap_or(0);
+    let mut rescued = 0;
+    let mut i = 0;
+    while i < plan.delete.len() {
+        let id = plan.delete[i];
+        if !needed.contains(&id) {
+            i += 1;
+            continue;
+        }
+        plan.delete.remove(i);
+        plan.resurrect.push(id);
+        plan.changes = true;
+        plan.stats.delete_packs -= 1;
+        plan.stats.delete_bytes -= size(&id);
+        plan.stats.resurrected_packs += 1;
+        plan.stats.keep_packs += 1;
+        plan.stats.keep_bytes += size(&id);
+        rescued += 1;
+    }
+    Ok(rescued)
 }
 
 /// Copies the blobs `plan.copy` names, sealed as they are (after checking each opens and

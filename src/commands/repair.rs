@@ -12,7 +12,21 @@
 //! `repair snapshots` lists the snapshots that cannot be restored in full (per [`check`]) and,
 //! with `forget_broken`, deletes their manifests. It refuses while the index itself needs
 //! repair, since a lost index file makes intact snapshots look broken.
+//!
+//! `repair packs` ([`packs`]) retires damaged packs after salvaging their intact blobs;
+//! `repair config` ([`config`]) writes a lost config again.
+//!
+//! No repair deletes or replaces an object that decrypts with no key of this repository
+//! ([`foreign`]): it names the object and stops before changing anything.
 
+pub mod config;
+pub mod foreign;
+pub mod packs;
+
+pub use config::{repair_config, RepairConfigOptions, RepairConfigOutcome};
+pub use packs::{repair_packs, RepairPacksOptions, RepairPacksOutcome};
+
+use crate::backend::ErrorClass;
 use crate::commands::check::{self, read_header, CheckOptions, CheckReport, Subset};
 use crate::error::{Error, Result};
 use crate::format::index::{IndexFile, IndexPack, ObsoletePack};
@@ -67,9 +81,13 @@ pub struct RepairIndexOutcome {
 
 /// Rebuilds the index from the packs. Durable when it returns: the new index files are written
 /// before any old one is deleted, so an interruption leaves a usable (if redundant) index.
+/// A pack that a readable index file marks obsolete and none lists (a pack `repair packs`
+/// retired, or a leftover prune marked) keeps only its mark: its damaged blobs do not come back.
 ///
 /// Errors: [`Error::Locked`] while a prune (or another repair) holds the exclusive lock;
-/// storage errors.
+/// [`Error::Corrupt`] when an index file or pack decrypts with no key of this repository, and
+/// [`Error::UnsupportedVersion`] for an index file of a newer format (nothing is changed
+/// then); storage errors.
 pub fn repair_index(
     repo: &Repository,
     opts: &RepairIndexOptions,
@@ -84,9 +102,15 @@ pub fn repair_index(
     let mut old_entries: HashMap<Id, IndexPack> = HashMap::new();
     let mut marks: HashMap<Id, i64> = HashMap::new();
     for id in &old {
-        // Damaged index files are simply replaced.
-        let Ok(f) = repo.load_index_file(id) else {
-            continue;
+        // Damaged index files are replaced; foreign or newer ones stop the repair.
+        let f = match repo.load_index_file(id) {
+            Ok(f) => f,
+            Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => continue,
+            Err(e @ Error::UnsupportedVersion { .. }) => return Err(e),
+            Err(_) => {
+                foreign::refuse(repo, FileKind::Index, id)?;
+                continue;
+            }
         };
         for p in f.packs {
             old_entries.entry(Id(p.id)).or_insert(p);
@@ -96,7 +120,12 @@ pub fn repair_index(
             *t = (*t).max(o.marked_at);
         }
     }
-    let packs = repo.list(FileKind::Pack)?;
+    let all_packs = repo.list(FileKind::Pack)?;
+    let packs: Vec<(Id, u64)> = all_packs
+        .iter()
+        .filter(|(p, _)| !marks.contains_key(p) || old_entries.contains_key(p))
+        .copied()
+        .collect();
     if opts.read_all_packs {
         progress.set_total(packs.iter().map(|p| p.1).sum());
     }
@@ -113,6 +142,10 @@ pub fn repair_index(
                     blobs,
                 });
             }
+            Err(e) if foreign::is_foreign(repo, FileKind::Pack, pack)? => {
+                foreign::refuse(repo, FileKind::Pack, pack)?;
+                return Err(e);
+            }
             Err(e) => match old_entries.get(pack) {
                 Some(p) if p.size == *size => {
                     out.from_old_index += 1;
@@ -125,7 +158,7 @@ pub fn repair_index(
             },
         }
     }
-    let present: HashSet<Id> = packs.iter().map(|p| p.0).collect();
+    let present: HashSet<Id> = all_packs.iter().map(|p| p.0).collect();
     let obsolete: Vec<ObsoletePack> = marks
         .into_iter()
         .filter(|(p, _)| present.contains(p))
@@ -250,13 +283,15 @@ pub struct RepairSnapshotsOutcome {
     pub check: CheckReport,
 }
 
-/// Finds the snapshots that cannot be restored in full (a structural check, plus a full read
-/// of every pack with `read_data`) and, with `forget_broken`, deletes their manifests. Their
-/// data goes with the next `prune`.
+/// Finds the snapshots that cannot be restored in full (a structural check: a chunk in no
+/// index, or only in a pack known damaged; plus a full read of every pack with `read_data`)
+/// and, with `forget_broken`, deletes their manifests. Their data goes with the next `prune`.
+/// Without `read_data`, damage inside packs that `repair packs` has not yet retired is not seen.
 ///
 /// Errors: [`Error::Invalid`] when the index needs `repair index` first (damaged or
 /// disagreeing index files, or packs or blobs no index lists: intact snapshots would look
-/// broken); storage errors.
+/// broken); [`Error::Corrupt`] when a broken snapshot's manifest is intact but decrypts with
+/// no key of this repository (nothing is deleted then); storage errors.
 pub fn repair_snapshots(
     repo: &Repository,
     forget_broken: bool,
@@ -295,9 +330,14 @@ pub fn repair_snapshots(
                 repo.backend().location()
             )));
         }
-        for b in &broken {
-            let id = Id::from_hex(&b.id).map_err(Error::Invalid)?;
-            repo.backend().delete(&FileKind::Snapshot.path(&id))?;
+        let ids: Vec<Id> = (broken.iter())
+            .map(|b| Id::from_hex(&b.id).map_err(Error::Invalid))
+            .collect::<Result<_>>()?;
+        for id in &ids {
+            foreign::refuse(repo, FileKind::Snapshot, id)?;
+        }
+        for id in &ids {
+            repo.backend().delete(&FileKind::Snapshot.path(id))?;
         }
     }
     Ok(RepairSnapshotsOutcome {

@@ -1,7 +1,8 @@
 //! `report`: the figures of a repository per database, for the HTML report a DBA reads.
 //!
-//! Snapshots are grouped by database: the manifest's `source.database`, or for snapshots
-//! without one (stdin and command dumps) the name of their first stream. Per database: every
+//! Snapshots are grouped by database identity ([`crate::format::snapshot::Manifest::identity`]:
+//! engine, server or file, and name; a piped `shop.sql` is the database `shop`), the same
+//! identity `forget` groups by and `--database` selects. Per database: every
 //! snapshot in time order with its dump size, the bytes it added to the repository and the
 //! running total of those bytes (the repository's growth due to that database), the last
 //! snapshot (every stored snapshot is a successful one: a failed dump writes none) and the
@@ -66,8 +67,12 @@ impl From<&Verification> for VerificationSummary {
 /// The figures of one database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatabaseReport {
-    /// Database name (or stream name for snapshots without one).
+    /// Database name (for a piped stream without a recorded one, the stream name without
+    /// extension; `(unnamed)` for a snapshot without database and streams).
     pub name: String,
+    /// Its identity, e.g. `postgres db1:5432/shop` or `stream shop` (equal to `name` for a
+    /// snapshot without database).
+    pub identity: String,
     /// Source kind of its newest snapshot (`postgres`, `sqlite`, `stdin`…).
     pub engine: String,
     /// Hosts its snapshots were taken on, sorted.
@@ -99,30 +104,32 @@ pub struct Report {
     pub databases: Vec<DatabaseReport>,
 }
 
-/// The name a snapshot is grouped under: its database, else its first stream's name.
+/// The name a snapshot is listed under: its database ([`crate::format::snapshot::Manifest::database`]),
+/// else its first stream's name.
 pub fn database_key(e: &SnapshotEntry) -> String {
     let m = &e.manifest;
-    m.source
-        .database
-        .clone()
+    m.database()
         .or_else(|| m.streams.first().map(|s| s.name.clone()))
         .unwrap_or_else(|| "(unnamed)".into())
 }
 
-/// Groups `list` by database (see [`database_key`]) and computes each one's figures;
-/// `verified` holds the newest verification of each snapshot by id (hex), as
-/// [`verify::latest`] returns. Databases come sorted by name, snapshots oldest first.
+/// Groups `list` by database identity (named as [`database_key`] says) and computes each
+/// one's figures; `verified` holds the newest verification of each snapshot by id (hex), as
+/// [`verify::latest`] returns. Databases come sorted by name, then identity; snapshots
+/// oldest first.
 pub fn gather(
     list: &[SnapshotEntry],
     verified: &HashMap<String, Verification>,
 ) -> Vec<DatabaseReport> {
-    let mut groups: BTreeMap<String, Vec<&SnapshotEntry>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<&SnapshotEntry>> = BTreeMap::new();
     for e in list {
-        groups.entry(database_key(e)).or_default().push(e);
+        let name = database_key(e);
+        let identity = e.manifest.identity().unwrap_or_else(|| name.clone());
+        groups.entry((name, identity)).or_default().push(e);
     }
     groups
         .into_iter()
-        .map(|(name, mut entries)| {
+        .map(|((name, identity), mut entries)| {
             entries.sort_by_key(|e| (e.time(), e.id));
             let mut total = 0u64;
             let mut hosts: Vec<String> = Vec::new();
@@ -159,6 +166,7 @@ pub fn gather(
             let newest = entries.last();
             DatabaseReport {
                 name,
+                identity,
                 engine: newest.map_or_else(String::new, |e| e.manifest.source.kind.clone()),
                 hosts,
                 last_snapshot: snapshots.last().map(|s| s.time.clone()),
@@ -259,7 +267,7 @@ mod tests {
         );
         let r = gather(&[a2.clone(), a1.clone(), s1], &verified);
         let names: Vec<&str> = r.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["app.db", "shop.sql"]);
+        assert_eq!(names, ["app.db", "shop"]);
         let app = &r[0];
         assert_eq!(app.snapshots.len(), 2);
         assert_eq!(app.snapshots[0].id, a1.id.to_hex());
@@ -277,8 +285,37 @@ mod tests {
         assert!(!v.ok);
         assert_eq!(v.snapshot, a1.id.to_hex());
         let shop = &r[1];
-        assert_eq!(shop.engine, "stdin");
+        assert_eq!(
+            (shop.engine.as_str(), shop.identity.as_str()),
+            ("stdin", "stream shop")
+        );
         assert_eq!(shop.last_snapshot.as_deref(), Some("2026-12-01T11:00:00Z"));
         assert_eq!(shop.last_verification, None);
+    }
+
+    #[test]
+    fn one_name_on_two_servers_is_two_databases_and_piped_streams_are_apart() {
+        let on = |server: &str| {
+            let mut e = entry(Some("shop"), "shop.sql", "2026-12-01T00:00:00Z", 1);
+            e.manifest.source.kind = "postgres".into();
+            e.manifest.source.options = vec![format!("server={server}")];
+            e
+        };
+        let piped = |stream: &str| entry(None, stream, "2026-12-01T00:00:00Z", 1);
+        let list = [
+            on("db1:5432"),
+            on("db2:5432"),
+            piped("shop.sql"),
+            piped("crm.sql"),
+        ];
+        let r = gather(&list, &HashMap::new());
+        let got = Vec::from_iter(r.iter().map(|d| (d.name.as_str(), d.identity.as_str())));
+        let want = [
+            ("crm", "stream crm"),
+            ("shop", "postgres db1:5432/shop"),
+            ("shop", "postgres db2:5432/shop"),
+            ("shop", "stream shop"),
+        ];
+        assert_eq!(got, want);
     }
 }

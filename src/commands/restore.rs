@@ -72,7 +72,7 @@ pub fn run(
     };
     let mut pos = 0;
     let bases_before = repo.base_cache().bytes_read();
-    w.visit(&Id(stream.root), &mut pos)?;
+    w.visit(&Id(stream.root), &mut pos).map_err(repair_hint)?;
     w.outcome.bytes_read += repo.base_cache().bytes_read() - bases_before;
     if let Some(h) = w.hasher.take() {
         if pos != stream.size || *h.finalize().as_bytes() != stream.blake3 {
@@ -87,6 +87,28 @@ pub fn run(
         .map_err(|e| Error::io("writing the restored dump", e))?;
     progress.finish();
     Ok(w.outcome)
+}
+
+/// Adds to an error naming a damaged pack the command that retires it (`repair packs`), so
+/// no later snapshot deduplicates against its damaged blobs.
+fn repair_hint(e: Error) -> Error {
+    match e {
+        Error::Corrupt { object, detail } if object.starts_with("pack data/") => {
+            let id: String = object["pack data/".len()..]
+                .split(['/', ' '])
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            Error::Corrupt {
+                object,
+                detail: format!(
+                    "{detail}; run `dumpvault repair packs {id}` to move its intact blobs into \
+                     new packs and drop the damaged ones, then snapshot the same data again"
+                ),
+            }
+        }
+        e => e,
+    }
 }
 
 impl Walker<'_> {

@@ -22,7 +22,7 @@ use crate::id::Id;
 use crate::index::SharedIndex;
 use crate::pack::packer::{Packer, PackerStats};
 use crate::progress::Progress;
-use crate::repository::Repository;
+use crate::repository::{FileKind, Repository};
 use crate::source::DumpSource;
 use crate::stream::ListWriter;
 use crate::tables::{Section, TableScanner};
@@ -45,7 +45,16 @@ pub struct SnapshotOptions {
     pub tags: Vec<String>,
     /// Snapshot time to record (default: now). Tests use it to build timelines.
     pub time: Option<jiff::Zoned>,
+    /// Store a recognised SQL dump that lacks its completion marker (see
+    /// [`crate::tables::Scanned::complete`]), tagged [`INCOMPLETE_TAG`], instead of refusing it.
+    pub allow_incomplete: bool,
+    /// Store an empty (0-byte) stream instead of refusing it.
+    pub allow_empty: bool,
 }
+
+/// Tag of a snapshot stored with [`SnapshotOptions::allow_incomplete`] whose dump lacks its
+/// completion marker.
+pub const INCOMPLETE_TAG: &str = "incomplete";
 
 /// A snapshot that was written.
 #[derive(Debug, Clone)]
@@ -78,13 +87,19 @@ struct StreamStats {
     sections: Vec<Section>,
     /// The dialect recognised from the stream's first bytes, when the source declared none.
     detected: Option<crate::source::Dialect>,
+    /// Whether the scanned dump ended with its completion marker; `None` when not scanned.
+    complete: Option<bool>,
 }
 
 /// Takes a snapshot of one or more named streams (`(stream name, source)`, the main dump
 /// first; the manifest's source description is the first one's) into `repo`.
 ///
 /// Errors: a source's error when its dump did not complete (no manifest is written; packs and
-/// index files already written stay, so a rerun stores nothing twice); storage errors.
+/// index files already written stay, so a rerun stores nothing twice); [`Error::NotFound`]
+/// when a pack the snapshot deduplicated against vanished meanwhile (see `confirm_packs`);
+/// storage errors. The shared lock is held by `index` ([`SharedIndex::start`]). An empty
+/// stream, or a recognised SQL dump without its completion marker, is refused before the
+/// manifest unless `opts` allows it (see [`SnapshotOptions::allow_incomplete`]).
 pub fn run(
     repo: &Repository,
     index: &SharedIndex,
@@ -93,15 +108,20 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<SnapshotOutcome> {
     let started = Instant::now();
-    // Tells a concurrent prune this snapshot may reference packs it marks obsolete (see
-    // repo-format.md, "Prune"); never looks at other locks, so prune never delays a snapshot.
-    let lock = crate::repository::lock::LockGuard::shared(repo, "snapshot")?;
+    // `index` holds the shared lock that tells a concurrent prune this snapshot may reference
+    // packs it marks obsolete (repo-format.md section 14, W1); snapshots never look at other
+    // locks, so prune never delays a snapshot.
     let time = opts.time.clone().unwrap_or_else(jiff::Zoned::now);
     let mut streams = Vec::new();
     let mut summary = Summary::default();
     let mut first_info = None;
+    let mut ends = Vec::new();
+    let mut relied = HashSet::new();
     for (name, source) in sources {
-        let (stream, info, added, new_blobs) = store_stream(repo, index, name, source, progress)?;
+        let (stream, info, added, new_blobs, packs, complete) =
+            store_stream(repo, index, name, source, progress)?;
+        ends.push((info.dialect, complete));
+        relied.extend(packs);
         summary.bytes_read += stream.size;
         summary.chunks += stream.chunks;
         summary.bytes_added += added;
@@ -110,7 +130,7 @@ pub fn run(
         first_info.get_or_insert(info);
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         time: time.to_string(),
         host: opts.host.clone().unwrap_or_else(crate::hostname),
         tags: opts.tags.clone(),
@@ -119,11 +139,25 @@ pub fn run(
         summary,
         original: None,
     };
+    refuse_unfinished(&mut manifest, &ends, opts)?;
+    crate::testhook::pause("snapshot-before-manifest");
+    confirm_packs(repo, &relied)?;
     let id = repo.save_manifest(&manifest)?;
-    drop(lock); // removed only once the manifest is durable
     progress.finish();
     Ok(SnapshotOutcome { id, manifest })
 }
+
+/// What [`store_stream`] returns: the stream's reference, the source's final description, bytes
+/// added, new blobs, the packs the stream relies on, and whether its dump ended with its
+/// completion marker (`None`: not SQL).
+type StoredStream = (
+    StreamRef,
+    crate::source::SourceInfo,
+    u64,
+    u64,
+    HashSet<Id>,
+    Option<bool>,
+);
 
 /// Stores one stream; returns its reference, the source's final description, bytes added to
 /// the repository and the number of new blobs. The source's `finish` is checked last.
@@ -133,7 +167,7 @@ fn store_stream(
     name: String,
     mut source: Box<dyn DumpSource>,
     progress: &dyn Progress,
-) -> Result<(StreamRef, crate::source::SourceInfo, u64, u64)> {
+) -> Result<StoredStream> {
     let info = source.info();
     let (chunk_tx, chunk_rx) = bounded::<(Id, Vec<u8>)>(CHUNK_QUEUE);
     let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
@@ -213,7 +247,7 @@ fn store_stream(
     let packed = packer.join().expect("packer thread panicked");
     // Storage errors first: they explain why the other stages stopped.
     let packed = packed?;
-    let (root, chunks, new_blobs) = dedup?;
+    let (root, chunks, new_blobs, relied) = dedup?;
     let stream =
         read.map_err(|e| Error::io(format!("reading the dump ({})", describe(&info)), e))?;
     let mut info = source.finish()?;
@@ -228,7 +262,55 @@ fn store_stream(
         chunks,
         sections: stream.sections,
     };
-    Ok((stream_ref, info, packed.bytes, new_blobs))
+    let complete = stream.complete;
+    Ok((stream_ref, info, packed.bytes, new_blobs, relied, complete))
+}
+
+/// Refuses a snapshot whose streams are empty or cut short, unless `opts` allows it; tags an
+/// allowed incomplete one [`INCOMPLETE_TAG`]. `ends` holds, per stream of `m`, its dialect and
+/// whether its dump ended with the completion marker.
+///
+/// Errors: [`crate::source::SourceError::Invalid`] (exit code 1) naming the stream, what is
+/// missing and the option that overrides it.
+fn refuse_unfinished(
+    m: &mut Manifest,
+    ends: &[(Option<crate::source::Dialect>, Option<bool>)],
+    opts: &SnapshotOptions,
+) -> Result<()> {
+    let refuse = |msg: String| Err(crate::source::SourceError::Invalid(msg).into());
+    let from = match (m.source.kind.as_str(), &m.source.command) {
+        ("stdin", _) => "standard input".to_string(),
+        ("command", Some(c)) => format!("command `{c}`"),
+        _ => describe(&m.source),
+    };
+    for (s, (dialect, complete)) in m.streams.iter().zip(ends) {
+        if s.size == 0 && !opts.allow_empty {
+            return refuse(format!(
+                "the dump stream {:?} from {from} is empty (0 bytes), so no snapshot was \
+                 written; check that the dump tool writes the dump to standard output, or pass \
+                 --allow-empty to store an empty snapshot",
+                s.name
+            ));
+        }
+        if let (Some(d), Some(false)) = (dialect, complete) {
+            if !opts.allow_incomplete {
+                return refuse(format!(
+                    "the dump stream {:?} from {from} is a {} dump that does not end with \
+                     {}: it was cut short (the dump tool failed or was killed; in a shell \
+                     pipe its exit status is lost: use --command, or `set -o pipefail`), so no \
+                     snapshot was written; pass --allow-incomplete to store it anyway, tagged \
+                     `{INCOMPLETE_TAG}`",
+                    s.name,
+                    crate::tables::dialect_name(*d),
+                    crate::tables::completion_marker(*d)
+                ));
+            }
+            if !m.tags.iter().any(|t| t == INCOMPLETE_TAG) {
+                m.tags.push(INCOMPLETE_TAG.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(info: &crate::source::SourceInfo) -> String {
@@ -268,15 +350,17 @@ fn read_stream(
             break;
         }
     }
+    let scanned = scanner.map(TableScanner::end);
     Ok(StreamStats {
         size,
         blake3: *hasher.finalize().as_bytes(),
-        sections: scanner.map(|s| s.finish()).unwrap_or_default(),
+        complete: scanned.as_ref().map(|s| s.complete),
+        sections: scanned.map(|s| s.sections).unwrap_or_default(),
         detected,
     })
 }
 
-/// Returns (root list blob, chunks, new blobs).
+/// Returns (root list blob, chunks, new blobs, packs the stream relies on).
 fn dedup_stage(
     repo: &Repository,
     index: &SharedIndex,
@@ -285,25 +369,38 @@ fn dedup_stage(
     rx: &Receiver<(Id, Vec<u8>)>,
     tx: &Sender<Work>,
     progress: &dyn Progress,
-) -> Result<(Id, u64, u64)> {
+) -> Result<(Id, u64, u64, HashSet<Id>)> {
     let index = index.get()?;
     let mut finder = BaseFinder::for_stream(repo, &index, info, stream)?;
+    crate::testhook::pause("snapshot-indexed");
     let mut seen: HashSet<Id> = HashSet::new();
+    let mut relied: HashSet<Id> = HashSet::new();
     let mut list = ListWriter::new();
     let (mut chunks, mut new_blobs) = (0u64, 0u64);
     let stopped = || Error::Invalid("snapshot pipeline stopped".into());
     let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>, base: Option<Id>| -> Result<()> {
-        if !index.contains(&id) && seen.insert(id) {
-            new_blobs += 1;
-            let w = Work {
-                kind,
-                id,
-                plain,
-                base,
-            };
-            tx.send(w).map_err(|_| stopped())?;
+        if !seen.insert(id) {
+            return Ok(());
         }
-        Ok(())
+        if index.contains(&id) {
+            // Deduplicated: the manifest will rely on this blob's packs (W2, W4).
+            relied.extend(index.chain_packs(&id));
+            return Ok(());
+        }
+        new_blobs += 1;
+        // A blob the index knows only in an obsolete pack, or as a delta whose chain is
+        // not live, is stored again whole, so that readers prefer the new copy.
+        let base = base.filter(|_| !index.knows(&id));
+        if let Some(b) = &base {
+            relied.extend(index.chain_packs(b));
+        }
+        let w = Work {
+            kind,
+            id,
+            plain,
+            base,
+        };
+        tx.send(w).map_err(|_| stopped())
     };
     for (id, data) in rx {
         chunks += 1;
@@ -329,7 +426,40 @@ fn dedup_stage(
         store(BlobKind::List, lid, plain, None)?;
         Ok(lid)
     })?;
-    Ok((root, chunks, new_blobs))
+    Ok((root, chunks, new_blobs, relied))
+}
+
+/// Rule W4 of `repo-format.md` section 14: before a manifest is written, every pack its
+/// deduplicated blobs and delta bases live in must still exist. A prune that deleted one
+/// (possible only if this writer's lock was not seen, e.g. a stale listing) turns the
+/// snapshot into an error instead of a manifest that cannot be restored.
+///
+/// Few packs are checked one by one; many by one listing of `data/`.
+///
+/// Errors: [`Error::NotFound`] naming the first missing pack; storage errors.
+fn confirm_packs(repo: &Repository, relied: &HashSet<Id>) -> Result<()> {
+    const ONE_BY_ONE: usize = 32;
+    let missing = if relied.len() <= ONE_BY_ONE {
+        let mut missing = None;
+        for id in relied {
+            if repo.backend().size(&FileKind::Pack.path(id))?.is_none() {
+                missing = Some(*id);
+                break;
+            }
+        }
+        missing
+    } else {
+        let stored: HashSet<Id> = repo.list(FileKind::Pack)?.into_iter().map(|p| p.0).collect();
+        relied.iter().find(|id| !stored.contains(id)).copied()
+    };
+    match missing {
+        None => Ok(()),
+        Some(id) => Err(Error::NotFound(format!(
+            "pack {} that this snapshot deduplicated against was deleted by a concurrent \
+             prune; no snapshot was written: run the snapshot again",
+            FileKind::Pack.path(&id)
+        ))),
+    }
 }
 
 /// Expands database URLs into the databases to snapshot: each URL as it is, or with

@@ -12,7 +12,9 @@ pub struct Filter {
     pub hosts: Vec<String>,
     /// Keep snapshots carrying all of these tags.
     pub tags: Vec<String>,
-    /// Keep snapshots of these databases.
+    /// Keep snapshots of these databases: a name ([`Manifest::database`], so `shop` for a
+    /// piped `shop.sql`), an identity ([`Manifest::identity`], e.g. `postgres db1:5432/shop`),
+    /// or for a piped stream its stream name (`shop.sql`).
     pub databases: Vec<String>,
 }
 
@@ -21,11 +23,14 @@ impl Filter {
     pub fn matches(&self, m: &Manifest) -> bool {
         (self.hosts.is_empty() || self.hosts.contains(&m.host))
             && self.tags.iter().all(|t| m.tags.contains(t))
-            && (self.databases.is_empty()
-                || m.source
-                    .database
-                    .as_ref()
-                    .is_some_and(|d| self.databases.contains(d)))
+            && (self.databases.is_empty() || self.matches_database(m))
+    }
+
+    fn matches_database(&self, m: &Manifest) -> bool {
+        let wanted = |s: &str| self.databases.iter().any(|d| d == s);
+        m.database().is_some_and(|d| wanted(&d))
+            || m.identity().is_some_and(|i| wanted(&i))
+            || (m.source.is_stream() && m.streams.first().is_some_and(|s| wanted(&s.name)))
     }
 }
 
@@ -53,18 +58,68 @@ pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-/// All snapshots passing `filter`, oldest first.
+/// Every readable snapshot of a repository, and the ones that are damaged.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Snapshots whose manifest loaded, oldest first.
+    pub entries: Vec<SnapshotEntry>,
+    /// Snapshots whose manifest file fails authentication, does not match its name or does
+    /// not decode ([`Error::Corrupt`]), in id order.
+    pub damaged: Vec<Id>,
+}
+
+/// Loads every snapshot manifest, leniently: a damaged manifest ([`Error::Corrupt`]) is set
+/// aside in [`Loaded::damaged`] instead of failing the whole listing, and a manifest removed
+/// while listing (a concurrent `forget`) is skipped silently. Prints nothing; see [`list`]
+/// for the warning.
 ///
-/// Errors: the first manifest that cannot be read, by name.
-pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
-    let mut out = Vec::new();
+/// Errors: listing fails, or a manifest cannot be read for another reason (storage error,
+/// [`Error::UnsupportedVersion`]: a newer dumpvault wrote it, so it is not damaged and must
+/// not be treated as absent).
+pub fn load_all(repo: &Repository) -> Result<Loaded> {
+    let mut out = Loaded::default();
     for (id, _) in repo.list(FileKind::Snapshot)? {
-        let manifest = repo.load_manifest(&id)?;
-        if filter.matches(&manifest) {
-            out.push(SnapshotEntry { id, manifest });
+        match repo.load_manifest(&id) {
+            Ok(manifest) => out.entries.push(SnapshotEntry { id, manifest }),
+            Err(Error::Corrupt { .. }) => out.damaged.push(id),
+            Err(Error::Backend(e)) if e.class == crate::backend::ErrorClass::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
-    out.sort_by_key(|e| (e.time(), e.id));
+    out.entries.sort_by_key(|e| (e.time(), e.id));
+    Ok(out)
+}
+
+/// Warns on stderr, once per process for each id, that the snapshot files `damaged` are
+/// skipped: `dumpvault: warning: snapshots/<id>: corrupt or tampered data; it is skipped
+/// (...)`.
+pub fn warn_damaged(damaged: &[Id]) {
+    static WARNED: std::sync::Mutex<Vec<Id>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    for id in damaged {
+        if warned.contains(id) {
+            continue;
+        }
+        warned.push(*id);
+        eprintln!(
+            "dumpvault: warning: {}: corrupt or tampered data; it is skipped \
+             (`dumpvault check` reports it, `dumpvault repair snapshots --forget-broken` \
+             removes it)",
+            FileKind::Snapshot.path(id)
+        );
+    }
+}
+
+/// All readable snapshots passing `filter`, oldest first. Damaged manifests are skipped with a
+/// warning on stderr (see [`load_all`], [`warn_damaged`]), so one damaged file does not block
+/// listing, restoring the others, retention or statistics; `check` still reports it.
+///
+/// Errors: as [`load_all`].
+pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
+    let loaded = load_all(repo)?;
+    warn_damaged(&loaded.damaged);
+    let mut out = loaded.entries;
+    out.retain(|e| filter.matches(&e.manifest));
     Ok(out)
 }
 

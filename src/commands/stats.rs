@@ -9,7 +9,7 @@
 //!   between the first and the last snapshot (the first snapshot's bytes are the initial
 //!   fill, not growth); `None` when the snapshots span less than one second.
 
-use crate::commands::snapshots::{self, Filter, SnapshotEntry};
+use crate::commands::snapshots::{self, SnapshotEntry};
 use crate::error::Result;
 use crate::repository::{FileKind, Repository, CONFIG_PATH};
 use serde::Serialize;
@@ -75,6 +75,8 @@ pub struct Stats {
     pub dedup_ratio: f64,
     /// Per database, by name (snapshots without a database last), when asked for.
     pub databases: Option<Vec<DatabaseStats>>,
+    /// Snapshot files that are damaged (hex ids): skipped, with a warning on stderr.
+    pub damaged_snapshots: Vec<String>,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -115,9 +117,14 @@ pub fn figures(list: &[&SnapshotEntry]) -> SnapshotFigures {
 
 /// The figures of `repo`; with `by_database`, one row per database too.
 ///
-/// Errors: storage errors listing files; a manifest that cannot be read, by name.
+/// Damaged snapshot files are skipped with a warning (see [`snapshots::load_all`]) and listed
+/// in [`Stats::damaged_snapshots`].
+///
+/// Errors: storage errors listing files; a manifest that cannot be read for another reason.
 pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
-    let list = snapshots::list(repo, &Filter::default())?;
+    let loaded = snapshots::load_all(repo)?;
+    snapshots::warn_damaged(&loaded.damaged);
+    let list = loaded.entries;
     let all: Vec<&SnapshotEntry> = list.iter().collect();
     let packs = repo.list(FileKind::Pack)?;
     let index = repo.list(FileKind::Index)?;
@@ -166,5 +173,6 @@ pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
         stored_bytes,
         repository_bytes,
         databases,
+        damaged_snapshots: loaded.damaged.iter().map(|id| id.to_hex()).collect(),
     })
 }

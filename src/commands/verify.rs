@@ -231,7 +231,7 @@ mod tests {
         };
         let repo = Repository::init(backend, b"pw", opts).unwrap();
         let source = crate::source::stdin::ReaderSource::new(std::io::Cursor::new(data.to_vec()));
-        let index = SharedIndex::start(&repo);
+        let index = SharedIndex::start(&repo, "snapshot").unwrap();
         crate::commands::snapshot::run(
             &repo,
             &index,

@@ -318,8 +318,20 @@ pub struct Job {
     /// Repository its snapshots are copied to (after each run that made new ones: those
     /// retention kept and the target lacks).
     pub copy_to: Option<String>,
-    /// Retention policy (empty: keep everything).
+    /// Retention policy (empty: keep everything). It applies only to the snapshots this job
+    /// made (tagged [`Job::tag`]), never to those tagged `keep`.
     pub keep: Policy,
+}
+
+/// Prefix of the tag `dumpvault run` records on each snapshot a job makes: `job=NAME`.
+pub const JOB_TAG_PREFIX: &str = "job=";
+
+impl Job {
+    /// The tag on every snapshot this job makes, `job=NAME`: its retention selects on it, so
+    /// it never forgets a snapshot it did not make (manual ones, other jobs').
+    pub fn tag(&self) -> String {
+        format!("{JOB_TAG_PREFIX}{}", self.name)
+    }
 }
 
 /// Notification settings.
@@ -605,6 +617,15 @@ pub fn parse(
                     ),
                 ));
             }
+        }
+        if let Some(t) = j.tags.iter().find(|t| t.starts_with(JOB_TAG_PREFIX)) {
+            return Err(invalid(
+                j.repository.span(),
+                format!(
+                    "job {name:?}: tag {t:?} is reserved: `dumpvault run` tags each snapshot \
+                     with job=NAME itself and forgets only those of its own job; remove it from tags"
+                ),
+            ));
         }
         let schedule = j
             .schedule
@@ -990,6 +1011,18 @@ keep = { last = 2 }
             .to_string();
         assert!(
             e.starts_with("t.toml:16:") && e.contains("notify.webhook"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn job_tag_is_the_jobs_own_and_reserved() {
+        let c = parse_str(BASE).unwrap();
+        assert_eq!(c.jobs_by_name["shop"].tag(), "job=shop");
+        let text = BASE.replace("keep = {", "tags = [\"fleet\", \"job=crm\"]\nkeep = {");
+        let e = parse_str(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("job \"shop\": tag \"job=crm\" is reserved"),
             "{e}"
         );
     }

@@ -40,7 +40,8 @@ pub struct DatabaseState {
     pub bytes_read: u64,
     /// Bytes the last successful snapshot added to the repository (packed, after dedup).
     pub bytes_added: u64,
-    /// Snapshots of this database in the repository after the last run.
+    /// Snapshots of this database that this job made (tagged `job=NAME`) in the repository
+    /// after the last run.
     pub snapshots: u64,
     /// Error of the last attempt, if it failed.
     pub error: Option<String>,
@@ -143,7 +144,7 @@ impl State {
             (
                 "dumpvault_snapshots",
                 "gauge",
-                "Snapshots of the database in the repository.",
+                "Snapshots of the database that the job made (tagged job=NAME) in the repository.",
                 |d| Some(d.snapshots as f64),
             ),
             (

@@ -2,7 +2,8 @@
 //!
 //! A run: select the due (or named) jobs; open their repositories; snapshot every database of
 //! every job with at most `jobs` dumps at once across the run (one failing does not stop the
-//! others); per job, forget by its retention policy; per repository, prune at most once and
+//! others); per job, forget by its retention policy (only the snapshots the job made, tagged
+//! `job=NAME`, and never those tagged `keep`); per repository, prune at most once and
 //! only when snapshots were removed and its `prune_schedule` (if any) has ticked since the
 //! last prune; per job, copy its snapshots the target lacks (new ones, and any an earlier run
 //! did not copy) to its `copy_to` repository; then update the status and metrics files and
@@ -256,7 +257,7 @@ pub fn run(
             Some(Ok(r)) => Some((j.repository.as_str(), r)),
             _ => None,
         })
-        .map(|(n, r)| (n, SharedIndex::start(r)))
+        .filter_map(|(n, r)| SharedIndex::start(r, "run").ok().map(|i| (n, i)))
         .collect();
 
     let mut outcomes: Vec<JobOutcome> = selected
@@ -304,12 +305,16 @@ pub fn run(
             globals: j.globals,
             ..Default::default()
         };
+        // `job=NAME` marks the snapshot as this job's: only such snapshots are its to forget.
         let opts = SnapshotOptions {
-            tags: j.tags.clone(),
+            tags: j.tags.iter().cloned().chain([j.tag()]).collect(),
             ..Default::default()
         };
         snapshot::snapshot_database(repo, index, url, &dump, &opts, &NoProgress)
     });
+    // Every manifest is written: release the shared locks before this run's own prune reads
+    // the locks (repo-format.md section 14, W1).
+    drop(indexes);
     let mut new_ids: Vec<Vec<String>> = vec![Vec::new(); selected.len()];
     for ((ji, url), r) in items.iter().zip(results) {
         let database = url.database();
@@ -376,9 +381,11 @@ pub fn run(
                 policy: j.keep.clone(),
                 group_by: GroupBy::parse("host,database")
                     .map_err(|e| crate::Error::Invalid(e.to_string()))?,
+                // Only this job's snapshots (never manual ones, another job's, or those
+                // tagged `keep`, which no policy forgets).
                 filter: Filter {
                     hosts: vec![crate::hostname()],
-                    tags: Vec::new(),
+                    tags: vec![j.tag()],
                     databases: dbs,
                 },
                 tz: jiff::tz::TimeZone::system(),
@@ -494,10 +501,13 @@ pub fn run(
         let Ok(repo) = r else { continue };
         match snapshots::list(repo, &Filter::default()) {
             Ok(l) => {
+                // Per job and database: the snapshots that job made (its `job=NAME` tag).
                 let c = counts.entry(name.clone()).or_default();
                 for e in l {
-                    if let Some(db) = &e.manifest.source.database {
-                        *c.entry(db.clone()).or_default() += 1;
+                    let job = (e.manifest.tags.iter())
+                        .find_map(|t| t.strip_prefix(super::config::JOB_TAG_PREFIX));
+                    if let (Some(job), Some(db)) = (job, e.manifest.database()) {
+                        *c.entry(format!("{job}/{db}")).or_default() += 1;
                     }
                 }
             }
@@ -561,7 +571,8 @@ pub fn run(
         // Counts for every database known in these repositories.
         for d in st.databases.values_mut() {
             if let Some(c) = counts.get(&d.repository) {
-                d.snapshots = c.get(&d.database).copied().unwrap_or(0);
+                let key = format!("{}/{}", d.job, d.database);
+                d.snapshots = c.get(&key).copied().unwrap_or(0);
             }
         }
         for (name, size) in &sizes {

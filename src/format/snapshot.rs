@@ -54,3 +54,24 @@ pub struct Manifest {
     /// Id of the snapshot this was copied from, in another repository.
     pub original: Option<[u8; 32]>,
 }
+
+impl Manifest {
+    /// The database this snapshot is of: the recorded `source.database`, else for a piped
+    /// stream (`stdin`, `command`; snapshots written before the database was recorded) its
+    /// first stream's name without extension ([`crate::source::database_of_stream`]). `None`
+    /// for other sources without a database.
+    pub fn database(&self) -> Option<String> {
+        if let Some(db) = &self.source.database {
+            return Some(db.clone());
+        }
+        let stream = self.streams.first().filter(|_| self.source.is_stream())?;
+        Some(crate::source::database_of_stream(&stream.name))
+    }
+
+    /// The identity of [`Manifest::database`] (engine, server or file, and name, see
+    /// [`SourceInfo::identity`]): what retention groups by, `--database` selects, and `report`
+    /// and `diff` tell databases apart with.
+    pub fn identity(&self) -> Option<String> {
+        self.database().map(|db| self.source.identity_of(&db))
+    }
+}

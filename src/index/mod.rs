@@ -141,7 +141,14 @@ impl Index {
                     true
                 }
                 Entry::Occupied(mut o) => {
-                    let replace = live && !self.live[o.get().pack as usize];
+                    // A live copy beats an obsolete one; between copies of equal standing a
+                    // whole blob beats a delta, which needs its base chain (a writer stores a
+                    // blob again, whole, when the chain of the copy it knew is not live).
+                    let old_live = self.live[o.get().pack as usize];
+                    let replace = (live && !old_live)
+                        || (live == old_live
+                            && o.get().kind == BlobKind::Delta
+                            && b.kind != BlobKind::Delta);
                     if replace {
                         o.insert(loc);
                     }
@@ -171,12 +178,51 @@ impl Index {
             .map(|l| (self.packs[l.pack as usize].0, *l))
     }
 
-    /// Whether blob `id` is stored in a live pack (the deduplication test: blobs only in
-    /// obsolete packs do not count).
+    /// Whether blob `id` may be relied on by a writer (the deduplication test, rule W2 of
+    /// `repo-format.md` section 14): its copy is in a live pack and, for a delta blob, so is
+    /// every base down its chain to a whole blob. Blobs only in obsolete packs, and deltas
+    /// whose chain reaches one (or is longer than [`crate::pack::reader::READ_DELTA_DEPTH`],
+    /// or has a base in no index), do not count: a writer stores such a chunk again.
     pub fn contains(&self, id: &Id) -> bool {
-        self.blobs
-            .get(id)
-            .is_some_and(|l| self.live[l.pack as usize])
+        let mut at = *id;
+        for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
+            let Some(l) = self.blobs.get(&at) else {
+                return false;
+            };
+            if !self.live[l.pack as usize] {
+                return false;
+            }
+            match self.bases.get(&at) {
+                Some(base) => at = *base,
+                None => return true,
+            }
+        }
+        false
+    }
+
+    /// Whether blob `id` is known at all, in a live or an obsolete pack (readable, see
+    /// [`Index::get`]), as opposed to [`Index::contains`].
+    pub fn knows(&self, id: &Id) -> bool {
+        self.blobs.contains_key(id)
+    }
+
+    /// The packs that reading blob `id` needs: its own and those of its delta chain (empty
+    /// when the blob is unknown). Writers record them for the check before their manifest
+    /// (rule W4 of `repo-format.md` section 14).
+    pub fn chain_packs(&self, id: &Id) -> Vec<Id> {
+        let mut packs = Vec::new();
+        let mut at = *id;
+        for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
+            let Some(l) = self.blobs.get(&at) else {
+                break;
+            };
+            packs.push(self.packs[l.pack as usize].0);
+            match self.bases.get(&at) {
+                Some(base) => at = *base,
+                None => break,
+            }
+        }
+        packs
     }
 
     /// The base of blob `id` when its indexed copy is a delta blob.
@@ -292,6 +338,54 @@ mod tests {
         assert!(i.contains(&Id([12; 32])));
         assert!(!i.is_live(&Id([1; 32])));
         assert_eq!(i.obsolete[&Id([1; 32])], 50);
+    }
+
+    fn delta(n: u8, blob: u8, base: u8) -> IndexPack {
+        let mut p = pack(n, &[blob]);
+        p.blobs[0].kind = BlobKind::Delta;
+        p.blobs[0].base = Some([base; 32]);
+        p
+    }
+
+    #[test]
+    fn w2_a_delta_counts_only_when_its_whole_chain_is_live() {
+        // Blob 20 (live pack 5) is a delta on 21 (live pack 6), itself a delta on 22, whose
+        // only pack 7 is marked obsolete: no writer may rely on 20 or 21.
+        let mut i = Index::default();
+        let f = IndexFile {
+            packs: vec![delta(5, 20, 21), delta(6, 21, 22), pack(7, &[22])],
+            supersedes: vec![],
+            obsolete: vec![marked(7, 50)],
+        };
+        i.add_file(Id([0; 32]), &f);
+        assert!(!i.contains(&Id([20; 32])));
+        assert!(!i.contains(&Id([21; 32])));
+        assert!(i.knows(&Id([20; 32])));
+        assert_eq!(
+            i.chain_packs(&Id([20; 32])),
+            vec![Id([5; 32]), Id([6; 32]), Id([7; 32])]
+        );
+        // A whole copy of 20, written again by a later snapshot, is preferred and counts.
+        i.add_file(
+            Id([1; 32]),
+            &IndexFile {
+                packs: vec![pack(8, &[20])],
+                ..Default::default()
+            },
+        );
+        assert!(i.contains(&Id([20; 32])));
+        assert_eq!(i.get(&Id([20; 32])).unwrap().0, Id([8; 32]));
+        assert_eq!(i.base_of(&Id([20; 32])), None);
+        // A base in no index breaks the chain too.
+        let mut j = Index::default();
+        j.add_file(
+            Id([2; 32]),
+            &IndexFile {
+                packs: vec![delta(9, 30, 31)],
+                ..Default::default()
+            },
+        );
+        assert!(!j.contains(&Id([30; 32])));
     }
 
     #[test]

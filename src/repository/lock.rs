@@ -9,14 +9,15 @@
 //! was not refreshed for [`STALE_AFTER_SECS`], or when it names this host and a process that is
 //! no longer running (Linux only: checked through `/proc`).
 
-use crate::backend::ErrorClass;
+use crate::backend::{Backend, ErrorClass, TempCleanup};
 use crate::error::{Error, Result};
 use crate::format::lock::Lock;
 use crate::format::{decode_json, encode_json};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
+use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,6 +30,63 @@ pub const STALE_AFTER_SECS: i64 = 30 * 60;
 /// Seconds since the Unix epoch, now.
 pub fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// A partial file in `.tmp/` is removed only if it was last modified this long before the
+/// oldest live lock was taken (and before now): writers that take no lock (`init`, `key add`)
+/// write small files within this margin. Seconds.
+pub const TEMP_MARGIN_SECS: i64 = 60;
+
+/// The lock files this process holds, by guard, and whether it is stopping on a signal.
+struct Registry {
+    stopping: bool,
+    next: u64,
+    held: BTreeMap<u64, (Backend, String)>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    stopping: false,
+    next: 0,
+    held: BTreeMap::new(),
+});
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Deletes every lock file this process holds and refuses new locks and refreshes from then
+/// on: the process is stopping on a signal. Returns how many lock files were deleted (one that
+/// cannot be deleted goes stale by itself, as its process is gone). Idempotent.
+pub fn remove_held_locks() -> usize {
+    let mut reg = registry();
+    reg.stopping = true;
+    let held = std::mem::take(&mut reg.held);
+    held.values()
+        .filter(|(backend, path)| backend.delete(path).is_ok())
+        .count()
+}
+
+/// Removes the partial files that killed writers left in `.tmp/` of a local repository: those
+/// last modified more than [`TEMP_MARGIN_SECS`] before the oldest non-stale lock was taken
+/// (and before now). A live writer holds its lock from before its first write, so none of its
+/// files can be that old. Snapshots call this when they take their lock; prune should call it
+/// before it writes anything. Does nothing on remote backends.
+///
+/// Errors: [`Error::Corrupt`] for a lock file that does not decode (nothing is removed then),
+/// storage errors.
+pub fn remove_stale_temp_files(repo: &Repository) -> Result<TempCleanup> {
+    if !repo.backend().is_local() {
+        return Ok(TempCleanup::default());
+    }
+    let now = now_secs();
+    let oldest = list(repo)?
+        .into_iter()
+        .filter(|(_, l)| !is_stale(l, now))
+        .map(|(_, l)| l.created)
+        .fold(now, i64::min);
+    let cutoff = std::time::UNIX_EPOCH
+        + Duration::from_secs(oldest.saturating_sub(TEMP_MARGIN_SECS).max(0) as u64);
+    Ok(repo.backend().remove_temp_files_before(cutoff)?)
 }
 
 /// Whether process `pid` on this host still runs. Without `/proc` (not Linux) every process is
@@ -47,28 +105,44 @@ pub fn is_stale(lock: &Lock, now: i64) -> bool {
     lock.host == crate::hostname() && lock.pid != std::process::id() && !process_alive(lock.pid)
 }
 
-/// Every lock file with its content. Lock files removed while listing are skipped.
+/// Every lock file with its content.
+///
+/// A holder refreshes its lock by writing a new file and then deleting the old one, so a
+/// listing can name a file that is gone when read while missing its successor: when a listed
+/// lock vanished, the listing starts over (up to [`LIST_ATTEMPTS`] times), so that every lock
+/// held throughout the call is returned (prune relies on it, rule P3 of `repo-format.md`
+/// section 14).
 ///
 /// Errors: [`Error::Corrupt`] for a lock file that does not open or decode (remove it with
-/// `dumpvault unlock --remove-all`), storage errors.
+/// `dumpvault unlock --remove-all`); [`Error::Locked`] when locks keep vanishing through every
+/// attempt; storage errors.
 pub fn list(repo: &Repository) -> Result<Vec<(Id, Lock)>> {
-    let mut out = Vec::new();
-    for (id, _) in repo.list(FileKind::Lock)? {
-        let plain = match repo.load_file(FileKind::Lock, &id) {
-            Ok(p) => p,
-            Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let lock: Lock = decode_json(&plain).map_err(|e| {
-            Error::corrupt(
-                format!("lock {}", FileKind::Lock.path(&id)),
-                format!("{e}; remove it with `dumpvault unlock --remove-all`"),
-            )
-        })?;
-        out.push((id, lock));
+    'again: for _ in 0..LIST_ATTEMPTS {
+        let mut out = Vec::new();
+        for (id, _) in repo.list(FileKind::Lock)? {
+            let plain = match repo.load_file(FileKind::Lock, &id) {
+                Ok(p) => p,
+                Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => continue 'again,
+                Err(e) => return Err(e),
+            };
+            let lock: Lock = decode_json(&plain).map_err(|e| {
+                Error::corrupt(
+                    format!("lock {}", FileKind::Lock.path(&id)),
+                    format!("{e}; remove it with `dumpvault unlock --remove-all`"),
+                )
+            })?;
+            out.push((id, lock));
+        }
+        return Ok(out);
     }
-    Ok(out)
+    Err(Error::Locked(format!(
+        "the locks of {} kept changing while being read ({LIST_ATTEMPTS} attempts); try again",
+        repo.backend().location()
+    )))
 }
+
+/// How many times [`list`] reads the locks before giving up on a listing that keeps changing.
+pub const LIST_ATTEMPTS: usize = 20;
 
 /// Removes stale locks, or every lock with `all`. Returns the removed locks.
 ///
@@ -93,14 +167,26 @@ struct Held {
     repo: Repository,
     id: Id,
     lock: Lock,
+    /// Key in the process's registry of held locks.
+    token: u64,
 }
 
 impl Held {
-    /// Writes a refreshed lock, then deletes the previous file.
+    /// Writes a refreshed lock, then deletes the previous file (under the registry's lock, so
+    /// the interrupt path always sees the current file). Does nothing once the process is
+    /// stopping.
     fn refresh(&mut self) -> Result<()> {
+        let mut reg = registry();
+        if reg.stopping {
+            return Ok(());
+        }
         let mut lock = self.lock.clone();
         lock.time = now_secs();
         let id = self.repo.save_file(FileKind::Lock, &encode_json(&lock))?;
+        let path = FileKind::Lock.path(&id);
+        reg.held
+            .insert(self.token, (self.repo.backend().clone(), path));
+        drop(reg);
         self.repo.backend().delete(&FileKind::Lock.path(&self.id))?;
         self.id = id;
         self.lock = lock;
@@ -126,11 +212,26 @@ impl LockGuard {
             created: now,
             command: command.to_string(),
         };
+        // Registered under the registry's lock, so an interrupt either sees the file or
+        // prevents it.
+        let mut reg = registry();
+        if reg.stopping {
+            return Err(Error::Invalid(format!(
+                "no lock taken on {}: the process is stopping on a signal",
+                repo.backend().location()
+            )));
+        }
         let id = repo.save_file(FileKind::Lock, &encode_json(&lock))?;
+        let token = reg.next;
+        reg.next += 1;
+        let path = FileKind::Lock.path(&id);
+        reg.held.insert(token, (repo.backend().clone(), path));
+        drop(reg);
         let held = Arc::new(Mutex::new(Held {
             repo: repo.clone(),
             id,
             lock,
+            token,
         }));
         let (tx, rx) = channel::<()>();
         let bg = held.clone();
@@ -148,10 +249,15 @@ impl LockGuard {
         })
     }
 
-    /// Takes a shared lock (for a snapshot). Never waits and never looks at other locks.
+    /// Takes a shared lock (for a snapshot). Never waits and is never refused by other locks.
+    /// On a local repository it first removes the partial files that killed writers left in
+    /// `.tmp/` ([`remove_stale_temp_files`], which reads the locks; a failure there only skips
+    /// the cleanup).
     ///
-    /// Errors: storage errors writing the lock file.
+    /// Errors: storage errors writing the lock file; [`Error::Invalid`] once the process is
+    /// stopping on a signal.
     pub fn shared(repo: &Repository, command: &str) -> Result<Self> {
+        let _ = remove_stale_temp_files(repo);
         Self::create(repo, false, command)
     }
 
@@ -193,7 +299,11 @@ impl LockGuard {
             .held
             .lock()
             .map_err(|_| Error::Invalid("lock refresher panicked".into()))?;
-        h.repo.backend().delete(&FileKind::Lock.path(&h.id))?;
+        let mut reg = registry();
+        // Absent when the interrupt path already deleted it.
+        if reg.held.remove(&h.token).is_some() {
+            h.repo.backend().delete(&FileKind::Lock.path(&h.id))?;
+        }
         Ok(())
     }
 }

@@ -111,11 +111,21 @@ pub struct Repository {
 }
 
 impl Repository {
-    /// Creates a repository at `backend`. Errors: [`Error::AlreadyExists`] when a config is there.
+    /// Creates a repository at `backend`.
+    ///
+    /// Errors: [`Error::AlreadyExists`] when a config is there; [`Error::ConfigMissing`] when
+    /// there is no config but other repository objects (keys, packs, index files, snapshots)
+    /// are: a new master key would make them unreadable.
     pub fn init(backend: Backend, password: &[u8], opts: InitOptions) -> Result<Self> {
         if backend.size(CONFIG_PATH)?.is_some() {
             return Err(Error::AlreadyExists {
                 location: backend.location().into(),
+            });
+        }
+        if let Some(found) = objects_present(&backend)? {
+            return Err(Error::ConfigMissing {
+                location: backend.location().into(),
+                found,
             });
         }
         let key = match &opts.master {
@@ -142,16 +152,24 @@ impl Repository {
 
     /// Opens the repository at `backend` with `password`.
     ///
-    /// Errors: [`Error::NotARepository`] when there is no config, [`Error::WrongPassword`] when
-    /// no key file opens, [`Error::Corrupt`] / [`Error::UnsupportedVersion`] for a bad config.
+    /// Errors: [`Error::NotARepository`] when there is no config and no other repository
+    /// object, [`Error::ConfigMissing`] when the config is gone but keys or data are there,
+    /// [`Error::WrongPassword`] when no key file opens, [`Error::Corrupt`] /
+    /// [`Error::UnsupportedVersion`] for a bad config.
     pub fn open(backend: Backend, password: &[u8]) -> Result<Self> {
         let sealed = match backend.read(CONFIG_PATH) {
             Ok(b) => b,
             Err(e) if e.class == ErrorClass::NotFound => {
+                if let Some(found) = objects_present(&backend)? {
+                    return Err(Error::ConfigMissing {
+                        location: backend.location().into(),
+                        found,
+                    });
+                }
                 return Err(Error::NotARepository {
                     location: backend.location().into(),
                     reason: "no config file".into(),
-                })
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -172,6 +190,39 @@ impl Repository {
             key_id,
             bases: Default::default(),
         })
+    }
+
+    /// Opens the repository at `backend` whose `config` is lost, with `config` in its place
+    /// (for `repair config`, which writes it with [`Repository::write_config`]); the master
+    /// key comes from the key file `password` opens.
+    ///
+    /// Errors: [`Error::NotARepository`] when there are no key files, [`Error::WrongPassword`]
+    /// when no key file opens.
+    pub fn open_without_config(backend: Backend, password: &[u8], config: Config) -> Result<Self> {
+        let (key_id, key) = keys::find_key(&backend, password)?;
+        Ok(Repository {
+            backend,
+            key,
+            config,
+            key_id,
+            bases: Default::default(),
+        })
+    }
+
+    /// This repository with `config` in place of its configuration (for `repair config`,
+    /// before [`Repository::write_config`]). Nothing is written.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Seals this repository's configuration and writes it as `config`, replacing any config
+    /// file. Only `repair config` calls it, after checking there is none. Durable when it
+    /// returns.
+    pub fn write_config(&self) -> Result<()> {
+        self.backend
+            .write(CONFIG_PATH, self.key.seal(&encode_json(&self.config)))?;
+        Ok(())
     }
 
     /// The cache of delta bases' plaintexts (see [`crate::pack::reader`]).
@@ -260,6 +311,26 @@ impl Repository {
     pub fn save_index_file(&self, f: &IndexFile) -> Result<Id> {
         self.save_file(FileKind::Index, &crate::format::index::encode_index_file(f))
     }
+}
+
+/// What repository objects `backend` holds besides `config` (key files, packs, index files,
+/// snapshots), e.g. `1 key file, 4 packs`; `None` when it holds none.
+///
+/// Errors: storage errors listing the folders.
+pub fn objects_present(backend: &Backend) -> Result<Option<String>> {
+    let mut found = Vec::new();
+    for (kind, one, many) in [
+        (FileKind::Key, "key file", "key files"),
+        (FileKind::Pack, "pack", "packs"),
+        (FileKind::Index, "index file", "index files"),
+        (FileKind::Snapshot, "snapshot", "snapshots"),
+    ] {
+        let n = backend.list(kind.dir())?.len();
+        if n > 0 {
+            found.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    }
+    Ok((!found.is_empty()).then(|| found.join(", ")))
 }
 
 /// Turns a decoding failure of `object` into the library error.

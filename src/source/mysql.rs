@@ -1,7 +1,9 @@
 //! MySQL / MariaDB source (`snapshot mysql://user:pass@host:port/db`) and restore target
 //! (`restore --to mysql://...`) using the `mariadb-dump`/`mysqldump` and `mariadb`/`mysql`
-//! programs. Credentials never appear on a command line: each program gets a temporary 0600
-//! option file (`--defaults-extra-file`, always the first argument), removed afterwards.
+//! programs. Credentials never appear on a command line, and no file holding them can outlive
+//! the process: each program gets an anonymous 0600 option file (a memfd on Linux, an unlinked
+//! temporary file elsewhere) that it inherits as a file descriptor and reads as
+//! `--defaults-extra-file=/dev/fd/N` (always the first argument).
 //!
 //! Dumps use extended INSERTs (MariaDB writes one row per line, so with `--order-by-primary` an
 //! updated row changes only its own line) split at a fixed [`NET_BUFFER_LENGTH`]. One INSERT per
@@ -210,8 +212,25 @@ fn spawn_err(tool: &str) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
     }
 }
 
-/// A temporary `[client]` option file holding the connection settings; removed on drop.
-struct OptionFile(tempfile::TempPath);
+/// An anonymous `[client]` option file holding the connection settings. It has no name in any
+/// file system (a memfd on Linux, an unlinked temporary file elsewhere), so nothing is left
+/// behind however the process ends; children read it through an inherited descriptor.
+struct OptionFile(std::fs::File);
+
+/// A copy of the option file's descriptor that a child inherits, for the duration of one
+/// spawn: drop it once the child is started.
+struct Inherited(std::os::fd::OwnedFd);
+
+impl Inherited {
+    /// `--defaults-extra-file=/dev/fd/N`.
+    fn arg(&self) -> OsString {
+        use std::os::fd::AsRawFd;
+        OsString::from(format!(
+            "--defaults-extra-file=/dev/fd/{}",
+            self.0.as_raw_fd()
+        ))
+    }
+}
 
 impl OptionFile {
     fn write(url: &MyUrl) -> Result<Self, SourceError> {
@@ -236,22 +255,44 @@ impl OptionFile {
         if let Some(p) = url.port {
             text += &format!("port={p}\n");
         }
-        let mut file = tempfile::Builder::new()
-            .prefix("dumpvault-my-")
-            .suffix(".cnf")
-            .permissions(std::fs::Permissions::from_mode(0o600))
-            .tempfile()
-            .map_err(io_err("creating a temporary MySQL option file"))?;
-        file.write_all(text.as_bytes())
+        let mut file = anonymous_file().map_err(io_err("creating a MySQL option file"))?;
+        // The clients ignore a world-writable option file.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| file.write_all(text.as_bytes()))
             .and_then(|()| file.flush())
-            .map_err(io_err("writing a temporary MySQL option file"))?;
-        Ok(Self(file.into_temp_path()))
+            .map_err(io_err("writing a MySQL option file"))?;
+        Ok(Self(file))
     }
 
-    fn arg(&self) -> OsString {
-        let mut arg = OsString::from("--defaults-extra-file=");
-        arg.push(self.0.as_os_str());
-        arg
+    /// A descriptor of the file without close-on-exec, so the next child inherits it under the
+    /// same number. Other children started by this process meanwhile inherit it too; it closes
+    /// when they end.
+    fn inherit(&self) -> Result<Inherited, SourceError> {
+        #[cfg(not(target_os = "linux"))]
+        {
+            // Elsewhere /dev/fd/N duplicates the descriptor, offset included.
+            use std::io::Seek;
+            (&self.0)
+                .rewind()
+                .map_err(io_err("rewinding the MySQL option file"))?;
+        }
+        // dup(2) clears close-on-exec on the copy.
+        rustix::io::dup(&self.0)
+            .map(Inherited)
+            .map_err(|e| io_err("passing the MySQL option file")(e.into()))
+    }
+}
+
+/// A file with no name: a memfd on Linux (never on disk), else an unlinked temporary file.
+fn anonymous_file() -> std::io::Result<std::fs::File> {
+    #[cfg(target_os = "linux")]
+    {
+        let fd = rustix::fs::memfd_create("dumpvault-my-options", rustix::fs::MemfdFlags::CLOEXEC)?;
+        Ok(std::fs::File::from(fd))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        tempfile::tempfile()
     }
 }
 
@@ -269,24 +310,26 @@ impl Session {
         })
     }
 
-    /// The client with the option file and [`CLIENT_FLAGS`].
-    fn client(&self, database: Option<&str>) -> Command {
+    /// The client with the option file and [`CLIENT_FLAGS`], and the descriptor it inherits
+    /// (keep it until the client is spawned).
+    fn client(&self, database: Option<&str>) -> Result<(Command, Inherited), SourceError> {
+        let fd = self.file.inherit()?;
         let mut cmd = Command::new(self.client);
-        cmd.arg(self.file.arg())
-            .args(CLIENT_FLAGS.split_whitespace());
+        cmd.arg(fd.arg()).args(CLIENT_FLAGS.split_whitespace());
         cmd.args(database.map(|db| format!("--database={db}")));
-        cmd
+        Ok((cmd, fd))
     }
 
     /// Runs `sql` (fed on stdin) and returns the tab-separated output.
     fn query(&self, database: Option<&str>, sql: &str, what: &str) -> Result<String, SourceError> {
-        let mut child = self
-            .client(database)
+        let (mut cmd, fd) = self.client(database)?;
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(spawn_err(self.client))?;
+        drop(fd);
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let sql = sql.to_string();
         let writer = std::thread::spawn(move || stdin.write_all(sql.as_bytes()));
@@ -372,10 +415,9 @@ fn tool_version(tool: &str) -> Result<String, SourceError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// A running dump plus the option file it reads; the file is removed after the dump ends.
+/// A running dump.
 struct MySource {
     child: ChildSource,
-    file: OptionFile,
 }
 
 impl Read for MySource {
@@ -390,10 +432,7 @@ impl DumpSource for MySource {
     }
 
     fn finish(self: Box<Self>) -> Result<SourceInfo, SourceError> {
-        let MySource { child, file } = *self;
-        let result = Box::new(child).finish();
-        let _ = file.0.close();
-        result
+        Box::new(self.child).finish()
     }
 }
 
@@ -438,8 +477,9 @@ pub fn open_source(url: &MyUrl, opts: &MyOptions) -> Result<Box<dyn DumpSource>,
             flags.push("--column-statistics=0".into());
         }
     }
+    let fd = session.file.inherit()?;
     let mut cmd = Command::new(tool);
-    cmd.arg(session.file.arg()).args(&flags).arg("--").arg(&db);
+    cmd.arg(fd.arg()).args(&flags).arg("--").arg(&db);
     let flags = flags.join(" ");
     let command = format!("{tool} --defaults-extra-file=<options for {url}> {flags} -- {db}");
     let info = SourceInfo {
@@ -451,9 +491,9 @@ pub fn open_source(url: &MyUrl, opts: &MyOptions) -> Result<Box<dyn DumpSource>,
         dialect: Some(Dialect::MySql),
         options,
     };
-    let child = ChildSource::spawn(cmd, info, format!("{tool} of database \"{db}\""))?;
-    let file = session.file;
-    Ok(Box::new(MySource { child, file }))
+    let child = ChildSource::spawn(cmd, info, format!("{tool} of database \"{db}\""));
+    drop(fd);
+    Ok(Box::new(MySource { child: child? }))
 }
 
 /// Lists the server's databases, sorted, without `information_schema`, `performance_schema`,
@@ -585,13 +625,14 @@ pub fn restore_into(
     };
     session.query(None, &prepare, &format!("preparing for the {what}"))?;
 
-    let mut child = session
-        .client(Some(db))
+    let (mut cmd, fd) = session.client(Some(db))?;
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(spawn_err(session.client))?;
+    drop(fd);
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut err = child.stderr.take().expect("stderr is piped");
     let stderr = std::thread::spawn(move || {
@@ -710,11 +751,10 @@ mod tests {
         let session = Session::open(&db.0).unwrap();
         let mut cmd = Command::new(find_tool(DUMP_TOOLS).unwrap());
         let flags = "--skip-dump-date --routines --events --hex-blob".split(' ');
-        let out = cmd.arg(session.file.arg()).args(flags).arg(db.name());
-        normalize(
-            &String::from_utf8(out.output().unwrap().stdout).unwrap(),
-            db.name(),
-        )
+        let fd = session.file.inherit().unwrap();
+        let out = cmd.arg(fd.arg()).args(flags).arg(db.name()).output();
+        drop(fd);
+        normalize(&String::from_utf8(out.unwrap().stdout).unwrap(), db.name())
     }
 
     fn normalize(dump: &str, name: &str) -> String {
@@ -841,20 +881,28 @@ DELETE FROM orders WHERE id = 2;"#;
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
             let args = String::from_utf8_lossy(cmdline.strip_suffix(b"\0")?).into_owned();
             let args: Vec<String> = args.split('\0').map(String::from).collect();
-            (ppid == me && args.last()? == db.name()).then_some(args)
+            (ppid == me && args.last()? == db.name()).then_some((e.path(), args))
         });
-        let args = child.expect("the dump process");
+        let (proc_dir, args) = child.expect("the dump process");
         assert!(args.iter().all(|a| !a.contains("a'ss")), "{args:?}");
-        let file = args[1].strip_prefix("--defaults-extra-file=").unwrap();
-        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        // The option file is an inherited descriptor of a file with no name.
+        let fd = args[1]
+            .strip_prefix("--defaults-extra-file=/dev/fd/")
+            .unwrap();
+        let file = proc_dir.join("fd").join(fd);
+        let target = std::fs::read_link(&file).unwrap();
+        assert!(
+            target.to_string_lossy().starts_with("/memfd:"),
+            "{target:?}"
+        );
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let options = std::fs::read_to_string(file).unwrap();
+        let options = std::fs::read_to_string(&file).unwrap();
         assert!(options.contains(r#"password="p\"a'ss #x\\y z; é\t""#));
         let mut text = String::new();
         source.read_to_string(&mut text).unwrap();
         source.finish().unwrap();
         assert!(text.contains("INSERT INTO `big` VALUES"));
-        assert!(!std::path::Path::new(file).exists(), "file left behind");
 
         url.password = Some("wrong password".into());
         let err = error(open_source(&url, &MyOptions::default()));

@@ -7,12 +7,23 @@ use std::io::Read;
 /// A dump from a reader, e.g. standard input.
 pub struct ReaderSource<R> {
     reader: R,
+    database: Option<String>,
 }
 
 impl<R: Read + Send> ReaderSource<R> {
     /// Wraps `reader`.
     pub fn new(reader: R) -> Self {
-        ReaderSource { reader }
+        ReaderSource {
+            reader,
+            database: None,
+        }
+    }
+
+    /// Records `database` as the database this dump is of (`--database`, or the stream name
+    /// without extension), so that retention, `--database` and reports tell it apart.
+    pub fn with_database(mut self, database: String) -> Self {
+        self.database = Some(database);
+        self
     }
 }
 
@@ -26,6 +37,7 @@ impl<R: Read + Send> DumpSource for ReaderSource<R> {
     fn info(&self) -> SourceInfo {
         SourceInfo {
             kind: "stdin".into(),
+            database: self.database.clone(),
             ..Default::default()
         }
     }

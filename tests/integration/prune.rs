@@ -5,7 +5,7 @@
 use crate::common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -196,7 +196,7 @@ fn prune_killed_after_every_step_leaves_a_sound_repository() {
     let kept = snapshot_ids(&t);
     assert_eq!(kept.len(), 3);
 
-    for step in 1..=7 {
+    for step in 1..=9 {
         let dir = tempfile::tempdir().unwrap();
         let copy = TestRepo {
             repo: dir.path().join("repo"),
@@ -341,19 +341,26 @@ fn prune_in_a_loop_while_snapshots_run() {
 fn second_prune_is_refused_while_snapshots_go_on() {
     let t = small_repo();
     t.snapshot_bytes(&synthetic_dump(300_000, 41), &[]);
+    let fifo = t.path("prune.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_dumpvault"))
         .env("DUMPVAULT_REPOSITORY", &t.repo)
         .env("DUMPVAULT_PASSWORD", PASSWORD)
-        .env("DUMPVAULT_TEST_PRUNE_PAUSE_AFTER", "1")
+        .env("DUMPVAULT_TEST_PAUSE", "prune-step-1")
+        .env("DUMPVAULT_TEST_PAUSE_FIFO", &fifo)
         .args(["prune", "--grace", "0s"])
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut err = BufReader::new(first.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("prune paused after step 1") {
+    while !line.contains("paused at prune-step-1") {
         line.clear();
         assert!(err.read_line(&mut line).unwrap() > 0, "prune ended early");
     }
@@ -369,7 +376,7 @@ fn second_prune_is_refused_while_snapshots_go_on() {
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("0 lock(s) removed"));
     t.dv(&["prune"]).assert().code(3);
 
-    writeln!(first.stdin.take().unwrap()).unwrap();
+    std::fs::write(&fifo, "go\n").unwrap();
     assert!(first.wait().unwrap().success());
     t.dv(&["prune", "--grace", "0s"]).assert().success();
     assert!(t.restore_bytes(s["id"].as_str().unwrap()) == synthetic_dump(200_000, 42));

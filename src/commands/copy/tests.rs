@@ -44,7 +44,7 @@ fn snapshot(repo: &Repository, bytes: &[u8]) -> Id {
         Box::new(ReaderSource::new(std::io::Cursor::new(bytes.to_vec())));
     let out = crate::commands::snapshot::run(
         repo,
-        &SharedIndex::start(repo),
+        &SharedIndex::start(repo, "snapshot").unwrap(),
         vec![("dump.sql".into(), src)],
         &crate::commands::snapshot::SnapshotOptions::default(),
         &NoProgress,

@@ -8,6 +8,11 @@ use crate::id::Id;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// How long after an obsolete mark's `marked_at` a shared lock still holds the pack back,
+/// whatever the grace period, seconds: an allowance for the time the marking index took to
+/// become visible and for clock skew between hosts (rule P3 of `repo-format.md` section 14).
+pub const LOCK_WINDOW_SECS: i64 = 10 * 60;
+
 /// One pack as the non-superseded index files describe it.
 #[derive(Debug, Clone)]
 pub struct IndexedPack {
@@ -137,6 +142,11 @@ pub fn plan(input: &Input) -> Plan {
     for pk in input.packs {
         by_id.insert(pk.id, pk);
     }
+    // A copy serves a used blob if it is whole, or a delta whose base is kept too: `used`
+    // holds the base chain of the copy the index reads, and a writer stores a blob again
+    // whole when the chain of its delta copy is not live (rule W2), so a delta copy whose
+    // base is not in `used` must not be the one that keeps the blob.
+    let serves = |b: &PackBlob| b.base.is_none_or(|base| input.used.contains(&Id(base)));
     // Claim each used blob in one live pack (in id order) whose file exists.
     let mut claimed: HashSet<Id> = HashSet::new();
     let mut claims: HashMap<Id, Vec<PackBlob>> = HashMap::new();
@@ -146,7 +156,7 @@ pub fn plan(input: &Input) -> Plan {
         }
         let mine = claims.entry(pk.id).or_default();
         for b in &pk.blobs {
-            if input.used.contains(&Id(b.id)) && claimed.insert(Id(b.id)) {
+            if input.used.contains(&Id(b.id)) && serves(b) && claimed.insert(Id(b.id)) {
                 mine.push(*b);
             }
         }
@@ -211,7 +221,11 @@ pub fn plan(input: &Input) -> Plan {
             continue;
         }
         let due = marked_at.saturating_add(s.grace_secs);
-        let held = input.lock_created.iter().any(|&c| c < due);
+        // P3: a writer whose lock was created before the mark became visible may have loaded
+        // an index without it. The mark became visible at most LOCK_WINDOW_SECS after
+        // `marked_at` (index write time and clock skew between hosts), whatever the grace.
+        let held_until = marked_at.saturating_add(s.grace_secs.max(LOCK_WINDOW_SECS));
+        let held = input.lock_created.iter().any(|&c| c < held_until);
         if s.instant_delete || (input.now >= due && !held) {
             p.delete.push(id);
             p.stats.delete_packs += 1;
@@ -369,8 +383,28 @@ mod tests {
         let held = w.plan(700, GRACE);
         assert!(held.delete.is_empty());
         assert_eq!(held.stats.deferred_by_lock, 1);
-        w.locks = vec![650];
-        assert_eq!(w.plan(700, GRACE).delete, vec![id(2)]);
+        // P3: whatever the grace, a lock created within LOCK_WINDOW_SECS of the mark holds
+        // the pack (the marking index may not have been visible to that writer yet).
+        w.locks = vec![500 + LOCK_WINDOW_SECS - 1];
+        assert!(w.plan(500 + LOCK_WINDOW_SECS + 10, GRACE).delete.is_empty());
+        w.locks = vec![500 + LOCK_WINDOW_SECS];
+        assert_eq!(
+            w.plan(500 + LOCK_WINDOW_SECS + 10, GRACE).delete,
+            vec![id(2)]
+        );
+    }
+
+    #[test]
+    fn a_delta_copy_whose_base_is_not_kept_does_not_keep_the_blob() {
+        // Pack 1 holds blob 10 as a delta on 99 (no longer used: its chain is broken), pack 2
+        // holds 10 again, whole, as a writer stored it (rule W2). Pack 2 must claim it.
+        let mut delta = pack(1, &[10], true);
+        delta.blobs[0].kind = BlobKind::Delta;
+        delta.blobs[0].base = Some([99; 32]);
+        let w = World::new(vec![delta, pack(2, &[10], true)], &[10]);
+        let p = w.plan(1000, GRACE);
+        assert_eq!(p.keep, vec![id(2)]);
+        assert_eq!(p.mark, vec![id(1)]);
     }
 
     #[test]

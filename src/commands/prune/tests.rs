@@ -78,10 +78,10 @@ fn prune(repo: &Repository) -> Stats {
 fn snapshot_deduplicating_against_a_just_marked_pack_stays_restorable() {
     let r = repo("race");
     let a = data(1, 300_000);
-    let (first, _) = snap(&r, &SharedIndex::start(&r), a.clone());
+    let (first, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a.clone());
     forget(&r, &first);
     // A snapshot process loads the index before prune marks the packs of `a` obsolete...
-    let early = SharedIndex::start(&r);
+    let early = SharedIndex::start(&r, "snapshot").unwrap();
     early.get().unwrap();
     let p1 = prune(&r);
     assert!(p1.unused_packs > 0, "{p1:?}");
@@ -97,15 +97,23 @@ fn snapshot_deduplicating_against_a_just_marked_pack_stays_restorable() {
     assert_eq!((p3.delete_packs, p3.waiting_packs), (0, 0), "{p3:?}");
     assert!(restored(&r, &late) == a);
     // Live again: new snapshots deduplicate against them.
-    let (_, again) = snap(&r, &SharedIndex::start(&r), a.clone());
+    let (_, again) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a.clone());
     assert_eq!(again.summary.new_blobs, 0);
 }
 
 #[test]
 fn marked_packs_wait_for_snapshots_that_started_before_the_mark() {
     let r = repo("held");
-    let (first, _) = snap(&r, &SharedIndex::start(&r), data(2, 200_000));
-    let (second, _) = snap(&r, &SharedIndex::start(&r), data(3, 100_000));
+    let (first, _) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(2, 200_000),
+    );
+    let (second, _) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(3, 100_000),
+    );
     forget(&r, &first);
     // A snapshot that started well before the mark and is still running.
     let now = lock::now_secs();
@@ -140,8 +148,16 @@ fn marked_packs_wait_for_snapshots_that_started_before_the_mark() {
 #[test]
 fn dry_run_and_instant_delete() {
     let r = repo("instant");
-    let (first, _) = snap(&r, &SharedIndex::start(&r), data(4, 200_000));
-    let (second, _) = snap(&r, &SharedIndex::start(&r), data(5, 100_000));
+    let (first, _) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(4, 200_000),
+    );
+    let (second, _) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(5, 100_000),
+    );
     forget(&r, &first);
     let files = |r: &Repository| {
         (

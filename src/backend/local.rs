@@ -1,0 +1,269 @@
+//! Writes into a local repository directory: private file modes, atomic replacement through
+//! `.tmp/`, and the bookkeeping that lets an interrupted process, or the next writer, remove
+//! partial temporary files.
+//!
+//! Every file is written as `.tmp/<name>.<pid>.<16 hex>` with mode 0600, synced, then renamed
+//! into place; every directory this process creates gets mode 0700 (both set explicitly, so the
+//! umask does not matter). The temporary files of the running process are listed in a
+//! process-wide registry: [`remove_own_temp_files`] (the interrupt path) deletes them and makes
+//! every later write fail, and a write whose temporary file was deleted that way is never
+//! renamed into place.
+
+use std::collections::BTreeSet;
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// Mode of every file written into a local repository.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every directory created in a local repository.
+pub const DIR_MODE: u32 = 0o700;
+/// The folder of files being written, relative to the repository root.
+pub const TEMP_DIR: &str = ".tmp";
+
+/// The temporary files this process is writing, and whether the process is stopping.
+struct Registry {
+    stopping: bool,
+    files: BTreeSet<PathBuf>,
+    snapshots_written: u64,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    stopping: false,
+    files: BTreeSet::new(),
+    snapshots_written: 0,
+});
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Deletes every temporary file this process is writing and makes later writes to local
+/// repositories fail (the process is stopping on a signal). Returns how many were deleted.
+/// Idempotent.
+pub fn remove_own_temp_files() -> usize {
+    let mut reg = registry();
+    reg.stopping = true;
+    let files = std::mem::take(&mut reg.files);
+    files
+        .iter()
+        .filter(|f| std::fs::remove_file(f).is_ok())
+        .count()
+}
+
+/// How many snapshot manifests (`snapshots/…`) this process has written into local or remote
+/// repositories so far.
+pub fn snapshots_written() -> u64 {
+    registry().snapshots_written
+}
+
+/// Counts a snapshot manifest written through a remote backend (local writes count
+/// themselves under the registry lock).
+pub(super) fn count_snapshot(path: &str) {
+    if path.starts_with("snapshots/") {
+        registry().snapshots_written += 1;
+    }
+}
+
+/// What [`Local::remove_temp_files_before`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TempCleanup {
+    /// Files removed.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// A repository in a local directory.
+#[derive(Clone, Debug)]
+pub(super) struct Local {
+    root: PathBuf,
+}
+
+impl Local {
+    pub(super) fn new(root: PathBuf) -> Self {
+        Local { root }
+    }
+
+    /// Creates `dir` and its missing parents up to (and including) the root with
+    /// [`DIR_MODE`]; parents of the root that are missing are created with default modes.
+    fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if dir != self.root {
+            if let Some(parent) = dir.parent() {
+                self.ensure_dir(parent)?;
+            }
+        } else if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match DirBuilder::new().mode(DIR_MODE).create(dir) {
+            Ok(()) => std::fs::set_permissions(dir, Permissions::from_mode(DIR_MODE)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the root folder and its `.tmp/` (mode [`DIR_MODE`]) where they do not exist.
+    pub(super) fn ensure_root(&self) -> std::io::Result<()> {
+        self.ensure_dir(&self.root.join(TEMP_DIR))
+    }
+
+    /// Writes `bytes` to `path` (relative to the root) atomically and durably, mode
+    /// [`FILE_MODE`]. Errors: I/O errors (full disk, permissions), or `Interrupted` when the
+    /// process is stopping on a signal; the temporary file is removed in every case.
+    pub(super) fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let target = self.root.join(path);
+        let parent = target.parent().unwrap_or(&self.root).to_path_buf();
+        let tmp_dir = self.root.join(TEMP_DIR);
+        self.ensure_dir(&parent)?;
+        self.ensure_dir(&tmp_dir)?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tmp_dir.join(format!(
+            "{name}.{}.{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        {
+            let mut reg = registry();
+            if reg.stopping {
+                return Err(stopping());
+            }
+            reg.files.insert(tmp.clone());
+        }
+        let written = write_file(&tmp, bytes);
+        let mut reg = registry();
+        if !reg.files.remove(&tmp) {
+            // The interrupt path deleted it (or is about to exit): never rename it into place.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(stopping());
+        }
+        let renamed = written.and_then(|()| std::fs::rename(&tmp, &target));
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        } else if path.starts_with("snapshots/") {
+            reg.snapshots_written += 1;
+        }
+        drop(reg);
+        renamed?;
+        // The rename is durable once the folder is synced (best effort: not every file system
+        // can sync a folder).
+        if let Ok(d) = File::open(&parent) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The files under `.tmp/`: (path, size in bytes, last modification). A missing folder
+    /// lists as empty.
+    pub(super) fn temp_files(&self) -> std::io::Result<Vec<(PathBuf, u64, SystemTime)>> {
+        let mut out = Vec::new();
+        let mut dirs = vec![self.root.join(TEMP_DIR)];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for e in entries.flatten() {
+                let Ok(meta) = e.metadata() else { continue };
+                if meta.is_dir() {
+                    dirs.push(e.path());
+                } else {
+                    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                    out.push((e.path(), meta.len(), modified));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the files under `.tmp/` last modified before `cutoff`, except those this process
+    /// is writing. A file that vanishes meanwhile is skipped.
+    pub(super) fn remove_temp_files_before(
+        &self,
+        cutoff: SystemTime,
+    ) -> std::io::Result<TempCleanup> {
+        let mut done = TempCleanup::default();
+        for (path, size, modified) in self.temp_files()? {
+            if modified >= cutoff || registry().files.contains(&path) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    done.files += 1;
+                    done.bytes += size;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn stopping() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Interrupted,
+        "not written: the process is stopping on a signal",
+    )
+}
+
+/// Creates `path` (which must not exist) with [`FILE_MODE`], writes `bytes` and syncs it.
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn files_and_folders_are_private_and_temp_files_go_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let local = Local::new(root.clone());
+        local.write("data/ab/abcd", b"pack").unwrap();
+        assert_eq!(std::fs::read(root.join("data/ab/abcd")).unwrap(), b"pack");
+        assert_eq!(mode(&root.join("data/ab/abcd")), FILE_MODE);
+        for d in ["", "data", "data/ab", TEMP_DIR] {
+            assert_eq!(mode(&root.join(d)), DIR_MODE, "{d:?}");
+        }
+        assert!(local.temp_files().unwrap().is_empty());
+        // A stale partial file is removed; a newer one stays.
+        let old = root.join(TEMP_DIR).join("abcd.1.0");
+        std::fs::write(&old, b"partial").unwrap();
+        let past = SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        let new = root.join(TEMP_DIR).join("efgh.1.0");
+        std::fs::write(&new, b"in progress").unwrap();
+        let cut = local
+            .remove_temp_files_before(SystemTime::now() - std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(cut, TempCleanup { files: 1, bytes: 7 });
+        assert!(!old.exists() && new.exists());
+    }
+}
