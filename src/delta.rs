@@ -47,8 +47,9 @@ pub struct BaseFinder {
 }
 
 impl BaseFinder {
-    /// A finder against the newest snapshot in `repo` whose source has the same kind and
-    /// database as `info` and which has a stream named `stream`; an empty finder when there is
+    /// A finder against the newest snapshot in `repo` of the same database as `info` (same
+    /// identity, see [`crate::format::snapshot::Manifest::identity`]) which has a stream
+    /// named `stream`; an empty finder when there is
     /// none (the first snapshot of a source) or its chunk list cannot be read (deltas are an
     /// optimisation: a damaged old snapshot must not stop a new one).
     ///
@@ -66,7 +67,9 @@ impl BaseFinder {
             let Ok(m) = repo.load_manifest(&id) else {
                 continue;
             };
-            if m.source.kind != info.kind || m.source.database != info.database {
+            // The same database (retention's identity), also for piped streams recorded
+            // before they carried a database name.
+            if m.identity() != info.identity() {
                 continue;
             }
             let time = parse_time(&m.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

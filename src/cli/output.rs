@@ -78,7 +78,7 @@ pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
             json!({"id": o.id.to_hex(), "short_id": o.id.short(), "time": o.manifest.time,
                 "bytes_read": s.bytes_read, "bytes_added": s.bytes_added, "chunks": s.chunks,
                 "new_blobs": s.new_blobs, "dedup_ratio": ratio(s.bytes_read, s.bytes_added),
-                "duration_ms": s.duration_ms, "database": o.manifest.source.database,
+                "duration_ms": s.duration_ms, "database": o.manifest.database(),
                 "tags": o.manifest.tags})
         );
     } else {
@@ -121,7 +121,7 @@ pub fn print_snapshots(
                 let m = &e.manifest;
                 json!({"id": e.id.to_hex(), "short_id": e.id.short(), "time": e.time().to_string(),
                     "local_time": m.time, "host": m.host, "tags": m.tags, "source": m.source,
-                    "database": m.source.database, "engine": m.source.kind,
+                    "database": m.database(), "engine": m.source.kind,
                     "size": m.streams.iter().map(|s| s.size).sum::<u64>(),
                     "added": m.summary.bytes_added,
                     "verified": verified.get(&e.id.to_hex()),
@@ -151,7 +151,7 @@ pub fn print_snapshots(
             m.time.split('[').next().unwrap_or(""),
             m.host,
             m.source.kind,
-            m.source.database.as_deref().unwrap_or("-"),
+            m.database().as_deref().unwrap_or("-"),
             human_bytes(size),
             verified_cell(verified.get(&e.id.to_hex())),
             m.tags.join(",")

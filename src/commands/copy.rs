@@ -283,6 +283,7 @@ pub fn run(
             };
             // Packs, then index files, then the manifest.
             uploader.checkpoint()?;
+            crate::index::confirm_packs(to, &counts.relied)?;
             let mut manifest = manifest;
             manifest.original = Some(entry.manifest.original.unwrap_or(entry.id.0));
             let plain_len = crate::format::encode_versioned(&manifest).len();
@@ -312,10 +313,12 @@ pub fn run(
 }
 
 /// Blobs transferred for one snapshot.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Counts {
     blobs: u64,
     data_chunks: u64,
+    /// Packs of the target the copied manifest relies on (rule W4).
+    relied: HashSet<Id>,
 }
 
 #[cfg(test)]

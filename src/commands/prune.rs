@@ -117,6 +117,8 @@ struct Gathered {
     started: i64,
     lock_created: Vec<i64>,
     snapshots: Vec<(Id, Manifest)>,
+    /// Snapshot files that did not open (skipped with a warning).
+    damaged: Vec<Id>,
     files: Vec<(Id, crate::format::index::IndexFile)>,
     packs: Vec<IndexedPack>,
     index: Index,
@@ -133,15 +135,17 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         .filter(|(_, l)| !l.exclusive && !lock::is_stale(l, started))
         .map(|(_, l)| l.created)
         .collect();
-    let mut snapshots = Vec::new();
-    for (id, _) in repo.list(FileKind::Snapshot)? {
-        match repo.load_manifest(&id) {
-            Ok(m) => snapshots.push((id, m)),
-            // Forgotten meanwhile: its data need not be kept.
-            Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => {}
-            Err(e) => return Err(e),
-        }
+    // Snapshots forgotten meanwhile are skipped: their data need not be kept.
+    let loaded = crate::commands::snapshots::load_all(repo)?;
+    for id in &loaded.damaged {
+        // An intact manifest sealed under another key may be a good snapshot of another
+        // repository's key: prune must not free its data, and stops.
+        crate::commands::repair::foreign::refuse(repo, FileKind::Snapshot, id)?;
     }
+    crate::commands::snapshots::warn_damaged(&loaded.damaged);
+    let snapshots: Vec<(Id, Manifest)> = (loaded.entries.into_iter())
+        .map(|e| (e.id, e.manifest))
+        .collect();
     let files = Index::load_files(repo)?;
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let gone = superseded(&files);
@@ -165,6 +169,7 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         started,
         lock_created,
         snapshots,
+        damaged: loaded.damaged,
         files,
         packs: packs.into_values().collect(),
         index,
@@ -245,6 +250,9 @@ pub fn run(
     let guard = if opts.dry_run {
         None
     } else {
+        // Partial files of killed writers go first: on a full disk even the lock file
+        // needs the space.
+        lock::remove_stale_temp_files(repo)?;
         Some(LockGuard::exclusive(repo, "prune")?)
     };
     step(1);
@@ -349,7 +357,9 @@ fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
     if plan.delete.is_empty() {
         return Ok(0);
     }
-    let known: HashSet<Id> = g.snapshots.iter().map(|(id, _)| *id).collect();
+    let known: HashSet<Id> = (g.snapshots.iter().map(|(id, _)| *id))
+        .chain(g.damaged.iter().copied())
+        .collect();
     let mut fresh = Vec::new();
     for (id, _) in repo.list(FileKind::Snapshot)? {
         if known.contains(&id) {

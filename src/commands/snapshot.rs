@@ -22,7 +22,7 @@ use crate::id::Id;
 use crate::index::SharedIndex;
 use crate::pack::packer::{Packer, PackerStats};
 use crate::progress::Progress;
-use crate::repository::{FileKind, Repository};
+use crate::repository::Repository;
 use crate::source::DumpSource;
 use crate::stream::ListWriter;
 use crate::tables::{Section, TableScanner};
@@ -141,7 +141,7 @@ pub fn run(
     };
     refuse_unfinished(&mut manifest, &ends, opts)?;
     crate::testhook::pause("snapshot-before-manifest");
-    confirm_packs(repo, &relied)?;
+    crate::index::confirm_packs(repo, &relied)?;
     let id = repo.save_manifest(&manifest)?;
     progress.finish();
     Ok(SnapshotOutcome { id, manifest })
@@ -427,39 +427,6 @@ fn dedup_stage(
         Ok(lid)
     })?;
     Ok((root, chunks, new_blobs, relied))
-}
-
-/// Rule W4 of `repo-format.md` section 14: before a manifest is written, every pack its
-/// deduplicated blobs and delta bases live in must still exist. A prune that deleted one
-/// (possible only if this writer's lock was not seen, e.g. a stale listing) turns the
-/// snapshot into an error instead of a manifest that cannot be restored.
-///
-/// Few packs are checked one by one; many by one listing of `data/`.
-///
-/// Errors: [`Error::NotFound`] naming the first missing pack; storage errors.
-fn confirm_packs(repo: &Repository, relied: &HashSet<Id>) -> Result<()> {
-    const ONE_BY_ONE: usize = 32;
-    let missing = if relied.len() <= ONE_BY_ONE {
-        let mut missing = None;
-        for id in relied {
-            if repo.backend().size(&FileKind::Pack.path(id))?.is_none() {
-                missing = Some(*id);
-                break;
-            }
-        }
-        missing
-    } else {
-        let stored: HashSet<Id> = repo.list(FileKind::Pack)?.into_iter().map(|p| p.0).collect();
-        relied.iter().find(|id| !stored.contains(id)).copied()
-    };
-    match missing {
-        None => Ok(()),
-        Some(id) => Err(Error::NotFound(format!(
-            "pack {} that this snapshot deduplicated against was deleted by a concurrent \
-             prune; no snapshot was written: run the snapshot again",
-            FileKind::Pack.path(&id)
-        ))),
-    }
 }
 
 /// Expands database URLs into the databases to snapshot: each URL as it is, or with

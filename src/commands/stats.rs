@@ -143,7 +143,7 @@ pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
     let databases = by_database.then(|| {
         let mut groups: BTreeMap<(bool, String), Vec<&SnapshotEntry>> = BTreeMap::new();
         for e in &list {
-            let db = e.manifest.source.database.clone();
+            let db = e.manifest.database();
             groups
                 .entry((db.is_none(), db.unwrap_or_default()))
                 .or_default()

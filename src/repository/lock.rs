@@ -8,6 +8,9 @@
 //! without a lock file) and removed when its [`LockGuard`] is dropped. A lock is stale when it
 //! was not refreshed for [`STALE_AFTER_SECS`], or when it names this host and a process that is
 //! no longer running (Linux only: checked through `/proc`).
+//!
+//! The lock files this process holds are also listed in a process-wide registry, so that the
+//! SIGINT/SIGTERM path ([`remove_held_locks`]) deletes them before the process exits.
 
 use crate::backend::{Backend, ErrorClass, TempCleanup};
 use crate::error::{Error, Result};

@@ -1,6 +1,7 @@
 //! One damaged snapshot file does not block the others (issue 14, section 4): `snapshots`,
 //! `restore` and `ls` of other snapshots, `stats`, `report` and `forget` warn, name the file and
-//! go on (exit 0); `check` still reports the damage (exit 3).
+//! go on (exit 0), and so does prune; `check` still reports the damage (exit 3). An intact
+//! snapshot file sealed under another key stops prune.
 
 use crate::common::{synthetic_dump, TestRepo};
 use serde_json::Value;
@@ -71,4 +72,28 @@ fn one_damaged_snapshot_file_is_skipped_with_a_warning() {
     let list: Value = serde_json::from_slice(&warns(&t, &["snapshots", "--json"], &file)).unwrap();
     assert_eq!(ids(&list), [made[2].clone()]);
     assert!(t.repo.join(&file).exists());
+
+    // Prune skips it too (its data cannot be named, so it is not kept), and every readable
+    // snapshot still restores.
+    warns(&t, &["prune", "--grace", "0s"], &file);
+    warns(&t, &["prune", "--grace", "0s"], &file);
+    assert!(t.restore_bytes(&made[2]) == dumps[2]);
+}
+
+/// A snapshot file that is intact but sealed under another key may be a good snapshot of
+/// someone's: prune stops and deletes nothing.
+#[test]
+fn prune_stops_at_a_snapshot_sealed_under_another_key() {
+    let t = TestRepo::new();
+    let other = TestRepo::new();
+    let s = other.snapshot_bytes(&synthetic_dump(100_000, 60), &[]);
+    let id = s["id"].as_str().unwrap();
+    let name = format!("snapshots/{id}");
+    t.snapshot_bytes(&synthetic_dump(100_000, 61), &[]);
+    std::fs::copy(other.repo.join(&name), t.repo.join(&name)).unwrap();
+    let packs = t.packs();
+    let out = t.dv(&["prune", "--grace", "0s"]).assert().code(3);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("decrypts with no key of this repository"), "{err}");
+    assert_eq!(t.packs(), packs);
 }

@@ -332,11 +332,12 @@ fn stats_agree_with_snapshots_and_the_repository_directory() {
     let by = json(&mut t.dv(&["stats", "--by", "database", "--json"]));
     let rows = by["databases"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{by}");
-    assert_eq!(rows[0]["database"], "shop.db");
-    assert_eq!(rows[0]["snapshots"], 1);
-    assert!(rows[0]["growth_bytes_per_day"].is_null());
-    assert!(rows[1]["database"].is_null(), "stdin snapshots last: {by}");
-    assert_eq!(rows[1]["snapshots"], 2);
+    // Piped snapshots are the database named by their stream (`dump.sql`: `dump`).
+    assert_eq!(rows[0]["database"], "dump", "{by}");
+    assert_eq!(rows[0]["snapshots"], 2);
+    assert_eq!(rows[1]["database"], "shop.db");
+    assert_eq!(rows[1]["snapshots"], 1);
+    assert!(rows[1]["growth_bytes_per_day"].is_null());
     let total = |k: &str| rows.iter().map(|r| r[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!(total("logical_bytes"), n("logical_bytes"));
     assert_eq!(total("added_bytes"), n("added_bytes"));

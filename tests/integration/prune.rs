@@ -121,7 +121,7 @@ fn hourly_timeline_forget_prune_and_size() {
         .iter()
         .find(|s| s["id"] == ids[23].as_str())
         .unwrap();
-    assert_eq!(v23["reasons"], serde_json::json!(["daily snapshot"]));
+    assert_eq!(v23["reasons"], serde_json::json!(["daily 2026-03-10"]));
     assert_eq!(v["removed"].as_array().unwrap().len(), 41);
     let first = &v["prune"];
     assert!(first["unused_packs"].as_u64().unwrap() + first["repack_packs"].as_u64().unwrap() > 0);

@@ -101,7 +101,7 @@ fn html_report_has_a_section_per_database_with_charts_and_matching_figures() {
     }
     // Names are escaped wherever they appear.
     assert!(!html.contains("o'brien <&>"), "unescaped name");
-    assert!(html.contains(&esc(ODD)));
+    assert!(html.contains(&esc(ODD.trim_end_matches(".sql"))));
     // The verification shows in app.db's section; the streams were never verified.
     let app = sections
         .iter()
@@ -113,7 +113,7 @@ fn html_report_has_a_section_per_database_with_charts_and_matching_figures() {
     );
     let shop = sections
         .iter()
-        .find(|s| s.contains("<h2>shop.sql</h2>"))
+        .find(|s| s.contains("<h2>shop</h2>"))
         .unwrap();
     assert!(shop.contains("never verified"));
 

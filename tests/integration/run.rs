@@ -323,9 +323,11 @@ fn run_snapshots_keeps_copies_measures_and_notifies_the_broken_job() {
             .collect();
         assert_eq!(list.len(), 6, "{list:?}");
         assert_eq!(ids, run_ids);
-        assert!(list
-            .iter()
-            .all(|s| s["tags"] == serde_json::json!(["fleet"])));
+        assert!(
+            list.iter()
+                .all(|s| s["tags"][0] == "fleet"
+                    && s["tags"][1].as_str().unwrap().starts_with("job="))
+        );
         assert!(ids.values().all(|i| !previous_ids.contains(i)));
 
         // Offsite: every round's snapshots (it has no retention).

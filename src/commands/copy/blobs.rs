@@ -73,9 +73,18 @@ pub(super) fn copy_snapshot(
     progress: &dyn Progress,
 ) -> Result<Counts> {
     let mut needed: Vec<(Id, Id, Location)> = Vec::new();
+    let mut relied = HashSet::new();
     for id in tree_blobs(ends.from, ends.from_index, manifest)? {
-        if ends.to_index.contains(&id) || queued.contains(&id) {
+        if ends.to_index.contains(&id) {
+            relied.extend(ends.to_index.chain_packs(&id));
             continue;
+        }
+        if queued.contains(&id) {
+            continue;
+        }
+        // A delta may be kept against a base the target holds (see `transfer_run`).
+        if let Some(base) = ends.from_index.base_of(&id) {
+            relied.extend(ends.to_index.chain_packs(&base));
         }
         let (pack, loc) = ends.from_index.get(&id).ok_or_else(|| {
             Error::NotFound(format!(
@@ -121,7 +130,9 @@ pub(super) fn copy_snapshot(
         return Err(e);
     }
     queued.extend(ids);
-    Ok(counts.into_inner().unwrap_or_else(|p| p.into_inner()))
+    let mut counts = counts.into_inner().unwrap_or_else(|p| p.into_inner());
+    counts.relied = relied;
+    Ok(counts)
 }
 
 /// Splits runs so that no single read exceeds [`MAX_RUN_BYTES`].

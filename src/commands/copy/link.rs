@@ -44,6 +44,12 @@ pub fn init_linked(
                     location: backend.location().into(),
                 });
             }
+            if let Some(found) = crate::repository::objects_present(&backend)? {
+                return Err(Error::ConfigMissing {
+                    location: backend.location().into(),
+                    found,
+                });
+            }
             let key = from.key().clone();
             let config = Config {
                 version: FORMAT_VERSION,

@@ -220,7 +220,9 @@ fn chunk_stream(
             .unwrap_or_else(|| Error::Invalid("copy pipeline stopped".into()))
     };
     let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>| -> Result<()> {
-        if !to_index.contains(&id) && queued.insert(id) {
+        if to_index.contains(&id) {
+            counts.relied.extend(to_index.chain_packs(&id));
+        } else if queued.insert(id) {
             counts.blobs += 1;
             if kind == BlobKind::Data {
                 counts.data_chunks += 1;
