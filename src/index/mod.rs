@@ -305,7 +305,11 @@ pub fn confirm_packs(repo: &Repository, relied: &HashSet<Id>) -> Result<()> {
         }
         missing
     } else {
-        let stored: HashSet<Id> = repo.list(FileKind::Pack)?.into_iter().map(|p| p.0).collect();
+        let stored: HashSet<Id> = repo
+            .list(FileKind::Pack)?
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         relied.iter().find(|id| !stored.contains(id)).copied()
     };
     match missing {

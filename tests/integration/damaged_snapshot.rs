@@ -94,6 +94,9 @@ fn prune_stops_at_a_snapshot_sealed_under_another_key() {
     let packs = t.packs();
     let out = t.dv(&["prune", "--grace", "0s"]).assert().code(3);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("decrypts with no key of this repository"), "{err}");
+    assert!(
+        err.contains("decrypts with no key of this repository"),
+        "{err}"
+    );
     assert_eq!(t.packs(), packs);
 }
