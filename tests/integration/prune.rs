@@ -506,3 +506,87 @@ fn buckets_follow_the_time_zone_and_dst() {
     );
     assert_eq!(snapshot_ids(&t).len(), 5, "dry runs remove nothing");
 }
+
+/// A tmpfs mounted for one test (CI runs as root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, bytes: u64) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mounting a tmpfs needs root");
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 14, section 5: on a full disk (a killed snapshot's partial file took the last
+/// bytes), `prune` frees space instead of failing with ENOSPC: stale temporary files go
+/// first, then the packs due for deletion, before anything is written. On 6967ef0 it failed
+/// and only `rm .tmp/*` by hand helped.
+#[test]
+fn prune_frees_space_on_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 24 * 1024 * 1024);
+    let t = TestRepo {
+        repo: disk.0.join("repo"),
+        dir,
+    };
+    t.dv(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"])
+        .args(["--pack-size-mib", "1"])
+        .assert()
+        .success();
+    let dumps: Vec<Vec<u8>> = (0..3).map(|i| synthetic_dump(3_000_000, 70 + i)).collect();
+    let ids: Vec<String> = (dumps.iter())
+        .enumerate()
+        .map(|(i, d)| {
+            let name = format!("db{i}");
+            let s = t.snapshot_bytes(d, &["--database", &name]);
+            s["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    t.dv(&["forget", &ids[0], &ids[1]]).assert().success();
+    // This prune marks their packs; the next one deletes them.
+    t.dv(&["prune", "--grace", "0s"]).assert().success();
+    // A killed snapshot's partial file fills the disk.
+    let partial = t.repo.join(".tmp").join("killed-snapshot.partial");
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    let mut f = std::fs::File::create(&partial).unwrap();
+    let block = vec![0x5au8; 64 * 1024];
+    let full = loop {
+        use std::io::Write;
+        if let Err(e) = f.write_all(&block).and_then(|_| f.flush()) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(28), "{full}"); // ENOSPC
+    drop(f);
+    let old = std::process::Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(&partial)
+        .status()
+        .unwrap();
+    assert!(old.success());
+    let before = dir_size(&t.repo);
+    let out = t
+        .dv(&["prune", "--grace", "0s", "--json"])
+        .assert()
+        .success();
+    let report = stdout_json(&out);
+    assert!(report["delete_packs"].as_u64().unwrap() > 0, "{report}");
+    assert!(!partial.exists());
+    assert!(dir_size(&t.repo) < before);
+    t.dv(&["check", "--read-data"]).assert().success();
+    assert!(t.restore_bytes(&ids[2]) == dumps[2]);
+    t.snapshot_bytes(&dumps[0], &["--database", "db0"]);
+    drop(disk);
+}
