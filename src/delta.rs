@@ -22,7 +22,7 @@ use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
 pub use crate::pack::reader::MAX_DELTA_DEPTH;
-use crate::repository::{FileKind, Repository};
+use crate::repository::Repository;
 use crate::source::SourceInfo;
 use crate::stream::decode_list;
 use std::collections::HashMap;
@@ -53,23 +53,24 @@ impl BaseFinder {
     /// none (the first snapshot of a source) or its chunk list cannot be read (deltas are an
     /// optimisation: a damaged old snapshot must not stop a new one).
     ///
-    /// Errors: listing the snapshots.
+    /// Errors: listing the snapshots (the catalogue, see [`crate::repository::catalogue`]).
     pub fn for_stream(
         repo: &Repository,
         index: &Index,
         info: &SourceInfo,
         stream: &str,
     ) -> Result<Self> {
-        // Manifests that vanish (a concurrent forget) or do not decode are skipped: deltas are
-        // an optimisation and must never fail a snapshot.
+        // The catalogue, not every manifest: a fleet run shares one view among its snapshots
+        // (see [`crate::repository::catalogue::share`]). Snapshots forgotten meanwhile, or
+        // damaged, are skipped: deltas are an optimisation and must never fail a snapshot.
+        let view = crate::repository::catalogue::for_writers(repo)?;
+        let wanted = info.identity();
         let mut candidates: Vec<(jiff::Timestamp, StreamRef)> = Vec::new();
-        for (id, _) in repo.list(FileKind::Snapshot)? {
-            let Ok(m) = repo.load_manifest(&id) else {
-                continue;
-            };
+        for e in &view.entries {
+            let m = e.to_manifest();
             // The same database (retention's identity), also for piped streams recorded
             // before they carried a database name.
-            if m.identity() != info.identity() {
+            if m.identity() != wanted {
                 continue;
             }
             let time = parse_time(&m.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

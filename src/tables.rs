@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::source::Dialect;
 
+pub mod select;
+
 /// Longest line prefix kept for recognising headers and statements.
 const HEAD_LIMIT: usize = 4096;
 
@@ -144,6 +146,8 @@ pub struct TableScanner {
     settings_only: bool,
     sections: Vec<Section>,
     seq_tables: HashMap<String, String>,
+    /// Index (and index-backed constraint) name -> its table, schema-qualified (PostgreSQL).
+    index_tables: HashMap<String, String>,
     /// The last line seen outside data and statements was the dialect's completion marker,
     /// followed at most by the footer's trailing lines.
     marker: bool,
@@ -197,6 +201,7 @@ impl TableScanner {
             settings_only: true,
             sections: Vec::new(),
             seq_tables: HashMap::new(),
+            index_tables: HashMap::new(),
             marker: false,
         }
     }
@@ -441,6 +446,9 @@ impl TableScanner {
             }
             return;
         }
+        if self.cur.kind == SectionKind::Schema {
+            self.pg_owner(t);
+        }
         let (kind, ty) = (self.cur.kind, self.cur.object_type.as_str());
         if t.starts_with(b"SET ")
             && self.prev_blank
@@ -462,6 +470,9 @@ impl TableScanner {
             );
         } else if ty == "INDEX" && self.cur.table.is_none() && t.starts_with(b"CREATE ") {
             self.cur.table = on_table(t);
+            if let Some(table) = self.cur.table.clone() {
+                self.index_tables.insert(self.cur.name.clone(), table);
+            }
         } else if ty == "SEQUENCE"
             && t.starts_with(b"ALTER TABLE ")
             && memchr::memmem::find(t, b" ADD GENERATED ").is_some()
@@ -487,6 +498,93 @@ impl TableScanner {
                 }
             }
         }
+    }
+
+    /// Files the current schema section under the table its statement line `t` names: the
+    /// header's name is ambiguous when names hold spaces (`Order Items Order Items_pkey`), the
+    /// statement is not. A `TABLE ATTACH` section gets the partitioned table as its name and the
+    /// partition as its table; an `INDEX ATTACH` the table of the attached (partition's) index.
+    fn pg_owner(&mut self, t: &[u8]) {
+        fn alter_table(t: &[u8]) -> Option<(Vec<String>, &[u8])> {
+            let r = kw(t, "ALTER TABLE")?;
+            ident(kw(r, "ONLY").unwrap_or(r))
+        }
+        let ty = self.cur.object_type.as_str();
+        let found = match ty {
+            "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" | "DEFAULT" | "ROW SECURITY" => {
+                if let (Some(r), Some(table)) = (kw(t, "ADD CONSTRAINT"), self.cur.table.clone()) {
+                    // The index behind a primary key, unique or exclusion constraint.
+                    if let Some((n, _)) = ident(r) {
+                        let schema = table.split_once('.').map(|(s, _)| format!("{s}."));
+                        let name = format!("{}{}", schema.unwrap_or_default(), n.join("."));
+                        self.index_tables.insert(name, table);
+                    }
+                }
+                alter_table(t).map(|(p, _)| p.join("."))
+            }
+            "TABLE ATTACH" => {
+                if let Some((parent, r)) = alter_table(t) {
+                    if let Some((part, _)) = kw(r, "ATTACH PARTITION").and_then(ident) {
+                        self.cur.name = parent.join(".");
+                        self.cur.table = Some(part.join("."));
+                    }
+                }
+                return;
+            }
+            "INDEX ATTACH" => kw(t, "ALTER INDEX")
+                .and_then(ident)
+                .and_then(|(_, r)| ident(kw(r, "ATTACH PARTITION")?))
+                .and_then(|(p, _)| self.index_tables.get(&p.join(".")).cloned()),
+            "TRIGGER" | "POLICY" if t.starts_with(b"CREATE ") => on_table(t),
+            "RULE" => kw(t, "ON")
+                .and_then(ident)
+                .and_then(|(_, r)| ident(kw(r, "TO")?))
+                .map(|(p, _)| p.join(".")),
+            "COMMENT" | "SECURITY LABEL" => {
+                let r = kw(t, "COMMENT ON").or_else(|| {
+                    let r = kw(t, "SECURITY LABEL")?;
+                    let r = kw(r, "FOR")
+                        .and_then(|r| ident(r).map(|x| x.1))
+                        .unwrap_or(r);
+                    kw(r, "ON")
+                });
+                r.and_then(|r| self.pg_object_table(r))
+            }
+            "ACL" if t.starts_with(b"GRANT ") || t.starts_with(b"REVOKE ") => {
+                let on = memchr::memmem::find(t, b" ON ").map(|i| &t[i + 1..]);
+                on.and_then(|r| self.pg_object_table(kw(r, "ON")?))
+            }
+            _ => None,
+        };
+        if let Some(table) = found {
+            self.cur.table = Some(table);
+        }
+    }
+
+    /// The table an object reference (`TABLE x`, `COLUMN x.c`, `CONSTRAINT c ON x`,
+    /// `INDEX i`, `SEQUENCE s`...) after `COMMENT ON` or `GRANT ... ON` belongs to.
+    fn pg_object_table(&self, r: &[u8]) -> Option<String> {
+        if let Some(r) = kw(r, "TABLE").or_else(|| kw(r, "FOREIGN TABLE")) {
+            return ident(r).map(|(p, _)| p.join("."));
+        }
+        if let Some(r) = kw(r, "COLUMN") {
+            let (mut p, _) = ident(r)?;
+            p.pop();
+            return Some(p.join("."));
+        }
+        for k in ["CONSTRAINT", "TRIGGER", "POLICY", "RULE"] {
+            if let Some(r) = kw(r, k) {
+                let r = kw(ident(r)?.1, "ON")?;
+                return (kw(r, "DOMAIN").is_none()).then(|| ident(r).map(|(p, _)| p.join(".")))?;
+            }
+        }
+        if let Some(r) = kw(r, "INDEX") {
+            return self.index_tables.get(&ident(r)?.0.join(".")).cloned();
+        }
+        if let Some(r) = kw(r, "SEQUENCE") {
+            return self.seq_tables.get(&ident(r)?.0.join(".")).cloned();
+        }
+        None
     }
 
     /// Notes that sequence `seq` belongs to `table`, unless it already belongs to one.
@@ -954,11 +1052,19 @@ impl Lexer {
 }
 
 /// Summarises the tables of a dump, in order of first appearance.
+///
+/// Only tables count: names with a table definition (`TABLE`) or data (`TABLE DATA`) section;
+/// the bytes of the other sections filed under a table (indexes, constraints...) add to it.
 pub fn table_summaries(sections: &[Section]) -> Vec<TableSummary> {
+    let tables: std::collections::HashSet<&str> = sections
+        .iter()
+        .filter(|s| matches!(s.object_type.as_str(), "TABLE" | "TABLE DATA"))
+        .filter_map(|s| s.table.as_deref())
+        .collect();
     let mut out: Vec<TableSummary> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for s in sections {
-        let Some(table) = s.table.as_deref() else {
+        let Some(table) = s.table.as_deref().filter(|t| tables.contains(t)) else {
             continue;
         };
         let i = *index.entry(table).or_insert_with(|| {

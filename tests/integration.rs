@@ -1,5 +1,9 @@
 //! Integration tests: one binary, a module per area, driving the real `dumpvault` binary.
 
+#[path = "integration/backends.rs"]
+mod backends;
+#[path = "integration/catalogue.rs"]
+mod catalogue;
 #[path = "integration/common.rs"]
 mod common;
 #[path = "integration/concurrency.rs"]
@@ -31,6 +35,8 @@ mod prune;
 mod repair;
 #[path = "integration/report.rs"]
 mod report;
+#[path = "integration/restore_checks.rs"]
+mod restore_checks;
 #[path = "integration/retention.rs"]
 mod retention;
 #[path = "integration/run.rs"]
@@ -39,7 +45,11 @@ mod run;
 mod s3;
 #[path = "integration/s3server.rs"]
 mod s3server;
+#[path = "integration/servers.rs"]
+mod servers;
 #[path = "integration/signals.rs"]
 mod signals;
 #[path = "integration/verify.rs"]
 mod verify;
+#[path = "integration/zoo.rs"]
+mod zoo;

@@ -7,15 +7,17 @@
 
 mod limits;
 mod local;
+mod stats;
 mod url;
 
 pub use limits::{set_limits, Limits};
 pub use local::{remove_own_temp_files, snapshots_written, TempCleanup, DIR_MODE, FILE_MODE};
+pub use stats::{request_stats, Count, Counts, RequestStats};
 pub use url::parse_location;
 
 use opendal::layers::RetryLayer;
 use opendal::Operator;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Attempts after the first for an operation that failed transiently (network error, HTTP 5xx,
@@ -64,10 +66,13 @@ pub struct Backend {
     local: Option<local::Local>,
 }
 
-/// The process-wide tokio runtime that drives OpenDAL's futures.
-fn runtime() -> &'static Arc<tokio::runtime::Runtime> {
-    static RT: OnceLock<Arc<tokio::runtime::Runtime>> = OnceLock::new();
-    RT.get_or_init(|| {
+/// The process-wide tokio runtime that drives OpenDAL's futures; started on first use, and
+/// again after [`shutdown`].
+static RT: Mutex<Option<Arc<tokio::runtime::Runtime>>> = Mutex::new(None);
+
+fn runtime() -> Arc<tokio::runtime::Runtime> {
+    let mut rt = RT.lock().unwrap_or_else(|p| p.into_inner());
+    rt.get_or_insert_with(|| {
         Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -76,6 +81,19 @@ fn runtime() -> &'static Arc<tokio::runtime::Runtime> {
                 .expect("cannot start the I/O runtime"),
         )
     })
+    .clone()
+}
+
+/// Stops the I/O runtime once no call is using it, dropping its background tasks and so the
+/// connections they hold. Call it when the command is done with storage: an SFTP connection
+/// is an `ssh` control master started with `ControlPersist=yes`, which outlives the process
+/// unless its session is dropped (its drop sends `ssh -O exit`). A later storage call starts
+/// a new runtime.
+pub fn shutdown() {
+    let rt = RT.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rt) = rt.and_then(|rt| Arc::try_unwrap(rt).ok()) {
+        rt.shutdown_timeout(Duration::from_secs(5));
+    }
 }
 
 impl Backend {
@@ -166,10 +184,10 @@ impl Backend {
 
     /// Reads a whole file.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, BackendError> {
-        let b = runtime()
-            .block_on(self.op.read(path))
-            .map(|b| b.to_vec())
-            .map_err(|e| self.err("reading", path, e))?;
+        let b = runtime().block_on(self.op.read(path)).map(|b| b.to_vec());
+        let len = b.as_ref().map_or(0, |b| b.len() as u64);
+        stats::record(stats::Kind::Read, path, len);
+        let b = b.map_err(|e| self.err("reading", path, e))?;
         limits::downloaded(b.len() as u64);
         Ok(b)
     }
@@ -182,8 +200,10 @@ impl Backend {
         length: u64,
     ) -> Result<Vec<u8>, BackendError> {
         let buf = runtime()
-            .block_on(async { self.op.read_with(path).range(offset..offset + length).await })
-            .map_err(|e| self.err("reading", path, e))?;
+            .block_on(async { self.op.read_with(path).range(offset..offset + length).await });
+        let len = buf.as_ref().map_or(0, |b| b.len() as u64);
+        stats::record(stats::Kind::Read, path, len);
+        let buf = buf.map_err(|e| self.err("reading", path, e))?;
         limits::downloaded(buf.len() as u64);
         if buf.len() as u64 != length {
             return Err(BackendError {
@@ -205,19 +225,31 @@ impl Backend {
     /// ([`remove_own_temp_files`]) local writes fail.
     pub fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), BackendError> {
         limits::uploading(bytes.len() as u64);
+        stats::record(stats::Kind::Write, path, bytes.len() as u64);
         if let Some(l) = &self.local {
             return l
                 .write(path, &bytes)
                 .map_err(|e| self.io_err("writing", path, e));
         }
+        // Sealed bytes, whatever the file: say so where the service records a type (GCS
+        // otherwise records none, and some servers then answer with a null type).
+        let typed = self.op.info().capability().write_with_content_type;
         runtime()
-            .block_on(self.op.write(path, bytes))
+            .block_on(async {
+                let w = self.op.write_with(path, bytes);
+                if typed {
+                    w.content_type("application/octet-stream").await
+                } else {
+                    w.await
+                }
+            })
             .map(|_| local::count_snapshot(path))
             .map_err(|e| self.err("writing", path, e))
     }
 
     /// Size of a file in bytes, or `None` when it does not exist.
     pub fn size(&self, path: &str) -> Result<Option<u64>, BackendError> {
+        stats::record(stats::Kind::Stat, path, 0);
         match runtime().block_on(self.op.stat(path)) {
             Ok(m) => Ok(Some(m.content_length())),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
@@ -227,6 +259,7 @@ impl Backend {
 
     /// Deletes a file; deleting a missing file succeeds.
     pub fn delete(&self, path: &str) -> Result<(), BackendError> {
+        stats::record(stats::Kind::Delete, path, 0);
         runtime()
             .block_on(self.op.delete(path))
             .map_err(|e| self.err("deleting", path, e))
@@ -235,6 +268,7 @@ impl Backend {
     /// Lists the files under folder `dir` (ending in `/`), recursively: `(path, size in bytes)`.
     /// A missing folder lists as empty.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, BackendError> {
+        stats::record(stats::Kind::List, dir, 0);
         let entries =
             match runtime().block_on(async { self.op.list_with(dir).recursive(true).await }) {
                 Ok(e) => e,

@@ -33,6 +33,7 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 ///   (default `us-east-1`); path-style addressing unless `?virtual_host=true`;
 /// - `gcs://bucket/prefix?endpoint=URL&credential_path=FILE`: Google Cloud Storage; credentials
 ///   from `?credential_path=` or `GOOGLE_APPLICATION_CREDENTIALS`, else the VM's metadata server;
+///   `?skip_signature=true` sends unsigned requests (an emulator, a public bucket);
 /// - `azblob://container/prefix?account=NAME&endpoint=URL`: Azure Blob Storage; account from
 ///   `?account=` or `AZURE_STORAGE_ACCOUNT_NAME`, key from `AZURE_STORAGE_ACCOUNT_KEY` (or
 ///   `AZURE_STORAGE_SAS_TOKEN`); endpoint defaults to `https://NAME.blob.core.windows.net`;
@@ -99,6 +100,10 @@ pub fn parse_location(location: &str) -> Result<Operator> {
                 .or_else(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
             {
                 b = b.credential_path(&path);
+            }
+            if param("skip_signature").as_deref() == Some("true") {
+                // Unsigned requests: an emulator, or a public bucket.
+                b = b.skip_signature().disable_vm_metadata();
             }
             Operator::new(b)
         }
@@ -214,6 +219,7 @@ mod tests {
             "memory://x",
             "s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1",
             "gcs://bucket/prefix?endpoint=http://127.0.0.1:4443",
+            "gcs://bucket/prefix?endpoint=http://127.0.0.1:4443&skip_signature=true",
             "azblob://container/prefix?account=acct&endpoint=http://127.0.0.1:10000/acct",
             "sftp://backup@127.0.0.1:2222/srv/repo?known_hosts=Accept",
             "webdav://127.0.0.1/dav/repo",

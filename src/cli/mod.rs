@@ -62,6 +62,10 @@ struct Cli {
         value_name = "KIB_S"
     )]
     limit_download: Option<u64>,
+    /// At the end, print on stderr how many list, read, stat, write and delete requests (and
+    /// bytes) the command made to storage; one JSON line `{"backend_requests": …}` with --json.
+    #[arg(long, global = true)]
+    stats_backend: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -205,26 +209,47 @@ pub fn run() -> Result<i32> {
         json: cli.json,
         progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    match cli.command {
-        Command::Init(a) => init(&ctx, a),
-        Command::Snapshot(a) => snapshot::run(&ctx, a),
-        Command::Snapshots(a) => list_snapshots(&ctx, a),
-        Command::Restore(a) => restore::run(&ctx, a),
-        Command::Ls(a) => restore::ls(&ctx, a),
-        Command::Check(a) => check::run(&ctx, a),
-        Command::Repair(a) => repair::run(&ctx, a),
-        Command::Verify(a) => verify::run(&ctx, a),
-        Command::Forget(a) => forget::run(&ctx, a),
-        Command::Prune(a) => prune::run(&ctx, a),
-        Command::Unlock(a) => prune::unlock(&ctx, a),
-        Command::Copy(a) => copy::run(&ctx, a),
-        Command::Run(a) => run::run(&ctx, a),
-        Command::Config(a) => config::run(&ctx, a),
-        Command::Report(a) => report::run(&ctx, a),
-        Command::Key(a) => key::run(&ctx, a),
-        Command::Tag(a) => tag::run(&ctx, a),
-        Command::Stats(a) => stats::run(&ctx, a),
-        Command::Diff(a) => diff::run(&ctx, a),
+    let result = dispatch(&ctx, cli.command);
+    // Closes what the storage connections left running (SFTP's ssh control master).
+    dumpvault::backend::shutdown();
+    if cli.stats_backend {
+        print_backend_stats(ctx.json);
+    }
+    result
+}
+
+/// `--stats-backend`: the process's backend requests on stderr, as text or one JSON line.
+fn print_backend_stats(json: bool) {
+    let s = dumpvault::backend::request_stats();
+    let line = if json {
+        serde_json::json!({ "backend_requests": s }).to_string()
+    } else {
+        s.to_text()
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<i32> {
+    match command {
+        Command::Init(a) => init(ctx, a),
+        Command::Snapshot(a) => snapshot::run(ctx, a),
+        Command::Snapshots(a) => list_snapshots(ctx, a),
+        Command::Restore(a) => restore::run(ctx, a),
+        Command::Ls(a) => restore::ls(ctx, a),
+        Command::Check(a) => check::run(ctx, a),
+        Command::Repair(a) => repair::run(ctx, a),
+        Command::Verify(a) => verify::run(ctx, a),
+        Command::Forget(a) => forget::run(ctx, a),
+        Command::Prune(a) => prune::run(ctx, a),
+        Command::Unlock(a) => prune::unlock(ctx, a),
+        Command::Copy(a) => copy::run(ctx, a),
+        Command::Run(a) => run::run(ctx, a),
+        Command::Config(a) => config::run(ctx, a),
+        Command::Report(a) => report::run(ctx, a),
+        Command::Key(a) => key::run(ctx, a),
+        Command::Tag(a) => tag::run(ctx, a),
+        Command::Stats(a) => stats::run(ctx, a),
+        Command::Diff(a) => diff::run(ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => completions::man(a),
         Command::Cat { what, id } => {

@@ -5,11 +5,15 @@ use super::output::{human_bytes, Bar};
 use super::{Ctx, FilterArgs};
 use anyhow::{bail, Context, Result};
 use dumpvault::commands::{self, restore::RestoreOutcome, snapshots::SnapshotEntry};
+use dumpvault::format::snapshot::Manifest;
 use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
 use dumpvault::repository::Repository;
 use dumpvault::source::database::DatabaseUrl;
-use dumpvault::tables::{ranges_for_tables, table_summaries};
+use dumpvault::source::Dialect;
+use dumpvault::tables::select::{self, display_name, list_tables};
+use dumpvault::tables::{dialect_name, table_summaries};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 
@@ -33,9 +37,18 @@ pub struct RestoreArgs {
     /// With --to: drop and recreate an existing database (or overwrite an SQLite file).
     #[arg(long)]
     drop_existing: bool,
-    /// Restore only this table's DDL and data (repeatable).
+    /// Restore only this table (repeatable): the name as `ls` prints it
+    /// (`"Sales"."Order Items"`), without its schema when unique, or a glob (`'public.order*'`).
+    /// A partitioned table comes with its partitions.
     #[arg(long)]
     table: Vec<String>,
+    /// With --table: keep foreign keys to tables that are not restored (they then fail unless
+    /// those tables exist).
+    #[arg(long, requires = "table")]
+    with_foreign_keys: bool,
+    /// With --to: keep a database this restore created when the restore fails (default: drop it).
+    #[arg(long)]
+    keep_failed: bool,
     /// Which stream of the snapshot (default: the first).
     #[arg(long)]
     stream: Option<String>,
@@ -52,37 +65,116 @@ pub struct LsArgs {
     filter: FilterArgs,
 }
 
-/// Runs `ls`: the tables of a snapshot with rows and bytes.
+/// Runs `ls`: the tables of a snapshot (base tables and partitions) with kind, rows and bytes.
 pub fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let entry = commands::snapshots::find(&repo, &a.snapshot, &a.filter.filter())?;
     let mut all = Vec::new();
     for s in &entry.manifest.streams {
-        for t in table_summaries(&s.sections) {
+        for t in list_tables(&s.sections) {
             all.push((s.name.clone(), t));
         }
     }
     if ctx.json {
         let v: Vec<_> = all
             .iter()
-            .map(|(s, t)| serde_json::json!({"stream": s, "table": t.name, "rows": t.rows, "bytes": t.bytes}))
+            .map(|(s, t)| {
+                serde_json::json!({"stream": s, "table": t.name, "name": t.display,
+                    "kind": t.kind.as_str(), "partition_of": t.partition_of,
+                    "rows": t.rows, "bytes": t.bytes})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<40} {:>12} {:>10}", "table", "rows", "bytes");
+        println!(
+            "{:<40} {:<28} {:>12} {:>10}",
+            "table", "kind", "rows", "bytes"
+        );
         for (_, t) in &all {
             let rows = t.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
-            println!("{:<40} {:>12} {:>10}", t.name, rows, human_bytes(t.bytes));
+            let kind = match &t.partition_of {
+                Some(p) => format!("partition of {}", display_name(p)),
+                None => t.kind.as_str().to_string(),
+            };
+            let bytes = human_bytes(t.bytes);
+            println!("{:<40} {kind:<28} {rows:>12} {bytes:>10}", t.display);
         }
         println!("{} table(s) in snapshot {}", all.len(), entry.id.short());
     }
     Ok(0)
 }
 
+/// The engine a snapshot's dump is for, when known.
+fn snapshot_engine(m: &Manifest) -> Option<Dialect> {
+    m.source.dialect.or(match m.source.kind.as_str() {
+        "postgres" => Some(Dialect::Postgres),
+        "mysql" => Some(Dialect::MySql),
+        "sqlite" => Some(Dialect::Sqlite),
+        _ => None,
+    })
+}
+
+fn url_engine(url: &DatabaseUrl) -> Dialect {
+    match url {
+        DatabaseUrl::Postgres(_) => Dialect::Postgres,
+        DatabaseUrl::MySql(_) => Dialect::MySql,
+        DatabaseUrl::Sqlite(_) => Dialect::Sqlite,
+    }
+}
+
+/// The snapshot to restore: with `--to` and `latest`, the newest of the target's engine; any
+/// snapshot of another engine is refused, naming both, before anything is created.
+fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Result<SnapshotEntry> {
+    let filter = a.filter.filter();
+    let Some(url) = url else {
+        return Ok(commands::snapshots::find(repo, &a.snapshot, &filter)?);
+    };
+    let want = url_engine(url);
+    let entry = if a.snapshot == "latest" {
+        let all = commands::snapshots::list(repo, &filter)?;
+        let newest = all
+            .last()
+            .map(|e| (e.id.short(), snapshot_engine(&e.manifest)));
+        match all
+            .into_iter()
+            .rev()
+            .find(|e| snapshot_engine(&e.manifest) == Some(want))
+        {
+            Some(e) => e.complete(repo)?,
+            None => bail!(
+                "no {} snapshot to restore into {} {}{}; choose one by id (`dumpvault snapshots`) \
+                 or narrow the choice with --database",
+                dialect_name(want),
+                dialect_name(want),
+                url.database(),
+                match newest {
+                    Some((id, Some(d))) => format!(" (the newest, {id}, is {})", dialect_name(d)),
+                    _ => String::new(),
+                }
+            ),
+        }
+    } else {
+        commands::snapshots::find(repo, &a.snapshot, &filter)?
+    };
+    match snapshot_engine(&entry.manifest) {
+        Some(d) if d != want => bail!(
+            "snapshot {} is a {} dump and cannot be restored into the {} database {}; \
+             restore it into a {} database, or write it out with --target FILE",
+            entry.id.short(),
+            dialect_name(d),
+            dialect_name(want),
+            url.database(),
+            dialect_name(d)
+        ),
+        _ => Ok(entry),
+    }
+}
+
 /// Runs `restore`.
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     let repo = ctx.open()?;
-    let entry = commands::snapshots::find(&repo, &a.snapshot, &a.filter.filter())?;
+    let url = a.to.as_deref().map(DatabaseUrl::parse).transpose()?;
+    let entry = choose(&repo, &a, url.as_ref())?;
     let stream = match &a.stream {
         None => &entry.manifest.streams[0],
         Some(n) => entry
@@ -104,19 +196,22 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
                 )
             })?,
     };
-    let ranges: Option<Vec<Range<u64>>> = if a.table.is_empty() {
-        None
-    } else {
-        Some(ranges_for_tables(&stream.sections, &a.table).map_err(|e| {
-            anyhow::anyhow!("snapshot {} stream {}: {e}", entry.id.short(), stream.name)
-        })?)
-    };
     // A damaged index file must not stop the restore of snapshots it does not concern.
     let loaded = commands::check::load_index_lenient(&repo)?;
     for (_, e) in &loaded.damaged {
         eprintln!("warning: skipped {e}; run `dumpvault check`");
     }
     let index: Index = loaded.index;
+    let plan = if a.table.is_empty() {
+        None
+    } else {
+        let p = table_plan(&repo, &index, &entry, stream, &a)?;
+        for w in &p.warnings {
+            eprintln!("dumpvault: warning: {w}");
+        }
+        Some(p)
+    };
+    let ranges: Option<Vec<Range<u64>>> = plan.as_ref().map(|p| p.ranges.clone());
     let total = ranges
         .as_ref()
         .map_or(stream.size, |r| r.iter().map(|r| r.end - r.start).sum());
@@ -130,17 +225,32 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         let stdout = std::io::stdout();
         let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
         restore(&mut w)?
-    } else if let Some(to) = &a.to {
-        let url = DatabaseUrl::parse(to)?;
+    } else if let Some(url) = &url {
         let image = entry
             .manifest
             .source
             .options
             .iter()
             .any(|o| o == "format=image");
-        let o = to_database(&url, a.create, a.drop_existing, image, restore)?;
-        check_row_counts(&url, &entry, stream, &a.table)?;
-        o
+        // Only a database this restore creates is dropped when it fails.
+        let created = a.create && !a.keep_failed && !url.exists()?;
+        let tables = plan.as_ref().map(|p| p.tables.clone()).unwrap_or_default();
+        let done = to_database(url, a.create, a.drop_existing, image, restore)
+            .and_then(|o| check_row_counts(url, &entry, stream, &tables).map(|_| o));
+        match done {
+            Err(e) if created && url.exists().unwrap_or(false) => {
+                let dropped = match url.drop_database() {
+                    Ok(()) => format!(
+                        "dropped database {}, which this restore had created (add --keep-failed \
+                         to keep it for inspection)",
+                        url.database()
+                    ),
+                    Err(d) => format!("could not drop database {}: {d}", url.database()),
+                };
+                return Err(e.context(dropped));
+            }
+            r => r?,
+        }
     } else {
         bail!("where to? give --target FILE, --stdout or --to DATABASE_URL");
     };
@@ -203,6 +313,58 @@ fn to_file(
             Err(e.into())
         }
     }
+}
+
+/// Plans `restore --table`: resolves the names, reads the definitions the planner looks at
+/// (see [`select::ddl_sections`]) and returns the ranges to write.
+fn table_plan(
+    repo: &Repository,
+    index: &Index,
+    entry: &SnapshotEntry,
+    stream: &dumpvault::format::snapshot::StreamRef,
+    a: &RestoreArgs,
+) -> Result<select::Plan> {
+    let in_stream = || format!("snapshot {} stream {}", entry.id.short(), stream.name);
+    let sections = &stream.sections;
+    let tables = select::resolve(sections, &a.table).with_context(in_stream)?;
+    let dialect = snapshot_engine(&entry.manifest).unwrap_or(Dialect::Postgres);
+    let wanted = select::ddl_sections(dialect, sections, &tables);
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for &i in &wanted {
+        let s = &sections[i];
+        match ranges.last_mut() {
+            Some(r) if r.end == s.start => r.end = s.end,
+            _ => ranges.push(s.start..s.end),
+        }
+    }
+    let mut bytes = Vec::new();
+    if !ranges.is_empty() {
+        let np = dumpvault::progress::NoProgress;
+        commands::restore::run(
+            repo,
+            index,
+            &entry.id,
+            stream,
+            Some(&ranges),
+            &mut bytes,
+            &np,
+        )
+        .with_context(|| format!("reading table definitions of {}", in_stream()))?;
+    }
+    let mut ddl = HashMap::new();
+    let mut at = 0usize;
+    for &i in &wanted {
+        let len = (sections[i].end - sections[i].start) as usize;
+        ddl.insert(i, bytes.get(at..at + len).unwrap_or_default().to_vec());
+        at += len;
+    }
+    Ok(select::plan(
+        dialect,
+        sections,
+        &tables,
+        a.with_foreign_keys,
+        &ddl,
+    ))
 }
 
 /// Bytes from the restoring thread to the database client; a failed restore surfaces as a read

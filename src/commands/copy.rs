@@ -251,6 +251,8 @@ pub fn run(
         let uploader = Uploader::new(to, opts.connections);
         let mut queued: HashSet<Id> = HashSet::new();
         for entry in &todo {
+            // The listing came from the catalogue: copy the whole manifest (table sections).
+            let entry = &entry.complete(from)?;
             let before = uploader.stats();
             let (manifest, counts) = match mode {
                 CopyMode::SealedBlobs | CopyMode::ReencryptBlobs => {
@@ -288,6 +290,7 @@ pub fn run(
             manifest.original = Some(entry.manifest.original.unwrap_or(entry.id.0));
             let plain_len = crate::format::encode_versioned(&manifest).len();
             let target = to.save_manifest(&manifest)?;
+            crate::repository::catalogue::record_or_warn(to, &target, &manifest);
             let after = uploader.stats();
             let manifest_bytes = (plain_len + crate::crypto::SEAL_OVERHEAD) as u64;
             outcome.copied.push(CopiedSnapshot {

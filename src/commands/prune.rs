@@ -17,7 +17,9 @@
 //! 7. writes ONE new index file (live packs, new packs, obsolete marks) superseding every
 //!    index file read;
 //! 8. deletes the superseded index files;
-//! 9. with `--instant-delete`, deletes the packs that were unused until step 7.
+//! 9. with `--instant-delete`, deletes the packs that were unused until step 7;
+//! 10. (after deleting the verification records of forgotten snapshots) compacts the snapshot
+//!     catalogue ([`crate::repository::catalogue::compact`]).
 //!
 //! Each step's output is durable before the next one starts, so an interruption anywhere leaves
 //! every snapshot restorable and the next prune finishes the job. Test builds (feature
@@ -327,6 +329,10 @@ pub fn run(
         repo.backend().delete(&FileKind::Verification.path(&id))?;
         out.verifications_removed += 1;
     }
+    // The catalogue: one file with the live entries (from the manifests just read) replaces
+    // the files read (repo-format.md section 17).
+    crate::repository::catalogue::compact(repo, &g.snapshots)?;
+    step(10);
     if let Some(guard) = guard {
         guard.release()?;
     }

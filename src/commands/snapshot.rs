@@ -143,6 +143,7 @@ pub fn run(
     crate::testhook::pause("snapshot-before-manifest");
     crate::index::confirm_packs(repo, &relied)?;
     let id = repo.save_manifest(&manifest)?;
+    crate::repository::catalogue::record_or_warn(repo, &id, &manifest);
     progress.finish();
     Ok(SnapshotOutcome { id, manifest })
 }

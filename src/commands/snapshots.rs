@@ -1,4 +1,8 @@
-//! `snapshots`: list snapshot manifests, filter them, and resolve `latest` or an id prefix.
+//! `snapshots`: list snapshots, filter them, and resolve `latest` or an id prefix.
+//!
+//! Listing reads the snapshot catalogue ([`crate::repository::catalogue`]), not every
+//! manifest: the listed entries carry manifests without table sections. [`find`] returns the
+//! full manifest of the snapshot it resolves; [`load_all`] (prune's walk) reads every manifest.
 
 use crate::error::{Error, Result};
 use crate::format::snapshot::Manifest;
@@ -39,11 +43,25 @@ impl Filter {
 pub struct SnapshotEntry {
     /// Snapshot id.
     pub id: Id,
-    /// The manifest.
+    /// The manifest. From [`list`] and [`load_catalogued`] (the catalogue), every stream's
+    /// `sections` is empty: use [`SnapshotEntry::complete`] (or [`find`]) where the table
+    /// sections are needed.
     pub manifest: Manifest,
 }
 
 impl SnapshotEntry {
+    /// This snapshot with its full manifest, read from `snapshots/<id>` (table sections
+    /// included).
+    ///
+    /// Errors: as [`Repository::load_manifest`]; [`Error::Backend`] (not found) when the
+    /// snapshot was forgotten meanwhile.
+    pub fn complete(&self, repo: &Repository) -> Result<SnapshotEntry> {
+        Ok(SnapshotEntry {
+            id: self.id,
+            manifest: repo.load_manifest(&self.id)?,
+        })
+    }
+
     /// The snapshot time.
     pub fn time(&self) -> jiff::Timestamp {
         parse_time(&self.manifest.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
@@ -68,7 +86,29 @@ pub struct Loaded {
     pub damaged: Vec<Id>,
 }
 
-/// Loads every snapshot manifest, leniently: a damaged manifest ([`Error::Corrupt`]) is set
+/// Every snapshot of the repository from the catalogue (see
+/// [`crate::repository::catalogue::load`]): manifests without table sections, oldest first; a
+/// snapshot without a catalogue entry has its manifest read, and a damaged one is set aside
+/// in [`Loaded::damaged`]. Prints nothing but the warning for a damaged catalogue file.
+///
+/// Errors: as [`crate::repository::catalogue::load`].
+pub fn load_catalogued(repo: &Repository) -> Result<Loaded> {
+    let view = crate::repository::catalogue::load(repo)?;
+    let mut out = Loaded {
+        entries: (view.entries.iter())
+            .map(|e| SnapshotEntry {
+                id: Id(e.id),
+                manifest: e.to_manifest(),
+            })
+            .collect(),
+        damaged: view.damaged,
+    };
+    out.entries.sort_by_key(|e| (e.time(), e.id));
+    Ok(out)
+}
+
+/// Loads every snapshot manifest (table sections included; prune's walk and what needs the
+/// chunk lists of all snapshots), leniently: a damaged manifest ([`Error::Corrupt`]) is set
 /// aside in [`Loaded::damaged`] instead of failing the whole listing, and a manifest removed
 /// while listing (a concurrent `forget`) is skipped silently. Prints nothing; see [`list`]
 /// for the warning.
@@ -110,30 +150,33 @@ pub fn warn_damaged(damaged: &[Id]) {
     }
 }
 
-/// All readable snapshots passing `filter`, oldest first. Damaged manifests are skipped with a
-/// warning on stderr (see [`load_all`], [`warn_damaged`]), so one damaged file does not block
-/// listing, restoring the others, retention or statistics; `check` still reports it.
+/// All readable snapshots passing `filter`, oldest first, from the catalogue (manifests
+/// without table sections, see [`load_catalogued`]). Damaged manifests are skipped with a
+/// warning on stderr ([`warn_damaged`]), so one damaged file does not block listing,
+/// restoring the others, retention or statistics; `check` still reports it.
 ///
-/// Errors: as [`load_all`].
+/// Errors: as [`load_catalogued`].
 pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
-    let loaded = load_all(repo)?;
+    let loaded = load_catalogued(repo)?;
     warn_damaged(&loaded.damaged);
     let mut out = loaded.entries;
     out.retain(|e| filter.matches(&e.manifest));
     Ok(out)
 }
 
-/// Resolves `latest` (the newest passing `filter`) or a unique id prefix (filter ignored).
+/// Resolves `latest` (the newest passing `filter`, chosen from the catalogue) or a unique id
+/// prefix (filter ignored); returns the full manifest (table sections included).
 ///
 /// Errors: [`Error::NotFound`] when nothing matches, [`Error::Invalid`] when a prefix is ambiguous.
 pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEntry> {
     if spec == "latest" {
-        return list(repo, filter)?.pop().ok_or_else(|| {
+        let newest = list(repo, filter)?.pop().ok_or_else(|| {
             Error::NotFound(format!(
                 "no snapshot in {} matches the filter; list them with `dumpvault snapshots`",
                 repo.backend().location()
             ))
-        });
+        })?;
+        return newest.complete(repo);
     }
     let spec_l = spec.to_ascii_lowercase();
     let matches: Vec<Id> = repo

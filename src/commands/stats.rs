@@ -117,12 +117,13 @@ pub fn figures(list: &[&SnapshotEntry]) -> SnapshotFigures {
 
 /// The figures of `repo`; with `by_database`, one row per database too.
 ///
-/// Damaged snapshot files are skipped with a warning (see [`snapshots::load_all`]) and listed
+/// Snapshots are read from the catalogue ([`snapshots::load_catalogued`]). Damaged snapshot
+/// files are skipped with a warning and listed
 /// in [`Stats::damaged_snapshots`].
 ///
 /// Errors: storage errors listing files; a manifest that cannot be read for another reason.
 pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
-    let loaded = snapshots::load_all(repo)?;
+    let loaded = snapshots::load_catalogued(repo)?;
     snapshots::warn_damaged(&loaded.damaged);
     let list = loaded.entries;
     let all: Vec<&SnapshotEntry> = list.iter().collect();
@@ -136,6 +137,7 @@ pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
         FileKind::Snapshot,
         FileKind::Lock,
         FileKind::Verification,
+        FileKind::Catalogue,
     ] {
         repository_bytes += repo.list(kind)?.iter().map(|p| p.1).sum::<u64>();
     }

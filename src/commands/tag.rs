@@ -1,6 +1,7 @@
 //! `tag`: change the tags of snapshots. A manifest is named by the hash of its sealed bytes,
-//! so a retagged snapshot gets a new id: the new manifest is written first (durable), then the
-//! old one is deleted, so a crash leaves the snapshot twice at worst, never not at all.
+//! so a retagged snapshot gets a new id: the new manifest is written first (durable), then its
+//! catalogue entry ([`crate::repository::catalogue::record`]), then the old manifest is deleted,
+//! so a crash leaves the snapshot twice at worst, never not at all.
 //!
 //! The new manifest keeps `original` when there is one and otherwise records the old id
 //! there, so `copy` (which matches snapshots by `original`, see
@@ -119,6 +120,8 @@ pub fn run(repo: &Repository, specs: &[String], change: &TagChange) -> Result<Ve
         m.tags = tags.clone();
         m.original = Some(e.manifest.original.unwrap_or(e.id.0));
         let new = repo.save_manifest(&m)?;
+        // Its catalogue entry follows the manifest, before the old manifest goes.
+        crate::repository::catalogue::record_or_warn(repo, &new, &m);
         if let Some(v) = verified.get(&e.id.to_hex()) {
             let mut v = v.clone();
             v.snapshot = new.to_hex();

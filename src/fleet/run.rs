@@ -186,7 +186,14 @@ pub fn repository_size(repo: &Repository) -> crate::Result<u64> {
         .backend()
         .size(crate::repository::CONFIG_PATH)?
         .unwrap_or(0);
-    for dir in ["keys/", "data/", "index/", "snapshots/", "verifications/"] {
+    for dir in [
+        "keys/",
+        "data/",
+        "index/",
+        "snapshots/",
+        "verifications/",
+        "catalogue/",
+    ] {
         total += repo
             .backend()
             .list(dir)?
@@ -259,6 +266,14 @@ pub fn run(
         })
         .filter_map(|(n, r)| SharedIndex::start(r, "run").ok().map(|i| (n, i)))
         .collect();
+    // One view of each repository's catalogue for all of the run's snapshots (they use it to
+    // choose delta bases), loaded in the background like the index.
+    let catalogues: Vec<crate::repository::catalogue::Shared> = (indexes.keys())
+        .filter_map(|n| match repos.get(*n) {
+            Some(Ok(r)) => Some(crate::repository::catalogue::share(r)),
+            _ => None,
+        })
+        .collect();
 
     let mut outcomes: Vec<JobOutcome> = selected
         .iter()
@@ -315,6 +330,7 @@ pub fn run(
     // Every manifest is written: release the shared locks before this run's own prune reads
     // the locks (repo-format.md section 14, W1).
     drop(indexes);
+    drop(catalogues);
     let mut new_ids: Vec<Vec<String>> = vec![Vec::new(); selected.len()];
     for ((ji, url), r) in items.iter().zip(results) {
         let database = url.database();

@@ -5,6 +5,7 @@
 //! user-facing metadata (config, key files, locks) is JSON. Sealing happens in
 //! [`crate::repository`], not here.
 
+pub mod catalogue;
 pub mod config;
 #[cfg(test)]
 mod fuzz_tests;

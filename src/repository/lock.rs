@@ -380,6 +380,50 @@ mod tests {
     }
 
     #[test]
+    fn another_hosts_lock_goes_stale_by_time_only_never_by_pid() {
+        let now = now_secs();
+        let other = format!("{}-elsewhere", crate::hostname());
+        // Pids of another host say nothing about this host's processes: a pid that does not
+        // run here (above Linux's 2^22) and one that does (ours, init's) are treated alike.
+        for pid in [u32::MAX - 1, std::process::id(), 1] {
+            assert!(!is_stale(&lock(&other, pid, now), now), "fresh, pid {pid}");
+            assert!(
+                !is_stale(&lock(&other, pid, now - STALE_AFTER_SECS + 60), now),
+                "refreshed 29 minutes ago, pid {pid}"
+            );
+            assert!(
+                is_stale(&lock(&other, pid, now - STALE_AFTER_SECS - 1), now),
+                "not refreshed for 30 minutes, pid {pid}"
+            );
+        }
+        // The refresh time decides, not the creation time: a long-held lock that is refreshed
+        // stays valid.
+        let mut long_held = lock(&other, u32::MAX - 1, now - 10);
+        long_held.created = now - 10 * STALE_AFTER_SECS;
+        assert!(!is_stale(&long_held, now));
+        // A refresh interval is well within the expiry, so a live holder never goes stale.
+        assert!(REFRESH_INTERVAL.as_secs() as i64 * 3 < STALE_AFTER_SECS);
+    }
+
+    #[test]
+    fn another_hosts_stale_lock_does_not_block_prune_and_a_fresh_one_does() {
+        let r = repo("other-host");
+        let other = format!("{}-elsewhere", crate::hostname());
+        let dead = lock(&other, u32::MAX - 1, now_secs() - STALE_AFTER_SECS - 5);
+        r.save_file(FileKind::Lock, &encode_json(&dead)).unwrap();
+        drop(LockGuard::exclusive(&r, "prune").unwrap());
+        let fresh = lock(&other, u32::MAX - 1, now_secs());
+        r.save_file(FileKind::Lock, &encode_json(&fresh)).unwrap();
+        let err = LockGuard::exclusive(&r, "prune").err().unwrap();
+        assert!(matches!(err, Error::Locked(_)), "{err}");
+        assert!(err.to_string().contains(&other), "{err}");
+        let removed = remove(&r, false).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].1.as_ref(), Some(&dead));
+        assert_eq!(list(&r).unwrap().len(), 1, "the fresh lock stays");
+    }
+
+    #[test]
     fn second_exclusive_is_refused_and_shared_never_is() {
         let r = repo("excl");
         let first = LockGuard::exclusive(&r, "prune").unwrap();

@@ -4,6 +4,7 @@
 //! snapshot manifest that references their blobs. A file is named by the BLAKE3 of its stored
 //! bytes; loading checks the name before decrypting.
 
+pub mod catalogue;
 pub mod keys;
 pub mod lock;
 
@@ -32,6 +33,8 @@ pub enum FileKind {
     Lock,
     /// `verifications/<id>`.
     Verification,
+    /// `catalogue/<id>` (snapshot catalogue files, repo-format.md section 17).
+    Catalogue,
 }
 
 impl FileKind {
@@ -44,6 +47,7 @@ impl FileKind {
             FileKind::Snapshot => "snapshots/",
             FileKind::Lock => "locks/",
             FileKind::Verification => "verifications/",
+            FileKind::Catalogue => "catalogue/",
         }
     }
 
@@ -56,6 +60,7 @@ impl FileKind {
             FileKind::Snapshot => "snapshot",
             FileKind::Lock => "lock",
             FileKind::Verification => "verification",
+            FileKind::Catalogue => "catalogue",
         }
     }
 
@@ -108,6 +113,8 @@ pub struct Repository {
     key_id: Id,
     /// Plaintexts of recently read delta bases, shared by every reader of this repository.
     bases: std::sync::Arc<crate::pack::reader::BaseCache>,
+    /// Catalogue files and manifest summaries this process has read, shared by every clone.
+    catalogue: std::sync::Arc<catalogue::Memo>,
 }
 
 impl Repository {
@@ -147,6 +154,7 @@ impl Repository {
             config,
             key_id,
             bases: Default::default(),
+            catalogue: Default::default(),
         })
     }
 
@@ -189,6 +197,7 @@ impl Repository {
             config,
             key_id,
             bases: Default::default(),
+            catalogue: Default::default(),
         })
     }
 
@@ -206,6 +215,7 @@ impl Repository {
             config,
             key_id,
             bases: Default::default(),
+            catalogue: Default::default(),
         })
     }
 
@@ -228,6 +238,11 @@ impl Repository {
     /// The cache of delta bases' plaintexts (see [`crate::pack::reader`]).
     pub fn base_cache(&self) -> &crate::pack::reader::BaseCache {
         &self.bases
+    }
+
+    /// What this process has read of the snapshot catalogue (see [`catalogue`]).
+    pub fn catalogue_memo(&self) -> &catalogue::Memo {
+        &self.catalogue
     }
 
     /// The storage.

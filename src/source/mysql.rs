@@ -597,16 +597,18 @@ pub fn restore_into(
     let prepare = match (session.objects(db)?, create) {
         (Some(_), true) if !drop_existing => {
             return Err(refuse(
-                "it already exists (allow dropping it to replace it)",
+                "it already exists; add --drop-existing to drop it and restore into a new one",
             ))
         }
         (Some(_), true) => format!("DROP DATABASE {0};\nCREATE DATABASE {0};\n", ident(db)),
         (None, true) => format!("CREATE DATABASE {};\n", ident(db)),
-        (None, false) => return Err(refuse("it does not exist (let the restore create it)")),
+        (None, false) => return Err(refuse("it does not exist; add --create to create it")),
         (Some(objects), false) if !objects.is_empty() && !drop_existing => {
             let names: Vec<&str> = objects.iter().take(5).map(|(_, n)| n.as_str()).collect();
             let (n, names) = (objects.len(), names.join(", "));
-            let why = format!("it is not empty ({n} objects: {names}, ...); allow dropping them");
+            let why = format!(
+                "it is not empty ({n} objects: {names}, ...); add --drop-existing to drop them"
+            );
             return Err(refuse(&why));
         }
         (Some(objects), false) => {

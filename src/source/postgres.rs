@@ -726,10 +726,10 @@ pub fn restore_into(
     let failed = |e: postgres::Error| db_err(&preparing, &e);
     let sql = "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1";
     let exists = admin.query_opt(sql, &[&db]).map_err(failed)?.is_some();
-    let replace = "(ask to drop the existing one to replace it)";
+    let replace = "add --drop-existing to drop it and restore into a new one";
     let recreate = match (exists, create) {
-        (false, false) => return refuse("does not exist (ask to create it)"),
-        (true, true) if !drop_existing => return refuse(&format!("already exists {replace}")),
+        (false, false) => return refuse("does not exist; add --create to create it"),
+        (true, true) if !drop_existing => return refuse(&format!("already exists; {replace}")),
         (_, true) => true,
         (true, false) => {
             let kinds = "'r', 'p', 'v', 'm', 'S', 'f'";
@@ -739,7 +739,7 @@ pub fn restore_into(
             );
             let row = connect(&url)?.query_one(&sql, &[]).map_err(failed)?;
             if row.get(0) && !drop_existing {
-                return refuse(&format!("is not empty {replace}"));
+                return refuse(&format!("is not empty; {replace}"));
             }
             row.get(0)
         }

@@ -1,0 +1,163 @@
+//! Snapshot catalogue files `catalogue/<id>`: sealed `version || bincode(CatalogueFile)`, a
+//! compact summary of snapshot manifests (everything but the table sections), so that listing
+//! and choosing snapshots does not read every manifest. Specified in `repo-format.md`,
+//! section 17.
+
+use super::snapshot::{Manifest, StreamRef, Summary};
+use super::{decode_versioned, encode_versioned, FormatError};
+use crate::source::SourceInfo;
+use serde::{Deserialize, Serialize};
+
+/// One stream of a catalogued snapshot: its [`StreamRef`] without the table sections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueStream {
+    /// Stream name.
+    pub name: String,
+    /// Plain length, bytes.
+    pub size: u64,
+    /// Unkeyed BLAKE3 of the whole plain stream.
+    pub blake3: [u8; 32],
+    /// Root list blob of the chunk list tree.
+    pub root: [u8; 32],
+    /// Number of data chunks.
+    pub chunks: u64,
+}
+
+/// The summary of one snapshot manifest: every field of [`Manifest`] except the streams'
+/// table sections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueEntry {
+    /// The snapshot id (the name of its manifest file).
+    pub id: [u8; 32],
+    /// Length of the manifest file `snapshots/<id>` (sealed), bytes: a reader that lists a
+    /// file of another length reads the manifest instead (a replaced or truncated file).
+    pub size: u64,
+    /// As [`Manifest::time`].
+    pub time: String,
+    /// As [`Manifest::host`].
+    pub host: String,
+    /// As [`Manifest::tags`].
+    pub tags: Vec<String>,
+    /// As [`Manifest::source`].
+    pub source: SourceInfo,
+    /// The streams, without sections.
+    pub streams: Vec<CatalogueStream>,
+    /// As [`Manifest::summary`].
+    pub summary: Summary,
+    /// As [`Manifest::original`].
+    pub original: Option<[u8; 32]>,
+}
+
+impl CatalogueEntry {
+    /// The entry of snapshot `id` with manifest `m`, stored in a file of `size` bytes.
+    pub fn of(id: [u8; 32], size: u64, m: &Manifest) -> Self {
+        CatalogueEntry {
+            id,
+            size,
+            time: m.time.clone(),
+            host: m.host.clone(),
+            tags: m.tags.clone(),
+            source: m.source.clone(),
+            streams: (m.streams.iter())
+                .map(|s| CatalogueStream {
+                    name: s.name.clone(),
+                    size: s.size,
+                    blake3: s.blake3,
+                    root: s.root,
+                    chunks: s.chunks,
+                })
+                .collect(),
+            summary: m.summary.clone(),
+            original: m.original,
+        }
+    }
+
+    /// The manifest this entry summarises, with every stream's `sections` empty (read the
+    /// manifest itself when the sections are needed).
+    pub fn to_manifest(&self) -> Manifest {
+        Manifest {
+            time: self.time.clone(),
+            host: self.host.clone(),
+            tags: self.tags.clone(),
+            source: self.source.clone(),
+            streams: (self.streams.iter())
+                .map(|s| StreamRef {
+                    name: s.name.clone(),
+                    size: s.size,
+                    blake3: s.blake3,
+                    root: s.root,
+                    chunks: s.chunks,
+                    sections: Vec::new(),
+                })
+                .collect(),
+            summary: self.summary.clone(),
+            original: self.original,
+        }
+    }
+}
+
+/// The contents of one catalogue file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogueFile {
+    /// Entries, one per snapshot (in snapshot id order as written; readers accept any order
+    /// and duplicates).
+    pub entries: Vec<CatalogueEntry>,
+    /// Ids of catalogue files this one replaces (written by prune): every live entry of those
+    /// files is in this one.
+    pub supersedes: Vec<[u8; 32]>,
+}
+
+/// Encodes a catalogue file's plaintext (before sealing), version [`super::FORMAT_VERSION`].
+pub fn encode_catalogue_file(f: &CatalogueFile) -> Vec<u8> {
+    encode_versioned(f)
+}
+
+/// Decodes a catalogue file's plaintext. Errors: an unknown version byte, or bytes that do
+/// not decode (trailing bytes included).
+pub fn decode_catalogue_file(bytes: &[u8]) -> Result<CatalogueFile, FormatError> {
+    decode_versioned(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips_and_drops_only_sections() {
+        let m = Manifest {
+            time: "2026-12-06T10:00:00+01:00[Europe/Paris]".into(),
+            host: "db1".into(),
+            tags: vec!["job=x".into()],
+            source: SourceInfo {
+                kind: "sqlite".into(),
+                database: Some("shop".into()),
+                ..Default::default()
+            },
+            streams: vec![StreamRef {
+                name: "shop.sql".into(),
+                size: 7,
+                blake3: [1; 32],
+                root: [2; 32],
+                chunks: 3,
+                sections: vec![],
+            }],
+            summary: Summary {
+                bytes_read: 7,
+                ..Default::default()
+            },
+            original: Some([9; 32]),
+        };
+        let f = CatalogueFile {
+            entries: vec![CatalogueEntry::of([5; 32], 99, &m)],
+            supersedes: vec![[6; 32]],
+        };
+        let bytes = encode_catalogue_file(&f);
+        assert_eq!(bytes[0], 1);
+        let back = decode_catalogue_file(&bytes).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(back.entries[0].to_manifest(), m);
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode_catalogue_file(&trailing).is_err());
+    }
+}
