@@ -21,6 +21,8 @@ mod databases;
 mod db;
 #[path = "integration/delta.rs"]
 mod delta;
+#[path = "integration/diff_rows.rs"]
+mod diff_rows;
 #[path = "integration/faults.rs"]
 mod faults;
 #[path = "integration/faults_index.rs"]
@@ -29,6 +31,8 @@ mod faults_index;
 mod incomplete;
 #[path = "integration/manage.rs"]
 mod manage;
+#[path = "integration/parallel_restore.rs"]
+mod parallel_restore;
 #[path = "integration/prune.rs"]
 mod prune;
 #[path = "integration/repair.rs"]

@@ -111,7 +111,8 @@ enum Command {
     Tag(tag::TagArgs),
     /// Repository figures: logical and stored size, dedup ratio, growth per day.
     Stats(stats::StatsArgs),
-    /// Per table, what changed between two snapshots of one database.
+    /// Per table, rows inserted, updated and deleted and schema changes between two snapshots
+    /// of one database; `--rows TABLE` lists the changed rows.
     Diff(diff::DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions(completions::CompletionsArgs),

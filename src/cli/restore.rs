@@ -4,7 +4,8 @@
 use super::output::{human_bytes, Bar};
 use super::{Ctx, FilterArgs};
 use anyhow::{bail, Context, Result};
-use dumpvault::commands::{self, restore::RestoreOutcome, snapshots::SnapshotEntry};
+use dumpvault::commands::restore::{parallel, RestoreOutcome};
+use dumpvault::commands::{self, snapshots::SnapshotEntry};
 use dumpvault::format::snapshot::Manifest;
 use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
@@ -14,7 +15,7 @@ use dumpvault::source::Dialect;
 use dumpvault::tables::select::{self, display_name, list_tables};
 use dumpvault::tables::{dialect_name, table_summaries};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::Range;
 
 /// Arguments of `restore`.
@@ -49,6 +50,14 @@ pub struct RestoreArgs {
     /// With --to: keep a database this restore created when the restore fails (default: drop it).
     #[arg(long)]
     keep_failed: bool,
+    /// With --to: load this many tables (then indexes and constraints) at once, each over its
+    /// own connection, after the schema in one transaction (default: the number of cores).
+    #[arg(long, requires = "to", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// With --to: restore in one session and one transaction instead (slower; nothing of a
+    /// failed restore is ever visible).
+    #[arg(long, requires = "to", conflicts_with = "jobs")]
+    single_transaction: bool,
     /// Which stream of the snapshot (default: the first).
     #[arg(long)]
     stream: Option<String>,
@@ -235,8 +244,33 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         // Only a database this restore creates is dropped when it fails.
         let created = a.create && !a.keep_failed && !url.exists()?;
         let tables = plan.as_ref().map(|p| p.tables.clone()).unwrap_or_default();
-        let done = to_database(url, a.create, a.drop_existing, image, restore)
-            .and_then(|o| check_row_counts(url, &entry, stream, &tables).map(|_| o));
+        let layout = (!a.single_transaction && !image && !matches!(url, DatabaseUrl::Sqlite(_)))
+            .then(|| parallel::layout(&stream.sections, ranges.as_deref()))
+            .flatten();
+        let loaded = match &layout {
+            Some(layout) => {
+                let src = parallel::Source {
+                    repo: &repo,
+                    index: &index,
+                    snapshot: &entry.id,
+                    stream,
+                };
+                let jobs = a.jobs.map_or_else(
+                    || std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    usize::from,
+                );
+                let target = parallel::Target {
+                    url,
+                    create: a.create,
+                    drop_existing: a.drop_existing,
+                    jobs,
+                };
+                parallel::run(&src, layout, &target, &bar)
+                    .with_context(|| format!("restoring into database {}", url.database()))
+            }
+            None => to_database(url, a.create, a.drop_existing, image, restore),
+        };
+        let done = loaded.and_then(|o| check_row_counts(url, &entry, stream, &tables).map(|_| o));
         match done {
             Err(e) if created && url.exists().unwrap_or(false) => {
                 let dropped = match url.drop_database() {
@@ -367,65 +401,6 @@ fn table_plan(
     ))
 }
 
-/// Bytes from the restoring thread to the database client; a failed restore surfaces as a read
-/// error (never as end of file), so the client is stopped and nothing is committed. After the
-/// end of the stream every read returns 0 again, as files do.
-struct ChannelReader {
-    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    pos: usize,
-    ended: bool,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Ok(b)) if b.is_empty() => {
-                    self.ended = true;
-                    return Ok(0);
-                }
-                Ok(Ok(b)) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(std::io::Error::other("restore stopped")),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-struct ChannelWriter(crossbeam_channel::Sender<std::io::Result<Vec<u8>>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if b.is_empty() {
-            return Ok(0);
-        }
-        self.0.send(Ok(b.to_vec())).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "database client stopped")
-        })?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Whether a restore error only says the database client stopped reading the stream.
-fn client_stopped(e: &dumpvault::Error) -> bool {
-    matches!(e, dumpvault::Error::Io { source, .. }
-        if source.kind() == std::io::ErrorKind::BrokenPipe)
-}
-
 /// Restores into the database at `url` (see [`DatabaseUrl::restore`] for `create` and
 /// `drop_existing`), the snapshot stream produced by `restore` on another thread.
 pub fn to_database(
@@ -436,15 +411,13 @@ pub fn to_database(
     restore: impl FnOnce(&mut dyn Write) -> dumpvault::Result<RestoreOutcome> + Send,
 ) -> Result<RestoreOutcome> {
     let (tx, rx) = crossbeam_channel::bounded(64);
-    let mut reader = ChannelReader {
-        rx,
-        buf: Vec::new(),
-        pos: 0,
-        ended: false,
-    };
+    let mut reader = parallel::ChannelReader::new(rx, None);
     std::thread::scope(|s| {
         let producer = s.spawn(move || {
-            let mut w = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx.clone()));
+            let mut w = std::io::BufWriter::with_capacity(
+                256 * 1024,
+                parallel::ChannelWriter::new(tx.clone(), None),
+            );
             let r = restore(&mut w);
             let r = r.and_then(|o| {
                 w.flush().map_err(|e| {
@@ -469,7 +442,7 @@ pub fn to_database(
             // The client stopped reading (it refused the target or failed): its error is the
             // cause, not the closed pipe the restore then ran into (which, as a broken pipe,
             // would otherwise end the process silently with exit code 0).
-            (Err(p), Err(c)) if client_stopped(&p) => Err(c),
+            (Err(p), Err(c)) if parallel::client_stopped(&p) => Err(c),
             // A damaged snapshot explains a failed client; report it first.
             (Err(p), _) => Err(p.into()),
             (Ok(_), Err(c)) => Err(c),

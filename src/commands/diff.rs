@@ -6,7 +6,19 @@
 //! with that `table`). Chunks are about 16 KiB, so a change near a table's edge also lands in
 //! chunks holding some of the neighbouring table's bytes; for a table with the same rows and
 //! size in both, those bytes (and only those) are read from both snapshots and compared, and
-//! the table counts 0 changed bytes when they are equal. Data chunks are read only for that.
+//! the table counts 0 changed bytes when they are equal.
+//!
+//! For every table whose bytes changed, the rows of both snapshots are compared ([`join`]):
+//! rows inserted, updated and deleted, matched on the primary key parsed from the table's DDL
+//! ([`ddl`]), and the columns, indexes, constraints and triggers added, dropped or altered.
+//! [`rows`] streams the changed rows of one table.
+
+mod ddl;
+mod join;
+mod rows;
+
+pub use ddl::SchemaChange;
+pub use join::{RowChange, RowCounts, RowOp, Values};
 
 use crate::commands::snapshots::{self, Filter, SnapshotEntry};
 use crate::error::{Error, Result};
@@ -15,8 +27,9 @@ use crate::id::Id;
 use crate::index::Index;
 use crate::pack::reader::read_blob;
 use crate::repository::Repository;
+use crate::source::Dialect;
 use crate::stream::decode_list;
-use crate::tables::{table_summaries, Section};
+use crate::tables::{table_summaries, Section, SectionKind};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -54,6 +67,19 @@ pub struct TableDiff {
     pub bytes_after: u64,
     /// Bytes of its sections in `b` that lie in chunks `a` does not hold, bytes.
     pub bytes_changed: u64,
+    /// Rows only in `b` (all of them for an added table); `None` when the rows could not be
+    /// compared (see `note`).
+    pub rows_inserted: Option<u64>,
+    /// Rows in both with the same key and other values.
+    pub rows_updated: Option<u64>,
+    /// Rows only in `a` (all of them for a removed table).
+    pub rows_deleted: Option<u64>,
+    /// How rows were matched: `primary key (id)` or `whole rows`; `None` when not compared.
+    pub compared_by: Option<String>,
+    /// Why rows were matched by hash or not compared at all, when so.
+    pub note: Option<String>,
+    /// Columns, indexes, constraints and triggers added, dropped or altered.
+    pub schema_changes: Vec<SchemaChange>,
 }
 
 impl TableDiff {
@@ -68,6 +94,12 @@ impl TableDiff {
             bytes_before: o.bytes,
             bytes_after: 0,
             bytes_changed: 0,
+            rows_inserted: Some(0),
+            rows_updated: Some(0),
+            rows_deleted: o.rows,
+            compared_by: None,
+            note: None,
+            schema_changes: vec![],
         }
     }
 }
@@ -214,16 +246,11 @@ fn same_database(a: &Manifest, b: &Manifest) -> bool {
     a.source.kind == b.source.kind && a.database() == b.database() && (bare(a) || bare(b))
 }
 
-/// Compares snapshot `a` with snapshot `b` (id prefixes or `latest`).
-///
-/// Errors: [`Error::Invalid`] when the two are of different databases or sources (`diff`
-/// compares two snapshots of one database); an unknown or ambiguous snapshot; a list blob
-/// that cannot be read ([`Error::Corrupt`] naming its pack).
-pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
+/// Finds snapshots `a` and `b` and checks that they are of one database.
+fn pair(repo: &Repository, a: &str, b: &str) -> Result<(SnapshotEntry, SnapshotEntry)> {
     let a = snapshots::find(repo, a, &Filter::default())?;
     let b = snapshots::find(repo, b, &Filter::default())?;
-    let (ma, mb) = (&a.manifest, &b.manifest);
-    if !same_database(ma, mb) {
+    if !same_database(&a.manifest, &b.manifest) {
         let name = |e: &SnapshotEntry| {
             let id = e.manifest.identity();
             format!(
@@ -239,6 +266,19 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
             name(&b)
         )));
     }
+    Ok((a, b))
+}
+
+/// Compares snapshot `a` with snapshot `b` (id prefixes or `latest`): per table the bytes,
+/// the rows inserted, updated and deleted (reading the data of each table whose bytes
+/// changed, in constant memory) and the schema changes.
+///
+/// Errors: [`Error::Invalid`] when the two are of different databases or sources (`diff`
+/// compares two snapshots of one database); an unknown or ambiguous snapshot; a list blob
+/// or data chunk that cannot be read ([`Error::Corrupt`] naming its pack).
+pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
+    let (a, b) = pair(repo, a, b)?;
+    let (ma, mb) = (&a.manifest, &b.manifest);
     let index = Index::load(repo)?;
     let mut held: HashSet<Id> = HashSet::new();
     for s in &ma.streams {
@@ -248,6 +288,13 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
     let mut tables = Vec::new();
     for sb in &mb.streams {
         let sa = ma.streams.iter().find(|s| s.name == sb.name);
+        let dialects = match sa {
+            Some(sa) => Some((
+                dialect(repo, &index, &a, sa)?,
+                dialect(repo, &index, &b, sb)?,
+            )),
+            None => None,
+        };
         let mut changed: Vec<Range<u64>> = Vec::new();
         for (id, r) in chunks(repo, &index, sb)? {
             if held.contains(&id) {
@@ -298,7 +345,34 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
                 bytes_before: old.map(|o| o.bytes).unwrap_or(0),
                 bytes_after: t.bytes,
                 bytes_changed,
+                rows_inserted: None,
+                rows_updated: None,
+                rows_deleted: None,
+                compared_by: None,
+                note: None,
+                schema_changes: vec![],
             });
+            let d = tables
+                .last_mut()
+                .ok_or_else(|| Error::Invalid("no table".into()))?;
+            match (status, sa) {
+                (TableStatus::Unchanged, _) => {
+                    (d.rows_inserted, d.rows_updated, d.rows_deleted) = (Some(0), Some(0), Some(0));
+                }
+                (TableStatus::Added, _) | (_, None) => {
+                    (d.rows_inserted, d.rows_updated, d.rows_deleted) = (t.rows, Some(0), Some(0));
+                }
+                (_, Some(sa)) => {
+                    let (da, db) = dialects.unwrap_or((None, None));
+                    let two = Two {
+                        repo,
+                        index: &index,
+                        a: (&a.id, sa, da),
+                        b: (&b.id, sb, db),
+                    };
+                    compare_table(&two, d)?;
+                }
+            }
         }
         for o in before
             .iter()
@@ -331,6 +405,204 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
         streams,
         tables,
         b_bytes_added: mb.summary.bytes_added,
+    })
+}
+
+/// The two sides of a stream being compared row by row: snapshot, stream, dialect.
+struct Two<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    a: (&'a Id, &'a StreamRef, Option<Dialect>),
+    b: (&'a Id, &'a StreamRef, Option<Dialect>),
+}
+
+/// Bytes `r` of a stream.
+fn read_range(
+    repo: &Repository,
+    index: &Index,
+    id: &Id,
+    s: &StreamRef,
+    r: Range<u64>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    crate::commands::restore::run(
+        repo,
+        index,
+        id,
+        s,
+        Some(&[r]),
+        &mut out,
+        &crate::progress::NoProgress,
+    )?;
+    Ok(out)
+}
+
+/// The SQL dialect of a stream: as recorded, from the source kind, or from its first bytes.
+fn dialect(
+    repo: &Repository,
+    index: &Index,
+    e: &SnapshotEntry,
+    s: &StreamRef,
+) -> Result<Option<Dialect>> {
+    let src = &e.manifest.source;
+    let known = src.dialect.or(match src.kind.as_str() {
+        "postgres" => Some(Dialect::Postgres),
+        "mysql" => Some(Dialect::MySql),
+        "sqlite" => Some(Dialect::Sqlite),
+        _ => None,
+    });
+    if known.is_some() || s.sections.is_empty() {
+        return Ok(known);
+    }
+    let head = read_range(repo, index, &e.id, s, 0..s.size.min(1024))?;
+    Ok(crate::tables::detect_dialect(&head))
+}
+
+/// One side of `table`: its data ranges and parsed definition.
+fn side<'a>(
+    t: &Two<'a>,
+    (id, s, dialect): (&'a Id, &'a StreamRef, Option<Dialect>),
+    table: &str,
+) -> Result<join::Side<'a>> {
+    let mine = || {
+        s.sections
+            .iter()
+            .filter(|x| x.table.as_deref() == Some(table))
+    };
+    let mut create = String::new();
+    let mut others = Vec::new();
+    for x in mine().filter(|x| x.kind == SectionKind::Schema) {
+        let text = String::from_utf8_lossy(&read_range(t.repo, t.index, id, s, x.start..x.end)?)
+            .into_owned();
+        if x.object_type == "TABLE" {
+            create.push_str(&text);
+        } else {
+            others.push((x.object_type.clone(), x.name.clone(), text));
+        }
+    }
+    let data = || mine().filter(|x| x.kind == SectionKind::Data && x.object_type == "TABLE DATA");
+    Ok(join::Side {
+        repo: t.repo,
+        index: t.index,
+        snapshot: id,
+        stream: s,
+        ranges: data().map(|x| x.start..x.end).collect(),
+        def: ddl::parse(&create, &others),
+        backslash: dialect == Some(Dialect::MySql),
+        rows: data().filter_map(|x| x.rows).sum(),
+    })
+}
+
+/// Fills in the row counts and schema changes of table `d` present in both snapshots. Rows
+/// the parser cannot read leave the counts empty, with the reason in `note`.
+fn compare_table(t: &Two, d: &mut TableDiff) -> Result<()> {
+    let (sa, sb) = (side(t, t.a, &d.table)?, side(t, t.b, &d.table)?);
+    d.schema_changes = ddl::changes(&sa.def, &sb.def);
+    match join::compare(&sa, &sb, &d.table, None) {
+        Ok(c) => {
+            (d.rows_inserted, d.rows_updated, d.rows_deleted) =
+                (Some(c.inserted), Some(c.updated), Some(c.deleted));
+            d.compared_by = Some(c.method);
+            d.note = c.note;
+        }
+        Err(Error::Invalid(why)) => {
+            d.note = Some(format!("rows not compared ({why}): byte figures only"));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// The changed rows of one table, as [`rows`] found them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRows {
+    /// The table, as the table index names it.
+    pub table: String,
+    /// Counts, and how rows were matched.
+    pub counts: RowCounts,
+    /// Columns, indexes, constraints and triggers added, dropped or altered.
+    pub schema_changes: Vec<SchemaChange>,
+}
+
+/// Streams the changed rows of `table` from snapshot `a` to snapshot `b` to `sink`: inserted,
+/// deleted and updated rows (updates with the changed columns' old and new values), in key
+/// order when the rows are merge-joined on the primary key. Memory stays bounded whatever the
+/// table's size. `table` is the name `ls` prints (quotes optional) or a bare name that is
+/// unique.
+///
+/// Errors: [`Error::Invalid`] for snapshots of different databases or rows the parser cannot
+/// read; [`Error::NotFound`] when neither snapshot has the table; repository read errors;
+/// whatever `sink` returns.
+pub fn rows(
+    repo: &Repository,
+    a: &str,
+    b: &str,
+    table: &str,
+    sink: &mut dyn FnMut(RowChange) -> Result<()>,
+) -> Result<TableRows> {
+    let (ea, eb) = pair(repo, a, b)?;
+    let wanted = table.replace('"', "");
+    let mut found = Vec::new();
+    for s in &eb.manifest.streams {
+        let sa = ea.manifest.streams.iter().find(|x| x.name == s.name);
+        let names = sa
+            .map(|sa| table_summaries(&sa.sections))
+            .unwrap_or_default()
+            .into_iter()
+            .chain(table_summaries(&s.sections))
+            .map(|t| t.name);
+        for n in names {
+            let hit = n == wanted || n.rsplit_once('.').is_some_and(|(_, t)| t == wanted);
+            if hit && !found.iter().any(|(_, f): &(_, String)| *f == n) {
+                found.push((s.name.clone(), n));
+            }
+        }
+    }
+    let exact: Vec<_> = found
+        .iter()
+        .filter(|(_, n)| *n == wanted)
+        .cloned()
+        .collect();
+    let (stream, name) = match (exact.as_slice(), found.as_slice()) {
+        ([one], _) | ([], [one]) => one.clone(),
+        ([], []) => {
+            return Err(Error::NotFound(format!(
+            "table {table} is in neither snapshot {} nor {}; `dumpvault ls {}` lists the tables",
+            ea.id.short(),
+            eb.id.short(),
+            eb.id.short()
+        )))
+        }
+        _ => {
+            let names: Vec<_> = found.iter().map(|(_, n)| n.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "table name {table} is ambiguous ({}); give it schema-qualified",
+                names.join(", ")
+            )));
+        }
+    };
+    let index = Index::load(repo)?;
+    let sb = eb.manifest.streams.iter().find(|s| s.name == stream);
+    let sa = ea.manifest.streams.iter().find(|s| s.name == stream);
+    let (Some(sa), Some(sb)) = (sa, sb) else {
+        return Err(Error::NotFound(format!(
+            "stream {stream} is not in both snapshots {} and {}",
+            ea.id.short(),
+            eb.id.short()
+        )));
+    };
+    let two = Two {
+        repo,
+        index: &index,
+        a: (&ea.id, sa, dialect(repo, &index, &ea, sa)?),
+        b: (&eb.id, sb, dialect(repo, &index, &eb, sb)?),
+    };
+    let (xa, xb) = (side(&two, two.a, &name)?, side(&two, two.b, &name)?);
+    let counts = join::compare(&xa, &xb, &name, Some(sink))?;
+    Ok(TableRows {
+        table: name,
+        counts,
+        schema_changes: ddl::changes(&xa.def, &xb.def),
     })
 }
 

@@ -13,6 +13,8 @@ use crate::stream::decode_list;
 use std::io::Write;
 use std::ops::Range;
 
+pub mod parallel;
+
 /// Figures of a restore.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestoreOutcome {

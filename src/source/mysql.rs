@@ -582,14 +582,32 @@ pub fn restore_into(
     drop_existing: bool,
 ) -> Result<(), SourceError> {
     let db = url.require_database("restore")?;
-    let refuse = |why: &str| {
-        SourceError::Invalid(format!("refusing to restore into database \"{db}\": {why}"))
-    };
     let what = format!("restore of database \"{db}\"");
     let (mut head, reading) = (Vec::new(), format!("reading the dump for the {what}"));
     let mut first = (&mut *dump).take(HEAD_CHECK as u64);
     first.read_to_end(&mut head).map_err(io_err(reading))?;
-    if let Some(line) = database_switch(&head) {
+    prepare_restore(url, &head, create, drop_existing)?;
+    feed_client(url, &mut (&head[..]).chain(dump), what)
+}
+
+/// Prepares the URL's database for a restore as [`restore_into`] describes (`create`,
+/// `drop_existing`), without loading anything: the first step of a parallel restore. `head` is
+/// the start of the dump (up to 64 KiB), refused when it switches databases.
+///
+/// Errors: [`SourceError::Invalid`] for refused targets (naming the flag that allows it) and
+/// dumps that switch databases, [`SourceError::Database`] when the server refuses.
+pub fn prepare_restore(
+    url: &MyUrl,
+    head: &[u8],
+    create: bool,
+    drop_existing: bool,
+) -> Result<(), SourceError> {
+    let db = url.require_database("restore")?;
+    let refuse = |why: &str| {
+        SourceError::Invalid(format!("refusing to restore into database \"{db}\": {why}"))
+    };
+    let what = format!("restore of database \"{db}\"");
+    if let Some(line) = database_switch(head) {
         let why = format!("the dump switches databases at {line} (a --databases dump?)");
         return Err(refuse(&why));
     }
@@ -626,7 +644,24 @@ pub fn restore_into(
         }
     };
     session.query(None, &prepare, &format!("preparing for the {what}"))?;
+    Ok(())
+}
 
+/// Loads one part of a dump (`dump`: the dump's session settings, then statements) into the
+/// URL's database with its own client session, as a parallel restore does for each table.
+/// `what` names the part in errors (e.g. `data of table orders`).
+///
+/// Errors: [`SourceError::Failed`] naming the part and the database when the client fails,
+/// [`SourceError::Io`] when reading `dump` fails (the client is then killed).
+pub fn load_part(url: &MyUrl, dump: &mut dyn Read, what: &str) -> Result<(), SourceError> {
+    let db = url.require_database("restore")?;
+    feed_client(url, dump, format!("loading {what} into database \"{db}\""))
+}
+
+/// Feeds `dump` to the client on the URL's database; `what` names the work in errors.
+fn feed_client(url: &MyUrl, dump: &mut dyn Read, what: String) -> Result<(), SourceError> {
+    let db = url.require_database("restore")?;
+    let session = Session::open(url)?;
     let (mut cmd, fd) = session.client(Some(db))?;
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -642,7 +677,7 @@ pub fn restore_into(
         let _ = err.read_to_end(&mut kept);
         client_errors(&kept)
     });
-    let copied = std::io::copy(&mut (&head[..]).chain(dump), &mut stdin);
+    let copied = std::io::copy(dump, &mut stdin);
     drop(stdin);
     // A broken pipe means the client quit at an SQL error: its status and stderr tell why.
     let quit = matches!(&copied, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);

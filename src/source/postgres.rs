@@ -718,6 +718,17 @@ pub fn restore_into(
     create: bool,
     drop_existing: bool,
 ) -> Result<(), SourceError> {
+    prepare_restore(url, create, drop_existing)?;
+    let db = url.database_name();
+    run_psql(&url.with_database(&db), dump, &db, true)
+}
+
+/// Prepares the URL's database for a restore, as [`restore_into`] describes (`create`,
+/// `drop_existing`), without loading anything: the first step of a parallel restore.
+///
+/// Errors: [`SourceError::Invalid`] for a refused or missing target (naming the flag that
+/// allows it), [`SourceError::Database`] when the server refuses.
+pub fn prepare_restore(url: &PgUrl, create: bool, drop_existing: bool) -> Result<(), SourceError> {
     let db = url.database_name();
     let url = url.with_database(&db);
     let refuse = |why: &str| Err(SourceError::Invalid(format!("database \"{db}\" {why}")));
@@ -753,8 +764,33 @@ pub fn restore_into(
         let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote(&db));
         admin.batch_execute(&sql).map_err(failed)?;
     }
-    drop(admin);
-    run_psql(&url, dump, &db)
+    Ok(())
+}
+
+/// Loads one part of a plain-format dump (`dump`: session settings, then SQL and `COPY` data)
+/// into the URL's database with its own `psql` session, as a parallel restore does for each
+/// table: all or nothing when `one_transaction`, else statement by statement (so that
+/// concurrent sessions never hold each other's locks until the end). `what` names the part in
+/// errors (e.g. `data of table public.orders`).
+///
+/// Errors: [`SourceError::Failed`] naming the part and the database when psql fails (its
+/// stderr attached), [`SourceError::Io`] when reading `dump` fails (psql is then killed).
+pub fn load_part(
+    url: &PgUrl,
+    dump: &mut dyn Read,
+    one_transaction: bool,
+    what: &str,
+) -> Result<(), SourceError> {
+    let db = url.database_name();
+    let url = url.with_database(&db);
+    run_psql(&url, dump, &db, one_transaction).map_err(|e| match e {
+        SourceError::Failed { status, stderr, .. } => SourceError::Failed {
+            what: format!("psql loading {what} into database \"{db}\""),
+            status,
+            stderr,
+        },
+        e => e,
+    })
 }
 
 /// Reads a child's stderr to the end, keeping its last [`STDERR_LIMIT`] bytes.
@@ -771,22 +807,27 @@ fn collect_tail(mut r: impl Read) -> String {
 }
 
 /// Pipes `dump` into psql on the URL's database.
-fn run_psql(url: &PgUrl, dump: &mut dyn Read, db: &str) -> Result<(), SourceError> {
+fn run_psql(
+    url: &PgUrl,
+    dump: &mut dyn Read,
+    db: &str,
+    one_transaction: bool,
+) -> Result<(), SourceError> {
     let missing = || SourceError::Invalid("no psql found: install postgresql-client".into());
-    let psql = newest_tool("psql").ok_or_else(missing)?;
-    let args = [
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--single-transaction",
-        "--no-password",
-    ];
-    let mut cmd = tool_cmd(&psql.path, url, &args.map(String::from));
+    // Looked up once: a parallel restore runs psql for every table and index.
+    static PSQL: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let psql = PSQL.get_or_init(|| newest_tool("psql").map(|t| t.path));
+    let psql = psql.as_ref().ok_or_else(missing)?;
+    let mut args = vec!["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password"];
+    if one_transaction {
+        args.push("--single-transaction");
+    }
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let mut cmd = tool_cmd(psql, url, &args);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let tool = psql.path.display().to_string();
+    let tool = psql.display().to_string();
     let mut child = cmd
         .spawn()
         .map_err(|source| SourceError::Spawn { tool, source })?;

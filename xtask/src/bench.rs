@@ -8,6 +8,7 @@ mod gen;
 mod measure;
 mod pg;
 mod report;
+pub mod restore;
 mod tools;
 
 use anyhow::{bail, Context, Result};

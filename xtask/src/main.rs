@@ -14,12 +14,14 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("bench-restore") => bench::restore::run(&args[1..]),
         Some("man") => man(),
         _ => {
             eprintln!("usage: cargo xtask <demo|test|bench|man>");
             eprintln!("  demo  sample SQLite database: snapshot, change rows, snapshot, restore one table and all, compare");
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
             eprintln!("  bench dumpvault vs restic, borg, rustic on dump series (--quick: 100 MiB); see docs/bench.md");
+            eprintln!("  bench-restore  restore into PostgreSQL: --jobs 1/2 vs one session, pg_restore -j 2, restic");
             eprintln!("  man   man pages from the command-line definitions into target/man");
             std::process::exit(2)
         }
