@@ -5,11 +5,13 @@
 //! temporary file and renames it); a file is either absent or complete. Errors are classified so
 //! callers can tell "not found" from "try again" from "give up".
 
+mod cache;
 mod limits;
 mod local;
 mod stats;
 mod url;
 
+pub use cache::{default_cache_dir, set_cache, CacheSettings, CACHED, DEFAULT_MAX_SIZE};
 pub use limits::{set_limits, Limits};
 pub use local::{remove_own_temp_files, snapshots_written, TempCleanup, DIR_MODE, FILE_MODE};
 pub use stats::{request_stats, Count, Counts, RequestStats};
@@ -64,6 +66,9 @@ pub struct Backend {
     /// Set for a local directory: writes go through [`local::Local`] (private modes, own
     /// temporary files) instead of OpenDAL.
     local: Option<local::Local>,
+    /// The local cache of this repository's immutable files, once attached
+    /// ([`Backend::with_cache`]).
+    cache: Option<Arc<cache::Cache>>,
 }
 
 /// The process-wide tokio runtime that drives OpenDAL's futures; started on first use, and
@@ -121,7 +126,23 @@ impl Backend {
             op,
             location: location.to_string(),
             local,
+            cache: None,
         })
+    }
+
+    /// This storage with the local cache of repository `repository_id` attached (see
+    /// [`cache`]: index files, snapshot manifests and catalogue files are then read from the
+    /// cache when it holds them), when the process's [`CacheSettings`] enable it and the
+    /// storage is remote; otherwise unchanged. Never fails: without a usable cache folder the
+    /// storage is used uncached (with a warning).
+    pub fn with_cache(mut self, repository_id: &str) -> Self {
+        let remote = self.local.is_none() && self.op.info().scheme() != "memory";
+        self.cache = if remote {
+            cache::Cache::open(repository_id)
+        } else {
+            None
+        };
+        self
     }
 
     /// Whether this is a directory on a local file system (which has a `.tmp/` folder).
@@ -182,13 +203,20 @@ impl Backend {
         }
     }
 
-    /// Reads a whole file.
+    /// Reads a whole file (from the cache when one is attached and holds a verified copy; no
+    /// request is made then).
     pub fn read(&self, path: &str) -> Result<Vec<u8>, BackendError> {
+        if let Some(b) = self.cache.as_ref().and_then(|c| c.get(path)) {
+            return Ok(b);
+        }
         let b = runtime().block_on(self.op.read(path)).map(|b| b.to_vec());
         let len = b.as_ref().map_or(0, |b| b.len() as u64);
         stats::record(stats::Kind::Read, path, len);
         let b = b.map_err(|e| self.err("reading", path, e))?;
         limits::downloaded(b.len() as u64);
+        if let Some(c) = &self.cache {
+            c.put(path, &b);
+        }
         Ok(b)
     }
 
@@ -231,6 +259,9 @@ impl Backend {
                 .write(path, &bytes)
                 .map_err(|e| self.io_err("writing", path, e));
         }
+        let cached = (self.cache.as_ref())
+            .filter(|c| c.wants(path))
+            .map(|c| (c, bytes.clone()));
         // Sealed bytes, whatever the file: say so where the service records a type (GCS
         // otherwise records none, and some servers then answer with a null type).
         let typed = self.op.info().capability().write_with_content_type;
@@ -244,7 +275,11 @@ impl Backend {
                 }
             })
             .map(|_| local::count_snapshot(path))
-            .map_err(|e| self.err("writing", path, e))
+            .map_err(|e| self.err("writing", path, e))?;
+        if let Some((c, bytes)) = cached {
+            c.put(path, &bytes);
+        }
+        Ok(())
     }
 
     /// Size of a file in bytes, or `None` when it does not exist.
@@ -260,13 +295,17 @@ impl Backend {
     /// Deletes a file; deleting a missing file succeeds.
     pub fn delete(&self, path: &str) -> Result<(), BackendError> {
         stats::record(stats::Kind::Delete, path, 0);
+        if let Some(c) = &self.cache {
+            c.remove(path);
+        }
         runtime()
             .block_on(self.op.delete(path))
             .map_err(|e| self.err("deleting", path, e))
     }
 
     /// Lists the files under folder `dir` (ending in `/`), recursively: `(path, size in bytes)`.
-    /// A missing folder lists as empty.
+    /// A missing folder lists as empty. With a cache attached, listing a cached folder removes
+    /// the cache entries it no longer shows (or shows with another size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, BackendError> {
         stats::record(stats::Kind::List, dir, 0);
         let entries =
@@ -280,6 +319,9 @@ impl Backend {
             if e.metadata().is_file() {
                 out.push((e.path().to_string(), e.metadata().content_length()));
             }
+        }
+        if let Some(c) = &self.cache {
+            c.retain(dir, &out);
         }
         Ok(out)
     }

@@ -66,6 +66,19 @@ struct Cli {
     /// bytes) the command made to storage; one JSON line `{"backend_requests": …}` with --json.
     #[arg(long, global = true)]
     stats_backend: bool,
+    /// Do not use the local cache of remote repositories (index files, snapshot manifests and
+    /// catalogue files, still encrypted); `check`, `repair` and `verify` never use it.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    /// Folder of the local cache (one subfolder per repository id) [default:
+    /// $XDG_CACHE_HOME/dumpvault, else ~/.cache/dumpvault].
+    #[arg(long, global = true, env = "DUMPVAULT_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<std::path::PathBuf>,
+    /// Largest size of one repository's local cache (`1GiB`, `500MiB`; 0 = no cache); the
+    /// least recently read entries are removed beyond it.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "1GiB",
+          value_parser = dumpvault::units::parse_size)]
+    cache_max_size: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -200,6 +213,17 @@ pub fn run() -> Result<i32> {
     dumpvault::backend::set_limits(dumpvault::backend::Limits {
         upload_kib: cli.limit_upload,
         download_kib: cli.limit_download,
+    });
+    // `check`, `repair` and `verify` judge the repository itself: a good cached copy must not
+    // hide a damaged file there.
+    let judges = matches!(
+        cli.command,
+        Command::Check(_) | Command::Repair(_) | Command::Verify(_)
+    );
+    dumpvault::backend::set_cache(dumpvault::backend::CacheSettings {
+        enabled: !cli.no_cache && !judges,
+        dir: cli.cache_dir,
+        max_size: cli.cache_max_size,
     });
     let ctx = Ctx {
         repo_location: cli.repo,

@@ -148,6 +148,7 @@ impl Repository {
         };
         let key_id = keys::write_key(&backend, &key, password, opts.kdf.clone())?;
         backend.write(CONFIG_PATH, key.seal(&encode_json(&config)))?;
+        let backend = backend.with_cache(&config.id);
         Ok(Repository {
             backend,
             key,
@@ -191,6 +192,8 @@ impl Repository {
                 supported: FORMAT_VERSION,
             });
         }
+        // The local cache of a remote repository's immutable files (backend/cache.rs).
+        let backend = backend.with_cache(&config.id);
         Ok(Repository {
             backend,
             key,
