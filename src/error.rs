@@ -3,6 +3,18 @@
 //! Rules: every error names the object it is about (a repository location, a file such as
 //! `data/ab/ab12…`, a snapshot, a database) and, where there is one, the next step for the user.
 //! Authentication failures say "corrupt or tampered data" and nothing more specific.
+//!
+//! The exit-code contract, defined here and nowhere else (the command line maps every error
+//! through [`exit_code_of`]):
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 ([`EXIT_OK`]) | everything worked |
+//! | 1 ([`EXIT_FAILURE`]) | the operation failed (a dump, a restore, storage, a database) |
+//! | 2 ([`EXIT_USAGE`]) | usage or configuration error (no repository, no password, bad flags or URL, wrong password); nothing was done |
+//! | 3 ([`EXIT_DAMAGED`]) | the repository is damaged, or locked by another process |
+//! | 130 / 143 ([`EXIT_SIGINT`] / [`EXIT_SIGTERM`]) | interrupted by SIGINT / SIGTERM |
+//! | 141 ([`EXIT_BROKEN_PIPE`]) | standard output was closed early |
 
 use crate::backend::BackendError;
 use crate::source::SourceError;
@@ -129,6 +141,12 @@ impl Error {
         }
     }
 
+    /// A usage or configuration error ([`Error::Invalid`], exit [`EXIT_USAGE`]): `msg` says
+    /// what is wrong and which flag, variable or file fixes it.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
     /// Shorthand for [`Error::Corrupt`].
     pub fn corrupt(object: impl Into<String>, detail: impl std::fmt::Display) -> Self {
         Error::Corrupt {
@@ -143,5 +161,45 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// The exit code for any error the command line reports, however it was wrapped (context
+/// added with `anyhow`, or as the source of another error): the outermost [`Error`] in the
+/// chain of sources decides (see [`Error::exit_code`]); an error with none (a dump tool, a
+/// database, a local file) is [`EXIT_FAILURE`]. The caller handles a broken pipe on standard
+/// output ([`EXIT_BROKEN_PIPE`]) before asking.
+pub fn exit_code_of(err: &(dyn std::error::Error + 'static)) -> i32 {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(e) = e.downcast_ref::<Error>() {
+            return e.exit_code();
+        }
+        cur = e.source();
+    }
+    EXIT_FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("while doing it")]
+    struct Wrapper(#[source] Error);
+
+    #[test]
+    fn exit_code_follows_the_chain_of_sources() {
+        let usage = Wrapper(Error::usage("no repository given"));
+        assert_eq!(exit_code_of(&usage), EXIT_USAGE);
+        let damaged = Wrapper(Error::corrupt(
+            "pack data/ab/ab12",
+            "corrupt or tampered data",
+        ));
+        assert_eq!(exit_code_of(&damaged), EXIT_DAMAGED);
+        let source = Error::Source(SourceError::Invalid("cut short".into()));
+        assert_eq!(exit_code_of(&source), EXIT_FAILURE);
+        let plain = std::io::Error::other("disk full");
+        assert_eq!(exit_code_of(&plain), EXIT_FAILURE);
     }
 }

@@ -2,7 +2,7 @@
 //! (0 ok, 1 the work failed, 2 usage/config/password, 3 repository damaged or locked, 130/143
 //! interrupted by SIGINT/SIGTERM, 141 standard output closed early; see `dumpvault::error`).
 
-use dumpvault::error::{EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_SIGINT, EXIT_SIGTERM};
+use dumpvault::error::{exit_code_of, EXIT_BROKEN_PIPE, EXIT_SIGINT, EXIT_SIGTERM};
 use std::any::Any;
 use std::io::Write;
 
@@ -19,15 +19,28 @@ fn main() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if is_broken_pipe(&e) => EXIT_BROKEN_PIPE,
         Ok(Err(e)) => {
-            let _ = writeln!(std::io::stderr(), "dumpvault: error: {e:#}");
-            e.downcast_ref::<dumpvault::Error>()
-                .map(|e| e.exit_code())
-                .unwrap_or(EXIT_FAILURE)
+            let code = exit_code_of(e.as_ref());
+            let line = if json_requested() {
+                serde_json::json!({ "error": format!("{e:#}"), "exit_code": code }).to_string()
+            } else {
+                format!("dumpvault: error: {e:#}")
+            };
+            let _ = writeln!(std::io::stderr(), "{line}");
+            code
         }
         Err(payload) if is_stdout_closed(payload.as_ref()) => EXIT_BROKEN_PIPE,
         Err(payload) => std::panic::resume_unwind(payload),
     };
     std::process::exit(code);
+}
+
+/// Whether `--json` was given (before any `--`): errors are then one JSON object on stderr,
+/// `{"error": "…", "exit_code": N}`.
+pub fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Whether the error is a write into a closed pipe (the reader of our output went away).
@@ -81,11 +94,16 @@ pub fn handle_interrupts() -> std::io::Result<()> {
                     0 => "no snapshot was written".to_string(),
                     n => format!("{n} snapshot(s) were written before it"),
                 };
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "dumpvault: interrupted by {name}; {written} (killed {dumps} dump \
-                     process group(s), removed {locks} lock(s) and {temps} temporary file(s))"
+                let msg = format!(
+                    "interrupted by {name}; {written} (killed {dumps} dump process group(s), \
+                     removed {locks} lock(s) and {temps} temporary file(s))"
                 );
+                let line = if json_requested() {
+                    serde_json::json!({ "error": msg, "exit_code": code(sig) }).to_string()
+                } else {
+                    format!("dumpvault: {msg}")
+                };
+                let _ = writeln!(std::io::stderr(), "{line}");
                 std::process::exit(code(sig));
             });
         }

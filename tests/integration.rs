@@ -2,6 +2,8 @@
 
 #[path = "integration/backends.rs"]
 mod backends;
+#[path = "integration/cache.rs"]
+mod cache;
 #[path = "integration/catalogue.rs"]
 mod catalogue;
 #[path = "integration/common.rs"]
@@ -53,6 +55,8 @@ mod s3server;
 mod servers;
 #[path = "integration/signals.rs"]
 mod signals;
+#[path = "integration/surface.rs"]
+mod surface;
 #[path = "integration/verify.rs"]
 mod verify;
 #[path = "integration/zoo.rs"]

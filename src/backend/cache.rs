@@ -20,6 +20,8 @@
 //! - Each repository's cache holds at most [`CacheSettings::max_size`] bytes; beyond it the
 //!   entries read least recently (modification time, refreshed on every hit) are evicted.
 //! - Folders are created 0700 and files 0600, whatever the umask.
+//! - A repository's folder records its last use (its modification time, set on each open);
+//!   folders unused for [`UNUSED_REPOSITORY_AFTER`] are removed.
 //!
 //! Only remote repositories are cached: a local directory is read as cheaply as the cache
 //! would be, and `memory://` lives in the process. Nothing is ever written to the repository.
@@ -40,6 +42,10 @@ pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 
 /// Temporary files older than this are left by killed processes and removed on eviction.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+/// A repository's cache folder not used for this long is removed when another repository's
+/// cache is opened (the repository was deleted, or is used from elsewhere).
+pub const UNUSED_REPOSITORY_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Prefix of the temporary files an entry is written to before its rename.
 const TEMP_PREFIX: &str = ".tmp-";
@@ -122,6 +128,13 @@ impl Cache {
             .iter()
             .try_for_each(|k| create_dir(&root.join(k.dir())))
             .and_then(|()| tag_cache_dir(&base));
+        if made.is_ok() {
+            // Marks this repository's folder as in use, then drops the long-unused ones.
+            if let Ok(d) = std::fs::File::open(&root) {
+                let _ = d.set_modified(SystemTime::now());
+            }
+            remove_unused_repositories(&base, UNUSED_REPOSITORY_AFTER);
+        }
         if let Err(e) = made {
             eprintln!(
                 "warning: cannot use the cache folder {}: {e}; going on without a cache (fix its permissions, choose another with --cache-dir, or pass --no-cache)",
@@ -289,6 +302,31 @@ impl Cache {
     }
 }
 
+/// Removes the repository folders of cache directory `base` (named by a 64-digit hex
+/// repository id) last used more than `after` ago. Failures are ignored.
+fn remove_unused_repositories(base: &Path, after: Duration) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let is_repo = name.len() == 64
+            && name
+                .to_str()
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_hexdigit()));
+        let unused = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_dir())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > after);
+        if is_repo && unused {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Marks the cache directory as one (<https://bford.info/cachedir/>), so backup tools skip it.
 fn tag_cache_dir(base: &Path) -> std::io::Result<()> {
     let tag = base.join("CACHEDIR.TAG");
@@ -329,6 +367,25 @@ mod tests {
     fn object(n: usize, seed: u8) -> (String, Vec<u8>) {
         let bytes: Vec<u8> = (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
         (FileKind::Snapshot.path(&Id::hash(&bytes)), bytes)
+    }
+
+    #[test]
+    fn long_unused_repository_folders_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+        let mk = |name: &str, age: SystemTime| {
+            let p = dir.path().join(name);
+            create_dir(&p.join("index")).unwrap();
+            std::fs::File::open(&p).unwrap().set_modified(age).unwrap();
+            p
+        };
+        let unused = mk(&Id::hash(b"a").to_hex(), old);
+        let recent = mk(&Id::hash(b"b").to_hex(), SystemTime::now());
+        let other = mk("not-a-repository", old);
+        remove_unused_repositories(dir.path(), UNUSED_REPOSITORY_AFTER);
+        assert!(!unused.exists());
+        assert!(recent.exists());
+        assert!(other.exists(), "only repository folders are removed");
     }
 
     #[test]

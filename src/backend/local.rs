@@ -2,6 +2,9 @@
 //! `.tmp/`, and the bookkeeping that lets an interrupted process, or the next writer, remove
 //! partial temporary files.
 //!
+//! Nothing is created by opening, reading or listing: the root folder and `.tmp/` appear on
+//! the first write.
+//!
 //! Every file is written as `.tmp/<name>.<pid>.<16 hex>` with mode 0600, synced, then renamed
 //! into place; every directory this process creates gets mode 0700 (both set explicitly, so the
 //! umask does not matter). The temporary files of the running process are listed in a
@@ -106,11 +109,6 @@ impl Local {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// Creates the root folder and its `.tmp/` (mode [`DIR_MODE`]) where they do not exist.
-    pub(super) fn ensure_root(&self) -> std::io::Result<()> {
-        self.ensure_dir(&self.root.join(TEMP_DIR))
     }
 
     /// Writes `bytes` to `path` (relative to the root) atomically and durably, mode

@@ -109,12 +109,9 @@ impl Backend {
     /// Errors: [`crate::Error::Invalid`] for an unknown scheme or bad URL.
     pub fn open(location: &str) -> crate::Result<Self> {
         let _guard = runtime().enter();
+        // A missing local root is not created here (a read-only command must leave no
+        // folder behind): the first write creates it, mode 0700.
         let local = url::local_root(location).map(local::Local::new);
-        if let Some(l) = &local {
-            // Before OpenDAL, which creates a missing root with the umask's mode. A failure
-            // shows in the first operation.
-            let _ = l.ensure_root();
-        }
         let op = parse_location(location)?.layer(
             RetryLayer::new()
                 .with_max_times(RETRIES)

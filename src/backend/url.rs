@@ -52,6 +52,7 @@ pub fn parse_location(location: &str) -> Result<Operator> {
     };
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let params = query_pairs(query);
+    check_params(location, scheme, &params)?;
     let param = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let op = match scheme {
         "fs" | "file" => {
@@ -59,9 +60,7 @@ pub fn parse_location(location: &str) -> Result<Operator> {
                 return Err(invalid(location, "no path given"));
             }
             let path = std::path::absolute(rest).map_err(|e| invalid(location, e))?;
-            let root = path.to_string_lossy().to_string();
-            let tmp = path.join(".tmp").to_string_lossy().to_string();
-            Operator::new(services::Fs::default().root(&root).atomic_write_dir(&tmp))
+            fs_operator(&path)
         }
         "memory" => Operator::new(services::Memory::default().root(rest)),
         "s3" => {
@@ -183,6 +182,67 @@ pub fn parse_location(location: &str) -> Result<Operator> {
     op.map_err(|e| invalid(location, e))
 }
 
+/// The URL parameters each scheme understands (see [`parse_location`]).
+fn known_params(scheme: &str) -> &'static [&'static str] {
+    match scheme {
+        "s3" => &["endpoint", "region", "virtual_host", "profile"],
+        "gcs" => &["endpoint", "credential_path", "skip_signature"],
+        "azblob" => &["account", "endpoint"],
+        "sftp" => &["key", "known_hosts"],
+        _ => &[],
+    }
+}
+
+/// An unknown parameter of a remote location is an error (a typo such as `?regoin=` must not
+/// silently send requests elsewhere). Local paths are not checked: `?` may be part of a
+/// file name.
+fn check_params(location: &str, scheme: &str, params: &[(String, String)]) -> Result<()> {
+    if matches!(scheme, "fs" | "file" | "memory") {
+        return Ok(());
+    }
+    let known = known_params(scheme);
+    for (k, _) in params {
+        if !known.contains(&k.as_str()) {
+            let accepted = if known.is_empty() {
+                format!("{scheme}:// takes no parameters")
+            } else {
+                format!("{scheme}:// takes {}", known.join(", "))
+            };
+            return Err(invalid(
+                location,
+                format!("unknown parameter {k:?} ({accepted}); remove or correct it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An OpenDAL file-system operator rooted at `path`, without leaving any folder behind.
+///
+/// OpenDAL creates a missing root (and its `.tmp/`) when the operator is built, but a
+/// read-only command on a path that does not exist must not create it: the repository folder
+/// appears on the first write (the local backend creates it then, mode 0700). So the folders
+/// the build created are removed again, deepest first; reads and listings of a missing root
+/// then answer "not found", as for any missing file.
+fn fs_operator(path: &std::path::Path) -> opendal::Result<Operator> {
+    let tmp = path.join(".tmp");
+    let missing: Vec<std::path::PathBuf> = tmp
+        .ancestors()
+        .take_while(|p| std::fs::symlink_metadata(p).is_err())
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    let op = Operator::new(
+        services::Fs::default()
+            .root(&path.to_string_lossy())
+            .atomic_write_dir(&tmp.to_string_lossy()),
+    );
+    for dir in &missing {
+        // Only an empty folder goes: one another process filled meanwhile stays.
+        let _ = std::fs::remove_dir(dir);
+    }
+    op
+}
+
 /// The directory of a local location (`/path`, `path`, `fs:///path`), absolute; `None` for
 /// every other scheme or an empty path.
 pub(super) fn local_root(location: &str) -> Option<std::path::PathBuf> {
@@ -230,6 +290,24 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_local_root_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("missing").join("repo");
+        let op = parse_location(root.to_str().unwrap()).unwrap();
+        assert!(
+            !dir.path().join("missing").exists(),
+            "opening created folders"
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let e = rt.block_on(op.read("config")).unwrap_err();
+        assert_eq!(e.kind(), opendal::ErrorKind::NotFound);
+        assert!(
+            !dir.path().join("missing").exists(),
+            "reading created folders"
+        );
+    }
+
+    #[test]
     fn bad_forms_name_the_problem() {
         for (loc, want) in [
             ("s3:///prefix", "no bucket"),
@@ -237,6 +315,12 @@ mod tests {
             ("azblob://c/p", "storage account"),
             ("sftp:///path", "no host"),
             ("ftp://x/y", "unknown scheme"),
+            (
+                "s3://bucket/prefix?regoin=eu-west-1",
+                "unknown parameter \"regoin\"",
+            ),
+            ("gcs://bucket/p?endpont=http://x", "unknown parameter"),
+            ("webdav://host/p?user=x", "takes no parameters"),
         ] {
             if loc.starts_with("azblob") && std::env::var("AZURE_STORAGE_ACCOUNT_NAME").is_ok() {
                 continue;

@@ -89,8 +89,8 @@ enum Command {
     Init(InitArgs),
     /// Store a dump: from stdin, a command, or a database URL.
     Snapshot(snapshot::SnapshotArgs),
-    /// List snapshots.
-    Snapshots(FilterArgs),
+    /// List snapshots (times in the local time zone, to the second; --utc for UTC).
+    Snapshots(SnapshotsArgs),
     /// Write a snapshot's dump back out: to a file, stdout, or a database.
     Restore(restore::RestoreArgs),
     /// List the tables of a snapshot with rows and bytes.
@@ -172,6 +172,16 @@ struct FilterArgs {
     database: Vec<String>,
 }
 
+/// `snapshots` options.
+#[derive(clap::Args)]
+struct SnapshotsArgs {
+    /// Show times in UTC instead of the local time zone.
+    #[arg(long)]
+    utc: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
 impl FilterArgs {
     fn filter(&self) -> Filter {
         Filter {
@@ -190,22 +200,41 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The repository location; none given is a usage error (exit 2).
     fn location(&self) -> Result<&str> {
-        self.repo_location
-            .as_deref()
-            .context("no repository given: use --repo or set DUMPVAULT_REPOSITORY")
+        self.repo_location.as_deref().ok_or_else(|| {
+            dumpvault::Error::usage("no repository given: use --repo or set DUMPVAULT_REPOSITORY")
+                .into()
+        })
+    }
+
+    /// The repository password; none given, or none readable, is a configuration error
+    /// (exit 2).
+    fn password(&self, confirm: bool) -> Result<zeroize::Zeroizing<String>> {
+        self.password
+            .get(confirm)
+            .map_err(|e| dumpvault::Error::usage(format!("{e:#}")).into())
     }
 
     fn open(&self) -> Result<Repository> {
         let backend = Backend::open(self.location()?)?;
-        let pw = self.password.get(false)?;
+        let pw = self.password(false)?;
         Ok(Repository::open(backend, pw.as_bytes())?)
     }
 }
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors exit 2 (clap's own code); with --json they are JSON on stderr too.
+        Err(e) if e.use_stderr() && crate::json_requested() => {
+            let msg = e.render().to_string();
+            let msg = msg.trim().trim_start_matches("error: ");
+            return Err(dumpvault::Error::usage(msg.to_string()).into());
+        }
+        Err(e) => e.exit(),
+    };
     // `run` handles SIGINT/SIGTERM itself: it stops starting jobs and lets running ones end.
     if !matches!(cli.command, Command::Run(_)) {
         crate::handle_interrupts().context("cannot install the SIGINT/SIGTERM handler")?;
@@ -292,7 +321,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<i32> {
 
 fn init(ctx: &Ctx, a: InitArgs) -> Result<i32> {
     let backend = Backend::open(ctx.location()?)?;
-    let pw = ctx.password.get(true)?;
+    let pw = ctx.password(true)?;
     let opts = InitOptions {
         kdf: KdfParams::with_cost(a.kdf_memory_kib, a.kdf_iterations, 1),
         compression_level: a.compression_level,
@@ -336,10 +365,10 @@ fn parse_time(t: &str) -> Result<jiff::Zoned> {
     Ok(ts.to_zoned(jiff::tz::TimeZone::fixed(offset)))
 }
 
-fn list_snapshots(ctx: &Ctx, a: FilterArgs) -> Result<i32> {
+fn list_snapshots(ctx: &Ctx, a: SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;
-    let list = commands::snapshots::list(&repo, &a.filter())?;
+    let list = commands::snapshots::list(&repo, &a.filter.filter())?;
     let verified = commands::verify::latest(&repo)?;
-    output::print_snapshots(&list, &verified, ctx.json)?;
+    output::print_snapshots(&list, &verified, ctx.json, a.utc)?;
     Ok(0)
 }

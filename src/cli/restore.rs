@@ -26,6 +26,9 @@ pub struct RestoreArgs {
     /// Write the dump to this file (written beside it, renamed into place when verified).
     #[arg(long, conflicts_with_all = ["stdout", "to"])]
     target: Option<std::path::PathBuf>,
+    /// With --target: replace the file when it exists (default: refuse, exit 2).
+    #[arg(long, requires = "target")]
+    overwrite: bool,
     /// Write the dump to standard output.
     #[arg(long, conflicts_with = "to")]
     stdout: bool,
@@ -95,19 +98,16 @@ pub fn ls(ctx: &Ctx, a: LsArgs) -> Result<i32> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
-            "{:<40} {:<28} {:>12} {:>10}",
-            "table", "kind", "rows", "bytes"
-        );
+        let mut table = super::output::table(&["table", "kind", "rows", "bytes"], &[2, 3]);
         for (_, t) in &all {
             let rows = t.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
             let kind = match &t.partition_of {
                 Some(p) => format!("partition of {}", display_name(p)),
                 None => t.kind.as_str().to_string(),
             };
-            let bytes = human_bytes(t.bytes);
-            println!("{:<40} {kind:<28} {rows:>12} {bytes:>10}", t.display);
+            table.add_row(vec![t.display.clone(), kind, rows, human_bytes(t.bytes)]);
         }
+        println!("{}", super::output::render(&table));
         println!("{} table(s) in snapshot {}", all.len(), entry.id.short());
     }
     Ok(0)
@@ -181,6 +181,24 @@ fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Resu
 
 /// Runs `restore`.
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
+    // Usage errors (exit 2) before the repository is opened.
+    match &a.target {
+        Some(t) if !a.overwrite && std::fs::symlink_metadata(t).is_ok() => {
+            return Err(dumpvault::Error::usage(format!(
+                "restore target {} already exists: add --overwrite to replace it, or choose \
+                 another --target",
+                t.display()
+            ))
+            .into())
+        }
+        None if !a.stdout && a.to.is_none() => {
+            return Err(dumpvault::Error::usage(
+                "where to? give --target FILE, --stdout or --to DATABASE_URL",
+            )
+            .into())
+        }
+        _ => {}
+    }
     let repo = ctx.open()?;
     let url = a.to.as_deref().map(DatabaseUrl::parse).transpose()?;
     let entry = choose(&repo, &a, url.as_ref())?;

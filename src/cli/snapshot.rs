@@ -3,7 +3,7 @@
 
 use super::output::{self, human_bytes, Bar};
 use super::Ctx;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use dumpvault::commands::{self, snapshot::SnapshotOptions};
 use dumpvault::index::SharedIndex;
 use dumpvault::source::database::DumpOptions;
@@ -95,7 +95,10 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
             let stdin = dumpvault::source::stdin::ReaderSource::new(std::io::stdin());
             Box::new(stdin.with_database(db))
         } else {
-            bail!("nothing to snapshot: give --stdin, --command CMD, or a database URL");
+            return Err(dumpvault::Error::usage(
+                "nothing to snapshot: give --stdin, --command CMD, or a database URL",
+            )
+            .into());
         };
         let repo = ctx.open()?;
         let index = SharedIndex::start(&repo, "snapshot")?;
@@ -111,7 +114,10 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         return Ok(0);
     }
     if a.stdin || a.command.is_some() {
-        bail!("give either database URLs or --stdin/--command, not both");
+        return Err(dumpvault::Error::usage(
+            "give either database URLs or --stdin/--command, not both",
+        )
+        .into());
     }
     if a.database.is_some() {
         let msg = "--database is for --stdin and --command; a database URL names its database";
@@ -164,21 +170,20 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
-            "{:<24} {:<7} {:<9} {:>10} {:>10}",
-            "database", "status", "snapshot", "read", "added"
-        );
+        // Logical: the dump's bytes; stored: what it added to the repository (sealed).
+        let header = ["database", "status", "snapshot", "logical", "stored"];
+        let mut table = output::table(&header, &[3, 4]);
         for r in &rows {
             let b = |k: &str| r[k].as_u64().map(human_bytes).unwrap_or_else(|| "-".into());
-            println!(
-                "{:<24} {:<7} {:<9} {:>10} {:>10}",
-                r["database"].as_str().unwrap_or(""),
-                r["status"].as_str().unwrap_or(""),
-                r["short_id"].as_str().unwrap_or("-"),
+            table.add_row(vec![
+                r["database"].as_str().unwrap_or("").to_string(),
+                r["status"].as_str().unwrap_or("").to_string(),
+                r["short_id"].as_str().unwrap_or("-").to_string(),
                 b("bytes_read"),
-                b("bytes_added")
-            );
+                b("bytes_added"),
+            ]);
         }
+        println!("{}", output::render(&table));
         println!("{} of {} databases failed", failed, rows.len());
     }
     Ok(if failed > 0 { 1 } else { 0 })

@@ -1,6 +1,6 @@
 //! `dumpvault stats [--by database]`: sizes, deduplication and growth.
 
-use super::output::human_bytes;
+use super::output::{human_bytes, render, table};
 use super::Ctx;
 use anyhow::Result;
 use dumpvault::commands::stats;
@@ -20,9 +20,28 @@ pub struct StatsArgs {
     by: Option<By>,
 }
 
-fn growth(g: Option<f64>) -> String {
+/// Days the snapshots must span before a growth rate is shown: over less, one snapshot's
+/// bytes divided by minutes give absurd rates (`16.6 GiB/day over 0.0 days`).
+pub const MIN_GROWTH_SPAN_DAYS: f64 = 1.0;
+
+/// `1.2 MiB/day`, or `-` with no rate or when the snapshots span less than a day.
+fn growth(g: Option<f64>, span_days: f64) -> String {
     match g {
-        Some(g) => format!("{}/day", human_bytes(g.round() as u64)),
+        Some(g) if span_days >= MIN_GROWTH_SPAN_DAYS => {
+            format!("{}/day", human_bytes(g.round() as u64))
+        }
+        _ => "-".into(),
+    }
+}
+
+/// The `growth:` line: the rate over the span, or why there is none yet.
+fn growth_text(g: Option<f64>, span_days: f64) -> String {
+    if span_days < MIN_GROWTH_SPAN_DAYS {
+        let hours = span_days * 24.0;
+        return format!("- (shown once the snapshots span a day; they span {hours:.1} hours)");
+    }
+    match g {
+        Some(_) => format!("{} over {span_days:.1} days", growth(g, span_days)),
         None => "-".into(),
     }
 }
@@ -58,27 +77,31 @@ pub fn run(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
         );
     }
     println!(
-        "growth:          {} over {:.1} days",
-        growth(f.growth_bytes_per_day),
-        f.span_days
+        "growth:          {}",
+        growth_text(f.growth_bytes_per_day, f.span_days)
     );
     if let Some(dbs) = &s.databases {
         println!();
-        println!(
-            "{:<24}  {:>9}  {:>10}  {:>10}  {:>7}  {:>14}",
-            "database", "snapshots", "logical", "added", "dedup", "growth"
-        );
+        let header = [
+            "database",
+            "snapshots",
+            "logical",
+            "added",
+            "dedup",
+            "growth",
+        ];
+        let mut t = table(&header, &[1, 2, 3, 4, 5]);
         for d in dbs {
-            println!(
-                "{:<24}  {:>9}  {:>10}  {:>10}  {:>6.1}x  {:>14}",
-                d.database.as_deref().unwrap_or("-"),
-                d.figures.snapshots,
+            t.add_row(vec![
+                d.database.clone().unwrap_or_else(|| "-".into()),
+                d.figures.snapshots.to_string(),
                 human_bytes(d.figures.logical_bytes),
                 human_bytes(d.figures.added_bytes),
-                d.dedup_ratio,
-                growth(d.figures.growth_bytes_per_day)
-            );
+                format!("{:.1}x", d.dedup_ratio),
+                growth(d.figures.growth_bytes_per_day, d.figures.span_days),
+            ]);
         }
+        println!("{}", render(&t));
     }
     Ok(0)
 }

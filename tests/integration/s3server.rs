@@ -308,7 +308,12 @@ impl Repo {
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
             // Never ask a cloud metadata service for credentials.
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Remote repositories are cached: keep the tests' cache out of the user's home.
+            .env(
+                "DUMPVAULT_CACHE_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/dumpvault-cache"),
+            );
         for (k, v) in &self.env {
             c.env(k, v);
         }
