@@ -9,14 +9,13 @@
 //! chunk covering the new chunk's middle byte, shifted (positions by byte, not by chunk
 //! count, so a region where every chunk changed and was cut differently does not drift). The
 //! new chunk is then compressed
-//! both plainly and as a zstd patch against that base ([`crate::compress::compress_delta`]),
+//! both plainly and as a zstd patch against that base ([`crate::blob::codec::encode_chunk`]),
 //! and stored as a delta when the patch is at most half the plain size. A base must be in a
 //! live pack and its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is
 //! full gives way to the whole blob at the bottom of its chain. Specified in repo-format.md,
 //! sections 6 and 14.
 
 use crate::commands::snapshots::parse_time;
-use crate::compress::{compress, compress_delta};
 use crate::error::Result;
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
@@ -139,30 +138,6 @@ impl BaseFinder {
     }
 }
 
-/// The stored form of a new data chunk `plain` (`tag || payload`, before sealing) at zstd
-/// `level`, and the base when it is stored as a delta against `base` (the proposed base's id
-/// and plaintext).
-pub fn encode_chunk(plain: &[u8], level: i32, base: Option<(Id, &[u8])>) -> (Vec<u8>, Option<Id>) {
-    let delta = base.and_then(|(id, base)| Some((id, compress_delta(plain, base, level)?)));
-    if let Some((id, delta)) = &delta {
-        // Fast path: a patch this small beats any plain compression of dump text, so the
-        // plain form is not computed (the usual case for an unchanged-but-shifted chunk).
-        if delta.len() * FAST_PATH_DEN <= plain.len() {
-            return (delta.clone(), Some(*id));
-        }
-    }
-    let whole = compress(plain, level);
-    match delta {
-        Some((id, delta)) if delta.len() * DELTA_MARGIN_DEN <= whole.len() * DELTA_MARGIN_NUM => {
-            (delta, Some(id))
-        }
-        _ => (whole, None),
-    }
-}
-
-/// A patch at most 1/64 of the chunk's plain size is kept without trying plain compression.
-pub const FAST_PATH_DEN: usize = 64;
-
 /// The base to use for a proposed base `proposed`: itself when it may serve
 /// ([`usable_base`]); when its chain is already at the maximum depth, the whole blob at the
 /// bottom of that chain (so the new delta starts a chain of depth 1 instead of a chunk being
@@ -226,24 +201,5 @@ mod tests {
         assert_eq!(g.next(&id(31), 100, true), Some(id(3)));
         // A chunk seen earlier in this snapshot (not new) proposes nothing.
         assert_eq!(g.next(&id(31), 100, false), None);
-    }
-
-    #[test]
-    fn a_delta_is_kept_only_when_it_is_much_smaller() {
-        let base: Vec<u8> = (0..3000u32)
-            .flat_map(|i| format!("{i}\tname {}\n", i.wrapping_mul(2_654_435_761)).into_bytes())
-            .collect();
-        let mut changed = base.clone();
-        changed[700..705].copy_from_slice(b"HELLO");
-        let (stored, b) = encode_chunk(&changed, 3, Some((id(9), &base)));
-        assert_eq!(b, Some(id(9)));
-        assert_eq!(stored[0], crate::compress::TAG_DELTA);
-        let unrelated: Vec<u8> = (0..3000u32)
-            .flat_map(|i| format!("{}\n", i.wrapping_mul(40_503)).into_bytes())
-            .collect();
-        let (stored, b) = encode_chunk(&changed, 3, Some((id(9), &unrelated)));
-        assert_eq!(b, None);
-        assert_eq!(stored[0], crate::compress::TAG_ZSTD);
-        assert_eq!(encode_chunk(&changed, 3, None).1, None);
     }
 }

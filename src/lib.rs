@@ -27,6 +27,7 @@
 //! ```
 
 pub mod backend;
+pub mod blob;
 pub mod chunker;
 pub mod commands;
 pub mod compress;

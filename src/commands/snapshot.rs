@@ -11,9 +11,9 @@
 //!
 //! The manifest is written last, and only when the source reports a complete dump.
 
+use crate::blob::codec;
 use crate::chunker::chunks;
-use crate::compress::compress;
-use crate::delta::{choose_base, encode_chunk, BaseFinder};
+use crate::delta::{choose_base, BaseFinder};
 use crate::error::{Error, Result};
 use crate::format::list::ListEntry;
 use crate::format::pack::BlobKind;
@@ -200,11 +200,8 @@ fn store_stream(
                         let plain = crate::pack::reader::read_base(&repo, &index, &b).ok()?;
                         Some((b, plain))
                     });
-                    let (tagged, base) = match &base {
-                        Some((b, plain)) => encode_chunk(&w.plain, level, Some((*b, plain))),
-                        None => (compress(&w.plain, level), None),
-                    };
-                    let bytes = repo.key().seal(&tagged);
+                    let base = base.as_ref().map(|(b, plain)| (*b, plain.as_slice()));
+                    let (bytes, base) = codec::encode(repo.key(), &w.plain, level, base);
                     let raw_length = w.plain.len() as u32;
                     let s = Sealed {
                         kind: if base.is_some() {

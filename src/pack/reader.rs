@@ -1,12 +1,13 @@
-//! Reads blobs out of packs: one range read per run of adjacent blobs, then open, decompress
-//! and check each blob's keyed id, so damaged data is an error naming the pack, never output.
+//! Reads blobs out of packs: one range read per run of adjacent blobs, then each blob is
+//! decoded by [`crate::blob::codec`] (open, decompress, check its keyed id), so damaged data is
+//! an error naming the pack, never output. Must not decode blob payloads itself.
 //!
 //! A delta blob is decoded against its base's plaintext, read (recursively, chains are at most
 //! [`MAX_DELTA_DEPTH`] deep when written; readers accept up to [`READ_DELTA_DEPTH`]) through
 //! the repository's [`BaseCache`], so a base shared by
 //! several deltas, or read just before, is not read again.
 
-use crate::compress::{decompress, decompress_delta};
+use crate::blob::codec;
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
 use crate::id::Id;
@@ -204,24 +205,24 @@ fn open_at(
     depth: usize,
 ) -> Result<Vec<u8>> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
-    let tagged = repo
-        .key()
-        .open(sealed)
-        .map_err(|e| Error::corrupt(what(), e))?;
-    let plain = if loc.kind == BlobKind::Delta {
+    let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt(what(), e))?;
+    let base = if loc.kind == BlobKind::Delta {
         let base = index
             .base_of(id)
             .ok_or_else(|| Error::corrupt(what(), "delta blob without a base in the index"))?;
-        let base = read_base_at(repo, index, &base, depth + 1)?;
-        decompress_delta(&tagged, loc.raw_length as usize, &base)
+        Some(read_base_at(repo, index, &base, depth + 1)?)
     } else {
-        decompress(&tagged, loc.raw_length as usize)
-    }
-    .map_err(|e| Error::corrupt(what(), e))?;
-    if repo.key().blob_id(&plain) != *id {
-        return Err(Error::corrupt(what(), "blob content does not match its id"));
-    }
-    Ok(plain)
+        None
+    };
+    let raw_len = loc.raw_length as usize;
+    codec::decode(
+        repo.key(),
+        id,
+        &tagged,
+        raw_len,
+        base.as_deref().map(Vec::as_slice),
+    )
+    .map_err(|e| Error::corrupt(what(), e))
 }
 
 /// Reads and opens one blob. Errors: [`Error::NotFound`] when the index does not know it.

@@ -90,6 +90,10 @@ pub struct InitOptions {
     pub pack_size: u64,
     /// Reuse this key material's blob-id key and chunker seed (for `--copy-chunker-params-from`).
     pub master: Option<MasterKey>,
+    /// With `master` set, reuse its encryption key too: the whole master key (for
+    /// `--copy-keys-from`; whoever opens one repository can read the other). Ignored without
+    /// `master`.
+    pub share_encryption_key: bool,
 }
 
 impl Default for InitOptions {
@@ -100,6 +104,7 @@ impl Default for InitOptions {
             compression_level: 3,
             pack_size: 16 * 1024 * 1024,
             master: None,
+            share_encryption_key: false,
         }
     }
 }
@@ -136,6 +141,7 @@ impl Repository {
             });
         }
         let key = match &opts.master {
+            Some(m) if opts.share_encryption_key => m.clone(),
             Some(m) => m.with_new_encryption_key(),
             None => MasterKey::generate(),
         };

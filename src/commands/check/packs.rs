@@ -1,8 +1,10 @@
 //! Pack-level inspection shared by `check`, `repair` and `verify`: the index as the union of the
 //! readable index files (a damaged index file is reported, not fatal), a pack's header read
 //! with two small range reads, and a pack read in full with every indexed blob opened.
+//! Must not decode blobs itself: opening and decompressing is [`crate::blob::codec`]'s.
 
 use crate::backend::ErrorClass;
+use crate::blob::codec;
 use crate::error::{Error, Result};
 use crate::format::index::IndexFile;
 use crate::format::pack::BlobKind;
@@ -199,14 +201,9 @@ pub fn verify_blobs(
 /// Checks only that a sealed blob opens with the key and, for a whole blob, decompresses to
 /// a plaintext with its id's length; a delta's payload needs its base and is not decoded.
 fn open_sealing(repo: &Repository, loc: &Location, sealed: &[u8]) -> Result<(), String> {
-    let tagged = repo.key().open(sealed).map_err(|e| e.to_string())?;
-    match (loc.kind, tagged.first()) {
-        (BlobKind::Delta, Some(&crate::compress::TAG_DELTA)) => Ok(()),
-        (BlobKind::Delta, _) => Err("a delta blob without the delta tag".into()),
-        _ => crate::compress::decompress(&tagged, loc.raw_length as usize)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-    }
+    let delta = loc.kind == BlobKind::Delta;
+    codec::check_sealing(repo.key(), sealed, loc.raw_length as usize, delta)
+        .map_err(|e| e.to_string())
 }
 
 /// The part of an error that says what is wrong (for [`Error::Corrupt`], without the object).

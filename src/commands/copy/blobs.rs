@@ -2,10 +2,11 @@
 //! snapshot's chunk-list trees, keep the blobs the target lacks, read them from the source's
 //! packs in runs of adjacent blobs on several threads, and hand them to the uploader, sealed as
 //! they are (shared master key) or opened, checked and sealed again with the target's key.
+//! Must not compress, seal or open blobs itself ([`crate::blob::codec`] does).
 
 use super::upload::Uploader;
 use super::Counts;
-use crate::compress::{compress, decompress};
+use crate::blob::codec;
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
 use crate::format::snapshot::Manifest;
@@ -188,28 +189,26 @@ fn transfer_run(
             // The target lacks the base (or its chain there is at the maximum depth): the
             // delta is stored whole (repo-format.md, section 6).
             let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;
-            let tagged = compress(&plain, ends.to.config().compression_level);
-            let resealed = ends.to.key().seal(&tagged);
+            let level = ends.to.config().compression_level;
+            let resealed = codec::encode_whole(ends.to.key(), &plain, level);
             uploader.add(BlobKind::Data, *id, loc.raw_length, None, &resealed)?;
         } else if ends.sealed {
             uploader.add(loc.kind, *id, loc.raw_length, base, sealed)?;
         } else {
             let what = || format!("source pack {path} (blob {})", id.short());
-            let tagged = ends
-                .from
-                .key()
-                .open(sealed)
-                .map_err(|e| Error::corrupt(what(), e))?;
-            let plain = match base {
+            let tagged =
+                codec::open(ends.from.key(), sealed).map_err(|e| Error::corrupt(what(), e))?;
+            let raw_len = loc.raw_length as usize;
+            match base {
                 // Checked against its base in the source (the target holds the same base).
-                Some(_) => open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?,
-                None => decompress(&tagged, loc.raw_length as usize)
-                    .map_err(|e| Error::corrupt(what(), e))?,
-            };
-            if ends.to.key().blob_id(&plain) != *id {
-                return Err(Error::corrupt(what(), "blob content does not match its id"));
+                Some(_) => {
+                    let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;
+                    codec::verify(ends.to.key(), id, &plain)
+                }
+                None => codec::decode(ends.to.key(), id, &tagged, raw_len, None).map(|_| ()),
             }
-            let resealed = ends.to.key().seal(&tagged);
+            .map_err(|e| Error::corrupt(what(), e))?;
+            let resealed = codec::reencrypt(ends.to.key(), &tagged);
             uploader.add(loc.kind, *id, loc.raw_length, base, &resealed)?;
         }
         counts.blobs += 1;

@@ -1,13 +1,14 @@
 //! Copy by re-chunking, for repositories with unrelated keys or chunker parameters: each stream
 //! is restored from the source (verified against its BLAKE3) and cut, named, compressed and
 //! sealed with the target's chunker and keys, as a snapshot into the target would be.
+//! Must not compress or seal itself ([`crate::blob::codec`] does) nor assemble packs.
 
 use super::upload::Uploader;
 use super::Counts;
+use crate::blob::codec;
 use crate::chunker::chunks;
 use crate::commands::restore;
 use crate::commands::snapshots::SnapshotEntry;
-use crate::compress::compress;
 use crate::error::{Error, Result};
 use crate::format::list::ListEntry;
 use crate::format::pack::BlobKind;
@@ -142,7 +143,7 @@ fn copy_stream(
             let upload_error = &upload_error;
             s.spawn(move || {
                 for w in rx {
-                    let sealed = to.key().seal(&compress(&w.plain, level));
+                    let sealed = codec::encode_whole(to.key(), &w.plain, level);
                     if let Err(e) = uploader.add(w.kind, w.id, w.plain.len() as u32, None, &sealed)
                     {
                         upload_error

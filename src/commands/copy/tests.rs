@@ -139,3 +139,31 @@ fn same_repository_is_refused() {
     let e = run(&a, &a, &CopyOptions::default(), &NoProgress).unwrap_err();
     assert!(e.to_string().contains("same repository"), "{e}");
 }
+
+#[test]
+fn linked_init_shares_exactly_the_keys_asked_and_refuses_an_existing_repository() {
+    let a = new_repo("link-from");
+    let sealed = crate::blob::codec::encode_whole(a.key(), b"secret", 3);
+    let open = |r: &Repository| crate::blob::codec::open(r.key(), &sealed).ok();
+    let secret = open(&a).expect("opens in its own repository");
+    let store = Backend::open("memory://link-all").unwrap();
+    let all = init_linked(store.clone(), b"pw", opts(), &a, KeySharing::AllKeys).unwrap();
+    assert_eq!(open(&all), Some(secret.clone()));
+    assert_eq!(all.config().chunker, a.config().chunker);
+    assert_ne!(all.config().id, a.config().id);
+    assert_eq!(all.config().pack_size, 256 * 1024);
+    let reopened = Repository::open(store.clone(), b"pw").unwrap();
+    assert_eq!(open(&reopened), Some(secret));
+
+    let params = linked("link-params", &a, KeySharing::ChunkerParams);
+    assert_eq!(open(&params), None);
+    assert_eq!(params.key().blob_id(b"x"), a.key().blob_id(b"x"));
+    assert_eq!(params.config().chunker, a.config().chunker);
+
+    for sharing in [KeySharing::AllKeys, KeySharing::ChunkerParams] {
+        let e = init_linked(store.clone(), b"pw", opts(), &a, sharing)
+            .err()
+            .expect("refused");
+        assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
+    }
+}
