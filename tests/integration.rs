@@ -57,6 +57,8 @@ mod servers;
 mod signals;
 #[path = "integration/surface.rs"]
 mod surface;
+#[path = "integration/surface2.rs"]
+mod surface2;
 #[path = "integration/verify.rs"]
 mod verify;
 #[path = "integration/zoo.rs"]

@@ -61,7 +61,10 @@ impl FromPasswordArgs {
     fn open(&self, location: &str) -> Result<Repository> {
         let side = || format!("source repository {location} (--from)");
         let backend = Backend::open(location).with_context(side)?;
-        let pw = self.get().with_context(side)?;
+        // No source password, or none readable, is a usage error (exit 2) like the target's.
+        let pw = self
+            .get()
+            .map_err(|e| dumpvault::Error::usage(format!("{}: {e:#}", side())))?;
         Repository::open(backend, pw.as_bytes()).with_context(side)
     }
 }
@@ -164,7 +167,11 @@ pub fn init_repository(
         (None, None) => return Ok(Repository::init(backend, password, opts)?),
     };
     if location == backend.location() {
-        bail!("the new repository cannot take its keys from itself ({location})");
+        return Err(dumpvault::Error::usage(format!(
+            "the new repository cannot take its keys from itself ({location}): give another \
+             repository to --copy-keys-from / --copy-chunker-params-from"
+        ))
+        .into());
     }
     let from = link.password.open(location)?;
     let repo = copy::init_linked(backend, password, opts, &from, sharing)?;

@@ -80,10 +80,11 @@ pub fn run(ctx: &Ctx, a: RepairArgs) -> Result<i32> {
         let chunker = match (chunker_min, chunker_avg, chunker_max) {
             (Some(min_size), Some(avg_size), Some(max_size)) => {
                 if !(min_size <= avg_size && avg_size <= max_size && min_size > 0) {
-                    anyhow::bail!(
+                    return Err(dumpvault::Error::usage(format!(
                         "--chunker-min {min_size}, --chunker-avg {avg_size}, --chunker-max \
                          {max_size}: need 0 < min <= avg <= max"
-                    );
+                    ))
+                    .into());
                 }
                 Some(ChunkerParams {
                     min_size,
@@ -100,7 +101,7 @@ pub fn run(ctx: &Ctx, a: RepairArgs) -> Result<i32> {
             pack_size: pack_size_mib.map(|m| m * 1024 * 1024),
         };
         let backend = Backend::open(ctx.location()?)?;
-        let pw = ctx.password.get(false)?;
+        let pw = ctx.password(false)?;
         let (repo, o) = repair::repair_config(backend, pw.as_bytes(), &opts)?;
         if ctx.json {
             println!("{}", serde_json::to_string_pretty(&o)?);

@@ -1,11 +1,12 @@
 //! `dumpvault run`: fleet mode from a configuration file (see `dumpvault::fleet`).
 
-use super::output::human_bytes;
+use super::output::{self, human_bytes};
 use super::Ctx;
 use anyhow::Result;
+use dumpvault::error::EXIT_USAGE;
 use dumpvault::fleet::config::{self, Overrides};
 use dumpvault::fleet::metrics::State;
-use dumpvault::fleet::run::{self as fleet_run, RunOutcome, EXIT_CONFIG};
+use dumpvault::fleet::run::{self as fleet_run, RunOutcome};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -31,8 +32,33 @@ pub struct FleetFlags {
 }
 
 impl FleetFlags {
-    /// Loads the configuration with these flags over the environment; the error is printed.
+    /// Loads the configuration with these flags over the environment (for `config show`);
+    /// the error is printed, and so is each of [`config::Config::path_problems`], as a
+    /// warning.
     pub fn load(&self) -> Result<config::Config, i32> {
+        let cfg = self.load_quiet()?;
+        for p in cfg.path_problems() {
+            eprintln!("dumpvault: warning: {p}; `dumpvault run` refuses to start");
+        }
+        Ok(cfg)
+    }
+
+    /// Loads the configuration for `run`: a problem of [`config::Config::path_problems`] is
+    /// an error too (printed; exit 2).
+    fn load_for_run(&self) -> Result<config::Config, i32> {
+        let cfg = self.load_quiet()?;
+        let problems = cfg.path_problems();
+        for p in &problems {
+            eprintln!("dumpvault: error: {p}");
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(EXIT_USAGE)
+        }
+    }
+
+    fn load_quiet(&self) -> Result<config::Config, i32> {
         let o = Overrides {
             config: self.config.clone(),
             jobs: self.jobs,
@@ -42,7 +68,7 @@ impl FleetFlags {
         };
         config::load(&o, &|k| std::env::var(k).ok()).map_err(|e| {
             eprintln!("dumpvault: error: {e}");
-            EXIT_CONFIG
+            EXIT_USAGE
         })
     }
 }
@@ -61,7 +87,7 @@ pub struct RunArgs {
 
 /// Runs `run`.
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    let cfg = match a.flags.load() {
+    let cfg = match a.flags.load_for_run() {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
@@ -85,7 +111,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         };
         if let Err(e) = fleet_run::daemon(&cfg, &a.jobs_to_run, &stop, &state, &report) {
             eprintln!("dumpvault: error: {e}");
-            return Ok(EXIT_CONFIG);
+            return Ok(EXIT_USAGE);
         }
         eprintln!("dumpvault: stopped cleanly");
         return Ok(0);
@@ -97,7 +123,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         }
         Err(e) => {
             eprintln!("dumpvault: error: {e}");
-            Ok(EXIT_CONFIG)
+            Ok(EXIT_USAGE)
         }
     }
 }
@@ -122,15 +148,27 @@ fn print(o: &RunOutcome, json: bool) {
         println!("{}", serde_json::to_string(o).unwrap_or_default());
         return;
     }
-    println!(
-        "{:<16} {:<24} {:<8} {:>9} {:>10} {:>10} {:>7}",
-        "job", "database", "status", "duration", "read", "added", "dedup"
-    );
+    // The same layout as `snapshots` and `snapshot`: logical is the dump's bytes, stored what
+    // the snapshot added to the repository (sealed); no ratio, which means nothing when
+    // nothing was added.
+    let header = [
+        "job", "database", "status", "snapshot", "duration", "logical", "stored",
+    ];
+    let mut table = output::table(&header, &[4, 5, 6]);
     let mut failed = 0;
     let mut total = 0;
+    let dash = || "-".to_string();
     for j in &o.jobs {
         if j.databases.is_empty() {
-            println!("{:<16} {:<24} {:<8}", j.name, "-", j.status);
+            table.add_row(vec![
+                j.name.clone(),
+                dash(),
+                j.status.clone(),
+                dash(),
+                dash(),
+                dash(),
+                dash(),
+            ]);
         }
         for d in &j.databases {
             total += 1;
@@ -138,34 +176,22 @@ fn print(o: &RunOutcome, json: bool) {
                 failed += 1;
             }
             let ok = d.status == "ok";
-            println!(
-                "{:<16} {:<24} {:<8} {:>9} {:>10} {:>10} {:>7}",
-                j.name,
-                d.database,
-                d.status,
-                if ok {
-                    format!("{:.1}s", d.duration_ms as f64 / 1000.0)
-                } else {
-                    "-".into()
-                },
-                if ok {
-                    human_bytes(d.bytes_read)
-                } else {
-                    "-".into()
-                },
-                if ok {
-                    human_bytes(d.bytes_added)
-                } else {
-                    "-".into()
-                },
-                if ok {
-                    format!("{:.1}x", d.dedup_ratio)
-                } else {
-                    "-".into()
-                },
-            );
+            let if_ok = |f: &dyn Fn() -> String| if ok { f() } else { dash() };
+            table.add_row(vec![
+                j.name.clone(),
+                d.database.clone(),
+                d.status.clone(),
+                d.snapshot
+                    .as_deref()
+                    .map(|s| s.chars().take(8).collect())
+                    .unwrap_or_else(dash),
+                if_ok(&|| format!("{:.1}s", d.duration_ms as f64 / 1000.0)),
+                if_ok(&|| human_bytes(d.bytes_read)),
+                if_ok(&|| human_bytes(d.bytes_added)),
+            ]);
         }
     }
+    println!("{}", output::render(&table));
     let forgotten: usize = o.jobs.iter().map(|j| j.forgotten).sum();
     let copied: usize = o.jobs.iter().map(|j| j.copied).sum();
     println!(

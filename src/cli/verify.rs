@@ -6,7 +6,7 @@
 use super::output::{human_bytes, Bar};
 use super::restore::{mismatch, to_database};
 use super::{Ctx, FilterArgs};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use dumpvault::commands::snapshots::SnapshotEntry;
 use dumpvault::commands::{self, check::load_index_lenient};
 use dumpvault::error::{EXIT_DAMAGED, EXIT_FAILURE};
@@ -129,16 +129,23 @@ fn verify_into(
     let source = &entry.manifest.source;
     match source.dialect {
         Some(d) if d == dialect => {}
-        Some(d) => bail!(
-            "snapshot {short} is a {d:?} dump; it cannot be verified in a {name} database: \
-             give a {} URL to --into",
-            format!("{d:?}").to_lowercase()
-        ),
-        None => bail!(
-            "snapshot {short} is not of a known database engine (kind {}): verify it without \
-             --into, which checks every chunk and the stream's BLAKE3",
-            source.kind
-        ),
+        Some(d) => {
+            let theirs = format!("{d:?}").to_lowercase();
+            return Err(dumpvault::Error::usage(format!(
+                "snapshot {short} is a {theirs} dump; it cannot be verified in a {name} \
+                 database (--into names database `{db}`): give a {theirs} URL to --into",
+                db = url.database()
+            ))
+            .into());
+        }
+        None => {
+            return Err(dumpvault::Error::usage(format!(
+                "snapshot {short} is not of a known database engine (kind {}): verify it \
+                 without --into, which checks every chunk and the stream's BLAKE3",
+                source.kind
+            ))
+            .into())
+        }
     }
     let stream = &entry.manifest.streams[0];
     let image = source.options.iter().any(|o| o == "format=image");

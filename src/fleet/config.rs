@@ -834,6 +834,35 @@ pub fn parse(
 }
 
 impl Config {
+    /// What is wrong with the output files' locations: `metrics_file` or `status_file` in a
+    /// directory that does not exist (or is not a directory), each message naming the key,
+    /// the path, where the value came from and what to do. `run` refuses to start on any
+    /// (exit 2: no state would be saved, so every job would run again next time);
+    /// `config show` lists them.
+    pub fn path_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, s) in [
+            ("metrics_file", &self.metrics_file),
+            ("status_file", &self.status_file),
+        ] {
+            let Some(p) = &s.value else { continue };
+            let dir = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                out.push(format!(
+                    "{key} {} ({}): its directory {} does not exist; create it, or set \
+                     {key} to a file in an existing directory",
+                    p.display(),
+                    s.origin,
+                    dir.display()
+                ));
+            }
+        }
+        out
+    }
+
     /// The effective configuration as JSON, secrets masked, each layered setting with its
     /// origin (for `dumpvault config show`).
     pub fn show(&self) -> serde_json::Value {
@@ -879,6 +908,7 @@ impl Config {
                 "webhook": self.notify.webhook.as_deref().map(super::notify::mask_webhook)},
             "repositories": repos,
             "job": jobs,
+            "problems": self.path_problems(),
         })
     }
 }

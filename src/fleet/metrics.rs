@@ -24,6 +24,16 @@ pub struct DatabaseState {
     pub job: String,
     /// Database name.
     pub database: String,
+    /// Engine (`postgres`, `mysql`, `sqlite`; empty in status files of older versions).
+    #[serde(default)]
+    pub engine: String,
+    /// Server `HOST:PORT`, or the SQLite file (empty in status files of older versions).
+    #[serde(default)]
+    pub server: String,
+    /// The database's identity in its snapshots (`postgres db1:5432/shop`), which counts its
+    /// snapshots apart from another server's database of the same name.
+    #[serde(default)]
+    pub identity: String,
     /// Repository name.
     pub repository: String,
     /// `ok` or `failed` (of the last attempt).
@@ -74,7 +84,7 @@ pub struct State {
     pub updated: String,
     /// Jobs by name.
     pub jobs: BTreeMap<String, JobState>,
-    /// Databases by `job/database`.
+    /// Databases by [`database_key`]: job, engine, server and database.
     pub databases: BTreeMap<String, DatabaseState>,
     /// Repositories by name.
     pub repositories: BTreeMap<String, RepositoryState>,
@@ -159,9 +169,12 @@ impl State {
             for d in self.databases.values() {
                 if let Some(v) = f(d) {
                     out.push_str(&format!(
-                        "{name}{{job=\"{}\",database=\"{}\",repository=\"{}\"}} {v}\n",
+                        "{name}{{job=\"{}\",database=\"{}\",engine=\"{}\",server=\"{}\",\
+                         repository=\"{}\"}} {v}\n",
                         escape(&d.job),
                         escape(&d.database),
+                        escape(&d.engine),
+                        escape(&d.server),
                         escape(&d.repository)
                     ));
                 }
@@ -180,6 +193,12 @@ impl State {
         }
         out
     }
+}
+
+/// The key of a database in [`State::databases`]: `job/engine/server/database`, e.g.
+/// `nightly/postgres/db1:5432/shop`, so that two servers' `shop` in one job are apart.
+pub fn database_key(job: &str, engine: &str, server: &str, database: &str) -> String {
+    format!("{job}/{engine}/{server}/{database}")
 }
 
 /// Escapes a Prometheus label value.
@@ -229,6 +248,8 @@ mod tests {
             DatabaseState {
                 job: "j".into(),
                 database: "sh\"op".into(),
+                engine: "postgres".into(),
+                server: "db1:5432".into(),
                 repository: "main".into(),
                 status: "ok".into(),
                 last_success: Some(1_700_000_000),
@@ -246,8 +267,20 @@ mod tests {
                 last_prune: None,
             },
         );
+        // The same database name on another server is another series.
+        let mut other = s.databases["j/shop"].clone();
+        other.server = "db2:5432".into();
+        other.snapshots = 5;
+        s.databases.insert("j/shop2".into(), other);
         let text = s.prometheus();
-        let l = r#"{job="j",database="sh\"op",repository="main"}"#;
+        let l =
+            r#"{job="j",database="sh\"op",engine="postgres",server="db1:5432",repository="main"}"#;
+        let l2 =
+            r#"{job="j",database="sh\"op",engine="postgres",server="db2:5432",repository="main"}"#;
+        assert!(
+            text.contains(&format!("dumpvault_snapshots{l2} 5\n")),
+            "{text}"
+        );
         assert!(text.contains(&format!(
             "dumpvault_last_success_timestamp_seconds{l} 1700000000\n"
         )));

@@ -24,6 +24,7 @@ use crate::commands::forget::{self, ForgetOptions};
 use crate::commands::prune::{self, plan::Settings, PruneOptions};
 use crate::commands::snapshot::{self, SnapshotOptions};
 use crate::commands::snapshots::{self, Filter};
+use crate::error::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::index::SharedIndex;
 use crate::progress::NoProgress;
 use crate::repository::Repository;
@@ -35,13 +36,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Exit code: every job succeeded.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: some database, retention, prune or copy failed.
-pub const EXIT_SOME_FAILED: i32 = 1;
-/// Exit code: the configuration is wrong or a repository could not be opened.
-pub const EXIT_CONFIG: i32 = 2;
-
 /// The result of one database in a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatabaseOutcome {
@@ -49,6 +43,11 @@ pub struct DatabaseOutcome {
     pub job: String,
     /// Database name.
     pub database: String,
+    /// Engine: `postgres`, `mysql` (MySQL and MariaDB) or `sqlite`.
+    pub engine: String,
+    /// Server as `HOST:PORT` (libpq's and MySQL's defaults as `local`, 5432, 3306), or the
+    /// file for SQLite: with `engine` and `database` it tells two servers' `shop` apart.
+    pub server: String,
     /// `ok`, `failed`, or `skipped` (not started because the process is stopping).
     pub status: String,
     /// Snapshot id (hex) when ok.
@@ -65,6 +64,33 @@ pub struct DatabaseOutcome {
     pub error: Option<String>,
     #[serde(skip)]
     time: Option<i64>,
+    /// The snapshot's [`crate::source::SourceInfo::identity`], when ok.
+    #[serde(skip)]
+    identity: Option<String>,
+}
+
+/// The engine and server of a database URL for [`DatabaseOutcome`] and the metrics' labels:
+/// `("postgres", "db1:5432")`, `("mysql", "local:3306")`, `("sqlite", "/var/lib/app.db")`.
+pub fn engine_server(url: &DatabaseUrl) -> (&'static str, String) {
+    match url {
+        DatabaseUrl::Postgres(u) => (
+            "postgres",
+            format!(
+                "{}:{}",
+                u.host.as_deref().unwrap_or("local"),
+                u.port.unwrap_or(5432)
+            ),
+        ),
+        DatabaseUrl::MySql(u) => (
+            "mysql",
+            format!(
+                "{}:{}",
+                u.host.as_deref().unwrap_or("local"),
+                u.port.unwrap_or(3306)
+            ),
+        ),
+        DatabaseUrl::Sqlite(p) => ("sqlite", p.display().to_string()),
+    }
 }
 
 /// The result of one job in a run.
@@ -110,7 +136,8 @@ pub struct RunOutcome {
     pub warnings: Vec<String>,
     /// Whether the run stopped early on a signal.
     pub stopped: bool,
-    /// The exit code ([`EXIT_OK`], [`EXIT_SOME_FAILED`], [`EXIT_CONFIG`]).
+    /// The exit code ([`EXIT_OK`], [`EXIT_FAILURE`] when some job failed, [`EXIT_USAGE`] when the
+    /// configuration is wrong or a repository could not be opened; see `crate::error`).
     pub exit_code: i32,
 }
 
@@ -334,9 +361,13 @@ pub fn run(
     let mut new_ids: Vec<Vec<String>> = vec![Vec::new(); selected.len()];
     for ((ji, url), r) in items.iter().zip(results) {
         let database = url.database();
+        let (engine, server) = engine_server(url);
         let mut d = DatabaseOutcome {
             job: selected[*ji].name.clone(),
             database: database.clone(),
+            engine: engine.into(),
+            server,
+            identity: None,
             status: "skipped".into(),
             snapshot: None,
             duration_ms: 0,
@@ -365,6 +396,7 @@ pub fn run(
                     s.bytes_read as f64 / s.bytes_added as f64
                 };
                 d.time = snapshots::parse_time(&o.manifest.time).map(|t| t.as_second());
+                d.identity = o.manifest.source.identity();
                 new_ids[*ji].push(o.id.to_hex());
             }
             Some(Err(e)) => {
@@ -488,6 +520,16 @@ pub fn run(
             }
             continue;
         };
+        // The disk-space floor applies to a local copy target as to a snapshot's repository.
+        if let Some(rc) = cfg.repositories.get(target) {
+            if let Err(e) = check_free_space(rc) {
+                outcomes[ji].errors.push(format!(
+                    "copy to repository {target:?}: {}",
+                    e.replacen("snapshot refused", "copy refused", 1)
+                ));
+                continue;
+            }
+        }
         // Every snapshot of the job's databases the retention policy kept and the target
         // lacks (copy skips those it holds): this run's, and those an earlier run could not
         // copy (target unreachable, stopped by a signal), which only new ids would never retry.
@@ -524,6 +566,11 @@ pub fn run(
                         .find_map(|t| t.strip_prefix(super::config::JOB_TAG_PREFIX));
                     if let (Some(job), Some(db)) = (job, e.manifest.database()) {
                         *c.entry(format!("{job}/{db}")).or_default() += 1;
+                        // Per database identity too (engine, server, name): two servers'
+                        // `shop` in one job are counted apart.
+                        if let Some(id) = e.manifest.source.identity() {
+                            *c.entry(format!("{job}|{id}")).or_default() += 1;
+                        }
                     }
                 }
             }
@@ -563,14 +610,27 @@ pub fn run(
                 },
             );
             for d in o.databases.iter().filter(|d| d.status != "skipped") {
+                // Keyed by job, engine, server and database (status files of older versions
+                // keyed `job/database`: that entry is replaced).
+                st.databases.remove(&format!("{}/{}", o.name, d.database));
                 let e = st
                     .databases
-                    .entry(format!("{}/{}", o.name, d.database))
+                    .entry(super::metrics::database_key(
+                        &o.name,
+                        &d.engine,
+                        &d.server,
+                        &d.database,
+                    ))
                     .or_insert_with(|| DatabaseState {
                         job: o.name.clone(),
                         database: d.database.clone(),
                         ..Default::default()
                     });
+                e.engine = d.engine.clone();
+                e.server = d.server.clone();
+                if let Some(id) = &d.identity {
+                    e.identity = id.clone();
+                }
                 e.repository = o.repository.clone();
                 e.status = d.status.clone();
                 e.last_attempt = started;
@@ -587,7 +647,11 @@ pub fn run(
         // Counts for every database known in these repositories.
         for d in st.databases.values_mut() {
             if let Some(c) = counts.get(&d.repository) {
-                let key = format!("{}/{}", d.job, d.database);
+                let key = if d.identity.is_empty() {
+                    format!("{}/{}", d.job, d.database)
+                } else {
+                    format!("{}|{}", d.job, d.identity)
+                };
                 d.snapshots = c.get(&key).copied().unwrap_or(0);
             }
         }
@@ -649,9 +713,9 @@ pub fn run(
     let failed =
         outcomes.iter().any(|o| o.status != "ok") || prunes.iter().any(|p| p.error.is_some());
     let exit_code = if !repository_errors.is_empty() {
-        EXIT_CONFIG
+        EXIT_USAGE
     } else if failed {
-        EXIT_SOME_FAILED
+        EXIT_FAILURE
     } else {
         EXIT_OK
     };

@@ -124,8 +124,30 @@ fn prometheus(text: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     out
 }
 
-fn db_labels(job: &str, database: &str, repository: &str) -> String {
-    format!("job=\"{job}\",database=\"{database}\",repository=\"{repository}\"")
+fn db_labels(job: &str, database: &str, url: &str, repository: &str) -> String {
+    let (engine, server) = engine_server(url);
+    format!(
+        "job=\"{job}\",database=\"{database}\",engine=\"{engine}\",server=\"{server}\",\
+         repository=\"{repository}\""
+    )
+}
+
+/// The engine and `HOST:PORT` of a test server URL (`postgres://postgres@127.0.0.1:5432/x`).
+fn engine_server(url: &str) -> (&'static str, String) {
+    let engine = if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "mysql"
+    };
+    let rest = url.split("://").nth(1).unwrap_or("");
+    let host = rest.rsplit('@').next().unwrap_or("");
+    (engine, host.split('/').next().unwrap_or("").to_string())
+}
+
+/// The status file's key of a database: job, engine, server, database.
+fn status_key(job: &str, database: &str, url: &str) -> String {
+    let (engine, server) = engine_server(url);
+    format!("{job}/{engine}/{server}/{database}")
 }
 
 /// One call of the notification script: its `key=value` lines and the JSON it read.
@@ -351,8 +373,8 @@ fn run_snapshots_keeps_copies_measures_and_notifies_the_broken_job() {
         let m = prometheus(&std::fs::read_to_string(&metrics).unwrap());
         for s in &list {
             let db = s["database"].as_str().unwrap();
-            let job = jobs.iter().find(|(_, (d, _))| d == db).unwrap().0;
-            let l = db_labels(job, db, "main");
+            let (job, (_, url)) = jobs.iter().find(|(_, (d, _))| d == db).unwrap();
+            let l = db_labels(job, db, url, "main");
             let get = |name: &str| {
                 *m[name]
                     .get(&l)
@@ -371,7 +393,7 @@ fn run_snapshots_keeps_copies_measures_and_notifies_the_broken_job() {
             assert_eq!(get("dumpvault_last_run_success"), 1.0);
             assert!(get("dumpvault_last_bytes_read") > 0.0);
         }
-        let bl = db_labels("broken", &missing, "main");
+        let bl = db_labels("broken", &missing, &pg_server(), "main");
         assert_eq!(m["dumpvault_last_run_success"][&bl], 0.0);
         assert_eq!(m["dumpvault_snapshots"][&bl], 0.0);
         assert!(!m["dumpvault_last_success_timestamp_seconds"].contains_key(&bl));
@@ -387,8 +409,8 @@ fn run_snapshots_keeps_copies_measures_and_notifies_the_broken_job() {
         // The status file agrees.
         let st: Value = serde_json::from_slice(&std::fs::read(&status).unwrap()).unwrap();
         assert_eq!(st["jobs"]["broken"]["status"], "failed");
-        for (job, (db, _)) in &jobs {
-            let d = &st["databases"][format!("{job}/{db}")];
+        for (job, (db, url)) in &jobs {
+            let d = &st["databases"][status_key(job, db, url)];
             assert_eq!(d["last_snapshot"], run_ids[db].as_str(), "{st}");
             assert_eq!(d["snapshots"], 1);
         }
@@ -459,7 +481,7 @@ fn daemon_runs_on_schedule_and_stops_cleanly_on_sigterm() {
     let err_text = || std::fs::read_to_string(t.path("daemon.err")).unwrap_or_default();
 
     // Wait until the status file records two snapshots of the scheduled job's database.
-    let key = format!("tick/{}", db.name);
+    let key = status_key("tick", &db.name, &db.url());
     let started = Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
