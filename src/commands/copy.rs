@@ -288,6 +288,9 @@ pub fn run(
             crate::index::confirm_packs(to, &counts.relied)?;
             let mut manifest = manifest;
             manifest.original = Some(entry.manifest.original.unwrap_or(entry.id.0));
+            // What this snapshot cost the target, not what it cost the source.
+            manifest.summary.bytes_added = uploader.stats().bytes - before.bytes;
+            manifest.summary.new_blobs = counts.blobs;
             let plain_len = crate::format::encode_versioned(&manifest).len();
             let target = to.save_manifest(&manifest)?;
             crate::repository::catalogue::record_or_warn(to, &target, &manifest);

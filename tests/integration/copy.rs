@@ -123,6 +123,15 @@ fn fs_to_s3_copy_is_incremental_and_shares_chunks() {
     println!("the next hour taken directly: {into_a} bytes added to A, {into_b} to B");
     assert!(into_b < d11.len() as u64 / 20, "{into_b}");
     assert!(into_b <= 2 * into_a + 16 * 1024, "{into_b} vs {into_a}");
+    // Copying A's snapshot of that hour adds nothing to B, and the copy says so: a copied
+    // snapshot records what the copy wrote into B, not what it cost A.
+    let (last, _) = copy(&b, &source(&a), &[]);
+    let target = &last["copied"][0]["target"];
+    let copied = (b.snapshots().into_iter())
+        .find(|s| s["id"] == *target)
+        .unwrap();
+    assert!(into_a > 0);
+    assert_eq!(copied["added"], 0, "{copied}");
     b.dv(&["check", "--read-data"]).assert().success();
 }
 
