@@ -178,12 +178,14 @@ pub fn html(r: &Report, now: jiff::Timestamp) -> Result<String> {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<header>\n\
          <h1>dumpvault backup report</h1>\n<p>Repository <code>{}</code> · generated {} UTC · \
-         {} database(s) · {} snapshot(s) · {} added in total</p>\n</header>\n<main>\n",
+         {} database(s) · {} snapshot(s) · {} in pack files · {} added by the snapshots listed \
+         when they were taken</p>\n</header>\n<main>\n",
         escape(&title),
         escape(&r.repository),
         escape(&now.strftime("%Y-%m-%d %H:%M").to_string()),
         r.databases.len(),
         r.snapshots,
+        escape(&human_bytes(r.repository_bytes)),
         escape(&human_bytes(r.bytes_added)),
     );
     if r.databases.is_empty() {
@@ -255,11 +257,11 @@ fn section(h: &mut String, i: usize, d: &DatabaseReport, now: jiff::Timestamp) -
         escape(&human_bytes(d.bytes_added)),
     );
     let charts = [
-        ("Snapshots over time", snapshots_chart(&d.snapshots)?),
+        ("Snapshots over time", snapshots_chart(&d.snapshots, now)?),
         ("Bytes added per snapshot", added_chart(&d.snapshots)?),
         (
             "Repository growth (cumulative bytes added)",
-            growth_chart(&d.snapshots)?,
+            growth_chart(&d.snapshots, now)?,
         ),
     ];
     for (title, svg) in charts {
@@ -317,11 +319,19 @@ fn draw_err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// The time span of the points, widened to at least an hour either side of a single time.
-fn time_range(points: &[SnapshotPoint]) -> std::ops::Range<f64> {
+fn time_range(points: &[SnapshotPoint], now: jiff::Timestamp) -> std::ops::Range<f64> {
     let min = points.iter().map(|p| p.unix_time).min().unwrap_or(0) as f64;
     let max = points.iter().map(|p| p.unix_time).max().unwrap_or(0) as f64;
     let pad = ((max - min) * 0.05).max(if max > min { 60.0 } else { 3600.0 });
-    (min - pad)..(max + pad)
+    // The axis never runs past the report's own time (unless a snapshot claims a later one).
+    let end = (max + pad).min((now.as_second() as f64).max(max + 1.0));
+    (min - pad)..end
+}
+
+/// Top of a byte axis for values up to `max` bytes: 15% headroom, and at least 1 KiB so that
+/// tick labels stay distinct (not `0 B, 0 B, 1 B`).
+fn byte_axis_top(max: u64) -> f64 {
+    (max as f64 * 1.15).max(1024.0)
 }
 
 /// A time-axis label: day and hour when the span is over two days, else hours and minutes.
@@ -358,12 +368,12 @@ fn dots(data: &[(f64, f64)]) -> impl Iterator<Item = &(f64, f64)> {
 }
 
 /// Cumulative snapshot count against time, one dot per snapshot (up to [`MAX_DOTS`]).
-fn snapshots_chart(points: &[SnapshotPoint]) -> Result<String> {
+fn snapshots_chart(points: &[SnapshotPoint], now: jiff::Timestamp) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let xr = time_range(points);
+        let xr = time_range(points, now);
         let span = xr.end - xr.start;
         let ymax = (points.len() as f64 * 1.15).max(1.0);
         let mut chart = ChartBuilder::on(&root)
@@ -420,7 +430,7 @@ fn added_chart(points: &[SnapshotPoint]) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let n = points.len().max(1) as u32;
-        let ymax = (points.iter().map(|p| p.bytes_added).max().unwrap_or(0) as f64 * 1.15).max(1.0);
+        let ymax = byte_axis_top(points.iter().map(|p| p.bytes_added).max().unwrap_or(0));
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(40)
@@ -461,14 +471,14 @@ fn added_chart(points: &[SnapshotPoint]) -> Result<String> {
 }
 
 /// Running total of the bytes added against time.
-fn growth_chart(points: &[SnapshotPoint]) -> Result<String> {
+fn growth_chart(points: &[SnapshotPoint], now: jiff::Timestamp) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let xr = time_range(points);
+        let xr = time_range(points, now);
         let span = xr.end - xr.start;
-        let ymax = (points.last().map_or(0, |p| p.cumulative_added) as f64 * 1.15).max(1.0);
+        let ymax = byte_axis_top(points.last().map_or(0, |p| p.cumulative_added));
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(26)
@@ -506,6 +516,31 @@ fn growth_chart(points: &[SnapshotPoint]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(unix_time: i64) -> SnapshotPoint {
+        SnapshotPoint {
+            unix_time,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn byte_axes_have_distinct_ticks_and_time_axes_end_at_the_report() {
+        // Nothing added: the axis spans 1 KiB, so ticks read 0 B, 200 B, … not 0 B, 0 B, 1 B.
+        assert_eq!(byte_axis_top(0), 1024.0);
+        assert!((byte_axis_top(100_000) - 115_000.0).abs() < 1e-6);
+        let labels: Vec<String> = (0..=5).map(|i| byte_label(i as f64 * 200.0)).collect();
+        let distinct: std::collections::HashSet<&String> = labels.iter().collect();
+        assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+        // Snapshots until 10 minutes before the report: the axis stops at the report's time.
+        let now = jiff::Timestamp::from_second(100_000).unwrap();
+        let r = time_range(&[point(10_000), point(99_400)], now);
+        assert_eq!(r.end, 100_000.0);
+        assert!(r.start < 10_000.0);
+        // A snapshot that claims a later time than the report still shows.
+        let r = time_range(&[point(100_500)], now);
+        assert!(r.end > 100_500.0);
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// One snapshot in a database's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SnapshotPoint {
     /// Snapshot id (hex).
     pub id: String,
@@ -98,8 +98,11 @@ pub struct Report {
     pub generated: String,
     /// Snapshots counted.
     pub snapshots: usize,
-    /// Bytes added by all of them.
+    /// Bytes added by all of them (what each snapshot wrote when it was taken; the bytes of
+    /// forgotten snapshots, and bytes shared by later ones, are not in it).
     pub bytes_added: u64,
+    /// Size of the repository's pack files now, bytes (what the storage holds).
+    pub repository_bytes: u64,
     /// Per database, by name.
     pub databases: Vec<DatabaseReport>,
 }
@@ -195,6 +198,11 @@ pub fn run(repo: &Repository, filter: &Filter) -> Result<Report> {
         generated: jiff::Timestamp::now().to_string(),
         snapshots: list.len(),
         bytes_added: databases.iter().map(|d| d.bytes_added).sum(),
+        repository_bytes: repo
+            .list(crate::repository::FileKind::Pack)?
+            .iter()
+            .map(|p| p.1)
+            .sum(),
         databases,
     })
 }

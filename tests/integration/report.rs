@@ -84,6 +84,9 @@ fn html_report_has_a_section_per_database_with_charts_and_matching_figures() {
     assert!(stdout.contains("4 database(s), 10 snapshot(s)"), "{stdout}");
     let html = std::fs::read_to_string(&file).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..100]);
+    // The header says what each total is: the storage held, and what the snapshots added.
+    assert!(html.contains(" in pack files · "), "{}", &html[..600]);
+    assert!(html.contains(" added by the snapshots listed when they were taken"));
 
     // One section per database, named, with its snapshot count and three charts.
     let sections: Vec<&str> = html.split("<section class=\"database\"").skip(1).collect();
