@@ -186,7 +186,8 @@ fn same_table(original: &Path, restored: &Path, table: &str) -> Result<usize> {
 }
 
 fn demo() -> Result<()> {
-    run(cargo().args(["build", "--quiet", "--bin", "dumpvault"]))?;
+    println!("--- building dumpvault (the first time takes several minutes)");
+    run(cargo().args(["build", "--bin", "dumpvault"]))?;
     let bin = root().join("target/debug/dumpvault");
     let dir = root().join("target/demo");
     let _ = std::fs::remove_dir_all(&dir);
