@@ -23,7 +23,7 @@ use crate::index::Index;
 pub use crate::pack::reader::MAX_DELTA_DEPTH;
 use crate::repository::Repository;
 use crate::source::SourceInfo;
-use crate::stream::decode_list;
+use crate::stream::{Node, Walk};
 use std::collections::HashMap;
 
 /// A delta is stored only when its sealed payload is at most this fraction (numerator over
@@ -89,19 +89,9 @@ impl BaseFinder {
     /// Errors: a list blob that cannot be read or decoded.
     pub fn from_stream(repo: &Repository, index: &Index, s: &StreamRef) -> Result<Self> {
         let mut previous = Vec::with_capacity(s.chunks as usize);
-        let mut stack = vec![Id(s.root)];
-        let mut at = 0u64;
-        while let Some(lid) = stack.pop() {
-            let plain = crate::pack::reader::read_blob(repo, index, &lid)?;
-            let list = decode_list(&lid, &plain)?;
-            if list.level > 0 {
-                // Depth first, in stream order: push children reversed.
-                stack.extend(list.entries.iter().rev().map(|e| Id(e.id)));
-            } else {
-                for e in &list.entries {
-                    previous.push((Id(e.id), at));
-                    at += e.size;
-                }
+        for n in Walk::of(repo, index, Id(s.root)) {
+            if let Node::Chunk(c) = n? {
+                previous.push((c.id, c.offset));
             }
         }
         let mut position = HashMap::with_capacity(previous.len());

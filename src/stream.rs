@@ -8,6 +8,9 @@ use crate::format::{decode_versioned, encode_versioned};
 use crate::id::Id;
 use crate::repository::versioned_error;
 
+pub mod walk;
+pub use walk::{Chunk, Node, Stage, Walk, WalkError};
+
 /// A list blob closes after an entry whose id's first two bytes, little-endian, are 0 modulo
 /// this (average fan-out 128 entries, about 4.5 KiB).
 pub const BOUNDARY_MODULUS: u16 = 128;

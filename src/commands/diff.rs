@@ -25,10 +25,9 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::{Manifest, StreamRef};
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::read_blob;
 use crate::repository::Repository;
 use crate::source::Dialect;
-use crate::stream::decode_list;
+use crate::stream::{Node, Walk};
 use crate::tables::{table_summaries, Section, SectionKind};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -141,18 +140,9 @@ pub struct Diff {
 /// A stream's chunks: (id, byte range) in stream order.
 fn chunks(repo: &Repository, index: &Index, s: &StreamRef) -> Result<Vec<(Id, Range<u64>)>> {
     let mut out = Vec::with_capacity(s.chunks as usize);
-    let mut stack = vec![Id(s.root)];
-    let mut at = 0u64;
-    while let Some(lid) = stack.pop() {
-        let list = decode_list(&lid, &read_blob(repo, index, &lid)?)?;
-        if list.level > 0 {
-            // Depth first in stream order: push the children reversed.
-            stack.extend(list.entries.iter().rev().map(|e| Id(e.id)));
-        } else {
-            for e in &list.entries {
-                out.push((Id(e.id), at..at + e.size));
-                at += e.size;
-            }
+    for n in Walk::of(repo, index, Id(s.root)) {
+        if let Node::Chunk(c) = n? {
+            out.push((c.id, c.offset..c.offset + c.size));
         }
     }
     Ok(out)

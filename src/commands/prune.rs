@@ -34,11 +34,11 @@ use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::index::{superseded, Index, Location};
 use crate::pack::packer::Packer;
-use crate::pack::reader::{open_blob, read_blob};
+use crate::pack::reader::open_blob;
 use crate::progress::Progress;
 use crate::repository::lock::{self, LockGuard};
 use crate::repository::{FileKind, Repository};
-use crate::stream::decode_list;
+use crate::stream::{Node, Walk};
 use plan::{IndexedPack, Plan, Settings, Stats};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -189,7 +189,9 @@ fn used_blobs(
     index: &Index,
     snapshots: &[(Id, Manifest)],
 ) -> Result<HashSet<Id>> {
-    let mut used = HashSet::new();
+    // One set for list blobs (the walk's) and data chunks (added here): shared subtrees and
+    // chunks are visited once.
+    let mut walk = Walk::new(repo, index).once();
     for (sid, m) in snapshots {
         let damaged = |what: String, e: &dyn std::fmt::Display| {
             Error::corrupt(
@@ -200,43 +202,42 @@ fn used_blobs(
             )
         };
         for s in &m.streams {
-            let mut stack = vec![Id(s.root)];
-            while let Some(lid) = stack.pop() {
-                if !used.insert(lid) {
-                    continue; // shared subtree, already walked
+            walk.push_root(Id(s.root));
+            while let Some(n) = walk.next() {
+                let c = match n {
+                    Ok(Node::Chunk(c)) => c,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        return Err(damaged(format!("list blob {}", e.list.short()), &e.error))
+                    }
+                };
+                let id = c.id;
+                if index.get(&id).is_none() {
+                    let e = "referenced but in no index";
+                    return Err(damaged(format!("chunk {}", id.short()), &e));
                 }
-                let list = read_blob(repo, index, &lid)
-                    .and_then(|p| decode_list(&lid, &p))
-                    .map_err(|e| damaged(format!("list blob {}", lid.short()), &e))?;
-                for e in &list.entries {
-                    let id = Id(e.id);
-                    if list.level > 0 {
-                        stack.push(id);
-                    } else if index.get(&id).is_none() {
-                        let e = "referenced but in no index";
-                        return Err(damaged(format!("chunk {}", id.short()), &e));
-                    } else if used.insert(id) {
-                        // A delta needs its base, and the base's own base, to be restored.
-                        let mut at = id;
-                        for _ in 0..crate::pack::reader::READ_DELTA_DEPTH {
-                            let Some(base) = index.base_of(&at) else {
-                                break;
-                            };
-                            if index.get(&base).is_none() {
-                                let e = format!("its delta base {} is in no index", base.short());
-                                return Err(damaged(format!("chunk {}", id.short()), &e));
-                            }
-                            if !used.insert(base) {
-                                break;
-                            }
-                            at = base;
+                let used = walk.seen_mut();
+                if used.insert(id) {
+                    // A delta needs its base, and the base's own base, to be restored.
+                    let mut at = id;
+                    for _ in 0..crate::pack::reader::READ_DELTA_DEPTH {
+                        let Some(base) = index.base_of(&at) else {
+                            break;
+                        };
+                        if index.get(&base).is_none() {
+                            let e = format!("its delta base {} is in no index", base.short());
+                            return Err(damaged(format!("chunk {}", id.short()), &e));
                         }
+                        if !used.insert(base) {
+                            break;
+                        }
+                        at = base;
                     }
                 }
             }
         }
     }
-    Ok(used)
+    Ok(walk.into_seen())
 }
 
 /// Runs a prune (see the module documentation for the steps).

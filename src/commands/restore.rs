@@ -6,10 +6,10 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::{plan_runs, prefetch_bases, read_blob, read_run, Run};
+use crate::pack::reader::{plan_runs, prefetch_bases, read_run, Run};
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::stream::decode_list;
+use crate::stream::{Node, Walk};
 use std::io::Write;
 use std::ops::Range;
 
@@ -40,10 +40,6 @@ struct Walker<'a> {
 /// Plain bytes fetched at once by a restore (the chunks of one list are read in such batches).
 const BATCH_BYTES: u64 = 4 << 20;
 
-fn overlaps(ranges: &[Range<u64>], start: u64, end: u64) -> bool {
-    ranges.iter().any(|r| r.start < end && start < r.end)
-}
-
 /// Writes stream `stream` of snapshot `snapshot` to `out`. With `ranges`, only those byte ranges
 /// (sorted, not overlapping) are written, and the whole-stream hash is not checked.
 ///
@@ -72,9 +68,8 @@ pub fn run(
         progress,
         what: format!("snapshot {} stream {}", snapshot.short(), stream.name),
     };
-    let mut pos = 0;
     let bases_before = repo.base_cache().bytes_read();
-    w.visit(&Id(stream.root), &mut pos).map_err(repair_hint)?;
+    let pos = w.walk(&Id(stream.root)).map_err(repair_hint)?;
     w.outcome.bytes_read += repo.base_cache().bytes_read() - bases_before;
     if let Some(h) = w.hasher.take() {
         if pos != stream.size || *h.finalize().as_bytes() != stream.blake3 {
@@ -114,30 +109,29 @@ fn repair_hint(e: Error) -> Error {
 }
 
 impl Walker<'_> {
-    fn visit(&mut self, list_id: &Id, pos: &mut u64) -> Result<()> {
-        let plain = read_blob(self.repo, self.index, list_id)?;
-        let list = decode_list(list_id, &plain)?;
-        if list.level > 0 {
-            for e in &list.entries {
-                if let Some(r) = self.ranges {
-                    if !overlaps(r, *pos, *pos + e.size) {
-                        *pos += e.size;
-                        continue;
-                    }
-                }
-                self.visit(&Id(e.id), pos)?;
-            }
-            return Ok(());
+    /// Walks the tree under `root`, writing the wanted chunks of each level-0 list; returns
+    /// the stream offset reached, bytes (the stream's length without ranges).
+    fn walk(&mut self, root: &Id) -> Result<u64> {
+        let mut walk = Walk::of(self.repo, self.index, *root);
+        if let Some(r) = self.ranges {
+            walk = walk.ranges(r);
         }
         let mut wanted = Vec::new();
-        let mut p = *pos;
-        for e in &list.entries {
-            if self.ranges.is_none_or(|r| overlaps(r, p, p + e.size)) {
-                wanted.push((Id(e.id), p, e.size));
+        for n in walk.by_ref() {
+            let Node::Chunk(c) = n? else {
+                continue;
+            };
+            wanted.push((c.id, c.offset, c.size));
+            if c.last {
+                self.fetch_list(&wanted)?;
+                wanted.clear();
             }
-            p += e.size;
         }
-        *pos = p;
+        Ok(walk.offset())
+    }
+
+    /// Reads and writes the wanted chunks of one list (id, stream offset, length).
+    fn fetch_list(&mut self, wanted: &[(Id, u64, u64)]) -> Result<()> {
         // Fetched in batches of about BATCH_BYTES of plain data, so memory does not grow with
         // the chunk size times the 1024 entries a list may hold.
         let mut from = 0;

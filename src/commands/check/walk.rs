@@ -6,9 +6,8 @@ use super::Problems;
 use crate::format::snapshot::{Manifest, StreamRef};
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::read_blob;
 use crate::repository::Repository;
-use crate::stream::decode_list;
+use crate::stream::{Node, Stage, Walk};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Object name under which blobs that no index file lists are reported.
@@ -54,8 +53,7 @@ impl<'a> Walker<'a> {
     pub fn snapshot(&mut self, sid: &Id, m: &Manifest, problems: &mut Problems) -> bool {
         let mut whole = true;
         for s in &m.streams {
-            let mut holes = Vec::new();
-            self.visit(&Id(s.root), 0, s.size, &mut holes, problems);
+            let holes = self.stream(s, problems);
             if holes.is_empty() {
                 continue;
             }
@@ -93,68 +91,79 @@ impl<'a> Walker<'a> {
         Some(format!("delta chain of blob {id}"))
     }
 
-    fn visit(
-        &mut self,
-        id: &Id,
-        start: u64,
-        size: u64,
-        holes: &mut Vec<Hole>,
-        problems: &mut Problems,
-    ) {
-        if self.clean.contains(id) {
-            return;
-        }
-        let hole = |object: String| Hole {
-            start,
-            end: start + size,
-            object,
-        };
-        if let Some(object) = self.known_problem(id) {
-            holes.push(hole(object));
-            return;
-        }
-        self.lists_read += 1;
-        let list = match read_blob(self.repo, self.index, id) {
-            Ok(plain) => match decode_list(id, &plain) {
-                Ok(l) => l,
-                Err(e) => {
-                    let object = format!("list blob {id}");
-                    problems.add(&object, detail_of(&e));
-                    holes.push(hole(object));
-                    return;
+    /// Walks stream `s`'s tree; returns its damaged byte ranges. Subtrees found sound before
+    /// are skipped, and those found sound now are remembered.
+    fn stream(&mut self, s: &StreamRef, problems: &mut Problems) -> Vec<Hole> {
+        let mut holes = Vec::new();
+        // The list blobs entered and not yet left, with the number of holes when entered.
+        let mut open: Vec<(Id, usize)> = Vec::new();
+        let mut walk = Walk::of(self.repo, self.index, Id(s.root)).announce();
+        while let Some(n) = walk.next() {
+            match n {
+                Ok(Node::Enter { id, offset, size }) => {
+                    if self.clean.contains(&id) {
+                        walk.skip_subtree();
+                        continue;
+                    }
+                    if let Some(object) = self.known_problem(&id) {
+                        holes.push(Hole {
+                            start: offset,
+                            end: offset + size.unwrap_or(s.size),
+                            object,
+                        });
+                        walk.skip_subtree();
+                        continue;
+                    }
+                    self.lists_read += 1;
+                    open.push((id, holes.len()));
                 }
-            },
-            Err(e) => {
-                let object = match self.index.get(id) {
-                    Some((pack, _)) => pack_object(&pack),
-                    None => UNINDEXED.to_string(),
-                };
-                problems.add(
-                    &object,
-                    format!("list blob {}: {}", id.short(), detail_of(&e)),
-                );
-                holes.push(hole(object));
-                return;
+                Ok(Node::Leave { id }) => {
+                    if let Some((_, before)) = open.pop() {
+                        if holes.len() == before {
+                            self.clean.insert(id);
+                        }
+                    }
+                }
+                Ok(Node::List { .. }) => {}
+                Ok(Node::Chunk(c)) => {
+                    if let Some(object) = self.known_problem(&c.id) {
+                        holes.push(Hole {
+                            start: c.offset,
+                            end: c.offset + c.size,
+                            object,
+                        });
+                    }
+                }
+                Err(e) => {
+                    open.pop();
+                    let id = e.list;
+                    let object = match e.stage {
+                        Stage::Decode => {
+                            let object = format!("list blob {id}");
+                            problems.add(&object, detail_of(&e.error));
+                            object
+                        }
+                        Stage::Read => {
+                            let object = match self.index.get(&id) {
+                                Some((pack, _)) => pack_object(&pack),
+                                None => UNINDEXED.to_string(),
+                            };
+                            problems.add(
+                                &object,
+                                format!("list blob {}: {}", id.short(), detail_of(&e.error)),
+                            );
+                            object
+                        }
+                    };
+                    holes.push(Hole {
+                        start: e.offset,
+                        end: e.offset + e.size.unwrap_or(s.size),
+                        object,
+                    });
+                }
             }
-        };
-        let before = holes.len();
-        let mut pos = start;
-        for e in &list.entries {
-            let child = Id(e.id);
-            if list.level > 0 {
-                self.visit(&child, pos, e.size, holes, problems);
-            } else if let Some(object) = self.known_problem(&child) {
-                holes.push(Hole {
-                    start: pos,
-                    end: pos + e.size,
-                    object,
-                });
-            }
-            pos += e.size;
         }
-        if holes.len() == before {
-            self.clean.insert(*id);
-        }
+        holes
     }
 }
 

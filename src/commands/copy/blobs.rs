@@ -12,10 +12,10 @@ use crate::format::pack::BlobKind;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::index::{Index, Location};
-use crate::pack::reader::{open_blob, plan_runs, read_blob, Run};
+use crate::pack::reader::{open_blob, plan_runs, Run};
 use crate::progress::Progress;
 use crate::repository::{FileKind, Repository};
-use crate::stream::decode_list;
+use crate::stream::{Node, Walk};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -40,21 +40,25 @@ pub(super) struct Ends<'a> {
 /// Errors: a list blob missing from the source index or damaged.
 pub(super) fn tree_blobs(from: &Repository, index: &Index, manifest: &Manifest) -> Result<Vec<Id>> {
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
+    // One set for list blobs (the walk's) and data chunks (added here).
+    let mut walk = Walk::new(from, index).once();
+    // The chunks of the current level-0 list: they follow their list reversed.
+    let mut chunks = Vec::new();
     for s in &manifest.streams {
-        let mut stack = vec![Id(s.root)];
-        while let Some(lid) = stack.pop() {
-            if !seen.insert(lid) {
-                continue;
-            }
-            out.push(lid);
-            let list = decode_list(&lid, &read_blob(from, index, &lid)?)?;
-            for e in list.entries.iter().rev() {
-                let id = Id(e.id);
-                if list.level > 0 {
-                    stack.push(id);
-                } else if seen.insert(id) {
-                    out.push(id);
+        walk.push_root(Id(s.root));
+        while let Some(n) = walk.next() {
+            match n? {
+                Node::List { id, .. } => out.push(id),
+                Node::Enter { .. } | Node::Leave { .. } => {}
+                Node::Chunk(c) => {
+                    chunks.push(c.id);
+                    if c.last {
+                        for id in chunks.drain(..).rev() {
+                            if walk.seen_mut().insert(id) {
+                                out.push(id);
+                            }
+                        }
+                    }
                 }
             }
         }
