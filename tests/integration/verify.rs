@@ -172,10 +172,7 @@ fn verify_into_refuses_a_database_of_another_engine_and_a_non_empty_target() {
     let repo = TestRepo::new();
     let id = snapshot(&repo, &src.url());
     let into = format!("{}/{}", crate::db::my_server(), unique_name("nope"));
-    let out = repo
-        .dv(&["verify", &id, "--into", &into])
-        .assert()
-        .code(2);
+    let out = repo.dv(&["verify", &id, "--into", &into]).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         err.contains("postgres dump") && err.contains("postgres URL"),
