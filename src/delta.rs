@@ -7,16 +7,19 @@
 //! database and stream name) alongside the new stream; every chunk both streams share fixes
 //! the offset shift between them, and a new chunk takes as its base the previous stream's
 //! chunk covering the new chunk's middle byte, shifted (positions by byte, not by chunk
-//! count, so a region where every chunk changed and was cut differently does not drift). The
-//! new chunk is then compressed
-//! both plainly and as a zstd patch against that base ([`crate::blob::codec::encode_chunk`]),
-//! and stored as a delta when the patch is at most half the plain size. A base must be in a
+//! count, so a region where every chunk changed and was cut differently does not drift). With
+//! scattered churn hardly any chunk is shared and the shift goes stale (inserted or deleted
+//! rows move the content by up to a chunk), so the two neighbours of that chunk in the previous
+//! stream are candidates too ([`BaseFinder::candidates`]). The new chunk is then compressed
+//! both plainly and as a zstd patch against each candidate in turn
+//! ([`crate::blob::codec::encode_chunk`]), and stored as a delta against the first whose patch
+//! is at most half the plain size. A base must be in a
 //! live pack and its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is
 //! full gives way to the whole blob at the bottom of its chain. Specified in repo-format.md,
 //! sections 6 and 14.
 
-use crate::commands::snapshots::parse_time;
 use crate::error::Result;
+use crate::format::snapshot::parse_time;
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
@@ -110,23 +113,56 @@ impl BaseFinder {
     /// previous stream's chunk covering the new chunk's middle, shifted by the offset
     /// difference seen at the last chunk both streams share.
     pub fn next(&mut self, id: &Id, len: u64, is_new: bool) -> Option<Id> {
+        self.candidates(id, len, is_new).first().copied()
+    }
+
+    /// Like [`BaseFinder::next`], but returns every candidate base in the order to try: the
+    /// chunk covering the new chunk's middle (shifted), then its neighbours in the previous
+    /// stream (the one before, then the one after). With scattered churn hardly any chunk is
+    /// shared, so the shift goes stale by up to a chunk; a neighbour then holds the new
+    /// chunk's rows. At most [`MAX_CANDIDATES`] ids, none equal to `id`, no repeats; empty
+    /// for a shared or not-new chunk.
+    pub fn candidates(&mut self, id: &Id, len: u64, is_new: bool) -> Vec<Id> {
         let start = self.offset;
         self.offset += len;
         if let Some(&p) = self.position.get(id) {
             self.shift = self.previous[p as usize].1 as i64 - start as i64;
-            return None;
+            return Vec::new();
         }
         if !is_new || self.previous.is_empty() {
-            return None;
+            return Vec::new();
         }
         let middle = (start + len / 2) as i64 + self.shift;
-        let middle = u64::try_from(middle).ok()?;
+        let Ok(middle) = u64::try_from(middle) else {
+            return Vec::new();
+        };
         // The last chunk starting at or before `middle`.
-        let i = self.previous.partition_point(|(_, s)| *s <= middle);
-        let (base, _) = self.previous[i.checked_sub(1)?];
-        (base != *id).then_some(base)
+        let Some(i) = self
+            .previous
+            .partition_point(|(_, s)| *s <= middle)
+            .checked_sub(1)
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(MAX_CANDIDATES);
+        for j in [Some(i), i.checked_sub(1), i.checked_add(1)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some((base, _)) = self.previous.get(j) {
+                if base != id && !out.contains(base) {
+                    out.push(*base);
+                }
+            }
+        }
+        out
     }
 }
+
+/// The most candidate bases [`BaseFinder::candidates`] proposes for one chunk (the chunk at
+/// the shifted position and its two neighbours); a writer tries them in order and keeps the
+/// first delta within the margin, so a chunk costs at most this many patch attempts.
+pub const MAX_CANDIDATES: usize = 3;
 
 /// The base to use for a proposed base `proposed`: itself when it may serve
 /// ([`usable_base`]); when its chain is already at the maximum depth, the whole blob at the
@@ -191,5 +227,30 @@ mod tests {
         assert_eq!(g.next(&id(31), 100, true), Some(id(3)));
         // A chunk seen earlier in this snapshot (not new) proposes nothing.
         assert_eq!(g.next(&id(31), 100, false), None);
+    }
+
+    #[test]
+    fn candidates_are_the_shifted_chunk_then_its_neighbours() {
+        let previous: Vec<(Id, u64)> = (1..=4).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
+        let finder = || BaseFinder {
+            position: (previous.iter().enumerate())
+                .map(|(i, (x, _))| (*x, i as u32))
+                .collect(),
+            previous: previous.clone(),
+            ..Default::default()
+        };
+        let mut f = finder();
+        // First chunk: no previous neighbour.
+        assert_eq!(f.candidates(&id(10), 100, true), vec![id(1), id(2)]);
+        assert_eq!(f.candidates(&id(20), 100, true), vec![id(2), id(1), id(3)]);
+        assert_eq!(f.candidates(&id(30), 100, true), vec![id(3), id(2), id(4)]);
+        // Last chunk, and past the end: no next neighbour.
+        assert_eq!(f.candidates(&id(40), 100, true), vec![id(4), id(3)]);
+        assert_eq!(f.candidates(&id(50), 100, true), vec![id(4), id(3)]);
+        // A shared chunk re-anchors the shift and proposes nothing; nor does a chunk not new.
+        let mut g = finder();
+        assert_eq!(g.candidates(&id(1), 100, true), Vec::<Id>::new());
+        assert_eq!(g.candidates(&id(33), 100, true), vec![id(2), id(1), id(3)]);
+        assert_eq!(g.candidates(&id(9), 100, false), Vec::<Id>::new());
     }
 }

@@ -94,12 +94,35 @@ fn runtime() -> Arc<tokio::runtime::Runtime> {
 /// is an `ssh` control master started with `ControlPersist=yes`, which outlives the process
 /// unless its session is dropped (its drop sends `ssh -O exit`). A later storage call starts
 /// a new runtime.
+///
+/// A call still running on another thread (a background index load that the command no longer
+/// needs) holds the runtime: shutdown waits for it up to [`SHUTDOWN_WAIT`], checking every
+/// 10 ms, then gives up (the connection then ends with the process's last storage call).
 pub fn shutdown() {
-    let rt = RT.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(rt) = rt.and_then(|rt| Arc::try_unwrap(rt).ok()) {
-        rt.shutdown_timeout(Duration::from_secs(5));
+    let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+    loop {
+        let mut slot = RT.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(rt) = slot.take() else {
+            return;
+        };
+        match Arc::try_unwrap(rt) {
+            Ok(rt) => {
+                drop(slot);
+                return rt.shutdown_timeout(Duration::from_secs(5));
+            }
+            Err(shared) if std::time::Instant::now() < deadline => {
+                // Put it back for the running call, and look again shortly.
+                *slot = Some(shared);
+                drop(slot);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return,
+        }
     }
 }
+
+/// How long [`shutdown`] waits for storage calls still running on other threads.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 impl Backend {
     /// Opens the storage at `location`: a path, `fs:///path`, `memory://`, `s3://`, `gcs://`,

@@ -3,10 +3,11 @@
 //! Pipeline, each stage on its own thread(s), joined by bounded channels so memory stays flat
 //! whatever the dump size:
 //! 1. reader: FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream, table scan;
-//! 2. dedup (calling thread): index lookup, chunk list tree, delta base proposal by position in
-//!    the previous snapshot of the same source ([`crate::delta`]); only new blobs go on;
-//! 3. workers (one per core): zstd (plain, and as a patch against the proposed base), then
-//!    XChaCha20-Poly1305;
+//! 2. dedup (calling thread): index lookup, chunk list tree, delta base candidates by position in
+//!    the previous snapshot of the same source and that chunk's neighbours ([`crate::delta`]);
+//!    only new blobs go on;
+//! 3. workers (one per core): zstd (plain, and as a patch against each candidate base in
+//!    turn), then XChaCha20-Poly1305;
 //! 4. packer: packs, then index files.
 //!
 //! The manifest is written last, and only when the source reports a complete dump.
@@ -69,8 +70,9 @@ struct Work {
     kind: BlobKind,
     id: Id,
     plain: Vec<u8>,
-    /// Proposed delta base (data chunks only).
-    base: Option<Id>,
+    /// Candidate delta bases in the order to try (data chunks only; see
+    /// [`crate::delta::BaseFinder::candidates`]).
+    bases: Vec<Id>,
 }
 
 struct Sealed {
@@ -193,15 +195,27 @@ fn store_stream(
             let index = index.clone();
             std::thread::spawn(move || {
                 for w in rx {
-                    // A base that cannot be read only costs the delta: the chunk is stored
-                    // whole (check reports the damage).
-                    let base = w.base.and_then(|b| {
-                        let index = index.get().ok()?;
-                        let plain = crate::pack::reader::read_base(&repo, &index, &b).ok()?;
-                        Some((b, plain))
-                    });
-                    let base = base.as_ref().map(|(b, plain)| (*b, plain.as_slice()));
-                    let (bytes, base) = codec::encode(repo.key(), &w.plain, level, base);
+                    // Candidates are tried in order; the first delta within the margin is
+                    // kept. A base that cannot be read only costs that attempt: without any
+                    // usable one the chunk is stored whole (check reports the damage).
+                    let mut encoded = None;
+                    for b in &w.bases {
+                        let Some(plain) = index.get().ok().and_then(|index| {
+                            crate::pack::reader::read_base(&repo, &index, b).ok()
+                        }) else {
+                            continue;
+                        };
+                        let e = codec::encode(repo.key(), &w.plain, level, Some((*b, &plain)));
+                        let done = e.1.is_some();
+                        encoded = Some(e);
+                        if done {
+                            break;
+                        }
+                    }
+                    let (bytes, base) = match encoded {
+                        Some(e) => e,
+                        None => codec::encode(repo.key(), &w.plain, level, None),
+                    };
                     let raw_length = w.plain.len() as u32;
                     let s = Sealed {
                         kind: if base.is_some() {
@@ -376,7 +390,7 @@ fn dedup_stage(
     let mut list = ListWriter::new();
     let (mut chunks, mut new_blobs) = (0u64, 0u64);
     let stopped = || Error::Invalid("snapshot pipeline stopped".into());
-    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>, base: Option<Id>| -> Result<()> {
+    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>, bases: Vec<Id>| -> Result<()> {
         if !seen.insert(id) {
             return Ok(());
         }
@@ -388,15 +402,16 @@ fn dedup_stage(
         new_blobs += 1;
         // A blob the index knows only in an obsolete pack, or as a delta whose chain is
         // not live, is stored again whole, so that readers prefer the new copy.
-        let base = base.filter(|_| !index.knows(&id));
-        if let Some(b) = &base {
+        let bases = if index.knows(&id) { Vec::new() } else { bases };
+        // Every candidate's chain is relied on: a superset of the base the worker keeps.
+        for b in &bases {
             relied.extend(index.chain_packs(b));
         }
         let w = Work {
             kind,
             id,
             plain,
-            base,
+            bases,
         };
         tx.send(w).map_err(|_| stopped())
     };
@@ -408,20 +423,26 @@ fn dedup_stage(
             size: data.len() as u64,
         };
         let is_new = !index.contains(&id);
-        let proposed = finder.next(&id, data.len() as u64, is_new);
-        let base = proposed.and_then(|b| choose_base(&index, b));
-        store(BlobKind::Data, id, data, base)?;
+        let mut bases: Vec<Id> = Vec::new();
+        for b in finder.candidates(&id, data.len() as u64, is_new) {
+            if let Some(b) = choose_base(&index, b) {
+                if !bases.contains(&b) {
+                    bases.push(b);
+                }
+            }
+        }
+        store(BlobKind::Data, id, data, bases)?;
         let key = repo.key();
         list.push(entry, &mut |plain| {
             let lid = key.blob_id(&plain);
-            store(BlobKind::List, lid, plain, None)?;
+            store(BlobKind::List, lid, plain, Vec::new())?;
             Ok(lid)
         })?;
     }
     let key = repo.key();
     let root = list.finish(&mut |plain| {
         let lid = key.blob_id(&plain);
-        store(BlobKind::List, lid, plain, None)?;
+        store(BlobKind::List, lid, plain, Vec::new())?;
         Ok(lid)
     })?;
     Ok((root, chunks, new_blobs, relied))

@@ -5,6 +5,7 @@
 //! full manifest of the snapshot it resolves; [`load_all`] (prune's walk) reads every manifest.
 
 use crate::error::{Error, Result};
+pub use crate::format::snapshot::parse_time;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
@@ -66,14 +67,6 @@ impl SnapshotEntry {
     pub fn time(&self) -> jiff::Timestamp {
         parse_time(&self.manifest.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
-}
-
-/// Parses a manifest time (RFC 3339 with offset, optionally with a bracketed zone name).
-pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
-    s.parse::<jiff::Zoned>()
-        .map(|z| z.timestamp())
-        .or_else(|_| s.parse::<jiff::Timestamp>())
-        .ok()
 }
 
 /// Every readable snapshot of a repository, and the ones that are damaged.

@@ -403,6 +403,19 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+/// A webhook URL for messages and `config show`: scheme and host (a password masked), and
+/// the path and query, which often hold a token (Slack, Teams), as `/***`.
+pub fn mask_webhook(url: &str) -> String {
+    let masked = mask_url(url);
+    let Some(start) = masked.find("://").map(|i| i + 3) else {
+        return masked;
+    };
+    match masked[start..].find(['/', '?']) {
+        Some(i) if masked.len() > start + i + 1 => format!("{}/***", &masked[..start + i]),
+        _ => masked,
+    }
+}
+
 /// Whether a URL holds a password: `scheme://user:password@…` or a `password=` query
 /// parameter (libpq's `postgres://h/db?password=…`).
 pub fn url_has_password(url: &str) -> bool {
@@ -905,7 +918,7 @@ impl Config {
                 json!(format!("{}s", self.notify.timeout.value.as_secs_f64())),
                 &self.notify.timeout.origin),
             "notify": {"command": self.notify.command, "on_success": self.notify.on_success,
-                "webhook": self.notify.webhook.as_deref().map(super::notify::mask_webhook)},
+                "webhook": self.notify.webhook.as_deref().map(mask_webhook)},
             "repositories": repos,
             "job": jobs,
             "problems": self.path_problems(),

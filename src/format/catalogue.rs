@@ -4,8 +4,8 @@
 //! section 17.
 
 use super::snapshot::{Manifest, StreamRef, Summary};
+use super::source::SourceInfo;
 use super::{decode_versioned, encode_versioned, FormatError};
-use crate::source::SourceInfo;
 use serde::{Deserialize, Serialize};
 
 /// One stream of a catalogued snapshot: its [`StreamRef`] without the table sections.

@@ -15,8 +15,8 @@ use super::{
 };
 use crate::compress::{compress, decompress};
 use crate::crypto::{open_with, MasterKey};
-use crate::source::SourceInfo;
-use crate::tables::{Section, SectionKind};
+use crate::format::section::{Section, SectionKind};
+use crate::format::source::SourceInfo;
 use proptest::prelude::*;
 
 /// Runs every binary decoder on `bytes`; returns which ones accepted it.

@@ -14,7 +14,9 @@ pub mod key;
 pub mod list;
 pub mod lock;
 pub mod pack;
+pub mod section;
 pub mod snapshot;
+pub mod source;
 pub mod verification;
 
 use serde::de::DeserializeOwned;
@@ -108,4 +110,53 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormatError> 
 /// Encodes JSON metadata, pretty-printed.
 pub fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).expect("JSON encoding of plain structs cannot fail")
+}
+
+#[cfg(test)]
+mod layering_tests {
+    /// Modules `format` must not import from: everything above it, where a reordered field or
+    /// variant would silently change the disk format.
+    const ABOVE: [&str; 8] = [
+        "source",
+        "tables",
+        "commands",
+        "cli",
+        "fleet",
+        "delta",
+        "stream",
+        "repository",
+    ];
+
+    /// Every persisted type lives in `format/`: no file here names a module above it (the old
+    /// `snapshot.rs` imported `source::SourceInfo` and `tables::Section`).
+    #[test]
+    fn format_imports_nothing_above_it() {
+        let files = [
+            ("catalogue.rs", include_str!("catalogue.rs")),
+            ("config.rs", include_str!("config.rs")),
+            ("index.rs", include_str!("index.rs")),
+            ("key.rs", include_str!("key.rs")),
+            ("list.rs", include_str!("list.rs")),
+            ("lock.rs", include_str!("lock.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+            ("pack.rs", include_str!("pack.rs")),
+            ("section.rs", include_str!("section.rs")),
+            ("snapshot.rs", include_str!("snapshot.rs")),
+            ("source.rs", include_str!("source.rs")),
+            ("verification.rs", include_str!("verification.rs")),
+        ];
+        for (name, text) in files {
+            for m in ABOVE {
+                let needle = format!("crate::{m}::");
+                assert!(!text.contains(&needle), "format/{name} names {needle}");
+            }
+        }
+    }
+
+    /// `delta` (engine) takes the manifest time parser from `format`, not from `commands`.
+    #[test]
+    fn delta_does_not_import_commands() {
+        let needle = ["crate::", "commands::"].concat();
+        assert!(!include_str!("../delta.rs").contains(&needle));
+    }
 }

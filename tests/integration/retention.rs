@@ -275,7 +275,8 @@ fn fleet_run_forgets_only_its_own_snapshots() {
     // The metrics count the job's own snapshots of its database, not the manual ones.
     let prom = std::fs::read_to_string(&metrics).unwrap();
     let want = format!(
-        "dumpvault_snapshots{{job=\"shop\",database=\"{}\",repository=\"main\"}} 1\n",
+        "dumpvault_snapshots{{job=\"shop\",database=\"{}\",engine=\"postgres\",\
+         server=\"127.0.0.1:5432\",repository=\"main\"}} 1\n",
         shop.name
     );
     assert!(prom.contains(&want), "{prom}");
