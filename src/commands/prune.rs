@@ -440,13 +440,7 @@ fn repack(
                 let what = format!("pack {}", FileKind::Pack.path(&pack));
                 Error::corrupt(what, "shorter than its index entry says")
             })?;
-            let loc = Location {
-                pack: 0,
-                offset: b.offset,
-                length: b.length,
-                raw_length: b.raw_length,
-                kind: b.kind,
-            };
+            let loc = Location::of_entry(&b);
             open_blob(repo, index, &pack, &Id(b.id), &loc, sealed)?;
             packer.add(b.kind, Id(b.id), b.raw_length, b.base.map(Id), sealed)?;
             progress.inc(b.length as u64);

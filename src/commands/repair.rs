@@ -215,18 +215,7 @@ fn headers(
         let header = check::header_from_bytes(repo, pack, &bytes)?;
         let locs: Vec<(Id, Location)> = header
             .iter()
-            .map(|b| {
-                (
-                    Id(b.id),
-                    Location {
-                        pack: 0,
-                        offset: b.offset,
-                        length: b.length,
-                        raw_length: b.raw_length,
-                        kind: b.kind,
-                    },
-                )
-            })
+            .map(|b| (Id(b.id), Location::of_entry(b)))
             .collect();
         let bad: HashSet<Id> = check::verify_blobs(repo, None, pack, &bytes, &locs)
             .into_iter()

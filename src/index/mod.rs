@@ -31,6 +31,20 @@ pub struct Location {
     pub kind: BlobKind,
 }
 
+impl Location {
+    /// The location a pack header entry describes, in a pack not placed in any [`Index`]
+    /// (`pack` is 0): for reading one pack's blobs by its own header (repack, check, repair).
+    pub fn of_entry(b: &PackBlob) -> Self {
+        Location {
+            pack: 0,
+            offset: b.offset,
+            length: b.length,
+            raw_length: b.raw_length,
+            kind: b.kind,
+        }
+    }
+}
+
 /// The union of the repository's index files.
 ///
 /// Obsolete packs (marked by prune, see `repo-format.md`, "Prune") are kept apart: their blobs

@@ -439,18 +439,7 @@ fn examine(
     }
     let locs: Vec<(Id, Location)> = entries
         .iter()
-        .map(|b| {
-            (
-                Id(b.id),
-                Location {
-                    pack: 0,
-                    offset: b.offset,
-                    length: b.length,
-                    raw_length: b.raw_length,
-                    kind: b.kind,
-                },
-            )
-        })
+        .map(|b| (Id(b.id), Location::of_entry(b)))
         .collect();
     let bad: Vec<(Id, String)> = verify_blobs(repo, Some(index), pack, &bytes, &locs);
     for (b, d) in &bad {
