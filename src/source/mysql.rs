@@ -912,15 +912,32 @@ DELETE FROM orders WHERE id = 2;"#;
         let mut source = open_source(&url, &MyOptions::default()).unwrap();
         assert!(!source.info().command.unwrap().contains("a'ss"));
         let me = std::process::id().to_string();
-        let child = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.to_string();
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let args = String::from_utf8_lossy(cmdline.strip_suffix(b"\0")?).into_owned();
-            let args: Vec<String> = args.split('\0').map(String::from).collect();
-            (ppid == me && args.last()? == db.name()).then_some((e.path(), args))
+        let find = || {
+            std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.to_string();
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let args = String::from_utf8_lossy(cmdline.strip_suffix(b"\0")?).into_owned();
+                let args: Vec<String> = args.split('\0').map(String::from).collect();
+                (ppid == me && args.last()? == db.name()).then_some((e.path(), args))
+            })
+        };
+        // /proc is read while other tests of this process start and end children: look a few
+        // times (bounded) before concluding, and then say why the dump is gone.
+        let child = (0..50).find_map(|_| {
+            find().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            })
         });
-        let (proc_dir, args) = child.expect("the dump process");
+        let Some((proc_dir, args)) = child else {
+            let mut out = String::new();
+            let read = source.read_to_string(&mut out);
+            panic!(
+                "the dump process is not running: read {read:?}, finish {:?}",
+                source.finish().err()
+            );
+        };
         assert!(args.iter().all(|a| !a.contains("a'ss")), "{args:?}");
         // The option file is an inherited descriptor of a file with no name.
         let fd = args[1]
