@@ -308,6 +308,9 @@ fn prune_in_a_loop_while_snapshots_run() {
                     "--prune",
                 ])
                 .args(["--grace", "1s", "--max-unused", "0%", "--json"])
+                // One host, index writes in milliseconds: a 1 s lock window (rule P3) is
+                // enough here, and lets packs go while snapshots keep running.
+                .env("DUMPVAULT_TEST_LOCK_WINDOW_SECS", "1")
                 .assert()
                 .success();
             let v = stdout_json(&out);

@@ -13,6 +13,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// become visible and for clock skew between hosts (rule P3 of `repo-format.md` section 14).
 pub const LOCK_WINDOW_SECS: i64 = 10 * 60;
 
+/// [`LOCK_WINDOW_SECS`]; test builds (feature `test-hooks`) may narrow it with
+/// `DUMPVAULT_TEST_LOCK_WINDOW_SECS`, so that a test on one host (no clock skew, index writes
+/// in milliseconds) sees packs deleted while snapshots keep running.
+pub fn lock_window_secs() -> i64 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(w) = std::env::var("DUMPVAULT_TEST_LOCK_WINDOW_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return w;
+    }
+    LOCK_WINDOW_SECS
+}
+
 /// One pack as the non-superseded index files describe it.
 #[derive(Debug, Clone)]
 pub struct IndexedPack {
@@ -224,7 +238,7 @@ pub fn plan(input: &Input) -> Plan {
         // P3: a writer whose lock was created before the mark became visible may have loaded
         // an index without it. The mark became visible at most LOCK_WINDOW_SECS after
         // `marked_at` (index write time and clock skew between hosts), whatever the grace.
-        let held_until = marked_at.saturating_add(s.grace_secs.max(LOCK_WINDOW_SECS));
+        let held_until = marked_at.saturating_add(s.grace_secs.max(lock_window_secs()));
         let held = input.lock_created.iter().any(|&c| c < held_until);
         if s.instant_delete || (input.now >= due && !held) {
             p.delete.push(id);
