@@ -123,6 +123,18 @@ pub struct Repository {
 }
 
 impl Repository {
+    /// A repository value from its parts, with empty per-process caches.
+    fn assemble(backend: Backend, key: MasterKey, config: Config, key_id: Id) -> Self {
+        Repository {
+            backend,
+            key,
+            config,
+            key_id,
+            bases: Default::default(),
+            catalogue: Default::default(),
+        }
+    }
+
     /// Creates a repository at `backend`.
     ///
     /// Errors: [`Error::AlreadyExists`] when a config is there; [`Error::ConfigMissing`] when
@@ -134,12 +146,7 @@ impl Repository {
                 location: backend.location().into(),
             });
         }
-        if let Some(found) = objects_present(&backend)? {
-            return Err(Error::ConfigMissing {
-                location: backend.location().into(),
-                found,
-            });
-        }
+        refuse_objects_without_config(&backend)?;
         let key = match &opts.master {
             Some(m) if opts.share_encryption_key => m.clone(),
             Some(m) => m.with_new_encryption_key(),
@@ -155,14 +162,7 @@ impl Repository {
         let key_id = keys::write_key(&backend, &key, password, opts.kdf.clone())?;
         backend.write(CONFIG_PATH, key.seal(&encode_json(&config)))?;
         let backend = backend.with_cache(&config.id);
-        Ok(Repository {
-            backend,
-            key,
-            config,
-            key_id,
-            bases: Default::default(),
-            catalogue: Default::default(),
-        })
+        Ok(Self::assemble(backend, key, config, key_id))
     }
 
     /// Opens the repository at `backend` with `password`.
@@ -175,12 +175,7 @@ impl Repository {
         let sealed = match backend.read(CONFIG_PATH) {
             Ok(b) => b,
             Err(e) if e.class == ErrorClass::NotFound => {
-                if let Some(found) = objects_present(&backend)? {
-                    return Err(Error::ConfigMissing {
-                        location: backend.location().into(),
-                        found,
-                    });
-                }
+                refuse_objects_without_config(&backend)?;
                 return Err(Error::NotARepository {
                     location: backend.location().into(),
                     reason: "no config file".into(),
@@ -200,14 +195,7 @@ impl Repository {
         }
         // The local cache of a remote repository's immutable files (backend/cache.rs).
         let backend = backend.with_cache(&config.id);
-        Ok(Repository {
-            backend,
-            key,
-            config,
-            key_id,
-            bases: Default::default(),
-            catalogue: Default::default(),
-        })
+        Ok(Self::assemble(backend, key, config, key_id))
     }
 
     /// Opens the repository at `backend` whose `config` is lost, with `config` in its place
@@ -218,14 +206,7 @@ impl Repository {
     /// when no key file opens.
     pub fn open_without_config(backend: Backend, password: &[u8], config: Config) -> Result<Self> {
         let (key_id, key) = keys::find_key(&backend, password)?;
-        Ok(Repository {
-            backend,
-            key,
-            config,
-            key_id,
-            bases: Default::default(),
-            catalogue: Default::default(),
-        })
+        Ok(Self::assemble(backend, key, config, key_id))
     }
 
     /// This repository with `config` in place of its configuration (for `repair config`,
@@ -355,6 +336,20 @@ pub fn objects_present(backend: &Backend) -> Result<Option<String>> {
         }
     }
     Ok((!found.is_empty()).then(|| found.join(", ")))
+}
+
+/// [`Error::ConfigMissing`] when `backend` holds repository objects (a location whose config
+/// is gone): `init` must not write a new master key over them, and `open` says what is lost.
+///
+/// Errors: that error, or storage errors listing the folders.
+pub fn refuse_objects_without_config(backend: &Backend) -> Result<()> {
+    match objects_present(backend)? {
+        Some(found) => Err(Error::ConfigMissing {
+            location: backend.location().into(),
+            found,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Turns a decoding failure of `object` into the library error.
