@@ -86,8 +86,12 @@ pub enum Error {
     Corrupt {
         /// The object, e.g. `pack data/ab/ab12…` or `snapshot 1a2b3c4d`.
         object: String,
-        /// What is wrong, e.g. `corrupt or tampered data`.
+        /// What is wrong, e.g. `corrupt or tampered data`; it already says the cause's text
+        /// when there is a typed cause (see [`report`]).
         detail: String,
+        /// The typed cause, when there is one ([`Error::corrupt_from`]).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// The object was written by a newer, unknown format version.
     #[error("{object} has format version {found}, this dumpvault reads up to {supported}; upgrade dumpvault")]
@@ -147,11 +151,26 @@ impl Error {
         Error::Invalid(msg.into())
     }
 
-    /// Shorthand for [`Error::Corrupt`].
+    /// Shorthand for [`Error::Corrupt`] without a typed cause: `detail` says what is wrong.
     pub fn corrupt(object: impl Into<String>, detail: impl std::fmt::Display) -> Self {
         Error::Corrupt {
             object: object.into(),
             detail: detail.to_string(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Corrupt`] caused by the typed error `cause`: the detail is `cause`'s text (so
+    /// the message is the same as [`Error::corrupt`]'s), and `cause` is kept as the error's
+    /// source, for callers that downcast it.
+    pub fn corrupt_from(
+        object: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Corrupt {
+            object: object.into(),
+            detail: cause.to_string(),
+            source: Some(Box::new(cause)),
         }
     }
 
@@ -180,6 +199,23 @@ pub fn exit_code_of(err: &(dyn std::error::Error + 'static)) -> i32 {
     EXIT_FAILURE
 }
 
+/// The text the command line prints for an error: the error and each of its sources, joined
+/// by `: ` (as anyhow's `{:#}` prints them), except the sources of an [`Error::Corrupt`], whose
+/// detail already says them.
+pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        if matches!(cur.downcast_ref::<Error>(), Some(Error::Corrupt { .. })) {
+            break;
+        }
+        out.push_str(": ");
+        out.push_str(&next.to_string());
+        cur = next;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +237,47 @@ mod tests {
         assert_eq!(exit_code_of(&source), EXIT_FAILURE);
         let plain = std::io::Error::other("disk full");
         assert_eq!(exit_code_of(&plain), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn corrupt_from_keeps_its_typed_cause_and_says_it_once() {
+        use crate::blob::codec::DecodeError;
+        let e = Error::corrupt_from("pack data/ab/ab12 (blob cd34)", DecodeError::WrongId);
+        assert_eq!(
+            e.to_string(),
+            "pack data/ab/ab12 (blob cd34): blob content does not match its id"
+        );
+        assert_eq!(
+            e.to_string(),
+            Error::corrupt("pack data/ab/ab12 (blob cd34)", DecodeError::WrongId).to_string()
+        );
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(matches!(
+            cause.downcast_ref::<DecodeError>(),
+            Some(DecodeError::WrongId)
+        ));
+        assert_eq!(exit_code_of(&e), EXIT_DAMAGED);
+        // Wrapped, the chain still reaches the typed cause; printed, it is said once.
+        let wrapped = Wrapper(e);
+        let mut chain = Some(&wrapped as &(dyn std::error::Error + 'static));
+        let mut found = false;
+        while let Some(c) = chain {
+            found |= c.downcast_ref::<DecodeError>().is_some();
+            chain = c.source();
+        }
+        assert!(found);
+        assert_eq!(
+            report(&wrapped),
+            "while doing it: pack data/ab/ab12 (blob cd34): blob content does not match its id"
+        );
+        let plain = Error::corrupt("config", "corrupt or tampered data");
+        assert!(std::error::Error::source(&plain).is_none());
+    }
+
+    #[test]
+    fn report_joins_the_chain_like_anyhow() {
+        let e = anyhow::Error::new(Error::usage("no repository given")).context("opening");
+        assert_eq!(report(e.as_ref()), format!("{e:#}"));
+        assert_eq!(report(e.as_ref()), "opening: no repository given");
     }
 }

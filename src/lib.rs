@@ -26,13 +26,13 @@
 //! # Ok::<(), dumpvault::Error>(())
 //! ```
 
+pub mod archive;
 pub mod backend;
 pub mod blob;
 pub mod chunker;
 pub mod commands;
 pub mod compress;
 pub mod crypto;
-pub mod delta;
 pub mod error;
 pub mod fleet;
 pub mod format;
@@ -50,7 +50,19 @@ pub mod units;
 
 pub use error::{Error, Result};
 
-/// This host's name, as recorded in snapshots, keys and locks.
+/// Delta base choice, moved to [`archive::parent`]; the old path stays for its users.
+pub use archive::parent as delta;
+
+/// This host's name, as recorded in snapshots, keys and locks. Test builds (feature
+/// `test-hooks`) take a non-empty `DUMPVAULT_TEST_HOSTNAME` instead, so that processes of one
+/// machine act as several hosts (locks of another host go stale by time only).
 pub fn hostname() -> String {
+    #[cfg(feature = "test-hooks")]
+    if let Some(h) = std::env::var("DUMPVAULT_TEST_HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+    {
+        return h;
+    }
     gethostname::gethostname().to_string_lossy().into_owned()
 }

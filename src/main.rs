@@ -2,7 +2,7 @@
 //! (0 ok, 1 the work failed, 2 usage/config/password, 3 repository damaged or locked, 130/143
 //! interrupted by SIGINT/SIGTERM, 141 standard output closed early; see `dumpvault::error`).
 
-use dumpvault::error::{exit_code_of, EXIT_BROKEN_PIPE, EXIT_SIGINT, EXIT_SIGTERM};
+use dumpvault::error::{exit_code_of, report, EXIT_BROKEN_PIPE, EXIT_SIGINT, EXIT_SIGTERM};
 use std::any::Any;
 use std::io::Write;
 
@@ -20,10 +20,12 @@ fn main() {
         Ok(Err(e)) if is_broken_pipe(&e) => EXIT_BROKEN_PIPE,
         Ok(Err(e)) => {
             let code = exit_code_of(e.as_ref());
+            // The chain of causes, each said once (see `dumpvault::error::report`).
+            let text = report(e.as_ref());
             let line = if json_requested() {
-                serde_json::json!({ "error": format!("{e:#}"), "exit_code": code }).to_string()
+                serde_json::json!({ "error": text, "exit_code": code }).to_string()
             } else {
-                format!("dumpvault: error: {e:#}")
+                format!("dumpvault: error: {text}")
             };
             let _ = writeln!(std::io::stderr(), "{line}");
             code

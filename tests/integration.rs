@@ -29,6 +29,8 @@ mod diff_rows;
 mod faults;
 #[path = "integration/faults_index.rs"]
 mod faults_index;
+#[path = "integration/hosts.rs"]
+mod hosts;
 #[path = "integration/incomplete.rs"]
 mod incomplete;
 #[path = "integration/manage.rs"]

@@ -1,7 +1,10 @@
 //! The local cache of a remote repository's immutable files (as restic's `~/.cache/restic`):
 //! index files, snapshot manifests and catalogue files, kept by id under
 //! `<cache dir>/<repository id>/<folder>/<id>` exactly as stored in the repository (sealed),
-//! so that a command reads them from local disk instead of the storage service.
+//! so that a command reads them from local disk instead of the storage service; and the list
+//! blobs a command reads out of packs (the chunk-list trees of restore, diff, copy and the
+//! delta base walk, as restic caches its tree packs), sealed as in their pack, under
+//! `<cache dir>/<repository id>/lists/<blob id>`.
 //!
 //! This module owns the cache directory: where it is ([`set_cache`], [`default_cache_dir`]),
 //! which folders are cached ([`CACHED`]), and every read, write and removal in it. The
@@ -10,15 +13,20 @@
 //!
 //! Contract:
 //! - An entry is never trusted: every file's name is the BLAKE3 of its bytes, checked on each
-//!   read; a damaged entry is deleted and the file is fetched again.
+//!   read; a damaged entry is deleted and the file is fetched again. A list blob's entry is
+//!   named by the blob's keyed id, which only the reader can check: it opens the entry like a
+//!   blob read from its pack (decrypt, keyed id) and, when that fails, deletes it
+//!   ([`super::Backend::uncache_list_blob`]) and reads the pack.
 //! - Entries appear atomically (temporary file + rename in the same folder), so concurrent
 //!   processes sharing one cache see a file complete or not at all; a removal racing a read
 //!   only costs a fetch.
 //! - A listing of a cached folder removes the entries the repository no longer holds, or
 //!   holds with another size (replaced or damaged there), so a forgotten snapshot's manifest
 //!   does not linger.
-//! - Each repository's cache holds at most [`CacheSettings::max_size`] bytes; beyond it the
-//!   entries read least recently (modification time, refreshed on every hit) are evicted.
+//! - Each repository's cache holds at most [`CacheSettings::max_size`] bytes, list blobs
+//!   included; beyond it the entries read least recently (modification time, refreshed on
+//!   every hit) are evicted. A list blob entry whose blob prune removed lingers until then
+//!   (no listing shows it gone); it is still only used for a blob the index knows.
 //! - Folders are created 0700 and files 0600, whatever the umask.
 //! - A repository's folder records its last use (its modification time, set on each open);
 //!   folders unused for [`UNUSED_REPOSITORY_AFTER`] are removed.
@@ -36,6 +44,9 @@ use std::time::{Duration, SystemTime};
 
 /// The repository folders whose files are cached: files that never change once written.
 pub const CACHED: [FileKind; 3] = [FileKind::Index, FileKind::Snapshot, FileKind::Catalogue];
+
+/// The cache folder of list blobs (not a repository folder: list blobs live in packs).
+const LISTS: &str = "lists/";
 
 /// Default bound of one repository's cache: 1 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
@@ -126,7 +137,9 @@ impl Cache {
         let root = base.join(repository_id);
         let made = CACHED
             .iter()
-            .try_for_each(|k| create_dir(&root.join(k.dir())))
+            .map(|k| k.dir())
+            .chain([LISTS])
+            .try_for_each(|d| create_dir(&root.join(d)))
             .and_then(|()| tag_cache_dir(&base));
         if made.is_ok() {
             // Marks this repository's folder as in use, then drops the long-unused ones.
@@ -185,10 +198,43 @@ impl Cache {
         if Id::hash(bytes) != id || self.write_atomic(&self.file(kind, &id), bytes).is_err() {
             return;
         }
+        self.added(bytes.len() as u64);
+    }
+
+    /// The cached sealed bytes of list blob `id`, not verified (the caller opens them, and
+    /// calls [`Cache::remove_list`] when they do not open); `None` without an entry.
+    pub(super) fn get_list(&self, id: &Id) -> Option<Vec<u8>> {
+        let file = self.root.join(LISTS).join(id.to_hex());
+        let bytes = std::fs::read(&file).ok()?;
+        // Records the access for eviction; a failure only makes the entry look older.
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&file) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+        Some(bytes)
+    }
+
+    /// Keeps `sealed`, the bytes of list blob `id` as read from its pack (and opened by the
+    /// caller), then evicts beyond the bound. Failures are ignored.
+    pub(super) fn put_list(&self, id: &Id, sealed: &[u8]) {
+        let file = self.root.join(LISTS).join(id.to_hex());
+        if self.write_atomic(&file, sealed).is_ok() {
+            self.added(sealed.len() as u64);
+        }
+    }
+
+    /// Deletes the entry of list blob `id` (it did not open).
+    pub(super) fn remove_list(&self, id: &Id) {
+        if std::fs::remove_file(self.root.join(LISTS).join(id.to_hex())).is_ok() {
+            self.forget_count();
+        }
+    }
+
+    /// Counts `len` new bytes of entries, and evicts when the cache is over its bound.
+    fn added(&self, len: u64) {
         let over = {
             let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
             let n = used.get_or_insert_with(|| self.entries().iter().map(|e| e.1).sum());
-            *n += bytes.len() as u64;
+            *n += len;
             *n > self.max_size
         };
         if over {
@@ -262,8 +308,8 @@ impl Cache {
     /// processes on the way.
     fn entries(&self) -> Vec<(PathBuf, u64, SystemTime)> {
         let mut out = Vec::new();
-        for kind in CACHED {
-            let Ok(rd) = std::fs::read_dir(self.root.join(kind.dir())) else {
+        for dir in CACHED.iter().map(|k| k.dir()).chain([LISTS]) {
+            let Ok(rd) = std::fs::read_dir(self.root.join(dir)) else {
                 continue;
             };
             for e in rd.flatten() {
@@ -299,6 +345,31 @@ impl Cache {
             }
         }
         *self.used.lock().unwrap_or_else(|p| p.into_inner()) = Some(total);
+    }
+}
+
+impl super::Backend {
+    /// The sealed bytes of list blob `id` from the local cache, when one is attached and
+    /// holds it; `None` otherwise (no request is made either way). Not verified: open them
+    /// like bytes read from the blob's pack, and call [`Self::uncache_list_blob`] when that
+    /// fails.
+    pub fn cached_list_blob(&self, id: &Id) -> Option<Vec<u8>> {
+        self.cache.as_ref()?.get_list(id)
+    }
+
+    /// Keeps `sealed`, list blob `id` as read from its pack and successfully opened, in the
+    /// local cache when one is attached (remote repositories only); failures are ignored.
+    pub fn cache_list_blob(&self, id: &Id, sealed: &[u8]) {
+        if let Some(c) = &self.cache {
+            c.put_list(id, sealed);
+        }
+    }
+
+    /// Deletes list blob `id`'s cache entry (it did not open: damaged, or from another key).
+    pub fn uncache_list_blob(&self, id: &Id) {
+        if let Some(c) = &self.cache {
+            c.remove_list(id);
+        }
     }
 }
 
@@ -452,5 +523,34 @@ mod tests {
         c.put(&objs[3].0, &objs[3].1);
         let left: Vec<bool> = objs.iter().map(|(p, _)| c.get(p).is_some()).collect();
         assert_eq!(left, [true, false, true, true]);
+    }
+
+    #[test]
+    fn list_blobs_are_kept_by_id_counted_with_the_rest_and_evicted_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cache(dir.path(), 1000);
+        let (path, bytes) = object(300, 9);
+        let ids: Vec<Id> = (0..3u8).map(|i| Id::hash(&[i])).collect();
+        let old = SystemTime::now() - Duration::from_secs(600);
+        let age = |p: PathBuf, i: u64| {
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(old + Duration::from_secs(i)).unwrap();
+        };
+        let list_file = |id: &Id| dir.path().join("repo-id").join(LISTS).join(id.to_hex());
+        c.put(&path, &bytes);
+        age(dir.path().join("repo-id").join(&path), 0);
+        for (i, id) in ids.iter().take(2).enumerate() {
+            c.put_list(id, &[i as u8; 300]);
+            age(list_file(id), 1 + i as u64);
+        }
+        // Kept as given (the reader verifies), and a hit makes the entry the most recent.
+        assert_eq!(c.get_list(&ids[0]), Some(vec![0; 300]));
+        // 1 200 bytes over all folders: the least recently read (the manifest) goes.
+        c.put_list(&ids[2], &[2; 300]);
+        assert!(c.get(&path).is_none());
+        assert!(c.get_list(&ids[1]).is_some() && c.get_list(&ids[2]).is_some());
+        c.remove_list(&ids[0]);
+        assert_eq!(c.get_list(&ids[0]), None);
+        assert!(!list_file(&ids[0]).exists());
     }
 }

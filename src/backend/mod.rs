@@ -152,8 +152,8 @@ impl Backend {
 
     /// This storage with the local cache of repository `repository_id` attached (see
     /// [`cache`]: index files, snapshot manifests and catalogue files are then read from the
-    /// cache when it holds them), when the process's [`CacheSettings`] enable it and the
-    /// storage is remote; otherwise unchanged. Never fails: without a usable cache folder the
+    /// cache when it holds them, and list blobs through [`Backend::cached_list_blob`]), when
+    /// the process's [`CacheSettings`] enable it and the storage is remote; otherwise unchanged. Never fails: without a usable cache folder the
     /// storage is used uncached (with a warning).
     pub fn with_cache(mut self, repository_id: &str) -> Self {
         let remote = self.local.is_none() && self.op.info().scheme() != "memory";

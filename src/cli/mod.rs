@@ -66,8 +66,9 @@ struct Cli {
     /// bytes) the command made to storage; one JSON line `{"backend_requests": …}` with --json.
     #[arg(long, global = true)]
     stats_backend: bool,
-    /// Do not use the local cache of remote repositories (index files, snapshot manifests and
-    /// catalogue files, still encrypted); `check`, `repair` and `verify` never use it.
+    /// Do not use the local cache of remote repositories (index files, snapshot manifests,
+    /// catalogue files and list blobs, still encrypted); `check`, `repair` and `verify` never
+    /// use it.
     #[arg(long, global = true)]
     no_cache: bool,
     /// Folder of the local cache (one subfolder per repository id) [default:

@@ -68,7 +68,7 @@ impl FleetFlags {
         };
         config::load(&o, &|k| std::env::var(k).ok()).map_err(|e| {
             eprintln!("dumpvault: error: {e}");
-            EXIT_USAGE
+            e.exit_code()
         })
     }
 }
@@ -111,7 +111,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         };
         if let Err(e) = fleet_run::daemon(&cfg, &a.jobs_to_run, &stop, &state, &report) {
             eprintln!("dumpvault: error: {e}");
-            return Ok(EXIT_USAGE);
+            return Ok(e.exit_code());
         }
         eprintln!("dumpvault: stopped cleanly");
         return Ok(0);
@@ -123,7 +123,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         }
         Err(e) => {
             eprintln!("dumpvault: error: {e}");
-            Ok(EXIT_USAGE)
+            Ok(e.exit_code())
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::index::Location;
 use crate::progress::Progress;
 use crate::repository::{FileKind, Repository};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use walk::{Walker, UNINDEXED};
@@ -173,6 +173,11 @@ pub fn snapshot_object(id: &Id) -> String {
 /// Checks `repo`. Damage is reported in the returned report, not as `Err`; `Err` means the
 /// check itself could not run (storage unreachable). `progress` counts bytes of packs read in
 /// full.
+///
+/// The steps: load the index (damaged index files are problems); take the inventory of packs
+/// ([`inventory`]); compare stored pack sizes with the index ([`check_sizes`]); read pack
+/// headers, and the selected packs in full ([`check_packs`]); note orphan packs and unindexed
+/// blobs ([`note_strays`]); walk every snapshot ([`check_snapshots`]).
 pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
     let mut problems = Problems::default();
     let mut report = CheckReport::default();
@@ -190,7 +195,65 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
     report.index_files = loaded.files.len() + loaded.damaged.len();
     report.packs = index.packs().len();
     report.blobs = index.len();
+    let inv = inventory(repo, &loaded, opts, &mut report)?;
+    progress.set_total(
+        (inv.present.iter())
+            .filter(|p| inv.selected.contains(&p.0))
+            .map(|p| p.1)
+            .sum(),
+    );
+    let mut found = Found::default();
+    check_sizes(index, &inv, &mut problems, &mut found);
+    let header_only_blobs = check_packs(
+        repo,
+        index,
+        &inv,
+        progress,
+        &mut report,
+        &mut problems,
+        &mut found,
+    );
+    note_strays(index, &inv.stored, header_only_blobs, &found, &mut report);
+    check_snapshots(repo, index, &found.bad, &mut problems, &mut report)?;
+    report.problems = problems.into_vec();
+    progress.finish();
+    Ok(report)
+}
 
+/// What the check knows of the packs before reading them.
+struct Inventory<'a> {
+    /// Per pack: the index files that list it, with their entry.
+    listing: HashMap<Id, Vec<(Id, &'a IndexPack)>>,
+    /// Per pack: the blobs the (merged) index places in it.
+    located: HashMap<Id, Vec<(Id, Location)>>,
+    /// Every pack file stored, with its size.
+    stored: HashMap<Id, u64>,
+    /// Indexed packs that are stored, with their stored size, in index order.
+    present: Vec<(Id, u64)>,
+    /// Present packs to read in full.
+    selected: HashSet<Id>,
+}
+
+/// What the check found unusable so far.
+#[derive(Default)]
+struct Found {
+    /// Blobs known to be unusable, with the object to blame.
+    bad: HashMap<Id, String>,
+    /// Present packs with damage that `repair packs` salvages.
+    repairable: BTreeSet<Id>,
+}
+
+/// Takes the inventory of `loaded` and of the packs stored, and selects the packs to read in
+/// full (recording the selection in `report`).
+///
+/// Errors: listing the stored packs failed.
+fn inventory<'a>(
+    repo: &Repository,
+    loaded: &'a LoadedIndex,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<Inventory<'a>> {
+    let index = &loaded.index;
     let mut listing: HashMap<Id, Vec<(Id, &IndexPack)>> = HashMap::new();
     for (fid, f) in &loaded.files {
         for p in &f.packs {
@@ -217,33 +280,37 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
             s.select(&present).into_iter().map(|p| p.0).collect()
         }
     };
-    progress.set_total(
-        present
-            .iter()
-            .filter(|p| selected.contains(&p.0))
-            .map(|p| p.1)
-            .sum(),
-    );
+    Ok(Inventory {
+        listing,
+        located,
+        stored,
+        present,
+        selected,
+    })
+}
 
-    // Blobs known to be unusable, with the object to blame.
-    let mut bad: HashMap<Id, String> = HashMap::new();
-    // Present packs with damage that `repair packs` salvages.
-    let mut repairable: std::collections::BTreeSet<Id> = Default::default();
+/// Compares each indexed pack with the stored one: missing (damage only when the pack is
+/// live), or of another size than indexed (its blobs past the end are unusable).
+fn check_sizes(
+    index: &crate::index::Index,
+    inv: &Inventory<'_>,
+    problems: &mut Problems,
+    found: &mut Found,
+) {
     let empty = Vec::new();
     for (pack, size) in index.packs() {
         let object = pack_object(pack);
-        let blobs = located.get(pack).unwrap_or(&empty);
-        match stored.get(pack) {
+        let blobs = inv.located.get(pack).unwrap_or(&empty);
+        match inv.stored.get(pack) {
             // An obsolete pack may be deleted by prune before the index without it is written
             // (repo-format.md section 14): only a snapshot that still needs it is damage.
             None if !index.is_live(pack) => {
                 for (b, _) in blobs {
-                    bad.insert(*b, object.clone());
+                    found.bad.insert(*b, object.clone());
                 }
             }
             None => {
-                let files: Vec<String> = listing
-                    .get(pack)
+                let files: Vec<String> = (inv.listing.get(pack))
                     .map(|l| l.iter().map(|(f, _)| f.short()).collect())
                     .unwrap_or_default();
                 problems.add(
@@ -254,29 +321,42 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
                     ),
                 );
                 for (b, _) in blobs {
-                    bad.insert(*b, object.clone());
+                    found.bad.insert(*b, object.clone());
                 }
             }
             Some(s) if s != size => {
-                repairable.insert(*pack);
+                found.repairable.insert(*pack);
                 problems.add(&object, format!("size {s} bytes, the index says {size}"));
                 for (b, loc) in blobs {
                     if loc.offset as u64 + loc.length as u64 > *s {
-                        bad.insert(*b, object.clone());
+                        found.bad.insert(*b, object.clone());
                     }
                 }
             }
             _ => {}
         }
     }
+}
 
-    let jobs: Vec<Job> = present
-        .iter()
+/// Reads every present pack's header (and the selected packs in full) and compares it with
+/// the index files; counts what was read in `report`. Returns the number of header blobs no
+/// index file lists for their pack.
+fn check_packs(
+    repo: &Repository,
+    index: &crate::index::Index,
+    inv: &Inventory<'_>,
+    progress: &dyn Progress,
+    report: &mut CheckReport,
+    problems: &mut Problems,
+    found: &mut Found,
+) -> usize {
+    let empty = Vec::new();
+    let jobs: Vec<Job> = (inv.present.iter())
         .map(|(p, s)| Job {
             pack: *p,
             size: *s,
-            full: selected.contains(p),
-            blobs: located.get(p).unwrap_or(&empty),
+            full: inv.selected.contains(p),
+            blobs: inv.located.get(p).unwrap_or(&empty),
         })
         .collect();
     let mut header_only_blobs = 0usize;
@@ -297,36 +377,47 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
         };
         match header {
             Err(d) => {
-                repairable.insert(job.pack);
+                found.repairable.insert(job.pack);
                 problems.add(&object, d)
             }
             Ok(h) => {
                 header_only_blobs += compare_header(
                     &job.pack,
                     &h,
-                    listing.get(&job.pack).map_or(&[][..], |v| v),
+                    inv.listing.get(&job.pack).map_or(&[][..], |v| v),
                     index,
-                    &mut problems,
-                    &mut bad,
+                    problems,
+                    &mut found.bad,
                 );
             }
         }
         if let Some(r) = read {
             if !r.name_matches {
-                repairable.insert(job.pack);
+                found.repairable.insert(job.pack);
                 problems.add(&object, "content does not match its name (damaged file)");
             }
             for (b, d) in r.bad_blobs {
                 // A blob already blamed on a wrong index entry is not the pack's fault.
-                if let std::collections::hash_map::Entry::Vacant(v) = bad.entry(b) {
-                    repairable.insert(job.pack);
+                if let std::collections::hash_map::Entry::Vacant(v) = found.bad.entry(b) {
+                    found.repairable.insert(job.pack);
                     problems.add(&object, format!("blob {}: {d}", b.short()));
                     v.insert(object.clone());
                 }
             }
         }
     }
+    header_only_blobs
+}
 
+/// Records in `report` the packs to repair, the orphan packs and the blobs in pack headers
+/// no index lists (`header_only_blobs`), with a note for each kind found.
+fn note_strays(
+    index: &crate::index::Index,
+    stored: &HashMap<Id, u64>,
+    header_only_blobs: usize,
+    found: &Found,
+    report: &mut CheckReport,
+) {
     // A pack only marked obsolete (by prune, or retired by `repair packs`) is not an orphan:
     // the next prunes delete it.
     let indexed: HashSet<&Id> = index.packs().iter().map(|p| &p.0).collect();
@@ -334,7 +425,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
         .keys()
         .filter(|p| !indexed.contains(p) && !index.obsolete.contains_key(p))
         .count();
-    report.repair_packs = repairable.iter().map(|p| p.to_hex()).collect();
+    report.repair_packs = found.repairable.iter().map(|p| p.to_hex()).collect();
     report.orphan_packs = orphans;
     report.unindexed_pack_blobs = header_only_blobs;
     if orphans > 0 {
@@ -349,15 +440,28 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
              (`dumpvault repair index` adds them)"
         ));
     }
+}
 
+/// Walks every snapshot's streams against the index and the `bad` blobs; records the
+/// snapshots in `report` and the damaged ones (sorted), and a problem for referenced blobs
+/// no index file lists.
+///
+/// Errors: listing the snapshots failed.
+fn check_snapshots(
+    repo: &Repository,
+    index: &crate::index::Index,
+    bad: &HashMap<Id, String>,
+    problems: &mut Problems,
+    report: &mut CheckReport,
+) -> Result<()> {
     let snaps = repo.list(FileKind::Snapshot)?;
     report.snapshots = snaps.len();
-    let mut walker = Walker::new(repo, index, &bad);
+    let mut walker = Walker::new(repo, index, bad);
     let mut damaged = Vec::new();
     for (sid, _) in &snaps {
         match repo.load_manifest(sid) {
             Ok(m) => {
-                if !walker.snapshot(sid, &m, &mut problems) {
+                if !walker.snapshot(sid, &m, problems) {
                     damaged.push(sid.to_hex());
                 }
             }
@@ -372,9 +476,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
     }
     if !walker.unindexed.is_empty() {
         let n = walker.unindexed.len();
-        let ids: Vec<String> = walker
-            .unindexed
-            .iter()
+        let ids: Vec<String> = (walker.unindexed.iter())
             .take(3)
             .map(|i| i.to_hex())
             .collect();
@@ -390,9 +492,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
     }
     damaged.sort();
     report.damaged_snapshots = damaged;
-    report.problems = problems.into_vec();
-    progress.finish();
-    Ok(report)
+    Ok(())
 }
 
 /// Compares pack `pack`'s header with every index file's entry for it. An entry whose location

@@ -250,6 +250,14 @@ pub fn run(
         let to_index = Index::load(to)?;
         let uploader = Uploader::new(to, opts.connections);
         let mut queued: HashSet<Id> = HashSet::new();
+        let ends = blobs::Ends {
+            from,
+            from_index: &from_index,
+            to,
+            to_index: &to_index,
+            sealed: mode == CopyMode::SealedBlobs,
+            connections: opts.connections,
+        };
         for entry in &todo {
             // The listing came from the catalogue: copy the whole manifest (table sections).
             let entry = &entry.complete(from)?;
@@ -257,14 +265,7 @@ pub fn run(
             let (manifest, counts) = match mode {
                 CopyMode::SealedBlobs | CopyMode::ReencryptBlobs => {
                     let c = blobs::copy_snapshot(
-                        &blobs::Ends {
-                            from,
-                            from_index: &from_index,
-                            to,
-                            to_index: &to_index,
-                            sealed: mode == CopyMode::SealedBlobs,
-                            connections: opts.connections,
-                        },
+                        &ends,
                         &entry.manifest,
                         &mut queued,
                         &uploader,
@@ -272,16 +273,9 @@ pub fn run(
                     )?;
                     (entry.manifest.clone(), c)
                 }
-                CopyMode::Rechunk => rechunk::copy_snapshot(
-                    from,
-                    &from_index,
-                    entry,
-                    to,
-                    &to_index,
-                    &mut queued,
-                    &uploader,
-                    progress,
-                )?,
+                CopyMode::Rechunk => {
+                    rechunk::copy_snapshot(&ends, entry, &mut queued, &uploader, progress)?
+                }
             };
             // Packs, then index files, then the manifest.
             uploader.checkpoint()?;

@@ -90,7 +90,11 @@ pub fn run(
 /// no later snapshot deduplicates against its damaged blobs.
 fn repair_hint(e: Error) -> Error {
     match e {
-        Error::Corrupt { object, detail } if object.starts_with("pack data/") => {
+        Error::Corrupt {
+            object,
+            detail,
+            source,
+        } if object.starts_with("pack data/") => {
             let id: String = object["pack data/".len()..]
                 .split(['/', ' '])
                 .nth(1)
@@ -102,6 +106,7 @@ fn repair_hint(e: Error) -> Error {
                     "{detail}; run `dumpvault repair packs {id}` to move its intact blobs into \
                      new packs and drop the damaged ones, then snapshot the same data again"
                 ),
+                source,
             }
         }
         e => e,

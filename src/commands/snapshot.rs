@@ -1,41 +1,20 @@
 //! `snapshot`: stream a dump into the repository.
 //!
-//! Pipeline, each stage on its own thread(s), joined by bounded channels so memory stays flat
-//! whatever the dump size:
-//! 1. reader: FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream, table scan;
-//! 2. dedup (calling thread): index lookup, chunk list tree, delta base candidates by position in
-//!    the previous snapshot of the same source and that chunk's neighbours ([`crate::delta`]);
-//!    only new blobs go on;
-//! 3. workers (one per core): zstd (plain, and as a patch against each candidate base in
-//!    turn), then XChaCha20-Poly1305;
-//! 4. packer: packs, then index files.
-//!
-//! The manifest is written last, and only when the source reports a complete dump.
+//! Each dump stream goes through the one snapshot pipeline, [`crate::archive::Archiver`]
+//! (read, chunk, dedup, encode, pack); this command handles the sources, refuses an empty or
+//! cut-short dump, confirms the packs the streams rely on and writes the manifest, last, and
+//! only when every source reports a complete dump. It never seals or compresses a blob.
 
-use crate::blob::codec;
-use crate::chunker::chunks;
-use crate::delta::{choose_base, BaseFinder};
+use crate::archive::{Archived, Archiver, IndexSource, PackSink, Scan};
 use crate::error::{Error, Result};
-use crate::format::list::ListEntry;
-use crate::format::pack::BlobKind;
-use crate::format::snapshot::{Manifest, StreamRef, Summary};
+use crate::format::snapshot::{Manifest, Summary};
 use crate::id::Id;
 use crate::index::SharedIndex;
-use crate::pack::packer::{Packer, PackerStats};
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::source::DumpSource;
-use crate::stream::ListWriter;
-use crate::tables::{Section, TableScanner};
-use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
-use std::io::Read;
 use std::time::Instant;
-
-/// Chunks in flight between the reader and the dedup stage (about 16 MiB at 64 KiB chunks).
-const CHUNK_QUEUE: usize = 256;
-/// Blobs in flight to and from the compression workers.
-const WORK_QUEUE: usize = 64;
 
 /// Options of one snapshot.
 #[derive(Debug, Clone, Default)]
@@ -66,33 +45,6 @@ pub struct SnapshotOutcome {
     pub manifest: Manifest,
 }
 
-struct Work {
-    kind: BlobKind,
-    id: Id,
-    plain: Vec<u8>,
-    /// Candidate delta bases in the order to try (data chunks only; see
-    /// [`crate::delta::BaseFinder::candidates`]).
-    bases: Vec<Id>,
-}
-
-struct Sealed {
-    kind: BlobKind,
-    id: Id,
-    raw_length: u32,
-    base: Option<Id>,
-    bytes: Vec<u8>,
-}
-
-struct StreamStats {
-    size: u64,
-    blake3: [u8; 32],
-    sections: Vec<Section>,
-    /// The dialect recognised from the stream's first bytes, when the source declared none.
-    detected: Option<crate::source::Dialect>,
-    /// Whether the scanned dump ended with its completion marker; `None` when not scanned.
-    complete: Option<bool>,
-}
-
 /// Takes a snapshot of one or more named streams (`(stream name, source)`, the main dump
 /// first; the manifest's source description is the first one's) into `repo`.
 ///
@@ -120,15 +72,14 @@ pub fn run(
     let mut ends = Vec::new();
     let mut relied = HashSet::new();
     for (name, source) in sources {
-        let (stream, info, added, new_blobs, packs, complete) =
-            store_stream(repo, index, name, source, progress)?;
-        ends.push((info.dialect, complete));
-        relied.extend(packs);
-        summary.bytes_read += stream.size;
-        summary.chunks += stream.chunks;
-        summary.bytes_added += added;
-        summary.new_blobs += new_blobs;
-        streams.push(stream);
+        let (stored, info) = store_stream(repo, index, name, source, progress)?;
+        ends.push((info.dialect, stored.complete));
+        relied.extend(stored.relied);
+        summary.bytes_read += stored.stream.size;
+        summary.chunks += stored.stream.chunks;
+        summary.bytes_added += stored.bytes_written;
+        summary.new_blobs += stored.new_blobs;
+        streams.push(stored.stream);
         first_info.get_or_insert(info);
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -150,132 +101,34 @@ pub fn run(
     Ok(SnapshotOutcome { id, manifest })
 }
 
-/// What [`store_stream`] returns: the stream's reference, the source's final description, bytes
-/// added, new blobs, the packs the stream relies on, and whether its dump ended with its
-/// completion marker (`None`: not SQL).
-type StoredStream = (
-    StreamRef,
-    crate::source::SourceInfo,
-    u64,
-    u64,
-    HashSet<Id>,
-    Option<bool>,
-);
-
-/// Stores one stream; returns its reference, the source's final description, bytes added to
-/// the repository and the number of new blobs. The source's `finish` is checked last.
+/// Stores one stream through the [`Archiver`] (deltas against the previous snapshot of the
+/// same source, the table scan of its dialect, or detected); returns it and the source's final
+/// description. The source's `finish` is checked last.
+///
+/// Errors: as [`Archiver::archive`], then the source's own error.
 fn store_stream(
     repo: &Repository,
     index: &SharedIndex,
     name: String,
     mut source: Box<dyn DumpSource>,
     progress: &dyn Progress,
-) -> Result<StoredStream> {
+) -> Result<(Archived, crate::source::SourceInfo)> {
     let info = source.info();
-    let (chunk_tx, chunk_rx) = bounded::<(Id, Vec<u8>)>(CHUNK_QUEUE);
-    let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
-    let (sealed_tx, sealed_rx) = bounded::<Sealed>(WORK_QUEUE);
-
-    // 1. reader
-    let key = repo.key().clone();
-    let params = repo.config().chunker;
-    let dialect = info.dialect;
-    let reader = std::thread::spawn(move || {
-        let result = read_stream(&mut *source, &key, &params, dialect, chunk_tx);
-        (source, result)
-    });
-
-    // 3. workers
-    let level = repo.config().compression_level;
-    let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .map(|_| {
-            let rx = work_rx.clone();
-            let tx = sealed_tx.clone();
-            let repo = repo.clone();
-            let index = index.clone();
-            std::thread::spawn(move || {
-                for w in rx {
-                    // Candidates are tried in order; the first delta within the margin is
-                    // kept. A base that cannot be read only costs that attempt: without any
-                    // usable one the chunk is stored whole (check reports the damage).
-                    let mut encoded = None;
-                    for b in &w.bases {
-                        let Some(plain) = index.get().ok().and_then(|index| {
-                            crate::pack::reader::read_base(&repo, &index, b).ok()
-                        }) else {
-                            continue;
-                        };
-                        let e = codec::encode(repo.key(), &w.plain, level, Some((*b, &plain)));
-                        let done = e.1.is_some();
-                        encoded = Some(e);
-                        if done {
-                            break;
-                        }
-                    }
-                    let (bytes, base) = match encoded {
-                        Some(e) => e,
-                        None => codec::encode(repo.key(), &w.plain, level, None),
-                    };
-                    let raw_length = w.plain.len() as u32;
-                    let s = Sealed {
-                        kind: if base.is_some() {
-                            BlobKind::Delta
-                        } else {
-                            w.kind
-                        },
-                        id: w.id,
-                        raw_length,
-                        base,
-                        bytes,
-                    };
-                    if tx.send(s).is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
-    drop(work_rx);
-    drop(sealed_tx);
-
-    // 4. packer
-    let packer_repo = repo.clone();
-    let packer = std::thread::spawn(move || -> Result<PackerStats> {
-        let mut p = Packer::new(packer_repo);
-        for s in sealed_rx {
-            p.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
-        }
-        p.finish()
-    });
-
-    // 2. dedup
-    let dedup = dedup_stage(repo, index, &info, &name, &chunk_rx, &work_tx, progress);
-    drop(chunk_rx);
-    drop(work_tx);
-    let (source, read) = reader.join().expect("reader thread panicked");
-    for w in workers {
-        w.join().expect("worker thread panicked");
-    }
-    let packed = packer.join().expect("packer thread panicked");
-    // Storage errors first: they explain why the other stages stopped.
-    let packed = packed?;
-    let (root, chunks, new_blobs, relied) = dedup?;
-    let stream =
-        read.map_err(|e| Error::io(format!("reading the dump ({})", describe(&info)), e))?;
+    let archiver = Archiver {
+        repo,
+        index: IndexSource::Shared(index),
+        parent: Some(info.clone()),
+        scan: Scan::Dump(info.dialect),
+        sink: PackSink::Own,
+        progress,
+        reading: format!("reading the dump ({})", describe(&info)),
+    };
+    let stored = archiver.archive(name, &mut *source, &mut HashSet::new())?;
     let mut info = source.finish()?;
     if info.dialect.is_none() {
-        info.dialect = stream.detected;
+        info.dialect = stored.detected;
     }
-    let stream_ref = StreamRef {
-        name,
-        size: stream.size,
-        blake3: stream.blake3,
-        root: root.0,
-        chunks,
-        sections: stream.sections,
-    };
-    let complete = stream.complete;
-    Ok((stream_ref, info, packed.bytes, new_blobs, relied, complete))
+    Ok((stored, info))
 }
 
 /// Refuses a snapshot whose streams are empty or cut short, unless `opts` allows it; tags an
@@ -331,121 +184,6 @@ fn describe(info: &crate::source::SourceInfo) -> String {
         (None, Some(c)) => format!("command `{c}`"),
         _ => info.kind.clone(),
     }
-}
-
-fn read_stream(
-    source: &mut dyn Read,
-    key: &crate::crypto::MasterKey,
-    params: &crate::format::config::ChunkerParams,
-    dialect: Option<crate::source::Dialect>,
-    tx: Sender<(Id, Vec<u8>)>,
-) -> std::io::Result<StreamStats> {
-    let mut hasher = blake3::Hasher::new();
-    let mut scanner = dialect.map(TableScanner::new);
-    let mut detected = None;
-    let mut size = 0u64;
-    for chunk in chunks(source, params, key.chunker_seed()) {
-        let chunk = chunk?;
-        if size == 0 && scanner.is_none() {
-            // A piped dump (`pg_dump | dumpvault snapshot --stdin`) still gets its table index.
-            detected = crate::tables::detect_dialect(&chunk);
-            scanner = detected.map(TableScanner::new);
-        }
-        hasher.update(&chunk);
-        if let Some(s) = scanner.as_mut() {
-            s.update(&chunk);
-        }
-        size += chunk.len() as u64;
-        let id = key.blob_id(&chunk);
-        if tx.send((id, chunk)).is_err() {
-            // The dedup stage stopped; its error is reported.
-            break;
-        }
-    }
-    let scanned = scanner.map(TableScanner::end);
-    Ok(StreamStats {
-        size,
-        blake3: *hasher.finalize().as_bytes(),
-        complete: scanned.as_ref().map(|s| s.complete),
-        sections: scanned.map(|s| s.sections).unwrap_or_default(),
-        detected,
-    })
-}
-
-/// Returns (root list blob, chunks, new blobs, packs the stream relies on).
-fn dedup_stage(
-    repo: &Repository,
-    index: &SharedIndex,
-    info: &crate::source::SourceInfo,
-    stream: &str,
-    rx: &Receiver<(Id, Vec<u8>)>,
-    tx: &Sender<Work>,
-    progress: &dyn Progress,
-) -> Result<(Id, u64, u64, HashSet<Id>)> {
-    let index = index.get()?;
-    let mut finder = BaseFinder::for_stream(repo, &index, info, stream)?;
-    crate::testhook::pause("snapshot-indexed");
-    let mut seen: HashSet<Id> = HashSet::new();
-    let mut relied: HashSet<Id> = HashSet::new();
-    let mut list = ListWriter::new();
-    let (mut chunks, mut new_blobs) = (0u64, 0u64);
-    let stopped = || Error::Invalid("snapshot pipeline stopped".into());
-    let mut store = |kind: BlobKind, id: Id, plain: Vec<u8>, bases: Vec<Id>| -> Result<()> {
-        if !seen.insert(id) {
-            return Ok(());
-        }
-        if index.contains(&id) {
-            // Deduplicated: the manifest will rely on this blob's packs (W2, W4).
-            relied.extend(index.chain_packs(&id));
-            return Ok(());
-        }
-        new_blobs += 1;
-        // A blob the index knows only in an obsolete pack, or as a delta whose chain is
-        // not live, is stored again whole, so that readers prefer the new copy.
-        let bases = if index.knows(&id) { Vec::new() } else { bases };
-        // Every candidate's chain is relied on: a superset of the base the worker keeps.
-        for b in &bases {
-            relied.extend(index.chain_packs(b));
-        }
-        let w = Work {
-            kind,
-            id,
-            plain,
-            bases,
-        };
-        tx.send(w).map_err(|_| stopped())
-    };
-    for (id, data) in rx {
-        chunks += 1;
-        progress.inc(data.len() as u64);
-        let entry = ListEntry {
-            id: id.0,
-            size: data.len() as u64,
-        };
-        let is_new = !index.contains(&id);
-        let mut bases: Vec<Id> = Vec::new();
-        for b in finder.candidates(&id, data.len() as u64, is_new) {
-            if let Some(b) = choose_base(&index, b) {
-                if !bases.contains(&b) {
-                    bases.push(b);
-                }
-            }
-        }
-        store(BlobKind::Data, id, data, bases)?;
-        let key = repo.key();
-        list.push(entry, &mut |plain| {
-            let lid = key.blob_id(&plain);
-            store(BlobKind::List, lid, plain, Vec::new())?;
-            Ok(lid)
-        })?;
-    }
-    let key = repo.key();
-    let root = list.finish(&mut |plain| {
-        let lid = key.blob_id(&plain);
-        store(BlobKind::List, lid, plain, Vec::new())?;
-        Ok(lid)
-    })?;
-    Ok((root, chunks, new_blobs, relied))
 }
 
 /// Expands database URLs into the databases to snapshot: each URL as it is, or with

@@ -13,9 +13,14 @@ pub mod metrics;
 pub mod notify;
 pub mod run;
 
+use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+use crate::units::human_bytes;
 use std::path::PathBuf;
 
-/// Errors of fleet mode that stop a run before any work: the configuration, or a file it names.
+/// Errors of fleet mode: those that stop a run before any work (the configuration, or a file
+/// it names), and those a run reports per job, repository or database (a password, a
+/// repository that does not open, the free-space preflight, a repository operation). Each
+/// maps to the one exit-code table of [`crate::error`] through [`FleetError::exit_code`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FleetError {
@@ -70,4 +75,106 @@ pub enum FleetError {
     /// `run JOB` names a job the configuration does not define.
     #[error("no job named {0:?} in the configuration (`dumpvault config show` lists them)")]
     UnknownJob(String),
+    /// A cron expression (`schedule`, `prune_schedule`) does not parse.
+    #[error("{expr:?} is not a cron expression: {message}")]
+    Schedule {
+        /// The expression as written.
+        expr: String,
+        /// The cron parser's message.
+        message: String,
+    },
+    /// A repository's `password_file` cannot be read.
+    #[error("cannot read password file {}: {source}", path.display())]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A repository's `password_command` cannot be started.
+    #[error("cannot run password command `{command}`: {source}")]
+    PasswordCommand {
+        /// The command.
+        command: String,
+        /// The error starting `sh -c COMMAND`.
+        source: std::io::Error,
+    },
+    /// A repository's `password_command` exited unsuccessfully.
+    #[error("password command `{command}` failed ({status})")]
+    PasswordCommandFailed {
+        /// The command.
+        command: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+    /// A repository names no password source and `DUMPVAULT_PASSWORD` is not set.
+    #[error(
+        "no password: set password_file, password_command or password in the repository \
+         section, or DUMPVAULT_PASSWORD"
+    )]
+    NoPassword,
+    /// A repository of the configuration cannot be opened (its password, its location, its
+    /// key files).
+    #[error("repository {name:?} ({location}): {source}")]
+    Repository {
+        /// The repository's name in the configuration.
+        name: String,
+        /// Its location, a password masked.
+        location: String,
+        /// Why it cannot be opened.
+        source: Box<FleetError>,
+    },
+    /// The free space of a local repository's file system cannot be read.
+    #[error(
+        "repository {name:?} ({location}): cannot read the free space of its file system: \
+         {source}"
+    )]
+    FreeSpaceUnknown {
+        /// The repository's name in the configuration.
+        name: String,
+        /// Its location, a password masked.
+        location: String,
+        /// The `statvfs` error.
+        source: std::io::Error,
+    },
+    /// A snapshot into (or a copy to) a local repository is refused: its file system has less
+    /// free space than the repository's `min_free_space`.
+    #[error(
+        "{refused} refused: repository {name:?} ({location}) has {} ({free} bytes) free on its \
+         file system, below its min_free_space of {} ({floor} bytes); make room on that file \
+         system (forget old snapshots with `dumpvault forget … --prune`, or move the \
+         repository to a larger disk) or lower min_free_space in the configuration",
+        human_bytes(*.free),
+        human_bytes(*.floor)
+    )]
+    NoSpace {
+        /// What is refused.
+        refused: run::SpaceFor,
+        /// The repository's name in the configuration.
+        name: String,
+        /// Its location, a password masked.
+        location: String,
+        /// Bytes free for this process, from `statvfs`.
+        free: u64,
+        /// The repository's `min_free_space`, bytes.
+        floor: u64,
+    },
+    /// A repository operation (open, snapshot, forget, prune, copy) failed.
+    #[error(transparent)]
+    Operation(#[from] crate::Error),
+}
+
+impl FleetError {
+    /// The process exit code for this error, from the one table in [`crate::error`]: a
+    /// configuration, setting, password or repository that does not open is a usage error
+    /// ([`EXIT_USAGE`]: nothing was done); a refused or failed snapshot is a failure
+    /// ([`EXIT_FAILURE`]); a repository operation's error keeps its own code
+    /// ([`crate::Error::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FleetError::FreeSpaceUnknown { .. } | FleetError::NoSpace { .. } => EXIT_FAILURE,
+            FleetError::Operation(e) => e.exit_code(),
+            _ => EXIT_USAGE,
+        }
+    }
 }

@@ -303,7 +303,13 @@ mod tests {
     #[test]
     fn config_does_not_import_notify() {
         let needle = ["notify", "::"].concat();
-        let config = include_str!("config.rs");
-        assert!(!config.contains(&needle), "config.rs uses {needle}");
+        for (name, text) in [
+            ("mod.rs", include_str!("config/mod.rs")),
+            ("file.rs", include_str!("config/file.rs")),
+            ("resolve.rs", include_str!("config/resolve.rs")),
+            ("show.rs", include_str!("config/show.rs")),
+        ] {
+            assert!(!text.contains(&needle), "config/{name} uses {needle}");
+        }
     }
 }

@@ -205,7 +205,7 @@ fn open_at(
     depth: usize,
 ) -> Result<Vec<u8>> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
-    let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt(what(), e))?;
+    let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt_from(what(), e))?;
     let base = if loc.kind == BlobKind::Delta {
         let base = index
             .base_of(id)
@@ -222,7 +222,7 @@ fn open_at(
         raw_len,
         base.as_deref().map(Vec::as_slice),
     )
-    .map_err(|e| Error::corrupt(what(), e))
+    .map_err(|e| Error::corrupt_from(what(), e))
 }
 
 /// Reads and opens one blob. Errors: [`Error::NotFound`] when the index does not know it.

@@ -30,6 +30,34 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// A lock not refreshed for this long is stale (its holder is presumed dead), seconds.
 pub const STALE_AFTER_SECS: i64 = 30 * 60;
 
+/// [`STALE_AFTER_SECS`]; test builds (feature `test-hooks`) may set it with
+/// `DUMPVAULT_TEST_LOCK_EXPIRY_SECS`, so that a test sees another host's lock expire within
+/// seconds.
+pub fn stale_after_secs() -> i64 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(s) = std::env::var("DUMPVAULT_TEST_LOCK_EXPIRY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return s;
+    }
+    STALE_AFTER_SECS
+}
+
+/// The process id recorded in this process's locks: its own; test builds (feature
+/// `test-hooks`) may record `DUMPVAULT_TEST_LOCK_PID` instead, to show that another host's
+/// pid is never looked up here.
+fn lock_pid() -> u32 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(p) = std::env::var("DUMPVAULT_TEST_LOCK_PID")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return p;
+    }
+    std::process::id()
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
@@ -100,9 +128,10 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// Whether `lock` is stale at `now` (seconds since the epoch): not refreshed for
-/// [`STALE_AFTER_SECS`], or held by a process of this host that no longer runs.
+/// [`stale_after_secs`], or held by a process of this host that no longer runs. Another
+/// host's lock goes stale by time only: its pid says nothing about this host's processes.
 pub fn is_stale(lock: &Lock, now: i64) -> bool {
-    if now - lock.time > STALE_AFTER_SECS {
+    if now - lock.time > stale_after_secs() {
         return true;
     }
     lock.host == crate::hostname() && lock.pid != std::process::id() && !process_alive(lock.pid)
@@ -210,7 +239,7 @@ impl LockGuard {
         let lock = Lock {
             exclusive,
             host: crate::hostname(),
-            pid: std::process::id(),
+            pid: lock_pid(),
             time: now,
             created: now,
             command: command.to_string(),

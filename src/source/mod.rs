@@ -70,3 +70,6 @@ pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod stdin;
+#[cfg(test)]
+pub(crate) mod testdb;
+pub(crate) mod url;

@@ -2,16 +2,17 @@
 //! root, in stream order, yielding each list blob before its entries and each data chunk with
 //! its byte offset. Prune, check's callers, copy, diff, restore and delta choice use it.
 //!
-//! Owns: reading list blobs (through [`crate::pack::reader::read_blob`] with the index),
-//! decoding them, stream offsets, skipping subtrees outside byte ranges, and visiting each
-//! list blob once across several streams. Must not read data chunks: callers do.
+//! Owns: reading list blobs (through the index and [`crate::pack::reader::open_blob`], via the
+//! local cache of a remote repository: [`read_list`]), decoding them, stream offsets, skipping
+//! subtrees outside byte ranges, and visiting each list blob once across several streams. Must
+//! not read data chunks: callers do.
 
 use super::decode_list;
 use crate::error::Error;
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::read_blob;
-use crate::repository::Repository;
+use crate::pack::reader::{open_blob, read_blob};
+use crate::repository::{FileKind, Repository};
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
@@ -254,7 +255,7 @@ impl Iterator for Walk<'_> {
                     (id, size)
                 }
             };
-            let list = match read_blob(self.repo, self.index, &id)
+            let list = match read_list(self.repo, self.index, &id)
                 .map_err(|e| (Stage::Read, e))
                 .and_then(|plain| decode_list(&id, &plain).map_err(|e| (Stage::Decode, e)))
             {
@@ -308,6 +309,32 @@ impl Iterator for Walk<'_> {
             }));
         }
     }
+}
+
+/// Reads list blob `id` as [`read_blob`] does, through the local cache of a remote repository
+/// (`backend::cache`; no cache is attached to local ones, nor for `check`, `repair`, `verify`).
+/// A cached copy is opened exactly like bytes read from the blob's pack (decrypted, keyed id
+/// checked); one that does not open is deleted and the pack read instead. What is read from a
+/// pack is cached once it opened. Only a blob the index knows is looked up in the cache, so an
+/// unindexed one is the same error as without a cache.
+///
+/// Errors: as [`read_blob`].
+fn read_list(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>, Error> {
+    let Some((pack, loc)) = index.get(id) else {
+        return read_blob(repo, index, id);
+    };
+    let backend = repo.backend();
+    if let Some(sealed) = backend.cached_list_blob(id) {
+        match open_blob(repo, index, &pack, id, &loc, &sealed) {
+            Ok(plain) => return Ok(plain),
+            Err(_) => backend.uncache_list_blob(id),
+        }
+    }
+    let path = FileKind::Pack.path(&pack);
+    let sealed = backend.read_range(&path, loc.offset as u64, loc.length as u64)?;
+    let plain = open_blob(repo, index, &pack, id, &loc, &sealed)?;
+    backend.cache_list_blob(id, &sealed);
+    Ok(plain)
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@
 //!
 //! The planner is pure: the DDL it reads (table definitions, foreign keys, triggers, types) is
 //! handed in as bytes per section, fetched by the caller from the repository
-//! ([`ddl_sections`] says which).
+//! ([`ddl_sections`] says which). It must not read the repository or scan dump bytes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use super::{table_summaries, Section, SectionKind, TablesError};
-use crate::source::Dialect;
+use crate::format::source::Dialect;
 
 /// What kind of table an `ls` line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +295,7 @@ pub fn ddl_sections(dialect: Dialect, sections: &[Section], tables: &[String]) -
 
 /// An identifier at the start of `s` (after blanks): its unquoted parts and the rest.
 fn ident(s: &str) -> Option<(Vec<String>, &str)> {
-    super::ident(s.as_bytes()).map(|(p, r)| (p, &s[s.len() - r.len()..]))
+    super::syntax::ident(s.as_bytes()).map(|(p, r)| (p, &s[s.len() - r.len()..]))
 }
 
 /// The tables named after each ` REFERENCES ` in `ddl`, with the byte offset of the keyword.

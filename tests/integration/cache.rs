@@ -2,9 +2,11 @@
 //! moto: a warm cache saves the reads of index files, manifests and catalogue files (request
 //! counts from `--stats-backend`); a damaged entry is refetched; `--no-cache` gives the same
 //! results and writes nothing; a forgotten snapshot's entry goes at the next listing; two
-//! processes share one cache; `--cache-max-size` bounds it.
+//! processes share one cache; `--cache-max-size` bounds it. List blobs read out of packs are
+//! cached too: a warm `restore` or `diff` reads none from the backend, a damaged entry is
+//! refetched, and local repositories are never cached.
 
-use crate::common::{files_under, synthetic_dump};
+use crate::common::{files_under, synthetic_dump, TestRepo};
 use crate::s3server::{Repo, S3Server};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -122,8 +124,8 @@ fn entries(cache: &Path, folder: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every file in the cache is named by the BLAKE3 of its bytes, no temporary file is left,
-/// and modes are private.
+/// Every file in the cache is named by the BLAKE3 of its bytes (a list blob's by its keyed id,
+/// which only the key can check), no temporary file is left, and modes are private.
 fn assert_cache_sound(cache: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let root = repo_cache(cache);
@@ -134,7 +136,11 @@ fn assert_cache_sound(cache: &Path) {
     for f in files_under(&root) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(&f).unwrap();
-        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), name, "{f:?}");
+        if f.parent().unwrap().ends_with("lists") {
+            assert!(name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()));
+        } else {
+            assert_eq!(blake3::hash(&bytes).to_hex().as_str(), name, "{f:?}");
+        }
         let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f:?}");
     }
@@ -326,4 +332,129 @@ fn cache_max_size_evicts_beyond_the_bound() {
     assert!(total <= bound, "{total} > {bound}");
     assert!(kept.len() < n_full);
     assert_cache_sound(&s.cache("small"));
+}
+
+/// `args` plus `--json --stats-backend` with cache `cache`: stdout and the request counts.
+fn with_stats(s: &Setup, cache: &str, args: &[&str]) -> (Vec<u8>, Value) {
+    let mut all = args.to_vec();
+    all.extend(["--json", "--stats-backend"]);
+    let out = s.dv(cache, &all).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {err}");
+    let stats: Value = serde_json::from_str(err.lines().last().unwrap_or("")).unwrap();
+    (out.stdout, stats["backend_requests"].clone())
+}
+
+/// Restores snapshot `snap` to a new file with cache `cache`: its bytes and the counts.
+fn restore_with_stats(s: &Setup, cache: &str, snap: &str, extra: &[&str]) -> (Vec<u8>, Value) {
+    let target = s
+        .dir
+        .path()
+        .join(format!("restore-{}", rand::random::<u64>()));
+    let mut args = vec!["restore", snap, "--target", target.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (_, stats) = with_stats(s, cache, &args);
+    let bytes = std::fs::read(&target).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    (bytes, stats)
+}
+
+#[test]
+fn warm_cache_restore_and_diff_read_no_list_blob_from_the_backend() {
+    let s = setup("cache-lists");
+    let want = synthetic_dump(150_000, 72);
+    let (bytes, cold) = restore_with_stats(&s, "reader", "latest", &[]);
+    assert!(bytes == want);
+    let lists = entries(&s.cache("reader"), "lists");
+    assert!(!lists.is_empty(), "no list blob cached");
+    assert_cache_sound(&s.cache("reader"));
+    // Warm: the same data reads but for the list blobs, which come from the cache.
+    let (bytes, warm) = restore_with_stats(&s, "reader", "latest", &[]);
+    assert!(bytes == want);
+    assert_eq!(
+        reads(&warm, "data") + lists.len() as u64,
+        reads(&cold, "data"),
+        "cold {cold}\nwarm {warm}"
+    );
+    assert_eq!(entries(&s.cache("reader"), "lists"), lists);
+    // --no-cache: the same bytes, every list blob read from the backend, nothing cached.
+    let (bytes, none) = restore_with_stats(&s, "none", "latest", &["--no-cache"]);
+    assert!(bytes == want);
+    assert_eq!(reads(&none, "data"), reads(&cold, "data"));
+    assert!(!s.cache("none").exists());
+
+    // diff walks both snapshots' trees: warm, it reads none of their list blobs.
+    let diff = ["diff", &s.snaps[0], &s.snaps[2]];
+    let (cold_out, cold) = with_stats(&s, "differ", &diff);
+    let n = entries(&s.cache("differ"), "lists").len() as u64;
+    assert!(n >= 2, "{n} list blobs cached by diff");
+    let (warm_out, warm) = with_stats(&s, "differ", &diff);
+    assert_eq!(warm_out, cold_out);
+    assert_eq!(
+        reads(&warm, "data") + n,
+        reads(&cold, "data"),
+        "{cold}\n{warm}"
+    );
+    let mut uncached = diff.to_vec();
+    uncached.push("--no-cache");
+    let (none_out, _) = with_stats(&s, "none", &uncached);
+    assert_eq!(none_out, cold_out);
+}
+
+#[test]
+fn damaged_list_blob_entry_is_refetched_and_never_trusted() {
+    let s = setup("cache-lists-damaged");
+    let want: Vec<Vec<u8>> = (70..73).map(|i| synthetic_dump(150_000, i)).collect();
+    // Data reads of restoring every snapshot with cache "reader".
+    let restore_all = || {
+        let mut total = 0;
+        for (snap, want) in s.snaps.iter().zip(&want) {
+            let (bytes, stats) = restore_with_stats(&s, "reader", snap, &[]);
+            assert!(bytes == *want, "a damaged list blob entry was trusted");
+            total += reads(&stats, "data");
+        }
+        total
+    };
+    let cold = restore_all();
+    let dir = repo_cache(&s.cache("reader")).join("lists");
+    let files = files_under(&dir);
+    assert!(files.len() >= 2, "{files:?}");
+    let good: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let warm = cold - files.len() as u64;
+    assert_eq!(restore_all(), warm);
+    let mut flipped = good[0].clone();
+    flipped[good[0].len() / 2] ^= 0x01;
+    let damages: [Vec<(usize, Vec<u8>)>; 2] = [
+        // A flipped bit, and another list blob's valid sealed bytes (they decrypt, but fail
+        // the keyed id check).
+        vec![(0, flipped), (1, good[0].clone())],
+        // A truncated entry, and an empty one.
+        vec![(0, good[0][..good[0].len() / 2].to_vec()), (1, Vec::new())],
+    ];
+    for damage in damages {
+        for (i, bytes) in &damage {
+            std::fs::write(&files[*i], bytes).unwrap();
+        }
+        // Each damaged entry was read from its pack again (one read each beyond a warm
+        // restore's), and holds the pack's bytes again.
+        assert_eq!(restore_all(), warm + damage.len() as u64, "cold {cold}");
+        for (f, g) in files.iter().zip(&good) {
+            assert!(std::fs::read(f).unwrap() == *g, "{f:?} not refetched");
+        }
+    }
+    assert_cache_sound(&s.cache("reader"));
+}
+
+#[test]
+fn local_repository_list_blobs_are_never_cached() {
+    let t = TestRepo::new();
+    let dump = synthetic_dump(150_000, 5);
+    t.snapshot_bytes(&dump, &[]);
+    let cache = t.path("cache");
+    let out = (t.dv(&["restore", "latest", "--stdout", "--quiet"]))
+        .env("DUMPVAULT_CACHE_DIR", &cache)
+        .assert()
+        .success();
+    assert!(out.get_output().stdout == dump);
+    assert!(!cache.exists(), "a local repository was cached");
 }

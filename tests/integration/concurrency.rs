@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 /// A pg_dump-like dump of `rows` rows that changes like a real table: scattered updates,
 /// inserts and deletes, and a completion footer.
-struct Table {
+pub(crate) struct Table {
     rows: Vec<(u64, String)>,
     next_id: u64,
     rng: StdRng,
 }
 
 impl Table {
-    fn new(seed: u64, rows: usize) -> Self {
+    pub(crate) fn new(seed: u64, rows: usize) -> Self {
         let mut t = Table {
             rows: Vec::new(),
             next_id: 1,
@@ -52,7 +52,7 @@ impl Table {
     }
 
     /// Uniformly scattered churn: `per_mille` of the rows updated, a few inserted and deleted.
-    fn churn(&mut self, per_mille: usize) {
+    pub(crate) fn churn(&mut self, per_mille: usize) {
         let n = (self.rows.len() * per_mille / 1000).max(1);
         for _ in 0..n {
             let i = self.rng.gen_range(0..self.rows.len());
@@ -69,7 +69,7 @@ impl Table {
         }
     }
 
-    fn dump(&self) -> Vec<u8> {
+    pub(crate) fn dump(&self) -> Vec<u8> {
         let mut out = b"--\n-- PostgreSQL database dump\n--\n\nCOPY public.items (id, name, qty, price, note) FROM stdin;\n".to_vec();
         for (_, l) in &self.rows {
             out.extend_from_slice(l.as_bytes());
@@ -81,7 +81,7 @@ impl Table {
 
 /// A dumpvault process stopped at pause points (`DUMPVAULT_TEST_PAUSE`), released through its
 /// own named pipe.
-struct Paused {
+pub(crate) struct Paused {
     child: Child,
     stderr: BufReader<ChildStderr>,
     fifo: PathBuf,
@@ -91,7 +91,7 @@ struct Paused {
 
 impl Paused {
     /// Starts `repo`'s binary with `args`, pausing at `points`; `stdin` is fed to it when given.
-    fn start(
+    pub(crate) fn start(
         repo: &Repo,
         dir: &Path,
         name: &str,
@@ -133,7 +133,7 @@ impl Paused {
     }
 
     /// Waits until the process reports that it paused at `point`.
-    fn wait_at(&mut self, point: &str) {
+    pub(crate) fn wait_at(&mut self, point: &str) {
         let want = format!("paused at {point}");
         loop {
             let mut line = String::new();
@@ -147,12 +147,19 @@ impl Paused {
     }
 
     /// Lets the paused process go on.
-    fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         std::fs::write(&self.fifo, "go\n").unwrap();
     }
 
     /// Waits for the end; returns (success, stdout, stderr).
-    fn finish(mut self) -> (bool, String, String) {
+    /// Kills the process with SIGKILL (as a host that dies) and reaps it; returns its pid.
+    pub(crate) fn kill(mut self) -> u32 {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child.id()
+    }
+
+    pub(crate) fn finish(mut self) -> (bool, String, String) {
         let mut rest = String::new();
         self.stderr.read_to_string(&mut rest).unwrap();
         self.seen.push_str(&rest);
@@ -192,14 +199,14 @@ fn run_ok(repo: &Repo, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn id_of(json: &str) -> String {
+pub(crate) fn id_of(json: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     v["id"].as_str().unwrap().to_string()
 }
 
 /// Every listed snapshot restores to the bytes it was taken from, and `check --read-data`
 /// passes.
-fn assert_all_restore(repo: &Repo, dumps: &std::collections::HashMap<String, Vec<u8>>) {
+pub(crate) fn assert_all_restore(repo: &Repo, dumps: &std::collections::HashMap<String, Vec<u8>>) {
     let out = repo.dv(&["check", "--read-data"]).output().unwrap();
     assert!(
         out.status.success(),
@@ -457,7 +464,7 @@ fn stress(repo: &Repo, seed: u64, budget: Duration, max_rounds: usize) {
     );
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     std::env::var("DUMPVAULT_STRESS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -317,3 +317,223 @@ fn mysql_jobs_restore_equals_a_single_transaction_restore() {
         "1"
     );
 }
+
+/// Piece size for the split tests: small, so a table of a few hundred KiB is cut into pieces
+/// (release builds cut only tables over 16 MiB).
+const SPLIT_BYTES: &str = "50000";
+
+/// A big table without a primary key whose text has line feeds, tabs, backslashes and carriage
+/// returns (escaped in COPY text), NULLs and duplicate rows; a small table with a key.
+const PG_BIG: &str = "
+CREATE TABLE public.events (id int NOT NULL, kind text NOT NULL, body text, at timestamptz);
+INSERT INTO public.events SELECT g % 19000, 'k' || (g % 7),
+  CASE WHEN g % 5 = 0 THEN E'line 1\\nline 2\\ttab \\\\ back\\\\nslash ' || g
+       WHEN g % 5 = 1 THEN NULL
+       ELSE repeat('x', g % 50) || E'\\r' END,
+  '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 minute'
+  FROM generate_series(1, 20000) g;
+CREATE INDEX events_kind ON public.events (kind);
+CREATE TABLE public.kinds (name text PRIMARY KEY);
+INSERT INTO public.kinds SELECT 'k' || g FROM generate_series(0, 6) g;
+";
+
+/// Rows and a checksum of every row of both tables (the big one has no key: ordered by text).
+const PG_BIG_FACTS: &str = "
+SELECT 'events', count(*), md5(string_agg(e::text, '|' ORDER BY e::text)) FROM public.events e
+UNION ALL SELECT 'kinds', count(*), md5(string_agg(k::text, '|' ORDER BY name)) FROM public.kinds k
+UNION ALL SELECT 'index', count(*), '' FROM pg_indexes WHERE indexname = 'events_kind';
+";
+
+/// The `(N of M chunks)` figures of a restore's message.
+fn chunks_of(stderr: &str) -> (u64, u64) {
+    let at = stderr
+        .find(" chunks)")
+        .expect("the message names the chunks");
+    let open = stderr[..at].rfind('(').unwrap();
+    let (n, m) = stderr[open + 1..at].split_once(" of ").unwrap();
+    (n.parse().unwrap(), m.parse().unwrap())
+}
+
+#[test]
+fn pg_a_big_table_split_across_connections_is_restored_row_for_row() {
+    let src = PgDb::create("prbig");
+    src.sql(PG_BIG);
+    let t = TestRepo::new();
+    t.dv(&["snapshot", &src.url()]).assert().success();
+    let name = unique_name("prbigto");
+    let _guard = DropPg(name.clone());
+    let to = format!("{}/{name}", pg_server());
+    let a = t
+        .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
+        .env("DUMPVAULT_TEST_SPLIT_BYTES", SPLIT_BYTES)
+        .assert()
+        .success();
+    let facts = psql_at(&name, PG_BIG_FACTS);
+    assert_eq!(facts, src.sql(PG_BIG_FACTS));
+    assert!(
+        facts.contains("events|20000|") && facts.contains("index|1|"),
+        "{facts}"
+    );
+    // Every chunk counted once, though the parts read the chunks at their edges again.
+    let (n, m) = chunks_of(&stderr_of(&a));
+    assert_eq!(n, m, "{}", stderr_of(&a));
+}
+
+#[test]
+fn pg_a_failing_piece_fails_the_restore_and_drops_the_database() {
+    let src = PgDb::create("prpiece");
+    src.sql(PG_BIG);
+    let out = Command::new("pg_dump")
+        .args(["-d", &src.url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A NULL kind (NOT NULL) in one row near the end of the big table: the last piece fails.
+    let dump = String::from_utf8(out.stdout).unwrap();
+    let line = dump
+        .lines()
+        .rfind(|l| l.starts_with("18990\t"))
+        .expect("the row to break")
+        .to_string();
+    let mut fields: Vec<&str> = line.split('\t').collect();
+    fields[1] = "\\N";
+    let bad = dump.replacen(
+        &format!("\n{line}\n"),
+        &format!("\n{}\n", fields.join("\t")),
+        1,
+    );
+    assert_ne!(bad, dump);
+    let t = TestRepo::new();
+    let stream = format!("{}.sql", src.name);
+    let args = ["snapshot", "--stdin", "--stdin-name", &stream];
+    t.dv(&args).write_stdin(bad).assert().success();
+    let name = unique_name("prpieceto");
+    let _guard = DropPg(name.clone());
+    let to = format!("{}/{name}", pg_server());
+    let a = t
+        .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
+        .env("DUMPVAULT_TEST_SPLIT_BYTES", SPLIT_BYTES)
+        .assert()
+        .code(1);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("data of table public.events (piece 3 of 3)"),
+        "{err}"
+    );
+    assert!(err.contains("null value"), "{err}");
+    assert!(!pg_exists(&name), "the created database is dropped: {err}");
+}
+
+#[test]
+fn pg_jobs_restore_checks_the_whole_stream_hash() {
+    use dumpvault::backend::Backend;
+    use dumpvault::repository::Repository;
+    let src = PgDb::create("prhash");
+    src.sql(PG_SCHEMA);
+    let t = TestRepo::new();
+    let out = t.dv(&["snapshot", "--json", &src.url()]).assert().success();
+    let made: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let id = dumpvault::id::Id::from_hex(made["id"].as_str().unwrap()).unwrap();
+    // The same snapshot, recording another whole-stream hash: every chunk is intact, so only
+    // the whole-stream check can tell.
+    let repo = Repository::open(
+        Backend::open(t.repo.to_str().unwrap()).unwrap(),
+        crate::common::PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    let mut m = repo.load_manifest(&id).unwrap();
+    m.streams[0].blake3[0] ^= 1;
+    let wrong = repo.save_manifest(&m).unwrap().to_hex();
+    let name = unique_name("prhashto");
+    let _guard = DropPg(name.clone());
+    let to = format!("{}/{name}", pg_server());
+    let a = t
+        .dv(&["restore", &wrong, "--to", &to, "--create", "--jobs", "2"])
+        .assert()
+        .failure();
+    let err = stderr_of(&a);
+    assert!(err.contains("BLAKE3"), "{err}");
+    assert!(!pg_exists(&name), "the created database is dropped: {err}");
+    // The recorded snapshot restores.
+    let ok = made["id"].as_str().unwrap();
+    t.dv(&["restore", ok, "--to", &to, "--create", "--jobs", "2"])
+        .assert()
+        .success();
+}
+
+/// A big table without a primary key whose strings hold line feeds, `;`, tabs, backslashes,
+/// quotes and `);\n(` (escaped in the dump), NULLs and duplicates: about 12 MB, three INSERT
+/// statements; a small table with a key.
+const MY_BIG: &str = "
+CREATE TABLE events (id int NOT NULL, kind varchar(10) NOT NULL, body text, KEY by_kind (kind))
+  ENGINE=InnoDB;
+INSERT INTO events SELECT seq % 59000, CONCAT('k', seq % 7),
+  CASE WHEN seq % 5 = 0 THEN CONCAT('a;\\nb\\t', REPEAT('y', 150), '\\\\ ''q'' \");\\n(', seq)
+       WHEN seq % 5 = 1 THEN NULL
+       ELSE REPEAT('x', 180 + seq % 40) END
+  FROM seq_1_to_60000;
+CREATE TABLE kinds (name varchar(10) PRIMARY KEY) ENGINE=InnoDB;
+INSERT INTO kinds SELECT CONCAT('k', seq) FROM seq_0_to_6;
+";
+
+fn my_big_facts(db: &str) -> String {
+    let sql = "SET SESSION group_concat_max_len = 1073741824;
+        SELECT 'events', count(*), md5(group_concat(CONCAT_WS('|', id, kind, COALESCE(body, '<null>'))
+          ORDER BY id, kind, body SEPARATOR '/')) FROM events;
+        SELECT 'kinds', count(*), md5(group_concat(name ORDER BY name)) FROM kinds;
+        SELECT 'index', count(*) FROM information_schema.STATISTICS
+          WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = 'by_kind';";
+    mariadb_at(Some(db), sql)
+}
+
+#[test]
+fn mysql_a_big_table_split_across_connections_is_restored_row_for_row() {
+    let src = MyDb::create("prmybig");
+    src.sql(MY_BIG);
+    let t = TestRepo::new();
+    t.dv(&["snapshot", &src.url()]).assert().success();
+    let server = my_server();
+    let name = unique_name("prmybigto");
+    let _guard = DropMy(name.clone());
+    let to = format!("{server}/{name}");
+    let a = t
+        .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
+        .env("DUMPVAULT_TEST_SPLIT_BYTES", SPLIT_BYTES)
+        .assert()
+        .success();
+    let facts = my_big_facts(&name);
+    assert_eq!(facts, my_big_facts(&src.name));
+    assert!(
+        facts.contains("events\t60000\t") && facts.contains("index\t1"),
+        "{facts}"
+    );
+    let (n, m) = chunks_of(&stderr_of(&a));
+    assert_eq!(n, m);
+
+    // A row of the last statement that cannot load fails the restore, naming its piece, and
+    // the database it created is dropped.
+    let target = t.path("my.sql");
+    let target_s = target.to_str().unwrap();
+    t.dv(&["restore", "latest", "--target", target_s])
+        .assert()
+        .success();
+    let dump = std::fs::read_to_string(&target).unwrap();
+    let bad = dump.replacen("\n(58990,'k", "\n(58990,NULL,'k", 1);
+    assert_ne!(bad, dump, "the row to break");
+    let stream = format!("{}.sql", src.name);
+    let args = ["snapshot", "--stdin", "--stdin-name", &stream];
+    t.dv(&args).write_stdin(bad).assert().success();
+    let name = unique_name("prmyfail");
+    let _guard = DropMy(name.clone());
+    let to = format!("{server}/{name}");
+    let a = t
+        .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
+        .env("DUMPVAULT_TEST_SPLIT_BYTES", SPLIT_BYTES)
+        .assert()
+        .code(1);
+    let err = stderr_of(&a);
+    assert!(err.contains("data of table events (piece 3 of 3)"), "{err}");
+    let exists =
+        format!("SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'");
+    assert_eq!(mariadb_at(None, &exists).trim(), "0", "dropped: {err}");
+}

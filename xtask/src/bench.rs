@@ -4,11 +4,13 @@
 //! give the ceiling, the zstd -3 size of the changed rows the floor. Prints a Markdown table and
 //! writes target/bench/results.json (and results.md). See docs/bench.md.
 
+mod fleet;
 mod gen;
 mod measure;
 mod pg;
 mod report;
 pub mod restore;
+mod scale;
 mod tools;
 
 use anyhow::{bail, Context, Result};
@@ -37,6 +39,8 @@ pub struct Opts {
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--size BYTES|300MiB|1GiB] [--hours H] [--seed N]
        [--pg-scale N] [--pg-seconds S] [--pg-hours H] [--no-synthetic] [--no-postgres]
        [--test-kdf] [--keep]
+       cargo xtask bench --scale [--max N] [--no-s3]   (issue 19: 100 to 50 000 snapshots; --scale --help)
+       cargo xtask bench --fleet [--dbs N] [--runs R]  (issue 19: one `run` over 200 databases; --fleet --help)
   --quick         100 MiB, PostgreSQL: 3 hours of 3 s of pgbench (under 5 minutes on 2 cores)
   --size          synthetic dump size (default 1GiB); the pgbench scale follows (1 = ~9.6 MB of dump)
   --hours         hourly snapshots after the first (default 8)
@@ -199,6 +203,12 @@ pub struct Env {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--scale") {
+        return scale::run(args);
+    }
+    if args.iter().any(|a| a == "--fleet") {
+        return fleet::run(args);
+    }
     let opts = parse(args)?;
     let started = std::time::Instant::now();
     let root = super::root();

@@ -1,8 +1,10 @@
 //! Project tasks: `cargo xtask demo` (the main job end to end on a sample SQLite database),
 //! `cargo xtask test` (format, lints, the whole test suite; what CI runs), `cargo xtask bench`
-//! (the performance figures, docs/bench.md) and `cargo xtask man` (man pages).
+//! (the performance figures, docs/bench.md), `cargo xtask man` (man pages) and `cargo xtask
+//! dist` (the Debian package).
 
 mod bench;
+mod dist;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,13 +18,15 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-restore") => bench::restore::run(&args[1..]),
         Some("man") => man(),
+        Some("dist") => dist::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench|man>");
+            eprintln!("usage: cargo xtask <demo|test|bench|man|dist>");
             eprintln!("  demo  sample SQLite database: snapshot, change rows, snapshot, restore one table and all, compare");
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
             eprintln!("  bench dumpvault vs restic, borg, rustic on dump series (--quick: 100 MiB); see docs/bench.md");
             eprintln!("  bench-restore  restore into PostgreSQL: --jobs 1/2 vs one session, pg_restore -j 2, restic");
             eprintln!("  man   man pages from the command-line definitions into target/man");
+            eprintln!("  dist  Debian package in target/debian: binary, man pages, completions, systemd units (--profile dev, --no-build)");
             std::process::exit(2)
         }
     }
@@ -103,7 +107,8 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["test", "--workspace"])
         .args(extra)
         .env("DUMPVAULT_TEST_POSTGRES_URL", &pg)
-        .env("DUMPVAULT_TEST_MYSQL_URL", &my))
+        .env("DUMPVAULT_TEST_MYSQL_URL", &my))?;
+    dist::test()
 }
 
 /// Creates the demo's sample SQLite database at `path`: a small shop with `customers`
@@ -255,12 +260,17 @@ fn demo() -> Result<()> {
 /// target/man, ready for `man -l target/man/dumpvault.1` or installing under
 /// /usr/share/man/man1.
 fn man() -> Result<()> {
-    run(cargo().args(["build", "--quiet", "--bin", "dumpvault"]))?;
+    println!("--- building dumpvault (the first time takes several minutes)");
+    run(cargo().args(["build", "--bin", "dumpvault"]))?;
     let dir = root().join("target/man");
-    let _ = std::fs::remove_dir_all(&dir);
-    run(Command::new(root().join("target/debug/dumpvault"))
-        .args(["man", "--dir"])
-        .arg(&dir))?;
+    write_man_pages(&root().join("target/debug/dumpvault"), &dir)?;
     println!("man pages in {}", dir.display());
     Ok(())
+}
+
+/// Replaces `dir` with the man pages the binary `bin` writes (`dumpvault man --dir DIR`):
+/// `dumpvault.1` and one `dumpvault-COMMAND.1` per command, uncompressed.
+fn write_man_pages(bin: &Path, dir: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    run(Command::new(bin).args(["man", "--dir"]).arg(dir))
 }

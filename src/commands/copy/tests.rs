@@ -167,3 +167,29 @@ fn linked_init_shares_exactly_the_keys_asked_and_refuses_an_existing_repository(
         assert!(matches!(e, Error::AlreadyExists { .. }), "{e}");
     }
 }
+
+#[test]
+fn rechunk_copy_confirms_the_target_packs_it_deduplicates_against() {
+    // Rule W4 when re-chunking: a copy relying on a target pack that vanished meanwhile (a
+    // prune that missed its lock) fails instead of writing a manifest that cannot be restored.
+    // The re-chunk path used to drop the packs it relied on, so nothing was confirmed.
+    let a = new_repo("copy-w4-a");
+    let b = new_repo("copy-w4-b");
+    let first = data(7, 400_000);
+    snapshot(&a, &first);
+    let done = run(&a, &b, &CopyOptions::default(), &NoProgress).unwrap();
+    assert_eq!((done.mode, done.copied.len()), (CopyMode::Rechunk, 1));
+    let mut second = first.clone();
+    second.extend_from_slice(&data(8, 20_000));
+    snapshot(&a, &second);
+    for (id, _) in b.list(crate::repository::FileKind::Pack).unwrap() {
+        b.backend()
+            .delete(&crate::repository::FileKind::Pack.path(&id))
+            .unwrap();
+    }
+    let e = run(&a, &b, &CopyOptions::default(), &NoProgress)
+        .err()
+        .expect("a relied-on pack is gone");
+    assert!(matches!(e, Error::NotFound(_)), "{e}");
+    assert_eq!(snapshots::list(&b, &Filter::default()).unwrap().len(), 1);
+}

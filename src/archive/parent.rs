@@ -1,5 +1,6 @@
-//! Delta blobs: choosing a base for each new chunk by locality, and deciding whether the patch
-//! is worth storing.
+//! The parent of a stream (as rustic's `archiver/parent.rs`): delta bases for each new chunk,
+//! chosen by locality in the previous snapshot's stream of the same source, and the rule that
+//! decides whether the patch is worth storing. Also reachable as `crate::delta`.
 //!
 //! Scattered row changes touch most chunks of an hourly dump, yet each changed chunk differs
 //! from its predecessor in the previous snapshot by a few rows. A new chunk's base is found

@@ -1,0 +1,104 @@
+//! The encoder and packer stages of the snapshot pipeline: each new blob is encoded by
+//! [`crate::blob::codec`] (as a delta against the first candidate base whose patch pays, else
+//! whole) and handed to the packer. Must not compress or seal itself, nor assemble packs
+//! ([`crate::pack::packer`] does).
+
+use super::{IndexSource, PackSink};
+use crate::blob::codec;
+use crate::error::Result;
+use crate::format::pack::BlobKind;
+use crate::id::Id;
+use crate::pack::packer::Packer;
+use crate::repository::Repository;
+use crossbeam_channel::{Receiver, Sender};
+
+/// A new blob for the encoders.
+pub(super) struct Work {
+    pub kind: BlobKind,
+    pub id: Id,
+    pub plain: Vec<u8>,
+    /// Candidate delta bases in the order to try (data chunks only; see
+    /// [`super::parent::BaseFinder::candidates`]).
+    pub bases: Vec<Id>,
+}
+
+/// An encoded blob for the packer.
+pub(super) struct Sealed {
+    kind: BlobKind,
+    id: Id,
+    raw_length: u32,
+    base: Option<Id>,
+    bytes: Vec<u8>,
+}
+
+/// One encoder thread: encodes blobs from `rx` until it closes or `tx`'s packer stopped.
+///
+/// Candidates are tried in order; the first delta within the margin is kept. A base that
+/// cannot be read only costs that attempt: without any usable one the chunk is stored whole
+/// (check reports the damage).
+pub(super) fn encoder(
+    repo: &Repository,
+    index: IndexSource<'_>,
+    rx: Receiver<Work>,
+    tx: Sender<Sealed>,
+) {
+    let level = repo.config().compression_level;
+    for w in rx {
+        let mut encoded = None;
+        for b in &w.bases {
+            let Some(plain) = index
+                .get()
+                .ok()
+                .and_then(|index| crate::pack::reader::read_base(repo, &index, b).ok())
+            else {
+                continue;
+            };
+            let e = codec::encode(repo.key(), &w.plain, level, Some((*b, &plain)));
+            let done = e.1.is_some();
+            encoded = Some(e);
+            if done {
+                break;
+            }
+        }
+        let (bytes, base) = match encoded {
+            Some(e) => e,
+            None => codec::encode(repo.key(), &w.plain, level, None),
+        };
+        let s = Sealed {
+            kind: if base.is_some() {
+                BlobKind::Delta
+            } else {
+                w.kind
+            },
+            id: w.id,
+            raw_length: w.plain.len() as u32,
+            base,
+            bytes,
+        };
+        if tx.send(s).is_err() {
+            break;
+        }
+    }
+}
+
+/// The packer thread: adds the sealed blobs from `rx` to `sink`; with its own packer, writes
+/// the last pack and index file and returns the bytes of packs written (0 for a shared one).
+///
+/// Errors: the first storage error (the encoders then stop sending).
+pub(super) fn pack(repo: &Repository, sink: PackSink<'_>, rx: Receiver<Sealed>) -> Result<u64> {
+    match sink {
+        PackSink::Own => {
+            let mut p = Packer::new(repo.clone());
+            for s in rx {
+                p.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
+            }
+            Ok(p.finish()?.bytes)
+        }
+        PackSink::Shared(packer) => {
+            for s in rx {
+                packer.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
+            }
+            Ok(0)
+        }
+    }
+}

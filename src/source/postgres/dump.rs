@@ -1,0 +1,272 @@
+//! PostgreSQL dumps: [`open_source`] (one plain `pg_dump`, or primary-key order from one exported
+//! snapshot, as the parent module describes) and [`open_globals`] (`pg_dumpall --globals-only`).
+//!
+//! Owns producing dump bytes and their [`SourceInfo`]. It must not restore, create or drop
+//! databases, and a failed or killed dump must surface from [`DumpSource::finish`], never as a
+//! short but successful stream.
+
+use super::conn::{connect, server_version};
+use super::tool::{describe_cmd, pick_tool, tool_cmd};
+use super::{db_err, io_err, quote, PgUrl};
+use crate::source::command::ChildSource;
+use crate::source::{Dialect, DumpSource, SourceError, SourceInfo};
+use postgres::Client;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+/// How to dump a database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Plain `pg_dump` (rows in heap order) instead of primary-key order.
+    pub heap_order: bool,
+    /// Also store the cluster's roles and tablespaces ([`open_globals`]).
+    pub globals: bool,
+}
+
+/// Copies `r` to `w`, telling read errors (the dump failed) from write errors (the reader left).
+fn pump(r: &mut impl Read, w: &mut impl Write, what: &str) -> Result<(), SourceError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(format!("reading {what}"), e)),
+        };
+        w.write_all(&buf[..n])
+            .map_err(|e| io_err(format!("passing on {what}"), e))?;
+    }
+}
+
+/// Session settings as pg_dump makes them, then the snapshot transaction.
+const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeout = 0;
+    SET idle_in_transaction_session_timeout = 0; SET DateStyle = ISO;
+    SET IntervalStyle = postgres; SET extra_float_digits TO 3; SET row_security = off;
+    BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// Ordinary tables with a primary key that pg_dump dumps data for (not extension members):
+/// schema, name, owner, qualified quoted name, quoted column list, quoted key columns.
+const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner),
+    pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+       FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped GENERATED),
+    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.i)
+       FROM pg_catalog.unnest(p.conkey) WITH ORDINALITY AS k(num, i)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num)
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
+ WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid
+          AND d.deptype = 'e')
+ ORDER BY n.nspname, c.relname";
+
+/// Everything the background thread of a primary-key-order dump needs.
+struct PkJob {
+    tool: PathBuf,
+    url: PgUrl,
+    db: String,
+    snapshot: String,
+    /// Rows of [`PK_TABLES_SQL`].
+    tables: Vec<[String; 6]>,
+    /// The database is not UTF-8: our COPY rows are, pg_dump's sections are not.
+    utf8_switch: bool,
+}
+
+impl PkJob {
+    /// Runs pg_dump on the exported snapshot with `args`, passing its output on.
+    fn section(&self, args: &[String], out: &mut impl Write) -> Result<(), SourceError> {
+        let snapshot = format!("--snapshot={}", self.snapshot);
+        let mut all = vec!["--format=plain".into(), "--no-password".into(), snapshot];
+        all.extend_from_slice(args);
+        let what = format!("pg_dump {} of database \"{}\"", args[0], self.db);
+        let cmd = tool_cmd(&self.tool, &self.url, &all);
+        let mut child = ChildSource::spawn(cmd, SourceInfo::default(), what.clone())?;
+        pump(&mut child, out, &what)?;
+        Box::new(child).finish().map(drop)
+    }
+
+    fn run(&self, client: &mut Client, out: &mut impl Write) -> Result<(), SourceError> {
+        let what = format!("the dump of database \"{}\"", self.db);
+        let write_err = |e| io_err(format!("passing on {what}"), e);
+        self.section(&["--section=pre-data".into()], out)?;
+        if self.utf8_switch && !self.tables.is_empty() {
+            out.write_all(b"SET client_encoding = 'UTF8';\n\n")
+                .map_err(write_err)?;
+        }
+        for [schema, name, owner, qualified, columns, key] in &self.tables {
+            // As pg_dump's sanitize_line: names in comments must not break the line.
+            let [schema_c, name_c, owner_c] =
+                [schema, name, owner].map(|s| s.replace(['\n', '\r'], " "));
+            let header = format!(
+                "--\n-- Data for Name: {name_c}; Type: TABLE DATA; Schema: {schema_c}; \
+                 Owner: {owner_c}\n--\n\nCOPY {qualified} ({columns}) FROM stdin;\n"
+            );
+            out.write_all(header.as_bytes()).map_err(write_err)?;
+            let sql =
+                format!("COPY (SELECT {columns} FROM ONLY {qualified} ORDER BY {key}) TO STDOUT");
+            let what = format!("COPY of table {qualified} in database \"{}\"", self.db);
+            let mut rows = client.copy_out(&sql).map_err(|e| db_err(&what, &e))?;
+            pump(&mut rows, out, &what)?;
+            out.write_all(b"\\.\n\n\n").map_err(write_err)?;
+        }
+        let exclude =
+            |t: &[String; 6]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
+        let data = std::iter::once("--section=data".into()).chain(self.tables.iter().map(exclude));
+        self.section(&data.collect::<Vec<_>>(), out)?;
+        self.section(&["--section=post-data".into()], out)?;
+        let ending = format!("ending the snapshot transaction of {what}");
+        client
+            .batch_execute("COMMIT")
+            .map_err(|e| db_err(&ending, &e))?;
+        out.flush().map_err(write_err)
+    }
+}
+
+/// A primary-key-order dump: a background thread writes the stream into a pipe. Dropping it
+/// closes the pipe: the thread's next write fails, and it returns, killing the running pg_dump
+/// (as [`ChildSource`] does when dropped) and closing the snapshot connection.
+struct PkOrderSource {
+    reader: io::PipeReader,
+    worker: Option<JoinHandle<Result<(), SourceError>>>,
+    info: SourceInfo,
+    what: String,
+}
+
+impl Read for PkOrderSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl DumpSource for PkOrderSource {
+    fn info(&self) -> SourceInfo {
+        self.info.clone()
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<SourceInfo, SourceError> {
+        let drained = io::copy(&mut self.reader, &mut io::sink());
+        drained.map_err(|e| io_err(format!("reading {}", self.what), e))?;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(Ok(()))) => Ok(self.info.clone()),
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(SourceError::Invalid(format!(
+                "{}: the dump thread failed",
+                self.what
+            ))),
+        }
+    }
+}
+
+/// Opens a dump of the URL's database: consistent, plain format, uncompressed, restorable with
+/// `psql` (see the module documentation for primary-key order). `opts.globals` is not handled
+/// here: see [`open_globals`].
+///
+/// Errors: the server cannot be reached or the database does not exist, no pg_dump at least as
+/// new as the server, or pg_dump cannot be started. Failures during the dump (pg_dump exiting
+/// non-zero or killed, a lost connection) come from [`DumpSource::finish`].
+pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>, SourceError> {
+    let db = url.database_name();
+    let what = format!("pg_dump of database \"{db}\"");
+    let mut client = connect(url)?;
+    let (num, server) = server_version(&mut client, &db)?;
+    let tool = pick_tool("pg_dump", num, &server)?;
+    let mut args = vec!["--format=plain".to_string(), "--no-password".to_string()];
+    let mut info = SourceInfo {
+        kind: "postgres".into(),
+        database: Some(db.clone()),
+        command: Some(describe_cmd(url, &tool.path, &args)),
+        tool_version: Some(tool.version.clone()),
+        server_version: Some(server),
+        dialect: Some(Dialect::Postgres),
+        options: vec!["heap order".into(), url.server_option()],
+    };
+    if opts.heap_order {
+        drop(client);
+        let cmd = tool_cmd(&tool.path, url, &args);
+        return Ok(Box::new(ChildSource::spawn(cmd, info, what)?));
+    }
+    args.extend([
+        "--snapshot=SNAPSHOT".into(),
+        "--section=pre-data|data|post-data".into(),
+    ]);
+    info.command = Some(describe_cmd(url, &tool.path, &args));
+    info.options = vec!["primary-key order".into(), url.server_option()];
+
+    let starting = format!("starting the dump of database \"{db}\"");
+    let failed = |e: postgres::Error| db_err(&starting, &e);
+    client.batch_execute(SESSION_SQL).map_err(failed)?;
+    let snapshot = client.query_one("SELECT pg_export_snapshot()", &[]);
+    let snapshot: String = snapshot.map_err(failed)?.get(0);
+    let generated = if num >= 120000 {
+        "AND a.attgenerated = ''"
+    } else {
+        ""
+    };
+    let rows = client.query(&PK_TABLES_SQL.replace("GENERATED", generated), &[]);
+    let column = |r: &postgres::Row, i| r.get::<_, Option<String>>(i).unwrap_or_default();
+    let tables: Vec<[String; 6]> = rows
+        .map_err(failed)?
+        .iter()
+        .map(|r| std::array::from_fn(|i| column(r, i)))
+        .collect();
+    if !tables.is_empty() {
+        let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t[3])).collect();
+        let lock = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
+        client.batch_execute(&lock).map_err(failed)?;
+    }
+    let encoding = client.query_one("SHOW server_encoding", &[]);
+    let encoding: String = encoding.map_err(failed)?.get(0);
+    let utf8_switch = !matches!(encoding.as_str(), "UTF8" | "SQL_ASCII");
+    let (tool, url) = (tool.path, url.clone());
+    let job = PkJob {
+        tool,
+        url,
+        db,
+        snapshot,
+        tables,
+        utf8_switch,
+    };
+    let (reader, writer) = io::pipe().map_err(|e| io_err("creating a pipe".into(), e))?;
+    let worker = std::thread::Builder::new()
+        .name("dumpvault-pg-dump".into())
+        .spawn(move || {
+            job.run(
+                &mut client,
+                &mut BufWriter::with_capacity(256 * 1024, writer),
+            )
+        })
+        .map_err(|e| io_err("starting the dump thread".into(), e))?;
+    Ok(Box::new(PkOrderSource {
+        reader,
+        worker: Some(worker),
+        info,
+        what,
+    }))
+}
+
+/// Opens `pg_dumpall --globals-only` (roles, tablespaces) of the URL's server, for
+/// [`PgOptions::globals`]. Errors: as [`open_source`].
+pub fn open_globals(url: &PgUrl) -> Result<Box<dyn DumpSource>, SourceError> {
+    let (num, server) = server_version(&mut connect(url)?, &url.database_name())?;
+    let tool = pick_tool("pg_dumpall", num, &server)?;
+    let args = vec!["--globals-only".to_string(), "--no-password".to_string()];
+    let info = SourceInfo {
+        kind: "postgres".into(),
+        command: Some(describe_cmd(url, &tool.path, &args)),
+        tool_version: Some(tool.version),
+        server_version: Some(server),
+        dialect: Some(Dialect::Postgres),
+        options: vec!["globals-only".into()],
+        ..Default::default()
+    };
+    let what = format!("pg_dumpall --globals-only of {url}");
+    Ok(Box::new(ChildSource::spawn(
+        tool_cmd(&tool.path, url, &args),
+        info,
+        what,
+    )?))
+}

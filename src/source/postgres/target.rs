@@ -1,0 +1,186 @@
+//! PostgreSQL as a restore target: [`prepare_restore`] (create, refuse or replace the database),
+//! then `psql` loading a whole dump ([`restore_into`]) or one part of it ([`load_part`]).
+//!
+//! Owns getting dump bytes into a database. It must not drop a database without
+//! `drop_existing`, must not read dumps from a repository, and a failed `psql` must surface as
+//! an error naming the database.
+
+use super::catalog::USER_TABLES_SQL;
+use super::conn::{connect, connect_maintenance};
+use super::tool::{newest_tool, tool_cmd};
+use super::{db_err, io_err, quote, PgUrl};
+use crate::source::command::{describe_status, STDERR_LIMIT};
+use crate::source::SourceError;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+/// Restores a plain-format dump into the URL's database with `psql -X -q -v ON_ERROR_STOP=1
+/// --single-transaction`: all or nothing.
+///
+/// With `create` the database is created (from `template0`); if it exists that is an error
+/// unless `drop_existing`, which drops it first. Without `create` the database must exist and
+/// hold no relations in user schemas, unless `drop_existing`, which then drops and recreates it
+/// (from `template0`, owned by the connecting user). Nothing is dropped without
+/// `drop_existing`; dropping fails while others are connected to the database.
+///
+/// Errors: [`SourceError::Invalid`] for a refused or missing target, [`SourceError::Failed`]
+/// naming the database when psql fails (its stderr attached), [`SourceError::Io`] when reading
+/// `dump` fails (psql is then killed, so nothing is committed).
+pub fn restore_into(
+    url: &PgUrl,
+    dump: &mut dyn Read,
+    create: bool,
+    drop_existing: bool,
+) -> Result<(), SourceError> {
+    prepare_restore(url, create, drop_existing)?;
+    let db = url.database_name();
+    run_psql(&url.with_database(&db), dump, &db, true)
+}
+
+/// Prepares the URL's database for a restore, as [`restore_into`] describes (`create`,
+/// `drop_existing`), without loading anything: the first step of a parallel restore.
+///
+/// Errors: [`SourceError::Invalid`] for a refused or missing target (naming the flag that
+/// allows it), [`SourceError::Database`] when the server refuses.
+pub fn prepare_restore(url: &PgUrl, create: bool, drop_existing: bool) -> Result<(), SourceError> {
+    let db = url.database_name();
+    let url = url.with_database(&db);
+    let refuse = |why: &str| Err(SourceError::Invalid(format!("database \"{db}\" {why}")));
+    let mut admin = connect_maintenance(&url)?;
+    let preparing = format!("preparing database \"{db}\" for restore");
+    let failed = |e: postgres::Error| db_err(&preparing, &e);
+    let sql = "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1";
+    let exists = admin.query_opt(sql, &[&db]).map_err(failed)?.is_some();
+    let replace = "add --drop-existing to drop it and restore into a new one";
+    let recreate = match (exists, create) {
+        (false, false) => return refuse("does not exist; add --create to create it"),
+        (true, true) if !drop_existing => return refuse(&format!("already exists; {replace}")),
+        (_, true) => true,
+        (true, false) => {
+            let kinds = "'r', 'p', 'v', 'm', 'S', 'f'";
+            let sql = format!(
+                "SELECT EXISTS ({})",
+                USER_TABLES_SQL.replace("KINDS", kinds)
+            );
+            let row = connect(&url)?.query_one(&sql, &[]).map_err(failed)?;
+            if row.get(0) && !drop_existing {
+                return refuse(&format!("is not empty; {replace}"));
+            }
+            row.get(0)
+        }
+    };
+    if recreate {
+        if exists {
+            admin
+                .batch_execute(&format!("DROP DATABASE {}", quote(&db)))
+                .map_err(failed)?;
+        }
+        let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote(&db));
+        admin.batch_execute(&sql).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Loads one part of a plain-format dump (`dump`: session settings, then SQL and `COPY` data)
+/// into the URL's database with its own `psql` session, as a parallel restore does for each
+/// table: all or nothing when `one_transaction`, else statement by statement (so that
+/// concurrent sessions never hold each other's locks until the end). `what` names the part in
+/// errors (e.g. `data of table public.orders`).
+///
+/// Errors: [`SourceError::Failed`] naming the part and the database when psql fails (its
+/// stderr attached), [`SourceError::Io`] when reading `dump` fails (psql is then killed).
+pub fn load_part(
+    url: &PgUrl,
+    dump: &mut dyn Read,
+    one_transaction: bool,
+    what: &str,
+) -> Result<(), SourceError> {
+    let db = url.database_name();
+    let url = url.with_database(&db);
+    run_psql(&url, dump, &db, one_transaction).map_err(|e| match e {
+        SourceError::Failed { status, stderr, .. } => SourceError::Failed {
+            what: format!("psql loading {what} into database \"{db}\""),
+            status,
+            stderr,
+        },
+        e => e,
+    })
+}
+
+/// Reads a child's stderr to the end, keeping its last [`STDERR_LIMIT`] bytes.
+fn collect_tail(mut r: impl Read) -> String {
+    let (mut kept, mut buf) = (Vec::new(), [0u8; 8192]);
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * STDERR_LIMIT {
+            kept.drain(..kept.len() - STDERR_LIMIT);
+        }
+    }
+    let start = kept.len().saturating_sub(STDERR_LIMIT);
+    String::from_utf8_lossy(&kept[start..]).trim().to_string()
+}
+
+/// Pipes `dump` into psql on the URL's database.
+fn run_psql(
+    url: &PgUrl,
+    dump: &mut dyn Read,
+    db: &str,
+    one_transaction: bool,
+) -> Result<(), SourceError> {
+    let missing = || SourceError::Invalid("no psql found: install postgresql-client".into());
+    // Looked up once: a parallel restore runs psql for every table and index.
+    static PSQL: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let psql = PSQL.get_or_init(|| newest_tool("psql").map(|t| t.path));
+    let psql = psql.as_ref().ok_or_else(missing)?;
+    let mut args = vec!["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password"];
+    if one_transaction {
+        args.push("--single-transaction");
+    }
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let mut cmd = tool_cmd(psql, url, &args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let tool = psql.display().to_string();
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| SourceError::Spawn { tool, source })?;
+    let stderr = child
+        .stderr
+        .take()
+        .map(|e| std::thread::spawn(move || collect_tail(e)));
+    let (mut stdin, mut buf, mut write_error) = (child.stdin.take(), vec![0u8; 65536], None);
+    while let Some(input) = stdin.as_mut() {
+        let n = match dump.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = child.kill().and_then(|_| child.wait());
+                return Err(io_err(
+                    format!("reading the dump to restore into \"{db}\""),
+                    e,
+                ));
+            }
+        };
+        if let Err(e) = input.write_all(&buf[..n]) {
+            write_error = Some(e);
+            break;
+        }
+    }
+    drop(stdin);
+    let what = format!("psql restore into database \"{db}\"");
+    let status = child
+        .wait()
+        .map_err(|e| io_err(format!("waiting for {what}"), e))?;
+    let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if !status.success() {
+        return Err(SourceError::Failed {
+            what,
+            status: describe_status(status),
+            stderr,
+        });
+    }
+    write_error.map_or(Ok(()), |e| Err(io_err(format!("writing to {what}"), e)))
+}

@@ -1,0 +1,414 @@
+//! Tests of the PostgreSQL engine against the test server (see [`crate::source::testdb`]): each
+//! test creates its own uniquely named databases and roles and drops them, also on failure.
+//! They never skip: a server that does not answer fails them.
+
+use super::conn::connect;
+use super::tool::{describe_cmd, pick_tool, version_num};
+use super::*;
+use crate::source::{testdb, Dialect, DumpSource, SourceInfo};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The test server's `postgres` database, from [`testdb::postgres_url`] (the server
+/// tests/integration uses). A server that does not answer fails the test: database tests never
+/// skip.
+fn server() -> PgUrl {
+    server_at(&testdb::postgres_url())
+}
+
+/// The `postgres` database of the server at `url`; panics when it does not answer.
+fn server_at(url: &str) -> PgUrl {
+    let url = PgUrl::parse(url).unwrap().with_database("postgres");
+    if let Err(e) = connect(&url) {
+        panic!(
+            "no PostgreSQL test server at {url} ({}): {e}",
+            testdb::POSTGRES_VAR
+        );
+    }
+    url
+}
+
+#[test]
+#[should_panic(expected = "no PostgreSQL test server at postgres://postgres@127.0.0.1:1/postgres")]
+fn an_unreachable_test_server_fails_the_test() {
+    server_at("postgres://postgres@127.0.0.1:1/test");
+}
+
+fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+fn exec(url: &PgUrl, sql: &str) {
+    let result = connect(url).unwrap().batch_execute(sql);
+    result.unwrap_or_else(|e| panic!("{}", db_err(sql, &e)));
+}
+
+/// Drops a database (or a role: `DROP ROLE`) at the end of a test, also on failure.
+struct Guard(PgUrl, String, &'static str);
+
+impl Guard {
+    /// Reserves a database name; with `sql`, creates the database and runs `sql` in it.
+    fn db(admin: &PgUrl, sql: Option<&str>) -> (Guard, PgUrl) {
+        let name = unique("dv_pg");
+        let guard = Guard(admin.clone(), name.clone(), "DATABASE");
+        if let Some(sql) = sql {
+            exec(admin, &format!("CREATE DATABASE {name}"));
+            exec(&admin.with_database(&name), sql);
+        }
+        (guard, admin.with_database(&name))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let force = if self.2 == "DATABASE" {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
+        let sql = format!("DROP {} IF EXISTS {}{force}", self.2, self.1);
+        let _ = connect(&self.0).map(|mut c| c.batch_execute(&sql));
+    }
+}
+
+fn read_all(mut src: Box<dyn DumpSource>) -> Result<(String, SourceInfo), SourceError> {
+    let mut out = String::new();
+    src.read_to_string(&mut out).unwrap();
+    Ok((out, src.finish()?))
+}
+
+fn opts(heap_order: bool) -> PgOptions {
+    PgOptions {
+        heap_order,
+        globals: false,
+    }
+}
+
+fn dump(url: &PgUrl, heap_order: bool) -> String {
+    read_all(open_source(url, &opts(heap_order)).unwrap())
+        .unwrap()
+        .0
+}
+
+/// The dump without the lines that differ between any two pg_dump runs (restrict keys).
+fn normalize(dump: &str) -> Vec<&str> {
+    let random = |l: &&str| l.starts_with("\\restrict") || l.starts_with("\\unrestrict");
+    dump.lines().filter(|l| !random(l)).collect()
+}
+
+fn assert_same(a: &[&str], b: &[&str]) {
+    let first = a.iter().zip(b).position(|(x, y)| x != y);
+    let at = first.unwrap_or(a.len().min(b.len()));
+    assert!(
+        a == b,
+        "differ at line {at}: {:?} / {:?}",
+        a.get(at),
+        b.get(at)
+    );
+}
+
+/// The data lines of the COPY block that starts with `copy_line`.
+fn copy_rows<'a>(dump: &'a str, copy_line: &str) -> Vec<&'a str> {
+    let rows = dump.lines().skip_while(|l| *l != copy_line).skip(1);
+    rows.take_while(|l| *l != "\\.").collect()
+}
+
+const SCHEMA: &str = r#"
+    CREATE SEQUENCE ticket_seq START 100;
+    CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, balance numeric(12,2),
+        notes text, data json, meta jsonb, photo bytea, ratio float8,
+        created timestamptz DEFAULT '2024-01-02 03:04:05+00');
+    CREATE TABLE orders (customer bigint REFERENCES customers, n int, total numeric,
+        ticket int DEFAULT nextval('ticket_seq'), twice int GENERATED ALWAYS AS (n * 2) STORED,
+        PRIMARY KEY (n, customer));
+    CREATE TABLE "Odd ""Name""" ("select" int PRIMARY KEY, "Mixed Case" text);
+    CREATE TABLE events (at int, what text);
+    CREATE TABLE audit (id serial PRIMARY KEY, gone int, msg text);
+    ALTER TABLE audit DROP COLUMN gone;
+    CREATE VIEW big_customers AS SELECT id, name FROM customers WHERE balance > 100;
+    CREATE FUNCTION log_order() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN INSERT INTO audit (msg) VALUES ('order ' || NEW.n); RETURN NEW; END $$;
+    CREATE TRIGGER orders_log AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION log_order();
+    INSERT INTO customers SELECT i, 'name ' || i || ' ünïcødé ☃ 日本', i * 1.5,
+        CASE WHEN i % 3 = 0 THEN NULL ELSE E'tab\there\nnew line \\ back' END,
+        '{"k": [1, 2]}', jsonb_build_object('i', i, 's', 'x"y'),
+        decode('00ff' || lpad(to_hex(i), 4, '0'), 'hex'), i / 3.0
+        FROM generate_series(300, 1, -1) i;
+    INSERT INTO orders (customer, n, total) SELECT i % 50 + 1, i, i / 7.0
+        FROM generate_series(1, 500) i;
+    INSERT INTO "Odd ""Name""" VALUES (2, NULL), (1, 'x');
+    INSERT INTO events SELECT i, 'e' || i FROM generate_series(1, 50) i;
+    SELECT setval('ticket_seq', 4242);
+    SELECT lo_from_bytea(424242, '\x0102'::bytea);
+"#;
+
+#[test]
+fn round_trip_restores_an_identical_database() {
+    let admin = server();
+    let (_source, source) = Guard::db(&admin, Some(SCHEMA));
+    let (pk_dump, info) = read_all(open_source(&source, &PgOptions::default()).unwrap()).unwrap();
+    assert_eq!(
+        (info.kind.as_str(), info.database),
+        ("postgres", source.database.clone())
+    );
+    assert_eq!(
+        (info.options, info.dialect),
+        (
+            vec!["primary-key order".into(), source.server_option()],
+            Some(Dialect::Postgres)
+        )
+    );
+    assert!(info
+        .tool_version
+        .unwrap()
+        .starts_with("pg_dump (PostgreSQL) "));
+    assert!(info
+        .command
+        .unwrap()
+        .contains("pg_dump --format=plain --no-password"));
+    // Our own blocks, in key order, for rows inserted out of order.
+    let odd = "COPY public.\"Odd \"\"Name\"\"\" (\"select\", \"Mixed Case\") FROM stdin;";
+    assert_eq!(copy_rows(&pk_dump, odd), ["1\tx", "2\t\\N"]);
+    let orders = copy_rows(
+        &pk_dump,
+        "COPY public.orders (customer, n, total, ticket) FROM stdin;",
+    );
+    assert_eq!(orders.len(), 500);
+    assert!(pk_dump.contains("\n1\tname 1 ünïcødé ☃ 日本\t1.50\ttab\\there\\nnew line \\\\ back\t"));
+    assert!(pk_dump.contains("SELECT pg_catalog.setval('public.ticket_seq', 4242, true);"));
+
+    let (_target, target) = Guard::db(&admin, None);
+    restore_into(&target, &mut pk_dump.as_bytes(), true, false).unwrap();
+    assert!(list_databases(&admin)
+        .unwrap()
+        .contains(target.database.as_ref().unwrap()));
+    assert_same(&normalize(&pk_dump), &normalize(&dump(&target, false)));
+    // Heap order differs where the restore wrote rows in key order: compare sorted lines.
+    let (original, restored) = (dump(&source, true), dump(&target, true));
+    assert!(original.contains("CREATE TRIGGER orders_log") && original.contains("lo_create"));
+    let sorted = |d: &str| -> Vec<String> {
+        let mut lines: Vec<String> = normalize(d).into_iter().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(sorted(&original), sorted(&restored));
+    let counts = table_row_counts(&target).unwrap();
+    assert_eq!(counts, table_row_counts(&source).unwrap());
+    assert_eq!(
+        (
+            counts["public.orders"],
+            counts["public.\"Odd \"\"Name\"\"\""]
+        ),
+        (500, 2)
+    );
+}
+
+#[test]
+fn primary_key_order_survives_updates() {
+    let admin = server();
+    let (_db, url) = Guard::db(
+        &admin,
+        Some(
+            "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 2000) i;
+         UPDATE t SET v = v || '!' WHERE id % 3 = 0;",
+        ),
+    );
+    let ids = |d: &str| -> Vec<i32> {
+        let rows = copy_rows(d, "COPY public.t (id, v) FROM stdin;");
+        rows.iter()
+            .map(|l| l.split('\t').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    assert!(
+        !ids(&dump(&url, true)).is_sorted(),
+        "the update should have moved rows"
+    );
+    let before = dump(&url, false);
+    assert_eq!(ids(&before), (1..=2000).collect::<Vec<_>>());
+    exec(&url, "UPDATE t SET v = 'changed' WHERE id = 1000");
+    let after = dump(&url, false);
+    let (before, after) = (normalize(&before), normalize(&after));
+    assert_eq!(before.len(), after.len());
+    let diff: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a != b).collect();
+    assert_eq!(diff, [(&"1000\tv1000", &"1000\tchanged")]);
+}
+
+/// Our child processes started with `PGDATABASE=db`.
+fn children_of_db(db: &str) -> Vec<String> {
+    let (me, env) = (
+        std::process::id().to_string(),
+        format!("\0PGDATABASE={db}\0"),
+    );
+    let mut pids = Vec::new();
+    for dir in std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+    {
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1));
+        let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+        if ppid == Some(&me) && String::from_utf8_lossy(&environ).contains(&env) {
+            pids.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    pids
+}
+
+#[test]
+fn failures_surface_and_dropping_stops_everything() {
+    let admin = server();
+    for heap_order in [false, true] {
+        let missing = admin.with_database(&unique("dv_pg_missing"));
+        let err = open_source(&missing, &opts(heap_order));
+        let err = err
+            .map_or_else(|e| e, |src| read_all(src).unwrap_err())
+            .to_string();
+        assert!(err.contains(&missing.database_name()), "{err}");
+    }
+    let role = unique("dv_pg_role");
+    exec(&admin, &format!("CREATE ROLE {role} LOGIN"));
+    let _role = Guard(admin.clone(), role.clone(), "ROLE");
+    let (_db, url) = Guard::db(
+        &admin,
+        Some(
+            "CREATE TABLE secret (x int);
+         CREATE TABLE big (id int PRIMARY KEY, v text); GRANT SELECT ON big TO PUBLIC;
+         INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 50000) i;",
+        ),
+    );
+    let db = url.database_name();
+    // pg_dump fails (permission denied for table secret): the error comes from finish.
+    let as_role = PgUrl {
+        user: Some(role),
+        ..url.clone()
+    };
+    for heap_order in [false, true] {
+        let src = open_source(&as_role, &opts(heap_order)).unwrap();
+        let err = read_all(src).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, SourceError::Failed { .. }), "{text}");
+        assert!(
+            text.contains(&db) && text.contains("permission denied"),
+            "{text}"
+        );
+    }
+    // A killed pg_dump (blocked on a full pipe) is detected.
+    let mut src = open_source(&url, &opts(true)).unwrap();
+    src.read_exact(&mut [0u8; 100]).unwrap();
+    let pids = children_of_db(&db);
+    assert_eq!(pids.len(), 1);
+    Command::new("kill")
+        .args(["-9", &pids[0]])
+        .status()
+        .unwrap();
+    let err = read_all(src).unwrap_err().to_string();
+    assert!(
+        err.contains("killed by signal 9") && err.contains(&db),
+        "{err}"
+    );
+    // Dropping a primary-key-order source early ends its children and its connection.
+    let mut src = open_source(&url, &PgOptions::default()).unwrap();
+    src.read_exact(&mut [0u8; 100]).unwrap();
+    drop(src);
+    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sessions: i64 = connect(&admin)
+            .unwrap()
+            .query_one(&sql, &[])
+            .unwrap()
+            .get(0);
+        if sessions == 0 && children_of_db(&db).is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sessions} sessions still open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn restore_refuses_to_overwrite() {
+    let admin = server();
+    let one = "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1);";
+    let (_source, source) = Guard::db(&admin, Some(one));
+    let (_target, target) = Guard::db(&admin, Some("CREATE TABLE keep (id int);"));
+    let pk_dump = dump(&source, false);
+    for create in [false, true] {
+        let err = restore_into(&target, &mut pk_dump.as_bytes(), create, false).unwrap_err();
+        let name = target.database_name();
+        assert!(matches!(err, SourceError::Invalid(_)) && err.to_string().contains(&name));
+    }
+    assert!(table_row_counts(&target)
+        .unwrap()
+        .contains_key("public.keep"));
+    let (_missing, missing) = Guard::db(&admin, None);
+    let err = restore_into(&missing, &mut pk_dump.as_bytes(), false, false).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let bad = restore_into(&missing, &mut &b"CREATE TABLE x (;"[..], true, false).unwrap_err();
+    assert!(matches!(bad, SourceError::Failed { .. }));
+    assert!(bad.to_string().contains(&missing.database_name()), "{bad}");
+    restore_into(&target, &mut pk_dump.as_bytes(), false, true).unwrap();
+    let counts = table_row_counts(&target).unwrap();
+    assert_eq!(counts, BTreeMap::from([("public.a".to_string(), 1)]));
+    let (globals, info) = read_all(open_globals(&admin).unwrap()).unwrap();
+    assert!(globals.contains("CREATE ROLE postgres;"), "{globals}");
+    assert_eq!(info.options, ["globals-only"]);
+}
+
+#[test]
+fn urls_versions_and_quoting() {
+    let url = PgUrl::parse("postgresql://al%40ice:s3cr%3At@db.example:6543/shop?sslmode=disable");
+    let url = url.unwrap();
+    assert_eq!(
+        (url.user.as_deref(), url.password.as_deref()),
+        (Some("al@ice"), Some("s3cr:t"))
+    );
+    assert_eq!(
+        (url.host.as_deref(), url.port),
+        (Some("db.example"), Some(6543))
+    );
+    assert_eq!(
+        url.to_string(),
+        "postgres://al%40ice@db.example:6543/shop?sslmode=disable"
+    );
+    assert!(!format!("{url:?}").contains("s3cr"));
+    assert_eq!(url.with_database("x").database_name(), "x");
+    let v6 = PgUrl::parse("postgres://[::1]:5433").unwrap();
+    assert_eq!((v6.host.as_deref(), v6.port), (Some("::1"), Some(5433)));
+    assert_eq!(v6.to_string(), "postgres://[::1]:5433");
+    let sock = PgUrl::parse("postgres:///db?host=%2Fvar%2Frun%2Fpostgresql").unwrap();
+    assert_eq!(sock.host.as_deref(), Some("/var/run/postgresql"));
+    assert_eq!(PgUrl::parse("postgres://").unwrap(), PgUrl::default());
+    for bad in [
+        "mysql://x",
+        "postgres://h:p/db",
+        "postgres://h/db?foo=1",
+        "postgres://h/%zz",
+    ] {
+        assert!(PgUrl::parse(bad).is_err(), "{bad}");
+    }
+    let cmd = describe_cmd(&url, Path::new("/bin/pg_dump"), &["--a b".into()]);
+    let env = "PGHOST=db.example PGPORT=6543 PGUSER=al@ice PGDATABASE=shop PGSSLMODE=disable";
+    assert_eq!(cmd, format!("{env} /bin/pg_dump '--a b'"));
+    assert_eq!(version_num("15.19"), Some(150019));
+    assert_eq!(
+        (version_num("16beta1"), version_num("(PostgreSQL)")),
+        (Some(160000), None)
+    );
+    assert_eq!(quote("a\"b.*"), "\"a\"\"b.*\"");
+    let err = pick_tool("pg_dump", 990001, "99.1 (Debian)")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("PostgreSQL server is 99.1 but the newest pg_dump here is 1"));
+    assert!(err.ends_with(": install postgresql-client-99"), "{err}");
+}

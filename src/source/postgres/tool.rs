@@ -1,0 +1,117 @@
+//! PostgreSQL client programs (`pg_dump`, `pg_dumpall`, `psql`): finding the newest one on this
+//! machine, refusing one older than the server, and building its command line with the URL's
+//! settings as libpq environment variables (the password only as `PGPASSWORD`).
+//!
+//! Owns tool choice and command building. It must not connect to a server, start a dump or a
+//! restore, or put a password on a command line or in a description.
+
+use super::PgUrl;
+use crate::source::SourceError;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// `15.19` → 150019, as `server_version_num` (9.x releases count as major version 9).
+pub(super) fn version_num(s: &str) -> Option<u32> {
+    let end = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let mut parts = s[..end].split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    Some(major * 10000 + parts.next().flatten().unwrap_or(0))
+}
+
+/// A PostgreSQL client program found on this machine.
+#[derive(Debug)]
+pub(super) struct Tool {
+    pub(super) path: PathBuf,
+    /// First line of `--version`, e.g. `pg_dump (PostgreSQL) 15.19`.
+    pub(super) version: String,
+    pub(super) num: u32,
+}
+
+/// The newest `name` in /usr/lib/postgresql/*/bin and PATH (earlier places win ties).
+pub(super) fn newest_tool(name: &str) -> Option<Tool> {
+    let versioned = std::fs::read_dir("/usr/lib/postgresql").map(|d| d.flatten());
+    let mut dirs: Vec<PathBuf> = versioned
+        .map(|d| d.map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let (mut seen, mut newest) = (HashSet::new(), None::<Tool>);
+    for path in dirs.into_iter().map(|d| d.join(name)) {
+        if !path.is_file() || !seen.insert(path.canonicalize().unwrap_or(path.clone())) {
+            continue;
+        }
+        let mut cmd = Command::new(&path);
+        let Ok(out) = cmd.arg("--version").stdin(Stdio::null()).output() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text.lines().next().unwrap_or("").trim().to_string();
+        let newer = |n: &u32| out.status.success() && newest.as_ref().is_none_or(|t| *n > t.num);
+        if let Some(num) = version
+            .split_whitespace()
+            .find_map(version_num)
+            .filter(newer)
+        {
+            newest = Some(Tool { path, version, num });
+        }
+    }
+    newest
+}
+
+/// The newest `name` if it is at least as new as the server, else a clear refusal.
+pub(super) fn pick_tool(
+    name: &str,
+    server_num: u32,
+    server_version: &str,
+) -> Result<Tool, SourceError> {
+    let server = server_version
+        .split_whitespace()
+        .next()
+        .unwrap_or(server_version);
+    let install = format!("install postgresql-client-{}", server_num / 10000);
+    let refusal = match newest_tool(name) {
+        Some(t) if t.num / 10000 >= server_num / 10000 => return Ok(t),
+        Some(t) => format!(
+            "PostgreSQL server is {server} but the newest {name} here is {}.{}: {install}",
+            t.num / 10000,
+            t.num % 10000
+        ),
+        None => format!("no {name} found in /usr/lib/postgresql/*/bin or PATH: {install}"),
+    };
+    Err(SourceError::Invalid(refusal))
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command line as a shell would read it, with the URL's environment and no password.
+pub(super) fn describe_cmd(url: &PgUrl, tool: &Path, args: &[String]) -> String {
+    let env = url
+        .env_pairs()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", shell_quote(&v)));
+    let cmd = std::iter::once(tool.display().to_string()).chain(args.iter().cloned());
+    env.chain(cmd.map(|a| shell_quote(&a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) fn tool_cmd(tool: &Path, url: &PgUrl, args: &[String]) -> Command {
+    let mut cmd = Command::new(tool);
+    cmd.args(args).envs(url.env_pairs());
+    if let Some(password) = &url.password {
+        cmd.env("PGPASSWORD", password);
+    }
+    cmd
+}
