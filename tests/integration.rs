@@ -2,6 +2,8 @@
 
 #[path = "integration/backends.rs"]
 mod backends;
+#[path = "integration/breakdown.rs"]
+mod breakdown;
 #[path = "integration/cache.rs"]
 mod cache;
 #[path = "integration/catalogue.rs"]

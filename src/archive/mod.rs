@@ -4,15 +4,15 @@
 //!
 //! Stages, each on its own thread(s), joined by bounded channels so memory stays flat whatever
 //! the stream's size:
-//! 1. reader ([`read`]): FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream,
+//! 1. reader (`read.rs`): FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream,
 //!    the table scan of a dump;
 //! 2. dedup (the calling thread): index lookup, chunk-list tree ([`crate::stream::ListWriter`]),
 //!    delta base candidates by position in the parent stream, the previous snapshot's stream
 //!    of the same source ([`parent`]); only new blobs go on;
-//! 3. encoders ([`encode`], one per core): each new blob through [`crate::blob::codec`] (a zstd
+//! 3. encoders (`encode.rs`, one per core): each new blob through [`crate::blob::codec`] (a zstd
 //!    patch against each candidate base in turn, else compressed whole; then sealed);
-//! 4. packer: the archiver's own [`Packer`](crate::pack::packer::Packer) (packs, then index files), or a
-//!    [`ParallelPacker`] the caller shares between streams.
+//! 4. packer: the archiver's own [`crate::pack::packer::Packer`] (packs, then index files), or
+//!    a [`ParallelPacker`] the caller shares between streams.
 //!
 //! Owns: the order of the stages, deduplication against the index (rule W2 of repo-format.md
 //! section 14: a blob is relied on only when [`Index::contains`] it, with its whole chain; one
@@ -25,7 +25,6 @@ mod encode;
 pub mod parent;
 mod read;
 
-use parent::{choose_base, BaseFinder};
 use crate::error::{Error, Result};
 use crate::format::list::ListEntry;
 use crate::format::pack::BlobKind;
@@ -39,6 +38,7 @@ use crate::source::{Dialect, SourceInfo};
 use crate::stream::ListWriter;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use encode::Work;
+use parent::{choose_base, BaseFinder};
 use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
@@ -98,9 +98,9 @@ pub enum Scan {
 /// Where sealed blobs go.
 #[derive(Clone, Copy)]
 pub enum PackSink<'a> {
-    /// A [`Packer`](crate::pack::packer::Packer) of the archiver's own, finished with the stream: its packs, then one index
-    /// file for them (and a checkpoint index file every few minutes), are written before
-    /// [`Archiver::archive`] returns.
+    /// A [`crate::pack::packer::Packer`] of the archiver's own, finished with the stream: its
+    /// packs, then one index file for them (and a checkpoint index file every few minutes),
+    /// are written before [`Archiver::archive`] returns.
     Own,
     /// A packer the caller shares between streams; the blobs are durable only after the
     /// caller's [`ParallelPacker::checkpoint`].

@@ -1,4 +1,5 @@
-//! `dumpvault stats [--by database]`: sizes, deduplication and growth.
+//! `dumpvault stats [--by database] [--breakdown [SNAPSHOT]]`: sizes, deduplication and growth;
+//! where one snapshot's added bytes went.
 
 use super::output::{human_bytes, render, table};
 use super::Ctx;
@@ -18,6 +19,11 @@ pub struct StatsArgs {
     /// Also give one row per database.
     #[arg(long, value_enum)]
     by: Option<By>,
+    /// Also say where one snapshot's added bytes went (default: the latest): delta blobs,
+    /// data blobs stored whole, list blobs, pack overhead, index files. Reads the chunk lists
+    /// of that snapshot and the older ones, no data blob.
+    #[arg(long, value_name = "SNAPSHOT", num_args = 0..=1, default_missing_value = "latest")]
+    breakdown: Option<String>,
 }
 
 /// Days the snapshots must span before a growth rate is shown: over less, one snapshot's
@@ -50,8 +56,16 @@ fn growth_text(g: Option<f64>, span_days: f64) -> String {
 pub fn run(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let s = stats::run(&repo, matches!(a.by, Some(By::Database)))?;
+    let b = match &a.breakdown {
+        Some(spec) => Some(stats::breakdown(&repo, spec)?),
+        None => None,
+    };
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        let mut v = serde_json::to_value(&s)?;
+        if let (Some(b), Some(m)) = (&b, v.as_object_mut()) {
+            m.insert("breakdown".into(), serde_json::to_value(b)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
     let f = &s.figures;
@@ -103,5 +117,77 @@ pub fn run(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
         }
         println!("{}", render(&t));
     }
+    if let Some(b) = &b {
+        print_breakdown(b);
+    }
     Ok(0)
+}
+
+/// The `--breakdown` table: one row per kind of bytes, with its share of the pack bytes.
+fn print_breakdown(b: &stats::Breakdown) {
+    let snap = b.snapshot.get(..8).unwrap_or(&b.snapshot);
+    println!();
+    println!(
+        "snapshot {snap} ({}): added {} for {} read",
+        b.time,
+        human_bytes(b.bytes_added),
+        human_bytes(b.bytes_read)
+    );
+    let share = |x: u64| {
+        if b.accounted == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * x as f64 / b.accounted as f64)
+        }
+    };
+    let mut t = table(&["what", "count", "stored", "raw", "share"], &[1, 2, 3, 4]);
+    for (what, f) in [
+        ("delta blobs", b.delta),
+        ("data blobs stored whole", b.whole),
+        ("list blobs", b.list),
+    ] {
+        t.add_row(vec![
+            what.to_string(),
+            f.count.to_string(),
+            human_bytes(f.stored),
+            human_bytes(f.raw),
+            share(f.stored),
+        ]);
+    }
+    t.add_row(vec![
+        "pack headers and trailers".into(),
+        b.packs.to_string(),
+        human_bytes(b.pack_overhead),
+        "-".into(),
+        share(b.pack_overhead),
+    ]);
+    if b.other_stored > 0 {
+        t.add_row(vec![
+            "other writers' blobs in these packs".into(),
+            "-".into(),
+            human_bytes(b.other_stored),
+            "-".into(),
+            share(b.other_stored),
+        ]);
+    }
+    t.add_row(vec![
+        "index files (not in added)".into(),
+        format!("{} entries", b.index_entries),
+        human_bytes(b.index_bytes),
+        "-".into(),
+        "-".into(),
+    ]);
+    println!("{}", render(&t));
+    println!(
+        "new data chunks without a delta base: {} of {} ({:.1}%)",
+        b.whole.count,
+        b.whole.count + b.delta.count,
+        100.0 * b.no_base_share
+    );
+    if b.missing > 0 {
+        println!(
+            "blobs the index does not list: {} (run `dumpvault check`)",
+            b.missing
+        );
+    }
 }

@@ -175,9 +175,9 @@ pub fn snapshot_object(id: &Id) -> String {
 /// full.
 ///
 /// The steps: load the index (damaged index files are problems); take the inventory of packs
-/// ([`inventory`]); compare stored pack sizes with the index ([`check_sizes`]); read pack
-/// headers, and the selected packs in full ([`check_packs`]); note orphan packs and unindexed
-/// blobs ([`note_strays`]); walk every snapshot ([`check_snapshots`]).
+/// (`inventory`); compare stored pack sizes with the index (`check_sizes`); read pack
+/// headers, and the selected packs in full (`check_packs`); note orphan packs and unindexed
+/// blobs (`note_strays`); walk every snapshot (`check_snapshots`).
 pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
     let mut problems = Problems::default();
     let mut report = CheckReport::default();

@@ -178,3 +178,173 @@ pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
         damaged_snapshots: loaded.damaged.iter().map(|id| id.to_hex()).collect(),
     })
 }
+
+/// One kind of blob in a [`Breakdown`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BlobFigures {
+    /// Number of blobs.
+    pub count: u64,
+    /// Sealed bytes in packs (what the repository stores).
+    pub stored: u64,
+    /// Plaintext bytes (for a delta blob: the chunk it restores to, not the patch).
+    pub raw: u64,
+}
+
+impl BlobFigures {
+    fn add(&mut self, stored: u32, raw: u32) {
+        self.count += 1;
+        self.stored += u64::from(stored);
+        self.raw += u64::from(raw);
+    }
+}
+
+/// Where one snapshot's added bytes went (`stats --breakdown`), from the index's own entries:
+/// no data blob is read, only the chunk-list blobs of this snapshot and of the older ones.
+///
+/// A blob counts as added by the snapshot when the snapshot refers to it (a data chunk or a
+/// list blob of its chunk-list trees) and no older snapshot still in the repository does.
+/// When the snapshot's packs hold nothing else (one `snapshot` command, no prune since),
+/// `delta.stored + whole.stored + list.stored + pack_overhead` equals the manifest's
+/// `bytes_added`; blobs of other writers in the same packs (a fleet run's shared packer, a
+/// repack) are counted in `other_stored`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Breakdown {
+    /// Snapshot id, hex.
+    pub snapshot: String,
+    /// Snapshot time, as recorded.
+    pub time: String,
+    /// The manifest's `summary.bytes_added`: pack bytes written by the snapshot.
+    pub bytes_added: u64,
+    /// The manifest's `summary.bytes_read`: bytes of dump read.
+    pub bytes_read: u64,
+    /// Data chunks stored as zstd patches against a base (delta blobs).
+    pub delta: BlobFigures,
+    /// Data chunks stored whole: changed or new chunks that got no delta base.
+    pub whole: BlobFigures,
+    /// Chunk-list blobs.
+    pub list: BlobFigures,
+    /// Ids the snapshot refers to that no index lists (a damaged repository; 0 normally).
+    pub missing: u64,
+    /// Packs holding the added blobs.
+    pub packs: u64,
+    /// Bytes of those packs that are no blob: headers, trailers (pack size minus every
+    /// blob's sealed length).
+    pub pack_overhead: u64,
+    /// Sealed bytes of other blobs in those packs (not added by this snapshot).
+    pub other_stored: u64,
+    /// `delta.stored + whole.stored + list.stored + pack_overhead + other_stored`: the pack
+    /// bytes the figures account for (equal to `bytes_added` when the packs are its own).
+    pub accounted: u64,
+    /// Index files (not superseded) listing those packs.
+    pub index_files: u64,
+    /// Bytes of those index files (not in `bytes_added`).
+    pub index_bytes: u64,
+    /// Blob entries in those index files.
+    pub index_entries: u64,
+    /// whole.count / (delta.count + whole.count): the share of new data chunks that got no
+    /// delta base (0 without new data chunks).
+    pub no_base_share: f64,
+}
+
+/// Where snapshot `spec` (`latest` or an id prefix) put the bytes it added: see [`Breakdown`].
+///
+/// Cost: every index file and the chunk-list blobs of this snapshot and of the older ones
+/// (each shared list blob once), no data blob.
+///
+/// Errors: as [`snapshots::find`]; storage errors reading index files or list blobs; a list
+/// blob that cannot be read or decoded ([`crate::error::Error::Corrupt`] and the like).
+pub fn breakdown(repo: &Repository, spec: &str) -> Result<Breakdown> {
+    use crate::format::pack::BlobKind;
+    use crate::id::Id;
+    use crate::index::Index;
+    use crate::stream::{Node, Walk};
+    use std::collections::{HashMap, HashSet};
+
+    let target = snapshots::find(repo, spec, &snapshots::Filter::default())?;
+    let files = Index::load_files(repo)?;
+    let superseded = crate::index::superseded(&files);
+    let mut index = Index::default();
+    for (id, f) in &files {
+        if !superseded.contains(id) {
+            index.add_file(*id, f);
+        }
+    }
+    // What the snapshot refers to.
+    let mut added: HashSet<Id> = HashSet::new();
+    let mut walk = Walk::new(repo, &index).once();
+    for s in &target.manifest.streams {
+        walk.push_root(Id(s.root));
+        for n in walk.by_ref() {
+            match n.map_err(|e| e.error)? {
+                Node::List { id, .. } => added.insert(id),
+                Node::Chunk(c) => added.insert(c.id),
+                _ => false,
+            };
+        }
+    }
+    // Minus what older snapshots refer to (each list blob once over all of them).
+    let key = (target.time(), target.id);
+    let mut walk = Walk::new(repo, &index).once();
+    for e in snapshots::load_catalogued(repo)?.entries {
+        if (e.time(), e.id) >= key || e.id == target.id {
+            continue;
+        }
+        for s in &e.manifest.streams {
+            walk.push_root(Id(s.root));
+            for n in walk.by_ref() {
+                match n.map_err(|e| e.error)? {
+                    Node::List { id, .. } => added.remove(&id),
+                    Node::Chunk(c) => added.remove(&c.id),
+                    _ => false,
+                };
+            }
+        }
+    }
+    let mut b = Breakdown {
+        snapshot: target.id.to_hex(),
+        time: target.manifest.time.clone(),
+        bytes_added: target.manifest.summary.bytes_added,
+        bytes_read: target.manifest.summary.bytes_read,
+        ..Default::default()
+    };
+    let mut packs: HashSet<Id> = HashSet::new();
+    for id in &added {
+        let Some((pack, loc)) = index.get(id) else {
+            b.missing += 1;
+            continue;
+        };
+        packs.insert(pack);
+        match loc.kind {
+            BlobKind::Delta => b.delta.add(loc.length, loc.raw_length),
+            BlobKind::Data => b.whole.add(loc.length, loc.raw_length),
+            BlobKind::List => b.list.add(loc.length, loc.raw_length),
+        }
+    }
+    let sizes: HashMap<Id, u64> = repo.list(FileKind::Index)?.into_iter().collect();
+    let mut counted: HashSet<Id> = HashSet::new();
+    for (fid, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
+        let mut listed = false;
+        for p in f.packs.iter().filter(|p| packs.contains(&Id(p.id))) {
+            listed = true;
+            if !counted.insert(Id(p.id)) {
+                continue;
+            }
+            let blobs: u64 = p.blobs.iter().map(|x| u64::from(x.length)).sum();
+            b.pack_overhead += p.size.saturating_sub(blobs);
+            b.other_stored += (p.blobs.iter())
+                .filter(|x| !added.contains(&Id(x.id)))
+                .map(|x| u64::from(x.length))
+                .sum::<u64>();
+        }
+        if listed {
+            b.index_files += 1;
+            b.index_bytes += sizes.get(fid).copied().unwrap_or(0);
+            b.index_entries += f.packs.iter().map(|p| p.blobs.len() as u64).sum::<u64>();
+        }
+    }
+    b.packs = counted.len() as u64;
+    b.accounted =
+        b.delta.stored + b.whole.stored + b.list.stored + b.pack_overhead + b.other_stored;
+    b.no_base_share = ratio(b.whole.count, b.delta.count + b.whole.count);
+    Ok(b)
+}

@@ -1,20 +1,9 @@
-//! Password-based key derivation with Argon2id (RFC 9106), parameters stored in each key file.
+//! Password-based key derivation with Argon2id (RFC 9106), with the parameters stored in each
+//! key file ([`KdfParams`], whose persisted shape is [`crate::format::key`]'s).
 
-use serde::{Deserialize, Serialize};
-
-/// Argon2id parameters of one key file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KdfParams {
-    /// Memory cost in KiB.
-    pub memory_kib: u32,
-    /// Number of passes.
-    pub iterations: u32,
-    /// Degree of parallelism (lanes).
-    pub parallelism: u32,
-    /// 16 random bytes, hex in the key file.
-    #[serde(with = "hex::serde")]
-    pub salt: Vec<u8>,
-}
+/// Argon2id parameters of one key file: the persisted shape lives in
+/// [`crate::format::key`]; choosing costs and deriving keys with them is done here.
+pub use crate::format::key::KdfParams;
 
 impl KdfParams {
     /// Production defaults: 64 MiB, 3 passes, 1 lane (RFC 9106's second recommended option), random salt.

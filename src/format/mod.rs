@@ -11,6 +11,7 @@ pub mod config;
 mod fuzz_tests;
 pub mod index;
 pub mod key;
+pub mod layout;
 pub mod list;
 pub mod lock;
 pub mod pack;
@@ -136,6 +137,7 @@ mod layering_tests {
             ("config.rs", include_str!("config.rs")),
             ("index.rs", include_str!("index.rs")),
             ("key.rs", include_str!("key.rs")),
+            ("layout.rs", include_str!("layout.rs")),
             ("list.rs", include_str!("list.rs")),
             ("lock.rs", include_str!("lock.rs")),
             ("mod.rs", include_str!("mod.rs")),

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 /// Bytes of the trailing header-length field.
 pub const TRAILER_LEN: usize = 4;
 
+/// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
+/// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
+pub const MAX_DELTA_DEPTH: usize = 3;
+
+/// Longest delta chain a reader follows: far above what any writer produces (writers have
+/// used other maxima, e.g. 8), so older repositories stay readable, yet bounded so that a
+/// damaged index whose bases form a loop is an error, not a hang.
+pub const READ_DELTA_DEPTH: usize = 64;
+
 /// What a blob holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]

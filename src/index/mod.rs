@@ -195,11 +195,11 @@ impl Index {
     /// Whether blob `id` may be relied on by a writer (the deduplication test, rule W2 of
     /// `repo-format.md` section 14): its copy is in a live pack and, for a delta blob, so is
     /// every base down its chain to a whole blob. Blobs only in obsolete packs, and deltas
-    /// whose chain reaches one (or is longer than [`crate::pack::reader::READ_DELTA_DEPTH`],
+    /// whose chain reaches one (or is longer than [`crate::format::pack::READ_DELTA_DEPTH`],
     /// or has a base in no index), do not count: a writer stores such a chunk again.
     pub fn contains(&self, id: &Id) -> bool {
         let mut at = *id;
-        for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
+        for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
             let Some(l) = self.blobs.get(&at) else {
                 return false;
             };
@@ -226,7 +226,7 @@ impl Index {
     pub fn chain_packs(&self, id: &Id) -> Vec<Id> {
         let mut packs = Vec::new();
         let mut at = *id;
-        for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
+        for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
             let Some(l) = self.blobs.get(&at) else {
                 break;
             };

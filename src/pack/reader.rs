@@ -13,65 +13,11 @@ use crate::format::pack::BlobKind;
 use crate::id::Id;
 use crate::index::{Index, Location};
 use crate::repository::{FileKind, Repository};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
-/// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
-pub const MAX_DELTA_DEPTH: usize = 3;
-
-/// Longest delta chain a reader follows: far above what any writer produces (writers have
-/// used other maxima, e.g. 8), so older repositories stay readable, yet bounded so that a
-/// damaged index whose bases form a loop is an error, not a hang.
-pub const READ_DELTA_DEPTH: usize = 64;
-
-/// Plaintext bytes kept by [`BaseCache`]: the bases of a restore batch (4 MiB of chunks,
-/// chains of up to 3) fit.
-const BASE_CACHE_BYTES: usize = 16 << 20;
-
-/// Cached plaintexts by id, the ids in insertion order (for eviction), and their total size.
-#[derive(Default)]
-struct Cached {
-    map: HashMap<Id, Arc<Vec<u8>>>,
-    order: VecDeque<Id>,
-    bytes: usize,
-}
-
-/// The plaintexts of recently read delta bases (at most 16 MiB, oldest evicted first).
-#[derive(Default)]
-pub struct BaseCache {
-    inner: Mutex<Cached>,
-    read: std::sync::atomic::AtomicU64,
-}
-
-impl BaseCache {
-    /// Sealed bytes read from packs to fetch bases so far (for restore figures).
-    pub fn bytes_read(&self) -> u64 {
-        self.read.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.map.get(id).cloned()
-    }
-
-    fn put(&self, id: Id, plain: Arc<Vec<u8>>) {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let len = plain.len();
-        if g.map.insert(id, plain).is_none() {
-            g.order.push_back(id);
-            g.bytes += len;
-            while g.bytes > BASE_CACHE_BYTES && g.order.len() > 1 {
-                let Some(old) = g.order.pop_front() else {
-                    break;
-                };
-                if let Some(p) = g.map.remove(&old) {
-                    g.bytes -= p.len();
-                }
-            }
-        }
-    }
-}
+pub use crate::format::pack::{MAX_DELTA_DEPTH, READ_DELTA_DEPTH};
+pub use crate::repository::bases::BaseCache;
 
 /// A base read ahead: its pack, its location and its sealed bytes.
 type Fetched = (Id, Location, Vec<u8>);
@@ -125,7 +71,7 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
                 else {
                     continue;
                 };
-                (repo.base_cache().read).fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                repo.base_cache().add_read(len);
                 let mut f = fetched.lock().unwrap_or_else(|p| p.into_inner());
                 for (id, loc) in &run.blobs {
                     let s = (loc.offset as u64 - first) as usize;
@@ -173,7 +119,7 @@ fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Resu
         ));
     }
     let (plain, read) = read_blob_at(repo, index, id, depth)?;
-    (repo.base_cache().read).fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+    repo.base_cache().add_read(read);
     let plain = Arc::new(plain);
     repo.base_cache().put(*id, plain.clone());
     Ok(plain)

@@ -58,9 +58,18 @@ fn lock_pid() -> u32 {
     std::process::id()
 }
 
-/// Seconds since the Unix epoch, now.
+/// Seconds since the Unix epoch, now. Test builds add `DUMPVAULT_TEST_CLOCK_SKEW_SECS` (may be
+/// negative), so that a test plays a host whose locks are already old instead of waiting.
 pub fn now_secs() -> i64 {
-    jiff::Timestamp::now().as_second()
+    let now = jiff::Timestamp::now().as_second();
+    #[cfg(feature = "test-hooks")]
+    if let Some(skew) = std::env::var("DUMPVAULT_TEST_CLOCK_SKEW_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        return now + skew;
+    }
+    now
 }
 
 /// A partial file in `.tmp/` is removed only if it was last modified this long before the

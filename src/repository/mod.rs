@@ -4,6 +4,7 @@
 //! snapshot manifest that references their blobs. A file is named by the BLAKE3 of its stored
 //! bytes; loading checks the name before decrypting.
 
+pub mod bases;
 pub mod catalogue;
 pub mod keys;
 pub mod lock;
@@ -18,61 +19,8 @@ use crate::format::FORMAT_VERSION;
 use crate::format::{decode_json, decode_versioned, encode_json, encode_versioned, FormatError};
 use crate::id::Id;
 
-/// Kinds of repository files and their folders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// `keys/<id>`.
-    Key,
-    /// `data/<2 hex>/<id>`.
-    Pack,
-    /// `index/<id>`.
-    Index,
-    /// `snapshots/<id>`.
-    Snapshot,
-    /// `locks/<id>`.
-    Lock,
-    /// `verifications/<id>`.
-    Verification,
-    /// `catalogue/<id>` (snapshot catalogue files, repo-format.md section 17).
-    Catalogue,
-}
-
-impl FileKind {
-    /// The folder, with a trailing `/`.
-    pub fn dir(self) -> &'static str {
-        match self {
-            FileKind::Key => "keys/",
-            FileKind::Pack => "data/",
-            FileKind::Index => "index/",
-            FileKind::Snapshot => "snapshots/",
-            FileKind::Lock => "locks/",
-            FileKind::Verification => "verifications/",
-            FileKind::Catalogue => "catalogue/",
-        }
-    }
-
-    /// The word used in messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            FileKind::Key => "key",
-            FileKind::Pack => "pack",
-            FileKind::Index => "index",
-            FileKind::Snapshot => "snapshot",
-            FileKind::Lock => "lock",
-            FileKind::Verification => "verification",
-            FileKind::Catalogue => "catalogue",
-        }
-    }
-
-    /// Path of the file with id `id`.
-    pub fn path(self, id: &Id) -> String {
-        let hex = id.to_hex();
-        match self {
-            FileKind::Pack => format!("data/{}/{}", &hex[..2], hex),
-            _ => format!("{}{}", self.dir(), hex),
-        }
-    }
-}
+/// Kinds of repository files (moved to [`crate::format::layout`]; the old path stays).
+pub use crate::format::layout::FileKind;
 
 /// Path of the config file.
 pub const CONFIG_PATH: &str = "config";
@@ -117,7 +65,7 @@ pub struct Repository {
     config: Config,
     key_id: Id,
     /// Plaintexts of recently read delta bases, shared by every reader of this repository.
-    bases: std::sync::Arc<crate::pack::reader::BaseCache>,
+    bases: std::sync::Arc<bases::BaseCache>,
     /// Catalogue files and manifest summaries this process has read, shared by every clone.
     catalogue: std::sync::Arc<catalogue::Memo>,
 }
@@ -226,7 +174,7 @@ impl Repository {
     }
 
     /// The cache of delta bases' plaintexts (see [`crate::pack::reader`]).
-    pub fn base_cache(&self) -> &crate::pack::reader::BaseCache {
+    pub fn base_cache(&self) -> &bases::BaseCache {
         &self.bases
     }
 

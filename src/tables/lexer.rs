@@ -155,27 +155,40 @@ impl Lexer {
         let mut i = 0;
         while i < b.len() && self.active {
             match self.lex {
-                Lex::Quote(q) => {
-                    i += self.quoted(q, &b[i..]);
-                    continue;
-                }
+                Lex::Quote(q) => i += self.quoted(q, &b[i..]),
                 Lex::Normal if self.stmt == Stmt::Body => {
                     // Only quotes, comments, groups and `;` matter here: skip to the next one.
-                    match b[i..].iter().position(|&c| SPECIAL[c as usize]) {
-                        Some(k) => i += k,
-                        None => return b.len(),
-                    }
+                    let Some(k) = b[i..].iter().position(|&c| SPECIAL[c as usize]) else {
+                        return b.len();
+                    };
+                    i += k + 1;
+                    self.normal(b[i - 1]);
                 }
-                _ => {}
+                Lex::Normal if is_ident(b[i]) => i += self.word_bytes(&b[i..]),
+                _ => {
+                    i += 1;
+                    self.byte(b[i - 1]);
+                }
             }
-            let c = b[i];
-            i += 1;
-            self.byte(c);
         }
         i
     }
 
+    /// Reads the bytes of a word (`b` starts with one) while keywords matter; returns the bytes
+    /// used.
+    fn word_bytes(&mut self, b: &[u8]) -> usize {
+        let n = b.iter().take_while(|&&c| is_ident(c)).count();
+        if let Some(free) = self.word.get_mut(self.word_len..) {
+            for (w, c) in free.iter_mut().zip(&b[..n]) {
+                *w = c.to_ascii_uppercase();
+            }
+        }
+        self.word_len += n;
+        n
+    }
+
     /// Reads quoted bytes up to and including the closing quote; returns the bytes used.
+    #[inline]
     fn quoted(&mut self, q: u8, b: &[u8]) -> usize {
         if self.escape {
             self.escape = false;
@@ -196,6 +209,7 @@ impl Lexer {
     }
 
     /// One byte outside quotes.
+    #[inline]
     fn byte(&mut self, c: u8) {
         self.lex = match (self.lex, c) {
             (Lex::LineComment, b'\n') | (Lex::BlockStar, b'/') => Lex::Normal,
@@ -214,17 +228,19 @@ impl Lexer {
     }
 
     /// One byte between tokens or inside a word.
+    #[inline]
     fn normal(&mut self, c: u8) {
-        if is_ident(c) {
-            if self.stmt != Stmt::Body {
+        // In a statement's body no keyword matters: words are not kept.
+        if self.stmt != Stmt::Body {
+            if is_ident(c) {
                 if let Some(w) = self.word.get_mut(self.word_len) {
                     *w = c.to_ascii_uppercase();
                 }
                 self.word_len += 1;
+                return;
             }
-            return;
+            self.end_word();
         }
-        self.end_word();
         match c {
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {}
             b'-' if self.sqlite => self.lex = Lex::Dash,
@@ -273,8 +289,12 @@ impl Lexer {
 
     /// Advances the statement state on one token (blanks and comments are none); a `;` that
     /// leaves it at the start ends the statement.
+    #[inline]
     fn token(&mut self, tok: Token<'_>) {
         use Stmt::*;
+        if self.stmt == Body && tok != Token::Semi {
+            return;
+        }
         self.stmt = match (self.stmt, tok) {
             (Start | Body | Create | TriggerEnd, Token::Semi) => Start,
             (Start, Token::Word(b"CREATE")) | (Create, Token::Word(b"TEMP" | b"TEMPORARY")) => {

@@ -2,7 +2,8 @@
 //! (`DUMPVAULT_TEST_HOSTNAME`, test builds only), each with its own cache folder as on its own
 //! machine, write one S3 repository (moto) while another host prunes; nothing that exited 0 is
 //! lost. A host that died holding the exclusive lock blocks prune on another host until the
-//! lock expires by time (`DUMPVAULT_TEST_LOCK_EXPIRY_SECS`), whether its pid names a live or a
+//! lock expires by time (`DUMPVAULT_TEST_LOCK_EXPIRY_SECS`; its clock runs an hour behind,
+//! `DUMPVAULT_TEST_CLOCK_SKEW_SECS`, so nothing waits for the wall clock), whether its pid names a live or a
 //! dead process here (`DUMPVAULT_TEST_LOCK_PID`); `unlock` removes the expired lock and never
 //! a fresh one of another host.
 
@@ -36,14 +37,6 @@ fn on_host(repo: &Repo, host: &str, caches: &Path, extra: &[(&str, String)]) -> 
         password: repo.password.clone(),
         env,
     }
-}
-
-/// Seconds since the Unix epoch, as the binary's locks count them.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// One round: a snapshot on each writer host starts, and once a seeded number of bytes has
@@ -166,18 +159,10 @@ fn stress_three_hosts_write_one_bucket_while_a_fourth_prunes() {
     );
 }
 
-/// Blocks until the wall clock reads at least `t`: a lock's expiry is measured by the clock,
-/// there is no event to wait for instead.
-fn wait_until(t: i64) {
-    while now() < t {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// How long the dead host's lock ages before host C takes its fresh lock, seconds: the
-/// expiry given to host B lies between the two locks' ages as long as B's process reads the
-/// clock within `AGE_GAP - 1` seconds of the test choosing the expiry.
-const AGE_GAP: i64 = 5;
+/// How far in the past host A's clock runs, seconds: its lock is this old the moment it is
+/// written, so host B can be given an expiry between the ages of A's lock and a fresh one
+/// without waiting for the wall clock.
+const A_SKEW: i64 = 3600;
 
 /// `unlock --json` on `host`: the removed locks.
 fn unlock(host: &Repo) -> Vec<Value> {
@@ -201,24 +186,23 @@ fn dead_host(live_pid: bool) {
 
     // B's parent, the test, runs on this machine: a live pid here.
     let test_pid = std::process::id();
-    let pid_env = [("DUMPVAULT_TEST_LOCK_PID", test_pid.to_string())];
-    let host_a = on_host(
-        &base,
-        "host-a",
-        caches,
-        if live_pid { &pid_env[..] } else { &[] },
-    );
+    let skew = ("DUMPVAULT_TEST_CLOCK_SKEW_SECS", (-A_SKEW).to_string());
+    let mut a_env = vec![skew];
+    if live_pid {
+        a_env.push(("DUMPVAULT_TEST_LOCK_PID", test_pid.to_string()));
+    }
+    let host_a = on_host(&base, "host-a", caches, &a_env);
     let prune = ["prune", "--grace", "0s"];
     let mut a = Paused::start(&host_a, caches, "a", &prune, "prune-step-1", None);
     a.wait_at("prune-step-1");
-    let t1 = now(); // A's lock was written no later
     let a_pid = a.kill();
     let held = if live_pid { test_pid } else { a_pid };
     let proc_dir = Path::new("/proc").join(held.to_string());
     assert_eq!(proc_dir.exists(), live_pid, "pid {held} live: {live_pid}");
 
-    // Host B: refused while the lock is fresh by time, whatever pid it names.
-    let host_b = on_host(&base, "host-b", caches, &[]);
+    // Host B, with an expiry longer than A's lock's age: refused, whatever pid it names.
+    let long_expiry = ("DUMPVAULT_TEST_LOCK_EXPIRY_SECS", (2 * A_SKEW).to_string());
+    let host_b = on_host(&base, "host-b", caches, &[long_expiry]);
     let out = host_b.dv(&prune).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -233,8 +217,7 @@ fn dead_host(live_pid: bool) {
         "a fresh lock was removed"
     );
 
-    // Host C takes a fresh shared lock once A's lock is AGE_GAP seconds old.
-    wait_until(t1 + AGE_GAP);
+    // Host C takes a fresh shared lock.
     let dump_c = synthetic_dump(150_000, 12);
     let args = ["snapshot", "--json", "--stdin", "--stdin-name", "c.sql"];
     let host_c = on_host(&base, "host-c", caches, &[]);
@@ -245,7 +228,7 @@ fn dead_host(live_pid: bool) {
     // Host B with an expiry A's lock has outlived but C's has not: prune runs, and unlock
     // removes A's lock only.
     let expiring = || {
-        let expiry = (now() - t1 - 1).to_string();
+        let expiry = (A_SKEW / 2).to_string();
         on_host(
             &base,
             "host-b",

@@ -24,7 +24,7 @@ fn main() -> Result<()> {
             eprintln!("  demo  sample SQLite database: snapshot, change rows, snapshot, restore one table and all, compare");
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
             eprintln!("  bench dumpvault vs restic, borg, rustic on dump series (--quick: 100 MiB); see docs/bench.md");
-            eprintln!("  bench-restore  restore into PostgreSQL: --jobs 1/2 vs one session, pg_restore -j 2, restic");
+            eprintln!("  bench-restore  restore into PostgreSQL and MariaDB: --jobs 1/2 vs one session, pg_restore -j 2, mariadb, restic");
             eprintln!("  man   man pages from the command-line definitions into target/man");
             eprintln!("  dist  Debian package in target/debian: binary, man pages, completions, systemd units (--profile dev, --no-build)");
             std::process::exit(2)

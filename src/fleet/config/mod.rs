@@ -44,8 +44,8 @@
 //! and `config show` print the webhook without its path and query (they often hold a token).
 
 //!
-//! The module's parts: [`file`] holds the TOML shapes and finds, reads and checks the file;
-//! [`resolve`] turns the file into the effective [`Config`] (defaults, inheritance from the
+//! The module's parts: `file` holds the TOML shapes and finds, reads and checks the file;
+//! `resolve` turns the file into the effective [`Config`] (defaults, inheritance from the
 //! top level, the environment and flags over the file, validation with locations); `show`
 //! holds the `config show` view and the masking of secrets in messages. It never runs jobs
 //! nor notifies (that is `fleet::run` and `fleet::notify`, above it).

@@ -14,9 +14,9 @@
 //! floor that database's snapshot is refused (it fails, nothing is written) and the others go
 //! on.
 //!
-//! The steps, one module each: [`select`] (jobs and repositories), [`snapshot`] (databases,
-//! the free-space preflight), [`retain`] (forget and prune), [`copy`] (off-site copies),
-//! [`record`] (status, metrics, notifications), and [`daemon`]. A run asks `commands` for
+//! The steps, one module each: `select` (jobs and repositories), `snapshot` (databases,
+//! the free-space preflight), `retain` (forget and prune), `copy` (off-site copies),
+//! `record` (status, metrics, notifications), and [`daemon`]. A run asks `commands` for
 //! every repository operation; it never reads or writes repository objects itself.
 
 mod copy;

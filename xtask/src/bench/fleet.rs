@@ -28,12 +28,13 @@ const USER: &str = "postgres";
 /// Rows of ~110 bytes: about 3 MB of dump per database.
 const ROWS: usize = 27_000;
 
-const USAGE: &str = "usage: cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--test-kdf] [--seed N] [--keep]
+const USAGE: &str = "usage: cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--test-kdf] [--seed N] [--keep] [--bin P]
   --dbs N     databases (default 200: half SQLite, half PostgreSQL)
   --runs R    `dumpvault run` repetitions (default 3)
   --jobs J    databases dumped at once (default 1: the dump tools are timed one after the other)
   --test-kdf  repository with the small test Argon2id cost (default: 64 MiB, 3 passes)
-  --keep      keep target/bench/fleet-work";
+  --keep      keep target/bench/fleet-work
+  --bin P     measure this dumpvault binary instead of building target/release/dumpvault";
 
 struct Opts {
     dbs: usize,
@@ -42,6 +43,8 @@ struct Opts {
     test_kdf: bool,
     seed: u64,
     keep: bool,
+    /// A dumpvault binary to measure instead of building target/release/dumpvault.
+    bin: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -52,6 +55,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         test_kdf: false,
         seed: 1,
         keep: false,
+        bin: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -68,6 +72,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--test-kdf" => o.test_kdf = true,
             "--seed" => o.seed = val()?.parse()?,
             "--keep" => o.keep = true,
+            "--bin" => o.bin = Some(PathBuf::from(val()?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -246,8 +251,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let started = Instant::now();
     let root = crate::root();
-    crate::run(crate::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
-    let bin = root.join("target/release/dumpvault");
+    let bin = match &opts.bin {
+        Some(b) => b.clone(),
+        None => {
+            crate::run(crate::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
+            root.join("target/release/dumpvault")
+        }
+    };
     let out_dir = root.join("target/bench");
     let work = out_dir.join("fleet-work");
     let _ = std::fs::remove_dir_all(&work);

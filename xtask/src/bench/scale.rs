@@ -62,17 +62,21 @@ const ACCESS_KEY: &str = "dumpvault-bench-key";
 const SECRET_KEY: &str = "dumpvault-bench-secret";
 const MOTO_REQUIREMENT: &str = "moto[server]>=5,<6";
 
-const USAGE: &str = "usage: cargo xtask bench --scale [--max N] [--no-s3] [--seed N] [--keep]
+const USAGE: &str =
+    "usage: cargo xtask bench --scale [--max N] [--no-s3] [--seed N] [--keep] [--bin P]
   --max N    largest repository, in snapshots (default 50000; 10000 for a quicker run)
   --no-s3    local disk only (no moto)
   --seed N   seed of the generated databases (default 1)
-  --keep     keep target/bench/scale-work";
+  --keep     keep target/bench/scale-work
+  --bin P    measure this dumpvault binary instead of building target/release/dumpvault";
 
 struct Opts {
     max: usize,
     s3: bool,
     seed: u64,
     keep: bool,
+    /// A dumpvault binary to measure instead of building target/release/dumpvault.
+    bin: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -81,6 +85,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         s3: true,
         seed: 1,
         keep: false,
+        bin: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -95,6 +100,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--no-s3" => o.s3 = false,
             "--seed" => o.seed = val()?.parse()?,
             "--keep" => o.keep = true,
+            "--bin" => o.bin = Some(PathBuf::from(val()?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -142,8 +148,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let started = Instant::now();
     let root = crate::root();
-    crate::run(crate::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
-    let bin = root.join("target/release/dumpvault");
+    let bin = match &opts.bin {
+        Some(b) => b.clone(),
+        None => {
+            crate::run(crate::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
+            root.join("target/release/dumpvault")
+        }
+    };
     let out_dir = root.join("target/bench");
     let work = out_dir.join("scale-work");
     let _ = std::fs::remove_dir_all(&work);
