@@ -39,6 +39,7 @@ pub mod format;
 pub mod id;
 pub mod index;
 pub mod pack;
+pub mod password;
 pub mod progress;
 pub mod repository;
 pub mod retention;

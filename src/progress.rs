@@ -1,12 +1,21 @@
-//! Progress reporting: the library reports bytes done; the command line draws bars.
+//! Progress reporting: the library reports bytes done, the phase of the work and the item (the
+//! table) being worked on; the command line draws bars or prints JSON status lines.
 
-/// Receives progress from long operations. Implementations must be cheap: `inc` is called per chunk.
+/// Receives progress from long operations. Implementations must be cheap: `inc` is called per
+/// chunk, `set_item` at most once per chunk, and the same value may come again.
 pub trait Progress: Sync {
     /// Sets the total in bytes, when known.
     fn set_total(&self, _bytes: u64) {}
+    /// Adds `bytes` to the expected total: an estimate of one more part of the work (e.g. the
+    /// logical size of the previous snapshot of the same database, for an ETA).
+    fn add_total(&self, _bytes: u64) {}
     /// Adds `bytes` done.
     fn inc(&self, _bytes: u64) {}
-    /// The operation ended.
+    /// What is being done now, a few words: `dumping`, `checking row counts`.
+    fn set_phase(&self, _phase: &str) {}
+    /// The item being worked on now, e.g. the table being dumped (`shop: public.orders`).
+    fn set_item(&self, _item: &str) {}
+    /// The operation's byte work ended (a caller may still show a last phase until it prints).
     fn finish(&self) {}
 }
 

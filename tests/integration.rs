@@ -10,6 +10,8 @@ mod cache;
 mod catalogue;
 #[path = "integration/common.rs"]
 mod common;
+#[path = "integration/completions.rs"]
+mod completions;
 #[path = "integration/concurrency.rs"]
 mod concurrency;
 #[path = "integration/copy.rs"]
@@ -25,6 +27,8 @@ mod databases;
 mod db;
 #[path = "integration/delta.rs"]
 mod delta;
+#[path = "integration/diff.rs"]
+mod diff;
 #[path = "integration/diff_rows.rs"]
 mod diff_rows;
 #[path = "integration/faults.rs"]
@@ -35,8 +39,8 @@ mod faults_index;
 mod hosts;
 #[path = "integration/incomplete.rs"]
 mod incomplete;
-#[path = "integration/manage.rs"]
-mod manage;
+#[path = "integration/keys.rs"]
+mod keys;
 #[path = "integration/parallel_restore.rs"]
 mod parallel_restore;
 #[path = "integration/prune.rs"]
@@ -59,10 +63,14 @@ mod s3server;
 mod servers;
 #[path = "integration/signals.rs"]
 mod signals;
+#[path = "integration/stats.rs"]
+mod stats;
 #[path = "integration/surface.rs"]
 mod surface;
 #[path = "integration/surface2.rs"]
 mod surface2;
+#[path = "integration/tags.rs"]
+mod tags;
 #[path = "integration/verify.rs"]
 mod verify;
 #[path = "integration/zoo.rs"]

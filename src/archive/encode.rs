@@ -92,7 +92,14 @@ pub(super) fn pack(repo: &Repository, sink: PackSink<'_>, rx: Receiver<Sealed>) 
             for s in rx {
                 p.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
             }
-            Ok(p.finish()?.bytes)
+            let stats = p.finish()?;
+            tracing::info!(
+                packs = stats.packs,
+                bytes = stats.bytes,
+                index_files = stats.index_files.len(),
+                "packs written"
+            );
+            Ok(stats.bytes)
         }
         PackSink::Shared(packer) => {
             for s in rx {

@@ -122,7 +122,9 @@ pub struct Archiver<'a> {
     pub scan: Scan,
     /// Where sealed blobs go.
     pub sink: PackSink<'a>,
-    /// Receives the bytes of every chunk read.
+    /// Receives the bytes of every chunk read, the table being read (a scanned dump; labelled
+    /// with the parent's database) and, with a parent, the previous stream's size as the
+    /// expected total ([`Progress::add_total`]).
     pub progress: &'a dyn Progress,
     /// What a read error says was being done, e.g. `reading the dump (postgres database db)`.
     pub reading: String,
@@ -182,8 +184,15 @@ impl Archiver<'_> {
         let index = self.index;
         let sink = self.sink;
         let scan = self.scan;
+        let report = read::Report {
+            progress: self.progress,
+            label: self.parent.as_ref().and_then(|p| p.database.clone()),
+        };
+        let started = std::time::Instant::now();
+        tracing::info!(stream = %name, "reading the stream: {}", self.reading);
         std::thread::scope(|s| {
-            let reader = s.spawn(move || read::read_stream(source, repo, scan, chunk_tx));
+            let reader =
+                s.spawn(move || read::read_stream(source, repo, scan, chunk_tx, report));
             let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .map(|_| {
                     let (rx, tx) = (work_rx.clone(), sealed_tx.clone());
@@ -202,6 +211,15 @@ impl Archiver<'_> {
             let bytes_written = packer.join().expect("packer thread panicked")?;
             let d = deduped?;
             let stream = read.map_err(|e| Error::io(self.reading.clone(), e))?;
+            tracing::info!(
+                stream = %name,
+                bytes = stream.size,
+                chunks = d.chunks,
+                new_blobs = d.new_blobs,
+                bytes_written,
+                ms = started.elapsed().as_millis() as u64,
+                "stream stored"
+            );
             Ok(Archived {
                 stream: StreamRef {
                     name,
@@ -230,11 +248,21 @@ impl Archiver<'_> {
         tx: Sender<Work>,
         queued: &mut HashSet<Id>,
     ) -> Result<Deduped> {
+        let waited = std::time::Instant::now();
         let index = self.index.get()?;
+        tracing::info!(
+            blobs = index.len(),
+            waited_ms = waited.elapsed().as_millis() as u64,
+            "index loaded"
+        );
         let mut finder = match &self.parent {
             Some(info) => {
                 let f = BaseFinder::for_stream(self.repo, &index, info, stream)?;
                 crate::testhook::pause("snapshot-indexed");
+                if let Some(size) = f.previous_size() {
+                    tracing::debug!(stream, bytes = size, "the previous snapshot's stream");
+                    self.progress.add_total(size);
+                }
                 f
             }
             None => BaseFinder::default(),
@@ -275,7 +303,6 @@ impl Archiver<'_> {
         let mut chunks = 0u64;
         for (id, data) in rx {
             chunks += 1;
-            self.progress.inc(data.len() as u64);
             let entry = ListEntry {
                 id: id.0,
                 size: data.len() as u64,

@@ -30,11 +30,8 @@ use crate::source::SourceInfo;
 use crate::stream::{Node, Walk};
 use std::collections::HashMap;
 
-/// A delta is stored only when its sealed payload is at most this fraction (numerator over
-/// [`DELTA_MARGIN_DEN`]) of the plainly compressed chunk.
-pub const DELTA_MARGIN_NUM: usize = 1;
-/// Denominator of the delta margin (see [`DELTA_MARGIN_NUM`]): at most half.
-pub const DELTA_MARGIN_DEN: usize = 2;
+/// The delta margin: the blob codec decides whether a patch pays.
+pub use crate::blob::codec::{DELTA_MARGIN_DEN, DELTA_MARGIN_NUM};
 
 /// Proposes delta bases for the new chunks of one stream, by byte position in the previous
 /// snapshot's stream of the same source.
@@ -47,6 +44,8 @@ pub struct BaseFinder {
     offset: u64,
     /// Previous-stream offset minus new-stream offset, as of the last matching chunk.
     shift: i64,
+    /// The previous stream's size in bytes (an estimate of the new one's, for progress).
+    size: Option<u64>,
 }
 
 impl BaseFinder {
@@ -83,7 +82,11 @@ impl BaseFinder {
         }
         let previous = candidates.into_iter().max_by_key(|c| c.0).map(|c| c.1);
         Ok(match previous {
-            Some(s) => Self::from_stream(repo, index, &s).unwrap_or_default(),
+            Some(s) => {
+                let mut f = Self::from_stream(repo, index, &s).unwrap_or_default();
+                f.size = Some(s.size);
+                f
+            }
             None => Self::default(),
         })
     }
@@ -107,6 +110,12 @@ impl BaseFinder {
             position,
             ..Default::default()
         })
+    }
+
+    /// The size in bytes of the previous stream [`BaseFinder::for_stream`] found, if any: the
+    /// expected size of the new one (progress shows an ETA from it).
+    pub fn previous_size(&self) -> Option<u64> {
+        self.size
     }
 
     /// Called for every data chunk of the new stream in order, with its length in bytes; for

@@ -229,9 +229,9 @@ impl Backend {
         if let Some(b) = self.cache.as_ref().and_then(|c| c.get(path)) {
             return Ok(b);
         }
+        let mut req = stats::request(stats::Kind::Read, path, 0);
         let b = runtime().block_on(self.op.read(path)).map(|b| b.to_vec());
-        let len = b.as_ref().map_or(0, |b| b.len() as u64);
-        stats::record(stats::Kind::Read, path, len);
+        req.bytes(b.as_ref().map_or(0, |b| b.len() as u64));
         let b = b.map_err(|e| self.err("reading", path, e))?;
         limits::downloaded(b.len() as u64);
         if let Some(c) = &self.cache {
@@ -247,10 +247,10 @@ impl Backend {
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, BackendError> {
+        let mut req = stats::request(stats::Kind::Read, path, 0);
         let buf = runtime()
             .block_on(async { self.op.read_with(path).range(offset..offset + length).await });
-        let len = buf.as_ref().map_or(0, |b| b.len() as u64);
-        stats::record(stats::Kind::Read, path, len);
+        req.bytes(buf.as_ref().map_or(0, |b| b.len() as u64));
         let buf = buf.map_err(|e| self.err("reading", path, e))?;
         limits::downloaded(buf.len() as u64);
         if buf.len() as u64 != length {
@@ -273,7 +273,7 @@ impl Backend {
     /// ([`remove_own_temp_files`]) local writes fail.
     pub fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), BackendError> {
         limits::uploading(bytes.len() as u64);
-        stats::record(stats::Kind::Write, path, bytes.len() as u64);
+        let _req = stats::request(stats::Kind::Write, path, bytes.len() as u64);
         if let Some(l) = &self.local {
             return l
                 .write(path, &bytes)
@@ -304,7 +304,7 @@ impl Backend {
 
     /// Size of a file in bytes, or `None` when it does not exist.
     pub fn size(&self, path: &str) -> Result<Option<u64>, BackendError> {
-        stats::record(stats::Kind::Stat, path, 0);
+        let _req = stats::request(stats::Kind::Stat, path, 0);
         match runtime().block_on(self.op.stat(path)) {
             Ok(m) => Ok(Some(m.content_length())),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
@@ -314,7 +314,7 @@ impl Backend {
 
     /// Deletes a file; deleting a missing file succeeds.
     pub fn delete(&self, path: &str) -> Result<(), BackendError> {
-        stats::record(stats::Kind::Delete, path, 0);
+        let _req = stats::request(stats::Kind::Delete, path, 0);
         if let Some(c) = &self.cache {
             c.remove(path);
         }
@@ -327,7 +327,7 @@ impl Backend {
     /// A missing folder lists as empty. With a cache attached, listing a cached folder removes
     /// the cache entries it no longer shows (or shows with another size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, BackendError> {
-        stats::record(stats::Kind::List, dir, 0);
+        let _req = stats::request(stats::Kind::List, dir, 0);
         let entries =
             match runtime().block_on(async { self.op.list_with(dir).recursive(true).await }) {
                 Ok(e) => e,

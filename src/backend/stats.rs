@@ -6,11 +6,13 @@
 //! through, once per call: a transient failure retried by OpenDAL's retry layer counts once,
 //! and a listing counts once however many pages the service returns. A failed request counts
 //! too (it was made); bytes count only what was transferred. So the counts are deterministic
-//! for a given repository state and command, where latency is not.
+//! for a given repository state and command, where latency is not. Each request is also
+//! logged at debug level (`-vv`): op, path, bytes and milliseconds ([`request`]).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Requests of one kind and the bytes they moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -123,6 +125,58 @@ pub(super) fn record(kind: Kind, path: &str, bytes: u64) {
     ] {
         c.requests += 1;
         c.bytes += bytes;
+    }
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::List => "list",
+            Kind::Read => "read",
+            Kind::Stat => "stat",
+            Kind::Write => "write",
+            Kind::Delete => "delete",
+        }
+    }
+}
+
+/// One request being made: when dropped (the request done, or failed), it is counted
+/// ([`record`]) and logged at debug level (`-vv`) with its kind, path, bytes and duration.
+pub(super) struct Request<'a> {
+    kind: Kind,
+    path: &'a str,
+    bytes: u64,
+    started: Instant,
+}
+
+/// Starts timing a request of `kind` on `path` that moves `bytes` (set later with
+/// [`Request::bytes`] for a read). Bind it to a name: it counts when dropped.
+pub(super) fn request(kind: Kind, path: &str, bytes: u64) -> Request<'_> {
+    Request {
+        kind,
+        path,
+        bytes,
+        started: Instant::now(),
+    }
+}
+
+impl Request<'_> {
+    /// Sets the bytes the request moved.
+    pub(super) fn bytes(&mut self, bytes: u64) {
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        record(self.kind, self.path, self.bytes);
+        tracing::debug!(
+            op = self.kind.name(),
+            path = self.path,
+            bytes = self.bytes,
+            ms = self.started.elapsed().as_millis() as u64,
+            "backend request"
+        );
     }
 }
 

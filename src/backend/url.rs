@@ -53,133 +53,176 @@ pub fn parse_location(location: &str) -> Result<Operator> {
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let params = query_pairs(query);
     check_params(location, scheme, &params)?;
-    let param = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-    let op = match scheme {
+    let p = Parts {
+        location,
+        rest,
+        params,
+    };
+    match scheme {
         "fs" | "file" => {
             if rest.is_empty() {
                 return Err(invalid(location, "no path given"));
             }
             let path = std::path::absolute(rest).map_err(|e| invalid(location, e))?;
-            fs_operator(&path)
+            fs_operator(&path).map_err(|e| invalid(location, e))
         }
-        "memory" => Operator::new(services::Memory::default().root(rest)),
-        "s3" => {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(invalid(location, "no bucket given (s3://bucket/prefix)"));
-            }
-            let mut b = services::S3::default()
-                .bucket(bucket)
-                .root(&format!("/{prefix}"));
-            if let Some(ep) = param("endpoint").or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
-                b = b.endpoint(&ep);
-            }
-            let region = param("region")
-                .or_else(|| std::env::var("AWS_REGION").ok())
-                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                .unwrap_or_else(|| "us-east-1".into());
-            b = b.region(&region);
-            if param("virtual_host").as_deref() == Some("true") {
-                b = b.enable_virtual_host_style();
-            }
-            if let Some(p) = param("profile") {
-                b = b.profile(&p);
-            }
-            Operator::new(b)
-        }
-        "gcs" => {
-            let (bucket, prefix) = bucket_and_prefix(location, rest, "gcs://bucket/prefix")?;
-            let mut b = services::Gcs::default()
-                .bucket(bucket)
-                .root(&format!("/{prefix}"));
-            if let Some(ep) = param("endpoint") {
-                b = b.endpoint(&ep);
-            }
-            if let Some(path) = param("credential_path")
-                .or_else(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
-            {
-                b = b.credential_path(&path);
-            }
-            if param("skip_signature").as_deref() == Some("true") {
-                // Unsigned requests: an emulator, or a public bucket.
-                b = b.skip_signature().disable_vm_metadata();
-            }
-            Operator::new(b)
-        }
-        "azblob" => {
-            let (container, prefix) =
-                bucket_and_prefix(location, rest, "azblob://container/prefix?account=NAME")?;
-            let account = param("account")
-                .or_else(|| std::env::var("AZURE_STORAGE_ACCOUNT_NAME").ok())
-                .ok_or_else(|| {
-                    invalid(
-                        location,
-                        "no storage account: add ?account=NAME or set AZURE_STORAGE_ACCOUNT_NAME",
-                    )
-                })?;
-            let endpoint = param("endpoint")
-                .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-            let mut b = services::Azblob::default()
-                .container(container)
-                .root(&format!("/{prefix}"))
-                .endpoint(&endpoint)
-                .account_name(&account);
-            if let Ok(key) = std::env::var("AZURE_STORAGE_ACCOUNT_KEY") {
-                b = b.account_key(&key);
-            }
-            Operator::new(b)
-        }
-        "sftp" => {
-            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            if host.is_empty() {
-                return Err(invalid(location, "no host given (sftp://user@host/path)"));
-            }
-            let mut b = services::Sftp::default()
-                .endpoint(&format!("ssh://{host}"))
-                .root(&format!("/{path}"));
-            if let Some(k) = param("key") {
-                b = b.key(&k);
-            }
-            if let Some(k) = param("known_hosts") {
-                b = b.known_hosts_strategy(&k);
-            }
-            Operator::new(b)
-        }
-        "webdav" | "webdav+http" | "webdav+https" => {
-            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            if host.is_empty() {
-                return Err(invalid(location, "no host given (webdav://host/path)"));
-            }
-            let proto = if scheme == "webdav+http" {
-                "http"
-            } else {
-                "https"
-            };
-            let mut b = services::Webdav::default()
-                .endpoint(&format!("{proto}://{host}"))
-                .root(&format!("/{path}"));
-            if let Ok(u) = std::env::var("DUMPVAULT_WEBDAV_USER") {
-                b = b.username(&u);
-            }
-            if let Ok(p) = std::env::var("DUMPVAULT_WEBDAV_PASSWORD") {
-                b = b.password(&p);
-            }
-            if let Ok(t) = std::env::var("DUMPVAULT_WEBDAV_TOKEN") {
-                b = b.token(&t);
-            }
-            Operator::new(b)
-        }
-        other => {
-            return Err(invalid(
-                location,
-                format!(
-                    "unknown scheme {other:?} (use a path, fs://, memory://, s3://, gcs://, \
-                     azblob://, sftp://, webdav:// or webdav+http://)"
-                ),
-            ))
-        }
-    };
-    op.map_err(|e| invalid(location, e))
+        "memory" => p.build(services::Memory::default().root(rest)),
+        "s3" => s3(&p),
+        "gcs" => gcs(&p),
+        "azblob" => azblob(&p),
+        "sftp" => sftp(&p),
+        "webdav" | "webdav+http" | "webdav+https" => webdav(&p, scheme == "webdav+http"),
+        other => Err(invalid(
+            location,
+            format!(
+                "unknown scheme {other:?} (use a path, fs://, memory://, s3://, gcs://, \
+                 azblob://, sftp://, webdav:// or webdav+http://)"
+            ),
+        )),
+    }
+}
+
+/// A remote location taken apart: the whole (for errors), what follows `scheme://` up to the
+/// `?`, and the query parameters.
+struct Parts<'a> {
+    location: &'a str,
+    rest: &'a str,
+    params: Vec<(String, String)>,
+}
+
+impl Parts<'_> {
+    /// The value of query parameter `k`, if given.
+    fn param(&self, k: &str) -> Option<String> {
+        self.params
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The operator of builder `b`; an error names the location.
+    fn build(&self, b: impl opendal::Builder) -> Result<Operator> {
+        Operator::new(b).map_err(|e| invalid(self.location, e))
+    }
+}
+
+/// `s3://bucket/prefix?endpoint=URL&region=R&virtual_host=true&profile=NAME`.
+fn s3(p: &Parts) -> Result<Operator> {
+    let (bucket, prefix) = p.rest.split_once('/').unwrap_or((p.rest, ""));
+    if bucket.is_empty() {
+        return Err(invalid(p.location, "no bucket given (s3://bucket/prefix)"));
+    }
+    let mut b = services::S3::default()
+        .bucket(bucket)
+        .root(&format!("/{prefix}"));
+    if let Some(ep) = p
+        .param("endpoint")
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    {
+        b = b.endpoint(&ep);
+    }
+    let region = p
+        .param("region")
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    b = b.region(&region);
+    if p.param("virtual_host").as_deref() == Some("true") {
+        b = b.enable_virtual_host_style();
+    }
+    if let Some(profile) = p.param("profile") {
+        b = b.profile(&profile);
+    }
+    p.build(b)
+}
+
+/// `gcs://bucket/prefix?endpoint=URL&credential_path=FILE&skip_signature=true`.
+fn gcs(p: &Parts) -> Result<Operator> {
+    let (bucket, prefix) = bucket_and_prefix(p.location, p.rest, "gcs://bucket/prefix")?;
+    let mut b = services::Gcs::default()
+        .bucket(bucket)
+        .root(&format!("/{prefix}"));
+    if let Some(ep) = p.param("endpoint") {
+        b = b.endpoint(&ep);
+    }
+    if let Some(path) = p
+        .param("credential_path")
+        .or_else(|| std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok())
+    {
+        b = b.credential_path(&path);
+    }
+    if p.param("skip_signature").as_deref() == Some("true") {
+        // Unsigned requests: an emulator, or a public bucket.
+        b = b.skip_signature().disable_vm_metadata();
+    }
+    p.build(b)
+}
+
+/// `azblob://container/prefix?account=NAME&endpoint=URL`.
+fn azblob(p: &Parts) -> Result<Operator> {
+    let (container, prefix) =
+        bucket_and_prefix(p.location, p.rest, "azblob://container/prefix?account=NAME")?;
+    let account = p
+        .param("account")
+        .or_else(|| std::env::var("AZURE_STORAGE_ACCOUNT_NAME").ok())
+        .ok_or_else(|| {
+            invalid(
+                p.location,
+                "no storage account: add ?account=NAME or set AZURE_STORAGE_ACCOUNT_NAME",
+            )
+        })?;
+    let endpoint = p
+        .param("endpoint")
+        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+    let mut b = services::Azblob::default()
+        .container(container)
+        .root(&format!("/{prefix}"))
+        .endpoint(&endpoint)
+        .account_name(&account);
+    if let Ok(key) = std::env::var("AZURE_STORAGE_ACCOUNT_KEY") {
+        b = b.account_key(&key);
+    }
+    p.build(b)
+}
+
+/// `sftp://[user@]host[:port]/path?key=FILE&known_hosts=Strict|Accept|Add`.
+fn sftp(p: &Parts) -> Result<Operator> {
+    let (host, path) = p.rest.split_once('/').unwrap_or((p.rest, ""));
+    if host.is_empty() {
+        return Err(invalid(p.location, "no host given (sftp://user@host/path)"));
+    }
+    let mut b = services::Sftp::default()
+        .endpoint(&format!("ssh://{host}"))
+        .root(&format!("/{path}"));
+    if let Some(k) = p.param("key") {
+        b = b.key(&k);
+    }
+    if let Some(k) = p.param("known_hosts") {
+        b = b.known_hosts_strategy(&k);
+    }
+    p.build(b)
+}
+
+/// `webdav://host[:port]/path` (HTTPS), or plain HTTP when `http`; credentials from the
+/// environment.
+fn webdav(p: &Parts, http: bool) -> Result<Operator> {
+    let (host, path) = p.rest.split_once('/').unwrap_or((p.rest, ""));
+    if host.is_empty() {
+        return Err(invalid(p.location, "no host given (webdav://host/path)"));
+    }
+    let proto = if http { "http" } else { "https" };
+    let mut b = services::Webdav::default()
+        .endpoint(&format!("{proto}://{host}"))
+        .root(&format!("/{path}"));
+    if let Ok(u) = std::env::var("DUMPVAULT_WEBDAV_USER") {
+        b = b.username(&u);
+    }
+    if let Ok(pw) = std::env::var("DUMPVAULT_WEBDAV_PASSWORD") {
+        b = b.password(&pw);
+    }
+    if let Ok(t) = std::env::var("DUMPVAULT_WEBDAV_TOKEN") {
+        b = b.token(&t);
+    }
+    p.build(b)
 }
 
 /// The URL parameters each scheme understands (see [`parse_location`]).

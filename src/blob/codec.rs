@@ -11,8 +11,13 @@
 
 use crate::compress::{compress, compress_delta, decompress, decompress_delta, DecompressError};
 use crate::crypto::{AuthError, MasterKey};
-use crate::delta::{DELTA_MARGIN_DEN, DELTA_MARGIN_NUM};
 use crate::id::Id;
+
+/// A delta is stored only when its sealed payload is at most this fraction (numerator over
+/// [`DELTA_MARGIN_DEN`]) of the plainly compressed chunk.
+pub const DELTA_MARGIN_NUM: usize = 1;
+/// Denominator of the delta margin (see [`DELTA_MARGIN_NUM`]): at most half.
+pub const DELTA_MARGIN_DEN: usize = 2;
 
 /// A patch at most 1/64 of the chunk's plain size is kept without trying plain compression.
 pub const FAST_PATH_DEN: usize = 64;

@@ -3,58 +3,49 @@
 //! (--from)" or "target repository … (--repo)".
 
 use super::output::{human_bytes, Bar};
+use super::password::message;
 use super::{Ctx, FilterArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use dumpvault::backend::Backend;
 use dumpvault::commands::copy::{self, CopyOptions, KeySharing};
+use dumpvault::password::{PasswordSource, Prompt};
 use dumpvault::repository::{InitOptions, Repository};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
+/// The message when no source repository password was given and none can be asked for.
+const NO_SOURCE_PASSWORD: &str = "no source repository password given: use --from-password-file, \
+     --from-password-command or DUMPVAULT_FROM_PASSWORD";
+
 /// How to get the source repository's password: `--from-password-file`,
-/// `DUMPVAULT_FROM_PASSWORD`, `--from-password-command`, or a prompt, in that order.
+/// `DUMPVAULT_FROM_PASSWORD`, `--from-password-command`, or a prompt, in that order (read by
+/// [`dumpvault::password`], as the target's).
 #[derive(clap::Args)]
 pub struct FromPasswordArgs {
     /// Read the source repository's password from this file (first line).
     #[arg(long, env = "DUMPVAULT_FROM_PASSWORD_FILE")]
-    from_password_file: Option<PathBuf>,
+    pub(super) from_password_file: Option<PathBuf>,
     /// Run this shell command and use the first line of its output as the source
     /// repository's password.
     #[arg(long, env = "DUMPVAULT_FROM_PASSWORD_COMMAND")]
-    from_password_command: Option<String>,
+    pub(super) from_password_command: Option<String>,
 }
 
 impl FromPasswordArgs {
-    fn get(&self) -> Result<Zeroizing<String>> {
-        if let Some(f) = &self.from_password_file {
-            let s = std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read source password file {}", f.display()))?;
-            return Ok(Zeroizing::new(s.lines().next().unwrap_or("").to_string()));
-        }
-        if let Ok(p) = std::env::var("DUMPVAULT_FROM_PASSWORD") {
-            return Ok(Zeroizing::new(p));
-        }
-        if let Some(c) = &self.from_password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(c)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("cannot run source password command `{c}`"))?;
-            if !out.status.success() {
-                bail!("source password command `{c}` failed ({})", out.status);
-            }
-            let s = String::from_utf8_lossy(&out.stdout);
-            return Ok(Zeroizing::new(s.lines().next().unwrap_or("").to_string()));
-        }
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin())
-            && std::fs::File::open("/dev/tty").is_err()
-        {
-            bail!("no source repository password given: use --from-password-file, --from-password-command or DUMPVAULT_FROM_PASSWORD");
-        }
-        Ok(Zeroizing::new(rpassword::prompt_password(
-            "source repository password: ",
-        )?))
+    /// Reads the source repository's password.
+    ///
+    /// Errors: a usage error ([`dumpvault::Error::Invalid`], exit 2) with the
+    /// [`dumpvault::password::PasswordError`]'s message, which names the "source password"
+    /// ([`NO_SOURCE_PASSWORD`] when none is given).
+    pub(super) fn get(&self) -> Result<Zeroizing<String>, dumpvault::Error> {
+        let source = PasswordSource::first_given(
+            self.from_password_file.clone(),
+            "DUMPVAULT_FROM_PASSWORD",
+            self.from_password_command.clone(),
+            Prompt::once("source repository password: "),
+        );
+        (source.read("source password"))
+            .map_err(|e| dumpvault::Error::usage(message(&e, NO_SOURCE_PASSWORD)))
     }
 
     /// Opens the source repository at `location`.
@@ -64,7 +55,7 @@ impl FromPasswordArgs {
         // No source password, or none readable, is a usage error (exit 2) like the target's.
         let pw = self
             .get()
-            .map_err(|e| dumpvault::Error::usage(format!("{}: {e:#}", side())))?;
+            .map_err(|e| dumpvault::Error::usage(format!("{}: {e}", side())))?;
         Repository::open(backend, pw.as_bytes()).with_context(side)
     }
 }

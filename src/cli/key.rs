@@ -1,9 +1,11 @@
 //! `dumpvault key list|add|remove|passwd`: the key files that open the repository.
 
+use super::password::message;
 use super::Ctx;
 use anyhow::{Context, Result};
 use dumpvault::commands::key::{self, KeyEntry};
 use dumpvault::crypto::kdf::KdfParams;
+use dumpvault::password::{PasswordError, PasswordSource, Prompt};
 use dumpvault::Error;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
@@ -54,35 +56,30 @@ impl NewPasswordArgs {
     }
 
     /// The new password: `--new-password-file`, `DUMPVAULT_NEW_PASSWORD`, or a prompt asked
-    /// twice.
+    /// twice (read by [`dumpvault::password`]).
+    ///
+    /// Errors: a usage error ([`Error::Invalid`], exit 2) for a file that cannot be read, no
+    /// password given, or two answers that differ; a terminal that cannot be read is an I/O
+    /// error (exit 1).
     fn password(&self) -> Result<Zeroizing<String>> {
-        if let Some(f) = &self.new_password_file {
-            let s = std::fs::read_to_string(f).map_err(|e| {
-                Error::Invalid(format!(
-                    "cannot read new password file {}: {e}; give a readable file with \
-                     --new-password-file",
-                    f.display()
-                ))
-            })?;
-            return Ok(Zeroizing::new(s.lines().next().unwrap_or("").to_string()));
-        }
-        if let Ok(p) = std::env::var("DUMPVAULT_NEW_PASSWORD") {
-            return Ok(Zeroizing::new(p));
-        }
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin())
-            && std::fs::File::open("/dev/tty").is_err()
-        {
-            return Err(Error::Invalid(
-                "no new password given: use --new-password-file or DUMPVAULT_NEW_PASSWORD".into(),
-            )
-            .into());
-        }
-        let p = Zeroizing::new(rpassword::prompt_password("new password: ")?);
-        let again = Zeroizing::new(rpassword::prompt_password("repeat new password: ")?);
-        if *again != *p {
-            return Err(Error::Invalid("the new passwords do not match".into()).into());
-        }
-        Ok(p)
+        let source = PasswordSource::first_given(
+            self.new_password_file.clone(),
+            "DUMPVAULT_NEW_PASSWORD",
+            None,
+            Prompt::twice("new password: ", "repeat new password: "),
+        );
+        source.read("new password").map_err(|e| match e {
+            PasswordError::Prompt(io) => io.into(),
+            e @ PasswordError::File { .. } => Error::Invalid(format!(
+                "{e}; give a readable file with --new-password-file"
+            ))
+            .into(),
+            e => Error::Invalid(message(
+                &e,
+                "no new password given: use --new-password-file or DUMPVAULT_NEW_PASSWORD",
+            ))
+            .into(),
+        })
     }
 }
 

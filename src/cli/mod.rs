@@ -7,6 +7,7 @@ mod copy;
 mod diff;
 mod forget;
 mod key;
+mod logging;
 mod output;
 mod password;
 mod prune;
@@ -43,9 +44,13 @@ struct Cli {
     /// Print results as JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// No progress bars.
+    /// No progress bars (nor, with --json, status lines).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log each step on stderr: -v info (steps, timings, dump commands), -vv debug (every
+    /// storage request); DUMPVAULT_LOG (RUST_LOG syntax) overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Limit uploads to storage to this many KiB/s (all connections together).
     #[arg(
         long,
@@ -195,7 +200,7 @@ impl FilterArgs {
 
 struct Ctx {
     repo_location: Option<String>,
-    password: password::PasswordSource,
+    password: password::PasswordOptions,
     json: bool,
     progress: bool,
 }
@@ -236,6 +241,8 @@ pub fn run() -> Result<i32> {
         }
         Err(e) => e.exit(),
     };
+    logging::init(cli.verbose);
+    output::set_json_status(cli.json);
     // `run` handles SIGINT/SIGTERM itself: it stops starting jobs and lets running ones end.
     if !matches!(cli.command, Command::Run(_)) {
         crate::handle_interrupts().context("cannot install the SIGINT/SIGTERM handler")?;
@@ -257,12 +264,13 @@ pub fn run() -> Result<i32> {
     });
     let ctx = Ctx {
         repo_location: cli.repo,
-        password: password::PasswordSource {
+        password: password::PasswordOptions {
             file: cli.password_file,
             command: cli.password_command,
         },
         json: cli.json,
-        progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        // A bar on a terminal; JSON status lines with --json, terminal or not.
+        progress: !cli.quiet && (cli.json || std::io::IsTerminal::is_terminal(&std::io::stderr())),
     };
     let result = dispatch(&ctx, cli.command);
     // Closes what the storage connections left running (SFTP's ssh control master).

@@ -1,4 +1,4 @@
-//! Text and JSON output, and the progress bar.
+//! Text and JSON output, and progress: a terminal bar, or JSON status lines with `--json`.
 
 use dumpvault::commands::snapshot::SnapshotOutcome;
 use dumpvault::commands::snapshots::SnapshotEntry;
@@ -7,48 +7,318 @@ use dumpvault::progress::Progress;
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub use dumpvault::units::human_bytes;
 
-/// A progress bar on stderr, or nothing when stderr is not a terminal.
-pub struct Bar(Option<indicatif::ProgressBar>);
+/// Whether progress is JSON status lines (`--json`) instead of a terminal bar.
+static JSON_STATUS: AtomicBool = AtomicBool::new(false);
+
+/// The terminal bar being drawn, if any: log lines hide it while they are written.
+static ACTIVE: Mutex<Option<indicatif::WeakProgressBar>> = Mutex::new(None);
+
+/// Makes every [`Bar`] shown from now on print JSON status lines (`--json`) instead of
+/// drawing a terminal bar.
+pub fn set_json_status(on: bool) {
+    JSON_STATUS.store(on, Ordering::Relaxed);
+}
+
+/// Runs `f` (a write to stderr) with the terminal bar, if one is drawn, hidden meanwhile.
+pub fn suspend_bars<R>(f: impl FnOnce() -> R) -> R {
+    let bar = ACTIVE
+        .lock()
+        .ok()
+        .and_then(|a| a.as_ref().and_then(indicatif::WeakProgressBar::upgrade));
+    match bar {
+        Some(b) => b.suspend(f),
+        None => f(),
+    }
+}
+
+/// Least time between two JSON status lines, from `DUMPVAULT_PROGRESS_INTERVAL_MS`
+/// (milliseconds; 0: a line on every update), else 500 ms.
+fn status_interval() -> Duration {
+    let ms = std::env::var("DUMPVAULT_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(500);
+    Duration::from_millis(ms)
+}
+
+/// Progress on stderr: a terminal bar (bytes, rate, ETA when a total is known, the phase and
+/// the item, e.g. the table being dumped), JSON status lines with `--json` (see
+/// [`set_json_status`]), or nothing.
+pub struct Bar {
+    show: Show,
+    /// After [`Progress::finish`], keep a spinner until [`Bar::done`] (see [`Bar::lingering`]).
+    linger: bool,
+}
+
+enum Show {
+    Off,
+    Tty(TtyBar),
+    Json(JsonStatus),
+}
+
+/// Phase and item, the bar's message.
+#[derive(Default)]
+struct Text {
+    phase: String,
+    item: String,
+    /// The total is known: the bar style, with an ETA.
+    sized: bool,
+}
+
+impl Text {
+    fn message(&self) -> String {
+        match (self.phase.is_empty(), self.item.is_empty()) {
+            (_, true) => self.phase.clone(),
+            (true, false) => self.item.clone(),
+            (false, false) => format!("{}: {}", self.phase, self.item),
+        }
+    }
+}
+
+struct TtyBar {
+    pb: indicatif::ProgressBar,
+    text: Mutex<Text>,
+}
+
+const SPINNER_STYLE: &str = "{spinner} {bytes:>10} {bytes_per_sec:>12} {elapsed:>4} {wide_msg}";
+const BAR_STYLE: &str =
+    "{spinner} [{bar:20}] {bytes:>10}/{total_bytes} {bytes_per_sec:>12} eta {eta:>4} {wide_msg}";
+const FINISHING_STYLE: &str = "{spinner} {bytes:>10} in {elapsed} {wide_msg}";
+
+impl TtyBar {
+    fn style(&self, template: &str) {
+        if let Ok(s) = indicatif::ProgressStyle::with_template(template) {
+            self.pb.set_style(s.progress_chars("=> "));
+        }
+    }
+
+    /// Changes the message with `f`; draws at once when it changed (one draw per table at
+    /// most per chunk, so a capture of the terminal shows every phase).
+    fn update(&self, f: impl FnOnce(&mut Text)) {
+        let Ok(mut t) = self.text.lock() else { return };
+        let before = t.message();
+        f(&mut t);
+        let after = t.message();
+        drop(t);
+        if after != before {
+            self.pb.set_message(after);
+            self.pb.force_draw();
+        }
+    }
+
+    fn sized(&self) {
+        let first = self.text.lock().map(|mut t| !std::mem::replace(&mut t.sized, true));
+        if first.unwrap_or(false) {
+            self.style(BAR_STYLE);
+            self.pb.force_draw();
+        }
+    }
+}
+
+struct JsonStatus {
+    started: Instant,
+    interval: Duration,
+    state: Mutex<JsonState>,
+}
+
+struct JsonState {
+    done: u64,
+    total: Option<u64>,
+    phase: String,
+    item: String,
+    last: Instant,
+}
+
+impl JsonStatus {
+    /// Prints a status line (restic's `status` message) when the interval has passed; under
+    /// the state's lock, so `bytes_done` never decreases from one line to the next.
+    fn maybe_emit(&self, s: &mut JsonState) {
+        let now = Instant::now();
+        if now.duration_since(s.last) < self.interval {
+            return;
+        }
+        s.last = now;
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        let percent = s
+            .total
+            .filter(|t| *t > 0)
+            .map(|t| (s.done as f64 / t as f64).min(1.0));
+        let remaining = percent
+            .filter(|p| *p > 0.0)
+            .map(|p| (elapsed / p - elapsed).max(0.0).round() as u64);
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let line = json!({"message_type": "status", "percent_done": percent,
+            "bytes_done": s.done, "total_bytes": s.total, "item": opt(&s.item),
+            "phase": opt(&s.phase), "seconds_elapsed": elapsed.round() as u64,
+            "seconds_remaining": remaining});
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
 
 impl Bar {
-    /// A bar when `show`, with `total` bytes if known.
+    /// Progress when `show` (the command line's `progress`: not `--quiet`, and a terminal or
+    /// `--json`), with `total` bytes if known: JSON status lines with `--json`, else a bar.
     pub fn new(show: bool, total: Option<u64>) -> Self {
         if !show {
-            return Bar(None);
+            return Bar {
+                show: Show::Off,
+                linger: false,
+            };
+        }
+        if JSON_STATUS.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let state = JsonState {
+                done: 0,
+                total,
+                phase: String::new(),
+                item: String::new(),
+                last: now,
+            };
+            let status = JsonStatus {
+                started: now,
+                interval: status_interval(),
+                state: Mutex::new(state),
+            };
+            return Bar {
+                show: Show::Json(status),
+                linger: false,
+            };
         }
         let pb = match total {
             Some(t) => indicatif::ProgressBar::new(t),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        let style = match total {
-            Some(_) => "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            None => "{spinner} {bytes} {bytes_per_sec} {elapsed}",
-        };
-        if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
-            pb.set_style(s);
-        }
         pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        Bar(Some(pb))
+        let bar = TtyBar {
+            pb,
+            text: Mutex::new(Text::default()),
+        };
+        bar.style(SPINNER_STYLE);
+        if total.is_some() {
+            bar.sized();
+        }
+        bar.pb.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut a) = ACTIVE.lock() {
+            *a = Some(bar.pb.downgrade());
+        }
+        Bar {
+            show: Show::Tty(bar),
+            linger: false,
+        }
+    }
+
+    /// After [`Progress::finish`] (the bytes are done), keeps a spinner with the phase
+    /// (`finishing` until another is set) until [`Bar::done`] or the bar is dropped: a restore
+    /// into a database still waits for the server and checks row counts then.
+    pub fn lingering(mut self) -> Self {
+        self.linger = true;
+        self
+    }
+
+    /// Removes the bar (before printing a summary).
+    pub fn done(&self) {
+        if let Show::Tty(b) = &self.show {
+            b.pb.finish_and_clear();
+            if let Ok(mut a) = ACTIVE.lock() {
+                *a = None;
+            }
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.done();
     }
 }
 
 impl Progress for Bar {
     fn set_total(&self, bytes: u64) {
-        if let Some(b) = &self.0 {
-            b.set_length(bytes);
+        match &self.show {
+            Show::Tty(b) => {
+                b.pb.set_length(bytes);
+                b.sized();
+            }
+            Show::Json(j) => {
+                if let Ok(mut s) = j.state.lock() {
+                    s.total = Some(bytes);
+                }
+            }
+            Show::Off => {}
+        }
+    }
+    fn add_total(&self, bytes: u64) {
+        match &self.show {
+            Show::Tty(b) => {
+                b.pb.set_length(b.pb.length().unwrap_or(0) + bytes);
+                b.sized();
+            }
+            Show::Json(j) => {
+                if let Ok(mut s) = j.state.lock() {
+                    s.total = Some(s.total.unwrap_or(0) + bytes);
+                }
+            }
+            Show::Off => {}
         }
     }
     fn inc(&self, bytes: u64) {
-        if let Some(b) = &self.0 {
-            b.inc(bytes);
+        match &self.show {
+            Show::Tty(b) => {
+                b.pb.inc(bytes);
+                // A dump larger than the estimate: the bar stays full, the ETA short.
+                let pos = b.pb.position();
+                if b.pb.length().is_some_and(|len| pos > len) {
+                    b.pb.set_length(pos);
+                }
+            }
+            Show::Json(j) => {
+                if let Ok(mut s) = j.state.lock() {
+                    s.done += bytes;
+                    j.maybe_emit(&mut s);
+                }
+            }
+            Show::Off => {}
+        }
+    }
+    fn set_phase(&self, phase: &str) {
+        match &self.show {
+            Show::Tty(b) => b.update(|t| t.phase = phase.to_string()),
+            Show::Json(j) => {
+                if let Ok(mut s) = j.state.lock() {
+                    s.phase = phase.to_string();
+                }
+            }
+            Show::Off => {}
+        }
+    }
+    fn set_item(&self, item: &str) {
+        match &self.show {
+            Show::Tty(b) => b.update(|t| t.item = item.to_string()),
+            Show::Json(j) => {
+                if let Ok(mut s) = j.state.lock() {
+                    s.item = item.to_string();
+                }
+            }
+            Show::Off => {}
         }
     }
     fn finish(&self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
+        match &self.show {
+            Show::Tty(b) if self.linger => {
+                b.style(FINISHING_STYLE);
+                b.update(|t| {
+                    t.phase = "finishing".into();
+                    t.item.clear();
+                });
+            }
+            Show::Tty(_) => self.done(),
+            _ => {}
         }
     }
 }

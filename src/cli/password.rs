@@ -1,56 +1,123 @@
 //! Where the repository password comes from: `--password-file`, `DUMPVAULT_PASSWORD`,
-//! `--password-command`, or an interactive prompt without echo.
+//! `--password-command`, or an interactive prompt without echo, in that order. The reading
+//! itself is [`dumpvault::password`]'s; this module names the options in the messages.
 
-use anyhow::{bail, Context, Result};
+use dumpvault::password::{PasswordError, PasswordSource, Prompt};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-/// The password options given.
-pub struct PasswordSource {
+/// The message when no repository password was given and none can be asked for.
+const NO_PASSWORD: &str =
+    "no password given: use --password-file, --password-command or DUMPVAULT_PASSWORD";
+
+/// The repository password options given.
+pub struct PasswordOptions {
     /// `--password-file`.
     pub file: Option<PathBuf>,
     /// `--password-command`.
     pub command: Option<String>,
 }
 
-impl PasswordSource {
+impl PasswordOptions {
+    /// The source the options name; `confirm` asks twice at an interactive prompt (for
+    /// `init`).
+    pub fn source(&self, confirm: bool) -> PasswordSource {
+        let prompt = if confirm {
+            Prompt::twice("repository password: ", "repeat password: ")
+        } else {
+            Prompt::once("repository password: ")
+        };
+        PasswordSource::first_given(
+            self.file.clone(),
+            "DUMPVAULT_PASSWORD",
+            self.command.clone(),
+            prompt,
+        )
+    }
+
     /// Reads the password; `confirm` asks twice at an interactive prompt (for `init`).
-    pub fn get(&self, confirm: bool) -> Result<Zeroizing<String>> {
-        if let Some(f) = &self.file {
-            let s = std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read password file {}", f.display()))?;
-            return Ok(Zeroizing::new(s.lines().next().unwrap_or("").to_string()));
-        }
-        if let Ok(p) = std::env::var("DUMPVAULT_PASSWORD") {
-            return Ok(Zeroizing::new(p));
-        }
-        if let Some(c) = &self.command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(c)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("cannot run password command `{c}`"))?;
-            if !out.status.success() {
-                bail!("password command `{c}` failed ({})", out.status);
+    ///
+    /// Errors: a usage error ([`dumpvault::Error::Invalid`], exit 2) with the
+    /// [`PasswordError`]'s message ([`NO_PASSWORD`] when none is given).
+    pub fn get(&self, confirm: bool) -> Result<Zeroizing<String>, dumpvault::Error> {
+        (self.source(confirm).read("password"))
+            .map_err(|e| dumpvault::Error::usage(message(&e, NO_PASSWORD)))
+    }
+}
+
+/// The message of `e`, with `none_given` in place of [`PasswordError::NotGiven`]'s (which
+/// cannot name the options).
+pub fn message(e: &PasswordError, none_given: &str) -> String {
+    match e {
+        PasswordError::NotGiven { .. } => none_given.to_string(),
+        e => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::copy::FromPasswordArgs;
+    use super::*;
+    use dumpvault::fleet::config::PasswordSource as FleetPassword;
+
+    /// One password file or command, read by the three callers: the command line's
+    /// repository password, `copy`'s source repository password and fleet's configuration.
+    /// They agree on the password and on the error, which differ only in naming the source
+    /// repository's password "source password" and in the message when none is given.
+    #[test]
+    fn the_three_callers_read_alike() {
+        // The variables come before a command; a file comes before them.
+        std::env::remove_var("DUMPVAULT_PASSWORD");
+        std::env::remove_var("DUMPVAULT_FROM_PASSWORD");
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.pass");
+        std::fs::write(&good, "secret\r\nsecond\n").unwrap();
+        let missing = dir.path().join("missing.pass");
+        let file = |p: &std::path::Path| (Some(p.to_path_buf()), None);
+        let cmd = |c: &str| (None, Some(c.to_string()));
+        let cases: Vec<(Option<PathBuf>, Option<String>)> = vec![
+            file(&good),
+            file(&missing),
+            cmd("printf 'pw\\nnext'"),
+            cmd("exit 3"),
+            cmd("printf 'p\\344'"),
+        ];
+        for (file, command) in cases {
+            let cli = PasswordOptions {
+                file: file.clone(),
+                command: command.clone(),
             }
-            let s = String::from_utf8_lossy(&out.stdout);
-            return Ok(Zeroizing::new(s.lines().next().unwrap_or("").to_string()));
-        }
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin())
-            && std::fs::File::open("/dev/tty").is_err()
-        {
-            bail!(
-                "no password given: use --password-file, --password-command or DUMPVAULT_PASSWORD"
-            );
-        }
-        let p = Zeroizing::new(rpassword::prompt_password("repository password: ")?);
-        if confirm {
-            let again = Zeroizing::new(rpassword::prompt_password("repeat password: ")?);
-            if *again != *p {
-                bail!("the passwords do not match");
+            .get(false)
+            .map_err(|e| e.to_string());
+            let copy = FromPasswordArgs {
+                from_password_file: file.clone(),
+                from_password_command: command.clone(),
             }
+            .get()
+            .map(|p| p.to_string())
+            .map_err(|e| e.to_string().replace("source password", "password"));
+            let fleet = match (file, command) {
+                (Some(f), None) => FleetPassword::File(f),
+                (None, Some(c)) => FleetPassword::Command(c),
+                _ => unreachable!(),
+            }
+            .get()
+            .map_err(|e| e.to_string());
+            let cli = cli.map(|p| p.to_string());
+            let fleet = fleet.map(|p| p.to_string());
+            assert_eq!(cli, copy);
+            assert_eq!(cli, fleet);
         }
-        Ok(p)
+    }
+
+    /// With nothing given and no terminal, the message names the caller's options; other
+    /// errors keep their own. (The integration tests `surface` and `surface2` run the binary
+    /// with no password for `--repo` and for `--from`.)
+    #[test]
+    fn none_given_names_the_callers_options() {
+        let e = PasswordError::NotGiven { what: "password" };
+        assert_eq!(message(&e, NO_PASSWORD), NO_PASSWORD);
+        let e = PasswordError::Mismatch { what: "password" };
+        assert_eq!(message(&e, NO_PASSWORD), "the passwords do not match");
     }
 }

@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
             .into());
         };
         let repo = ctx.open()?;
-        let index = SharedIndex::start(&repo, "snapshot")?;
+        let index = lock_and_load(&repo)?;
         let bar = Bar::new(ctx.progress, None);
         let out = commands::snapshot::run(
             &repo,
@@ -110,6 +110,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
             &opts,
             &bar,
         )?;
+        bar.done();
         output::print_snapshot(&out, ctx.json);
         return Ok(0);
     }
@@ -132,16 +133,18 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let targets =
         commands::snapshot::expand_targets(&a.sources, a.all_databases, &a.include, &a.exclude)?;
     let repo = ctx.open()?;
-    let index = SharedIndex::start(&repo, "snapshot")?;
+    let index = lock_and_load(&repo)?;
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let never = std::sync::atomic::AtomicBool::new(false);
+    // One bar for all databases: their bytes together, the table read last.
+    let bar = Bar::new(ctx.progress, None);
     let results = commands::snapshot::parallel(&targets, jobs, &never, |t| {
-        let bar = Bar::new(false, None);
         commands::snapshot::snapshot_database(&repo, &index, t, &dump, &opts, &bar)
             .with_context(|| format!("database {}", t.database()))
     });
+    bar.done();
     let mut failed = 0;
     let mut rows = Vec::new();
     for (t, r) in targets.iter().zip(results) {
@@ -187,4 +190,15 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         println!("{} of {} databases failed", failed, rows.len());
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Takes the shared lock and starts loading the index in the background (logged: `-v`).
+fn lock_and_load(repo: &dumpvault::repository::Repository) -> Result<SharedIndex> {
+    let locking = std::time::Instant::now();
+    let index = SharedIndex::start(repo, "snapshot")?;
+    tracing::info!(
+        ms = locking.elapsed().as_millis() as u64,
+        "shared lock taken; loading the index"
+    );
+    Ok(index)
 }

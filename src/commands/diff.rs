@@ -28,7 +28,7 @@ use crate::index::Index;
 use crate::repository::Repository;
 use crate::source::Dialect;
 use crate::stream::{Node, Walk};
-use crate::tables::{table_summaries, Section, SectionKind};
+use crate::tables::{table_summaries, Section, SectionKind, TableSummary};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -285,91 +285,24 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
             )),
             None => None,
         };
-        let mut changed: Vec<Range<u64>> = Vec::new();
-        for (id, r) in chunks(repo, &index, sb)? {
-            if held.contains(&id) {
-                continue;
-            }
-            match changed.last_mut() {
-                Some(last) if last.end == r.start => last.end = r.end,
-                _ => changed.push(r),
-            }
-        }
+        let changed = changed_ranges(repo, &index, &held, sb)?;
         streams.push(StreamDiff {
             name: sb.name.clone(),
             size_before: sa.map(|s| s.size),
             size_after: Some(sb.size),
             bytes_changed: changed.iter().map(|r| r.end - r.start).sum(),
         });
-        let before = sa.map(|s| table_summaries(&s.sections)).unwrap_or_default();
-        let after = table_summaries(&sb.sections);
-        for t in &after {
-            let old = before.iter().find(|o| o.name == t.name);
-            let mut bytes_changed = table_changed(&sb.sections, &t.name, &changed);
-            if let (Some(o), Some(sa)) = (old, sa) {
-                if bytes_changed > 0 && o.rows == t.rows && o.bytes == t.bytes {
-                    let pair = Pair {
-                        repo,
-                        index: &index,
-                        a: (&a.id, sa),
-                        b: (&b.id, sb),
-                    };
-                    if same_bytes(&pair, &t.name, &changed)? == Some(true) {
-                        bytes_changed = 0;
-                    }
-                }
-            }
-            let status = match old {
-                None => TableStatus::Added,
-                Some(o) if bytes_changed > 0 || o.rows != t.rows || o.bytes != t.bytes => {
-                    TableStatus::Changed
-                }
-                Some(_) => TableStatus::Unchanged,
-            };
-            tables.push(TableDiff {
-                stream: sb.name.clone(),
-                table: t.name.clone(),
-                status,
-                rows_before: old.and_then(|o| o.rows),
-                rows_after: t.rows,
-                bytes_before: old.map(|o| o.bytes).unwrap_or(0),
-                bytes_after: t.bytes,
-                bytes_changed,
-                rows_inserted: None,
-                rows_updated: None,
-                rows_deleted: None,
-                compared_by: None,
-                note: None,
-                schema_changes: vec![],
-            });
-            let d = tables
-                .last_mut()
-                .ok_or_else(|| Error::Invalid("no table".into()))?;
-            match (status, sa) {
-                (TableStatus::Unchanged, _) => {
-                    (d.rows_inserted, d.rows_updated, d.rows_deleted) = (Some(0), Some(0), Some(0));
-                }
-                (TableStatus::Added, _) | (_, None) => {
-                    (d.rows_inserted, d.rows_updated, d.rows_deleted) = (t.rows, Some(0), Some(0));
-                }
-                (_, Some(sa)) => {
-                    let (da, db) = dialects.unwrap_or((None, None));
-                    let two = Two {
-                        repo,
-                        index: &index,
-                        a: (&a.id, sa, da),
-                        b: (&b.id, sb, db),
-                    };
-                    compare_table(&two, d)?;
-                }
-            }
-        }
-        for o in before
-            .iter()
-            .filter(|o| !after.iter().any(|t| t.name == o.name))
-        {
-            tables.push(TableDiff::removed(&sb.name, o));
-        }
+        let sides = Sides {
+            repo,
+            index: &index,
+            a: &a.id,
+            b: &b.id,
+            sa,
+            sb,
+            dialects,
+            changed,
+        };
+        diff_tables(&sides, &mut tables)?;
     }
     for sa in ma
         .streams
@@ -396,6 +329,125 @@ pub fn run(repo: &Repository, a: &str, b: &str) -> Result<Diff> {
         tables,
         b_bytes_added: mb.summary.bytes_added,
     })
+}
+
+/// The byte ranges of stream `sb` in chunks that snapshot `a` does not hold (`held`), in
+/// order, adjacent ones merged.
+fn changed_ranges(
+    repo: &Repository,
+    index: &Index,
+    held: &HashSet<Id>,
+    sb: &StreamRef,
+) -> Result<Vec<Range<u64>>> {
+    let mut changed: Vec<Range<u64>> = Vec::new();
+    for (id, r) in chunks(repo, index, sb)? {
+        if held.contains(&id) {
+            continue;
+        }
+        match changed.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => changed.push(r),
+        }
+    }
+    Ok(changed)
+}
+
+/// A stream of snapshot `b` and its namesake in snapshot `a`, if any, being compared.
+struct Sides<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    /// Snapshot ids.
+    a: &'a Id,
+    b: &'a Id,
+    /// The stream in `a` (none: the stream is new) and in `b`.
+    sa: Option<&'a StreamRef>,
+    sb: &'a StreamRef,
+    /// The dialects of the two streams, when `sa` exists.
+    dialects: Option<(Option<Dialect>, Option<Dialect>)>,
+    /// Byte ranges of `sb` in chunks `a` does not hold ([`changed_ranges`]).
+    changed: Vec<Range<u64>>,
+}
+
+/// Appends to `tables` one entry per table of the stream in `b`, then one per table only the
+/// stream in `a` has (removed).
+fn diff_tables(sides: &Sides, tables: &mut Vec<TableDiff>) -> Result<()> {
+    let before = (sides.sa)
+        .map(|s| table_summaries(&s.sections))
+        .unwrap_or_default();
+    let after = table_summaries(&sides.sb.sections);
+    for t in &after {
+        let old = before.iter().find(|o| o.name == t.name);
+        tables.push(diff_table(sides, t, old)?);
+    }
+    for o in before
+        .iter()
+        .filter(|o| !after.iter().any(|t| t.name == o.name))
+    {
+        tables.push(TableDiff::removed(&sides.sb.name, o));
+    }
+    Ok(())
+}
+
+/// Table `t` of the stream in `b` against its namesake `old` in `a`: its status, bytes and
+/// rows; the rows inserted, updated and deleted are read for a changed table.
+fn diff_table(sides: &Sides, t: &TableSummary, old: Option<&TableSummary>) -> Result<TableDiff> {
+    let (sa, sb, changed) = (sides.sa, sides.sb, &sides.changed);
+    let mut bytes_changed = table_changed(&sb.sections, &t.name, changed);
+    if let (Some(o), Some(sa)) = (old, sa) {
+        if bytes_changed > 0 && o.rows == t.rows && o.bytes == t.bytes {
+            let pair = Pair {
+                repo: sides.repo,
+                index: sides.index,
+                a: (sides.a, sa),
+                b: (sides.b, sb),
+            };
+            if same_bytes(&pair, &t.name, changed)? == Some(true) {
+                bytes_changed = 0;
+            }
+        }
+    }
+    let status = match old {
+        None => TableStatus::Added,
+        Some(o) if bytes_changed > 0 || o.rows != t.rows || o.bytes != t.bytes => {
+            TableStatus::Changed
+        }
+        Some(_) => TableStatus::Unchanged,
+    };
+    let mut d = TableDiff {
+        stream: sb.name.clone(),
+        table: t.name.clone(),
+        status,
+        rows_before: old.and_then(|o| o.rows),
+        rows_after: t.rows,
+        bytes_before: old.map(|o| o.bytes).unwrap_or(0),
+        bytes_after: t.bytes,
+        bytes_changed,
+        rows_inserted: None,
+        rows_updated: None,
+        rows_deleted: None,
+        compared_by: None,
+        note: None,
+        schema_changes: vec![],
+    };
+    match (status, sa) {
+        (TableStatus::Unchanged, _) => {
+            (d.rows_inserted, d.rows_updated, d.rows_deleted) = (Some(0), Some(0), Some(0));
+        }
+        (TableStatus::Added, _) | (_, None) => {
+            (d.rows_inserted, d.rows_updated, d.rows_deleted) = (t.rows, Some(0), Some(0));
+        }
+        (_, Some(sa)) => {
+            let (da, db) = sides.dialects.unwrap_or((None, None));
+            let two = Two {
+                repo: sides.repo,
+                index: sides.index,
+                a: (sides.a, sa, da),
+                b: (sides.b, sb, db),
+            };
+            compare_table(&two, &mut d)?;
+        }
+    }
+    Ok(d)
 }
 
 /// The two sides of a stream being compared row by row: snapshot, stream, dialect.

@@ -54,6 +54,10 @@ pub struct SnapshotOutcome {
 /// storage errors. The shared lock is held by `index` ([`SharedIndex::start`]). An empty
 /// stream, or a recognised SQL dump without its completion marker, is refused before the
 /// manifest unless `opts` allows it (see [`SnapshotOptions::allow_incomplete`]).
+///
+/// `progress` gets the phase (`dumping`, `saving the snapshot`), the bytes read, the table
+/// being read and the previous snapshot's size as the expected total; the caller finishes it
+/// (one bar may serve several snapshots at once).
 pub fn run(
     repo: &Repository,
     index: &SharedIndex,
@@ -71,6 +75,7 @@ pub fn run(
     let mut first_info = None;
     let mut ends = Vec::new();
     let mut relied = HashSet::new();
+    tracing::info!(streams = sources.len(), "snapshot started");
     for (name, source) in sources {
         let (stored, info) = store_stream(repo, index, name, source, progress)?;
         ends.push((info.dialect, stored.complete));
@@ -94,10 +99,23 @@ pub fn run(
     };
     refuse_unfinished(&mut manifest, &ends, opts)?;
     crate::testhook::pause("snapshot-before-manifest");
+    progress.set_phase("saving the snapshot");
+    let confirming = Instant::now();
     crate::index::confirm_packs(repo, &relied)?;
+    tracing::info!(
+        packs = relied.len(),
+        ms = confirming.elapsed().as_millis() as u64,
+        "packs relied on confirmed"
+    );
     let id = repo.save_manifest(&manifest)?;
     crate::repository::catalogue::record_or_warn(repo, &id, &manifest);
-    progress.finish();
+    tracing::info!(
+        id = %id.short(),
+        bytes_read = manifest.summary.bytes_read,
+        bytes_added = manifest.summary.bytes_added,
+        ms = started.elapsed().as_millis() as u64,
+        "manifest written"
+    );
     Ok(SnapshotOutcome { id, manifest })
 }
 
@@ -114,6 +132,10 @@ fn store_stream(
     progress: &dyn Progress,
 ) -> Result<(Archived, crate::source::SourceInfo)> {
     let info = source.info();
+    let what = describe(&info);
+    progress.set_phase("dumping");
+    tracing::info!(stream = %name, source = %what, "dump started");
+    let started = Instant::now();
     let archiver = Archiver {
         repo,
         index: IndexSource::Shared(index),
@@ -121,10 +143,17 @@ fn store_stream(
         scan: Scan::Dump(info.dialect),
         sink: PackSink::Own,
         progress,
-        reading: format!("reading the dump ({})", describe(&info)),
+        reading: format!("reading the dump ({what})"),
     };
     let stored = archiver.archive(name, &mut *source, &mut HashSet::new())?;
     let mut info = source.finish()?;
+    tracing::info!(
+        stream = %stored.stream.name,
+        bytes = stored.stream.size,
+        complete = ?stored.complete,
+        ms = started.elapsed().as_millis() as u64,
+        "dump ended"
+    );
     if info.dialect.is_none() {
         info.dialect = stored.detected;
     }

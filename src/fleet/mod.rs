@@ -14,6 +14,7 @@ pub mod notify;
 pub mod run;
 
 use crate::error::{EXIT_FAILURE, EXIT_USAGE};
+use crate::password::PasswordError;
 use crate::units::human_bytes;
 use std::path::PathBuf;
 
@@ -83,30 +84,10 @@ pub enum FleetError {
         /// The cron parser's message.
         message: String,
     },
-    /// A repository's `password_file` cannot be read.
-    #[error("cannot read password file {}: {source}", path.display())]
-    PasswordFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A repository's `password_command` cannot be started.
-    #[error("cannot run password command `{command}`: {source}")]
-    PasswordCommand {
-        /// The command.
-        command: String,
-        /// The error starting `sh -c COMMAND`.
-        source: std::io::Error,
-    },
-    /// A repository's `password_command` exited unsuccessfully.
-    #[error("password command `{command}` failed ({status})")]
-    PasswordCommandFailed {
-        /// The command.
-        command: String,
-        /// Its exit status.
-        status: std::process::ExitStatus,
-    },
+    /// A repository's `password_file` cannot be read, or its `password_command` cannot be
+    /// started or fails.
+    #[error(transparent)]
+    Password(PasswordError),
     /// A repository names no password source and `DUMPVAULT_PASSWORD` is not set.
     #[error(
         "no password: set password_file, password_command or password in the repository \
@@ -162,6 +143,17 @@ pub enum FleetError {
     /// A repository operation (open, snapshot, forget, prune, copy) failed.
     #[error(transparent)]
     Operation(#[from] crate::Error),
+}
+
+impl From<PasswordError> for FleetError {
+    /// [`FleetError::NoPassword`] for `DUMPVAULT_PASSWORD` unset (its message names the
+    /// configuration's keys), [`FleetError::Password`] otherwise.
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::EnvUnset { .. } => FleetError::NoPassword,
+            e => FleetError::Password(e),
+        }
+    }
 }
 
 impl FleetError {

@@ -112,3 +112,44 @@ pub fn synthetic_dump(bytes: usize, seed: u64) -> Vec<u8> {
     out.truncate(bytes);
     out
 }
+
+/// Runs `cmd`, which must succeed, and parses its standard output as JSON.
+pub fn json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.assert().success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+/// The standard error of a finished command, as text.
+pub fn stderr(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+/// `snapshots --json` of `t`, as a list.
+pub fn snapshots(t: &TestRepo) -> Vec<serde_json::Value> {
+    json(&mut t.dv(&["snapshots", "--json"]))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A SQLite database with tables `a` and `b` of `rows` rows each.
+pub fn sqlite_two_tables(path: &std::path::Path, rows: u32) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);",
+    )
+    .unwrap();
+    // One transaction: row by row autocommit would sync the file 2 × `rows` times.
+    let tx = c.unchecked_transaction().unwrap();
+    for t in ["a", "b"] {
+        let mut st = tx
+            .prepare(&format!("INSERT INTO {t} VALUES (?1, ?2)"))
+            .unwrap();
+        for i in 0..rows {
+            let v = format!("{t} row {i} {}", "x".repeat((i as usize * 7) % 50));
+            st.execute(rusqlite::params![i, v]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}

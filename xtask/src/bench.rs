@@ -7,18 +7,21 @@
 mod fleet;
 mod gen;
 mod measure;
+mod models;
+mod nobase;
 mod pg;
 mod report;
 pub mod restore;
 mod scale;
+mod sysbench;
 mod tools;
 
 use anyhow::{bail, Context, Result};
 use measure::Cost;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tools::{Input, Kind, Tool};
+use tools::{Kind, Tool};
 
 /// Parameters of a run.
 #[derive(Clone, Debug)]
@@ -34,14 +37,20 @@ pub struct Opts {
     pub postgres: bool,
     pub default_kdf: bool,
     pub keep: bool,
+    /// The churn models to run (`--model`; default all).
+    pub models: Vec<models::Which>,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--size BYTES|300MiB|1GiB] [--hours H] [--seed N]
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--model uniform|hotspot|mixed|pgbench|sysbench|all]
+       [--size BYTES|300MiB|1GiB] [--hours H] [--seed N]
        [--pg-scale N] [--pg-seconds S] [--pg-hours H] [--no-synthetic] [--no-postgres]
        [--test-kdf] [--keep]
        cargo xtask bench --scale [--max N] [--no-s3]   (issue 19: 100 to 50 000 snapshots; --scale --help)
        cargo xtask bench --fleet [--dbs N] [--runs R]  (issue 19: one `run` over 200 databases; --fleet --help)
-  --quick         100 MiB, PostgreSQL: 3 hours of 3 s of pgbench (under 5 minutes on 2 cores)
+  --quick         synthetic models 32 MiB and 4 hours; pgbench and sysbench 3 hours of 3 s
+                  (the whole run under 5 minutes on 2 cores)
+  --model         churn models, comma-separated (default all): uniform, hotspot, mixed (synthetic
+                  dumps), pgbench (PostgreSQL), sysbench (oltp_read_write on MariaDB)
   --size          synthetic dump size (default 1GiB); the pgbench scale follows (1 = ~9.6 MB of dump)
   --hours         hourly snapshots after the first (default 8)
   --pg-seconds    pgbench -T between PostgreSQL snapshots (default 15, quick 3)
@@ -81,7 +90,9 @@ fn parse(args: &[String]) -> Result<Opts> {
         postgres: true,
         default_kdf: true,
         keep: false,
+        models: Vec::new(),
     };
+    let mut model_args = Vec::new();
     let (mut size, mut pg_seconds, mut pg_hours, mut hours) = (None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -102,6 +113,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--no-postgres" => o.postgres = false,
             "--test-kdf" => o.default_kdf = false,
             "--keep" => o.keep = true,
+            "--model" => model_args.push(val()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -109,8 +121,10 @@ fn parse(args: &[String]) -> Result<Opts> {
             _ => bail!("unknown argument {a:?}\n{USAGE}"),
         }
     }
+    o.models = models::parse(&model_args)?;
     if o.quick {
-        o.size = 100 << 20;
+        o.size = 32 << 20;
+        o.hours = 4;
         o.pg_seconds = 3;
         o.pg_hours = 3;
     }
@@ -279,20 +293,7 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("bench: {s}");
     }
 
-    let mut workloads = Vec::new();
-    if opts.synthetic {
-        workloads.push(synthetic(&env, &opts)?);
-    }
-    if opts.postgres {
-        match pg::series(&env, &opts) {
-            Ok(w) => workloads.push(w),
-            Err(e) => {
-                eprintln!("bench: PostgreSQL series failed: {e:#}");
-                env.skipped
-                    .push(format!("PostgreSQL series: failed: {e:#}"));
-            }
-        }
-    }
+    let workloads = models::run(&mut env, &opts);
     let total_secs = started.elapsed().as_secs_f64();
     env.load.push(loadavg());
     let md = report::markdown(&env, &opts, &workloads, total_secs, build_secs);
@@ -406,113 +407,6 @@ fn tools_for(env: &Env, opts: &Opts, dir: &Path, name: &str) -> Vec<Tool> {
         v.push(Tool::new(*k, p.clone(), dir, name, opts.default_kdf));
     }
     v
-}
-
-fn synthetic(env: &Env, opts: &Opts) -> Result<Workload> {
-    let dir = env.bench_dir.join(format!(
-        "synthetic-seed{}-{}-h{}",
-        opts.seed, opts.size, opts.hours
-    ));
-    let series = gen::synthetic(&dir, opts.seed, opts.size, opts.hours)?;
-    let last = series.files.last().context("no files")?.clone();
-    let (last_hash, _) = blake3_file(&last)?;
-    let mut w = Workload {
-        name: "synthetic".into(),
-        title: format!(
-            "Synthetic pg_dump series: {} tables, {} + {} hourly dumps of {}",
-            gen::TABLES,
-            1,
-            opts.hours,
-            report::human(series.sizes[0])
-        ),
-        dump_sizes: series.sizes.clone(),
-        floor: series.floor.clone(),
-        changed_bytes: series.changed_bytes.clone(),
-        tools: Vec::new(),
-        ceilings: ceilings(env, &series.files[0])?,
-        notes: Vec::new(),
-        params: json!({"seed": opts.seed, "size": opts.size, "hours": opts.hours,
-            "tables": gen::TABLES, "per_hour": {"updated": 0.005, "inserted": 0.003, "deleted": 0.001,
-            "updates_among_newest_5pct": 0.8}, "changes": series.changes,
-            "generation_s": measure::round3(series.generated_secs), "dir": dir}),
-    };
-    let work = env.work.join("synthetic");
-    let restored = work.join("restored.sql");
-    for mut tool in tools_for(env, opts, &work, "synthetic.sql") {
-        eprintln!("bench: synthetic series: {}", tool.kind.name());
-        tool.init()?;
-        let mut r = ToolRun::new(tool.kind);
-        for (h, f) in series.files.iter().enumerate() {
-            let before = tool.repo_size();
-            let (cost, json) = tool.backup(&Input::File(f))?;
-            let added = tool.repo_size().saturating_sub(before);
-            eprintln!(
-                "bench:   hour {h}: {:.2} s, {:.0} MB/s, +{} (repository)",
-                cost.wall,
-                series.sizes[h] as f64 / 1e6 / cost.wall,
-                report::human(added)
-            );
-            r.snaps.push(Snap {
-                bytes: series.sizes[h],
-                cost,
-                added,
-                reported_added: reported_added(tool.kind, json.as_ref()),
-            });
-        }
-        let cost = tool.restore(&restored, None)?;
-        let (h, n) = blake3_file(&restored)?;
-        r.restore = Some(cost);
-        r.restore_bytes = n;
-        r.restore_check = if h == last_hash {
-            "identical".into()
-        } else {
-            "DIFFERS".into()
-        };
-        if tool.kind == Kind::Dumpvault {
-            // Streams from --stdin carry no table index; record what restore --table says.
-            let t = format!("public.{}", gen::table_name(3));
-            match tool.restore(&restored, Some(&t)) {
-                Ok(c) => {
-                    let bytes = std::fs::metadata(&restored).map_or(0, |m| m.len());
-                    r.table_restore = Some((c, bytes, t));
-                }
-                Err(e) => w.notes.push(format!(
-                    "`dumpvault restore --table {t}` on the --stdin snapshot fails: {}",
-                    format!("{e:#}").lines().last().unwrap_or("").trim()
-                )),
-            }
-            r.extra = json!({"snapshots": tool.snapshots_json()});
-        }
-        let _ = std::fs::remove_file(&restored);
-        r.repo_size = tool.repo_size();
-        if !opts.keep {
-            tool.cleanup();
-        }
-        w.tools.push(r);
-    }
-    // One-table restore needs the table index that database snapshots carry: load the first
-    // dump into PostgreSQL and snapshot it by URL.
-    if opts.postgres {
-        match pg::table_restore(env, opts, &series.files[0]) {
-            Ok((full, table, note)) => {
-                w.notes.push(note);
-                if let Some(r) = w.tools.iter_mut().find(|t| t.kind == Kind::Dumpvault) {
-                    r.extra["table_restore_via_postgres"] = json!({
-                        "full": {"cost": full.0.json(), "bytes": full.1},
-                        "table": {"cost": table.0.json(), "bytes": table.1, "name": table.2}});
-                    if r.table_restore.is_none() {
-                        r.table_restore = Some(table.clone());
-                        r.extra["table_restore_full"] =
-                            json!({"cost": full.0.json(), "bytes": full.1});
-                    }
-                }
-            }
-            Err(e) => w.notes.push(format!(
-                "one-table restore through PostgreSQL failed: {e:#}"
-            )),
-        }
-    }
-    Ok(w)
 }
 
 /// The bytes the tool itself says it added, where it says so.

@@ -187,9 +187,8 @@ fn rechunk_copy_confirms_the_target_packs_it_deduplicates_against() {
             .delete(&crate::repository::FileKind::Pack.path(&id))
             .unwrap();
     }
-    let e = run(&a, &b, &CopyOptions::default(), &NoProgress)
-        .err()
-        .expect("a relied-on pack is gone");
+    let e =
+        run(&a, &b, &CopyOptions::default(), &NoProgress).expect_err("a relied-on pack is gone");
     assert!(matches!(e, Error::NotFound(_)), "{e}");
     assert_eq!(snapshots::list(&b, &Filter::default()).unwrap().len(), 1);
 }

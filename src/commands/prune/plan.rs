@@ -145,17 +145,31 @@ pub struct Plan {
 /// Decides what a prune does. See `repo-format.md`, "Prune", for the rules and why they are
 /// safe while snapshots run.
 pub fn plan(input: &Input) -> Plan {
-    let s = input.settings;
     let mut p = Plan::default();
     p.stats.packs = input.stored.len() as u64;
     p.stats.bytes = input.stored.values().sum();
     p.stats.used_blobs = input.used.len() as u64;
-    let size = |id: &Id, fallback: u64| input.stored.get(id).copied().unwrap_or(fallback);
 
     let mut by_id: BTreeMap<Id, &IndexedPack> = BTreeMap::new();
     for pk in input.packs {
         by_id.insert(pk.id, pk);
     }
+    let (mut claimed, claims) = claim_used(input, &by_id);
+    let obsolete_now = sort_live(input, &by_id, &claims, &mut p);
+    settle_obsolete(input, &by_id, &mut claimed, &mut p);
+    mark_or_delete(input, &by_id, obsolete_now, &mut p);
+    let lists = [&p.resurrect, &p.repack, &p.mark, &p.delete];
+    p.changes |= lists.iter().any(|v| !v.is_empty());
+    p
+}
+
+/// Claims each used blob in one live pack (in id order) whose file exists: returns the blobs
+/// claimed, and each such pack's claimed blobs (an entry, maybe empty, per live pack whose
+/// file exists).
+fn claim_used(
+    input: &Input,
+    by_id: &BTreeMap<Id, &IndexedPack>,
+) -> (HashSet<Id>, HashMap<Id, Vec<PackBlob>>) {
     // A copy serves a used blob if it is whole, or a delta whose base is kept too: `used`
     // holds the base chain of the copy the index reads, and a writer stores a blob again
     // whole when the chain of its delta copy is not live (rule W2), so a delta copy whose
@@ -175,6 +189,18 @@ pub fn plan(input: &Input) -> Plan {
             }
         }
     }
+    (claimed, claims)
+}
+
+/// Phase 1: each live pack is kept (also when its file is missing), repacked, or unused;
+/// returns the repacked and unused ones, to be marked obsolete (or deleted) now.
+fn sort_live(
+    input: &Input,
+    by_id: &BTreeMap<Id, &IndexedPack>,
+    claims: &HashMap<Id, Vec<PackBlob>>,
+    p: &mut Plan,
+) -> Vec<Id> {
+    let s = input.settings;
     let mut obsolete_now = Vec::new();
     for pk in by_id.values().filter(|pk| pk.live) {
         let Some(&fsize) = input.stored.get(&pk.id) else {
@@ -205,7 +231,19 @@ pub fn plan(input: &Input) -> Plan {
             p.keep.push(pk.id);
         }
     }
+    obsolete_now
+}
 
+/// Phase 2: each obsolete pack (listed with blobs, or marks only), in id order, is brought
+/// back (a used blob no live pack holds), deleted (grace period over and no lock held back
+/// by rule P3, or instant delete), or left waiting; the mark of a deleted file is dropped.
+fn settle_obsolete(
+    input: &Input,
+    by_id: &BTreeMap<Id, &IndexedPack>,
+    claimed: &mut HashSet<Id>,
+    p: &mut Plan,
+) {
+    let s = input.settings;
     // Phase 2: obsolete packs (listed with blobs, or marks only), in id order.
     let mut obsolete: BTreeMap<Id, (i64, Option<&IndexedPack>)> = BTreeMap::new();
     for (id, at) in input.marks {
@@ -253,7 +291,18 @@ pub fn plan(input: &Input) -> Plan {
             p.stats.waiting_bytes += fsize;
         }
     }
+}
 
+/// Adds the pack files no index file mentions at all to `obsolete_now` (after it, in id
+/// order), then marks each obsolete, or deletes it with instant delete.
+fn mark_or_delete(
+    input: &Input,
+    by_id: &BTreeMap<Id, &IndexedPack>,
+    mut obsolete_now: Vec<Id>,
+    p: &mut Plan,
+) {
+    let s = input.settings;
+    let size = |id: &Id, fallback: u64| input.stored.get(id).copied().unwrap_or(fallback);
     // Pack files that no index file mentions at all.
     let mut unindexed: Vec<Id> = (input.stored.keys())
         .filter(|id| !by_id.contains_key(id) && !input.marks.contains_key(id))
@@ -274,9 +323,6 @@ pub fn plan(input: &Input) -> Plan {
             p.mark.push(id);
         }
     }
-    let lists = [&p.resurrect, &p.repack, &p.mark, &p.delete];
-    p.changes |= lists.iter().any(|v| !v.is_empty());
-    p
 }
 
 #[cfg(test)]

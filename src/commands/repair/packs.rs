@@ -87,6 +87,14 @@ struct Exam {
     bad: Vec<Id>,
 }
 
+/// The packs the non-superseded index files list, with the index they make and the times the
+/// packs they mark obsolete were marked.
+struct Listing {
+    index: Index,
+    listed: BTreeMap<Id, Listed>,
+    marks: HashMap<Id, i64>,
+}
+
 /// Runs `repair packs` (see the module documentation). Durable when it returns.
 ///
 /// Errors: [`Error::Locked`] while a prune or another repair runs; [`Error::Corrupt`] when an
@@ -100,7 +108,65 @@ pub fn repair_packs(
 ) -> Result<RepairPacksOutcome> {
     let lock = LockGuard::exclusive(repo, "repair packs")?;
     let files = load_index_files(repo)?;
-    let gone = superseded(&files);
+    let Listing {
+        index,
+        listed,
+        marks,
+    } = list_packs(&files);
+    let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
+    let targets = resolve(repo, &opts.packs, &listed, &stored)?;
+    progress.set_total(targets.iter().filter_map(|p| stored.get(p)).sum());
+
+    let mut out = RepairPacksOutcome::default();
+    let mut damaged: BTreeMap<Id, Exam> = BTreeMap::new();
+    for pack in &targets {
+        let exam = examine(
+            repo,
+            &index,
+            pack,
+            listed.get(pack),
+            stored.get(pack),
+            progress,
+        )?;
+        out.examined += 1;
+        if !exam.reasons.is_empty() {
+            damaged.insert(*pack, exam);
+        }
+    }
+    drop_undecodable_deltas(&listed, &stored, &mut damaged);
+    if damaged.is_empty() {
+        lock.release()?;
+        progress.finish();
+        return Ok(out);
+    }
+
+    let new_packs = copy_good_blobs(repo, &listed, &damaged)?;
+    let now = lock::now_secs();
+    let mut file = IndexFile {
+        supersedes: files.iter().map(|(id, _)| id.0).collect(),
+        ..Default::default()
+    };
+    keep_undamaged(&mut file, &listed, &marks, &damaged, &stored, now);
+    out.new_packs = new_packs.iter().map(|p| Id(p.id).to_hex()).collect();
+    file.packs.extend(new_packs);
+    file.obsolete.sort_by_key(|o| o.id);
+
+    report_damaged(&file, &listed, &damaged, &mut out);
+    out.index_file = Some(repo.save_index_file(&file)?.to_hex());
+    for (id, _) in &files {
+        repo.backend().delete(&FileKind::Index.path(id))?;
+        out.index_files_removed += 1;
+    }
+    lock.release()?;
+    progress.finish();
+    Ok(out)
+}
+
+/// The packs the index files that no other one supersedes list: each with its size, its
+/// blobs (each once) and whether any of them lists it without marking it obsolete; and the
+/// latest time each obsolete pack was marked.
+fn list_packs(files: &[(Id, IndexFile)]) -> Listing {
+    let gone = superseded(files);
     let mut index = Index::default();
     let mut listed: BTreeMap<Id, Listed> = BTreeMap::new();
     let mut marks: HashMap<Id, i64> = HashMap::new();
@@ -125,33 +191,24 @@ pub fn repair_packs(
             }
         }
     }
-    let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
-    let targets = resolve(repo, &opts.packs, &listed, &stored)?;
-    progress.set_total(targets.iter().filter_map(|p| stored.get(p)).sum());
-
-    let mut out = RepairPacksOutcome::default();
-    let mut damaged: BTreeMap<Id, Exam> = BTreeMap::new();
-    for pack in &targets {
-        let exam = examine(
-            repo,
-            &index,
-            pack,
-            listed.get(pack),
-            stored.get(pack),
-            progress,
-        )?;
-        out.examined += 1;
-        if !exam.reasons.is_empty() {
-            damaged.insert(*pack, exam);
-        }
+    Listing {
+        index,
+        listed,
+        marks,
     }
+}
 
-    // Blobs the index will hold: every blob of an undamaged pack, the good ones of damaged
-    // packs. A delta whose base is not among them cannot be decoded: drop it, and treat its
-    // pack as damaged, until nothing changes.
+/// Blobs the index will hold: every blob of an undamaged pack, the good ones of damaged
+/// packs. A delta whose base is not among them cannot be decoded: drop it, and treat its
+/// pack as damaged, until nothing changes.
+fn drop_undecodable_deltas(
+    listed: &BTreeMap<Id, Listed>,
+    stored: &HashMap<Id, u64>,
+    damaged: &mut BTreeMap<Id, Exam>,
+) {
     loop {
         let mut available: HashSet<[u8; 32]> = HashSet::new();
-        for (id, l) in &listed {
+        for (id, l) in listed {
             if !damaged.contains_key(id) {
                 available.extend(l.blobs.iter().map(|b| b.id));
             }
@@ -207,21 +264,23 @@ pub fn repair_packs(
             break;
         }
     }
-    if damaged.is_empty() {
-        lock.release()?;
-        progress.finish();
-        return Ok(out);
-    }
+}
 
-    // Copy the good blobs no undamaged pack holds, each once.
+/// Copies the good blobs of the damaged packs that no undamaged pack holds, each once and
+/// sealed as they are, into new packs (durable); returns the new packs.
+fn copy_good_blobs(
+    repo: &Repository,
+    listed: &BTreeMap<Id, Listed>,
+    damaged: &BTreeMap<Id, Exam>,
+) -> Result<Vec<IndexPack>> {
     let mut held: HashSet<[u8; 32]> = HashSet::new();
-    for (id, l) in &listed {
+    for (id, l) in listed {
         if !damaged.contains_key(id) {
             held.extend(l.blobs.iter().map(|b| b.id));
         }
     }
     let mut packer = Packer::without_index_files(repo.clone());
-    for (pack, e) in &damaged {
+    for (pack, e) in damaged {
         let todo: Vec<&PackBlob> = e.good.iter().filter(|b| held.insert(b.id)).collect();
         if todo.is_empty() {
             continue;
@@ -236,13 +295,21 @@ pub fn repair_packs(
         }
     }
     let (new_packs, _) = packer.finish_packs()?;
+    Ok(new_packs)
+}
 
-    let now = lock::now_secs();
-    let mut file = IndexFile {
-        supersedes: files.iter().map(|(id, _)| id.0).collect(),
-        ..Default::default()
-    };
-    for (id, l) in &listed {
+/// Lists in `file` every listed pack but the damaged ones; in `obsolete`, the packs marked
+/// before that are neither damaged nor listed live and still exist (with their marking time),
+/// and the damaged packs that still exist (marked `now` unless marked before).
+fn keep_undamaged(
+    file: &mut IndexFile,
+    listed: &BTreeMap<Id, Listed>,
+    marks: &HashMap<Id, i64>,
+    damaged: &BTreeMap<Id, Exam>,
+    stored: &HashMap<Id, u64>,
+    now: i64,
+) {
+    for (id, l) in listed {
         if damaged.contains_key(id) {
             continue;
         }
@@ -252,7 +319,7 @@ pub fn repair_packs(
             blobs: l.blobs.clone(),
         });
     }
-    for (id, t) in &marks {
+    for (id, t) in marks {
         let listed_live = listed.get(id).is_some_and(|l| l.live);
         if !damaged.contains_key(id) && !listed_live && stored.contains_key(id) {
             file.obsolete.push(ObsoletePack {
@@ -267,15 +334,21 @@ pub fn repair_packs(
             marked_at: marks.get(id).copied().unwrap_or(now),
         });
     }
-    out.new_packs = new_packs.iter().map(|p| Id(p.id).to_hex()).collect();
-    file.packs.extend(new_packs);
-    file.obsolete.sort_by_key(|o| o.id);
+}
 
+/// Fills `out.repaired` (per damaged pack: its reasons, the blobs salvaged and those lost)
+/// and `out.dropped_blobs` (blobs the new index `file` no longer holds at all).
+fn report_damaged(
+    file: &IndexFile,
+    listed: &BTreeMap<Id, Listed>,
+    damaged: &BTreeMap<Id, Exam>,
+    out: &mut RepairPacksOutcome,
+) {
     let kept: HashSet<[u8; 32]> = (file.packs.iter())
         .flat_map(|p| p.blobs.iter().map(|b| b.id))
         .collect();
     let mut dropped: BTreeSet<Id> = BTreeSet::new();
-    for (pack, e) in &damaged {
+    for (pack, e) in damaged {
         let good: HashSet<[u8; 32]> = e.good.iter().map(|b| b.id).collect();
         let unsalvaged = (listed.get(pack).into_iter())
             .flat_map(|l| l.blobs.iter().map(|b| Id(b.id)))
@@ -293,14 +366,6 @@ pub fn repair_packs(
         });
     }
     out.dropped_blobs = dropped.iter().map(|b| b.to_hex()).collect();
-    out.index_file = Some(repo.save_index_file(&file)?.to_hex());
-    for (id, _) in &files {
-        repo.backend().delete(&FileKind::Index.path(id))?;
-        out.index_files_removed += 1;
-    }
-    lock.release()?;
-    progress.finish();
-    Ok(out)
 }
 
 /// Every index file, superseded ones too. A file that does not open stops the run: one that

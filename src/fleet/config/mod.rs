@@ -61,6 +61,7 @@ pub use resolve::parse;
 pub use show::{mask_url, mask_webhook, url_has_password};
 
 use super::FleetError;
+use crate::password;
 use crate::retention::Policy;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -123,7 +124,9 @@ pub struct Overrides {
     pub notify_timeout: Option<String>,
 }
 
-/// How a repository's password is obtained.
+/// How a repository's password is obtained, as the configuration declares it (one of
+/// `password`, `password_file`, `password_command`, or none: `DUMPVAULT_PASSWORD`). Reading it
+/// is [`crate::password::PasswordSource`]'s, with the same rules as the command line's.
 #[derive(Clone)]
 pub enum PasswordSource {
     /// Written in the configuration file (which must then be private).
@@ -153,44 +156,23 @@ impl PasswordSource {
         }
     }
 
+    /// The engine's source for this declaration.
+    pub fn source(&self) -> password::PasswordSource {
+        match self {
+            PasswordSource::Inline(p) => password::PasswordSource::Inline(p.clone()),
+            PasswordSource::File(f) => password::PasswordSource::File(f.clone()),
+            PasswordSource::Command(c) => password::PasswordSource::Command(c.clone()),
+            PasswordSource::Env => password::PasswordSource::Env("DUMPVAULT_PASSWORD".into()),
+        }
+    }
+
     /// Reads the password: the inline one, the first line of the file or of the command's
     /// output (its standard error passes through), or `DUMPVAULT_PASSWORD`.
     ///
-    /// Errors: [`FleetError::PasswordFile`], [`FleetError::PasswordCommand`],
-    /// [`FleetError::PasswordCommandFailed`], [`FleetError::NoPassword`].
+    /// Errors: [`FleetError::Password`] (the file, the command),
+    /// [`FleetError::NoPassword`] (`DUMPVAULT_PASSWORD` unset).
     pub fn get(&self) -> Result<Zeroizing<String>, FleetError> {
-        let first_line = |s: &str| Zeroizing::new(s.lines().next().unwrap_or("").to_string());
-        match self {
-            PasswordSource::Inline(p) => Ok(p.clone()),
-            PasswordSource::File(f) => match std::fs::read_to_string(f) {
-                Ok(s) => Ok(first_line(&s)),
-                Err(source) => Err(FleetError::PasswordFile {
-                    path: f.clone(),
-                    source,
-                }),
-            },
-            PasswordSource::Command(c) => {
-                let out = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(c)
-                    .stderr(std::process::Stdio::inherit())
-                    .output()
-                    .map_err(|source| FleetError::PasswordCommand {
-                        command: c.clone(),
-                        source,
-                    })?;
-                if !out.status.success() {
-                    return Err(FleetError::PasswordCommandFailed {
-                        command: c.clone(),
-                        status: out.status,
-                    });
-                }
-                Ok(first_line(&String::from_utf8_lossy(&out.stdout)))
-            }
-            PasswordSource::Env => std::env::var("DUMPVAULT_PASSWORD")
-                .map(Zeroizing::new)
-                .map_err(|_| FleetError::NoPassword),
-        }
+        Ok(self.source().read("password")?)
     }
 }
 

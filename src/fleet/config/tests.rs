@@ -1,6 +1,8 @@
 //! Tests of the configuration: layering, locations of bad values, schedules, masking.
 
 use super::*;
+use crate::error::EXIT_USAGE;
+use crate::password::PasswordError;
 use std::path::Path;
 
 const BASE: &str = r#"
@@ -173,7 +175,7 @@ fn password_errors_are_typed() {
     let missing = dir.path().join("none.pass");
     let e = PasswordSource::File(missing.clone()).get().unwrap_err();
     assert!(
-        matches!(&e, FleetError::PasswordFile { path, .. } if *path == missing),
+        matches!(&e, FleetError::Password(PasswordError::File { path, .. }) if *path == missing),
         "{e:?}"
     );
     assert!(
@@ -185,7 +187,8 @@ fn password_errors_are_typed() {
     );
     let e = PasswordSource::Command("exit 3".into()).get().unwrap_err();
     assert!(
-        matches!(&e, FleetError::PasswordCommandFailed { status, .. } if status.code() == Some(3)),
+        matches!(&e, FleetError::Password(PasswordError::CommandFailed { status, .. })
+            if status.code() == Some(3)),
         "{e:?}"
     );
     assert!(
@@ -193,6 +196,23 @@ fn password_errors_are_typed() {
             .starts_with("password command `exit 3` failed ("),
         "{e}"
     );
+    assert_eq!(e.exit_code(), EXIT_USAGE);
+    // `DUMPVAULT_PASSWORD` unset keeps fleet's message, which names the configuration keys.
+    let e = FleetError::from(PasswordError::EnvUnset {
+        var: "DUMPVAULT_PASSWORD".into(),
+    });
+    assert!(matches!(e, FleetError::NoPassword), "{e:?}");
+    assert!(
+        e.to_string().starts_with("no password: set password_file"),
+        "{e}"
+    );
+    // The declaration maps onto the engine's source, one for one.
+    assert_eq!(
+        format!("{:?}", PasswordSource::Env.source()),
+        "Env(\"DUMPVAULT_PASSWORD\")"
+    );
+    let inline = PasswordSource::Inline(Zeroizing::new("s".into()));
+    assert_eq!(inline.get().unwrap().as_str(), "s");
     let file = dir.path().join("ok.pass");
     std::fs::write(&file, "secret\nsecond line\n").unwrap();
     assert_eq!(PasswordSource::File(file).get().unwrap().as_str(), "secret");

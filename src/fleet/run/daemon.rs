@@ -61,6 +61,8 @@ pub fn daemon(
                     .map(|mut r| r.insert(job.name.clone()))
                     .unwrap_or(false);
                 if !first {
+                    tracing::info!(target: "dumpvault::daemon", job = %job.name, status = "skipped",
+                        "job still running; tick skipped");
                     eprintln!(
                         "dumpvault: job {} is still running; skipping this tick",
                         job.name
@@ -70,7 +72,9 @@ pub fn daemon(
                 let running = &running;
                 let job: &Job = job;
                 s.spawn(move || {
+                    let started = std::time::Instant::now();
                     let r = run(cfg, std::slice::from_ref(&job.name), stop, state);
+                    log_run(&job.name, &r, started.elapsed());
                     report(&job.name, r);
                     if let Ok(mut r) = running.lock() {
                         r.remove(&job.name);
@@ -81,4 +85,42 @@ pub fn daemon(
         }
     });
     Ok(())
+}
+
+/// Logs one line per job run (target `dumpvault::daemon`, on by default; see the command
+/// line's logging): `job=NAME status=ok|failed|error databases=N failed=N bytes_read=B
+/// bytes_added=B forgotten=N copied=N duration_ms=MS exit_code=C`, and the first error
+/// (quoted) when there is one. One line, `key=value` fields: journald and grep friendly.
+fn log_run(job: &str, r: &Result<RunOutcome, FleetError>, took: Duration) {
+    let ms = took.as_millis() as u64;
+    let o = match r {
+        Ok(o) => o,
+        Err(e) => {
+            let error = e.to_string();
+            tracing::error!(target: "dumpvault::daemon", job, status = "error", duration_ms = ms,
+                error = ?error, "job run");
+            return;
+        }
+    };
+    let dbs = o.jobs.iter().flat_map(|j| &j.databases);
+    let failed = dbs.clone().filter(|d| d.status == "failed").count();
+    let first_error = (o.jobs.iter().flat_map(|j| &j.errors))
+        .chain(o.repository_errors.iter())
+        .chain(o.prunes.iter().filter_map(|p| p.error.as_ref()))
+        .next();
+    let status = if o.exit_code == 0 { "ok" } else { "failed" };
+    let (read, added) = dbs
+        .clone()
+        .fold((0, 0), |(r, a), d| (r + d.bytes_read, a + d.bytes_added));
+    let forgotten: usize = o.jobs.iter().map(|j| j.forgotten).sum();
+    let copied: usize = o.jobs.iter().map(|j| j.copied).sum();
+    let databases = dbs.count();
+    match first_error {
+        None => tracing::info!(target: "dumpvault::daemon", job, status, databases, failed,
+            bytes_read = read, bytes_added = added, forgotten, copied, duration_ms = ms,
+            exit_code = o.exit_code, stopped = o.stopped, "job run"),
+        Some(error) => tracing::warn!(target: "dumpvault::daemon", job, status, databases,
+            failed, bytes_read = read, bytes_added = added, forgotten, copied, duration_ms = ms,
+            exit_code = o.exit_code, stopped = o.stopped, error = ?error, "job run"),
+    }
 }

@@ -158,6 +158,9 @@ pub fn run(
 ) -> Result<RunOutcome, FleetError> {
     let started = now_secs();
     let selected = select::jobs(cfg, named, state)?;
+    let names: Vec<&str> = selected.iter().map(|j| j.name.as_str()).collect();
+    tracing::info!(jobs = ?names, "fleet run started");
+    let clock = std::time::Instant::now();
     let repos = select::open_repositories(cfg, &selected);
     let repository_errors: Vec<String> = (repos.values())
         .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
@@ -195,6 +198,8 @@ pub fn run(
         None if failed => EXIT_FAILURE,
         None => EXIT_OK,
     };
+    let ms = clock.elapsed().as_millis() as u64;
+    tracing::info!(exit_code, stopped, ms, "fleet run ended");
     Ok(RunOutcome {
         jobs: outcomes,
         prunes,

@@ -104,6 +104,8 @@ pub fn open_source(url: &MyUrl, opts: &MyOptions) -> Result<Box<dyn DumpSource>,
     cmd.arg(fd.arg()).args(&flags).arg("--").arg(&db);
     let flags = flags.join(" ");
     let command = format!("{tool} --defaults-extra-file=<options for {url}> {flags} -- {db}");
+    // The password is in the option file, never on the command line nor in the log.
+    tracing::info!(database = %db, command = %command, "dump command");
     let info = SourceInfo {
         kind: "mysql".into(),
         database: Some(db.clone()),

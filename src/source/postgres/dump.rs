@@ -6,7 +6,7 @@
 //! short but successful stream.
 
 use super::conn::{connect, server_version};
-use super::tool::{describe_cmd, pick_tool, tool_cmd};
+use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
 use crate::source::command::ChildSource;
 use crate::source::{Dialect, DumpSource, SourceError, SourceInfo};
@@ -84,6 +84,7 @@ impl PkJob {
         all.extend_from_slice(args);
         let what = format!("pg_dump {} of database \"{}\"", args[0], self.db);
         let cmd = tool_cmd(&self.tool, &self.url, &all);
+        tracing::debug!(command = %log_cmd(&self.url, &self.tool, &all), "pg_dump section");
         let mut child = ChildSource::spawn(cmd, SourceInfo::default(), what.clone())?;
         pump(&mut child, out, &what)?;
         Box::new(child).finish().map(drop)
@@ -109,6 +110,7 @@ impl PkJob {
             let sql =
                 format!("COPY (SELECT {columns} FROM ONLY {qualified} ORDER BY {key}) TO STDOUT");
             let what = format!("COPY of table {qualified} in database \"{}\"", self.db);
+            tracing::debug!(database = %self.db, table = %qualified, "COPY in primary-key order");
             let mut rows = client.copy_out(&sql).map_err(|e| db_err(&what, &e))?;
             pump(&mut rows, out, &what)?;
             out.write_all(b"\\.\n\n\n").map_err(write_err)?;
@@ -186,6 +188,8 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     };
     if opts.heap_order {
         drop(client);
+        let line = log_cmd(url, &tool.path, &args);
+        tracing::info!(database = %db, command = %line, "dump command");
         let cmd = tool_cmd(&tool.path, url, &args);
         return Ok(Box::new(ChildSource::spawn(cmd, info, what)?));
     }
@@ -195,6 +199,8 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     ]);
     info.command = Some(describe_cmd(url, &tool.path, &args));
     info.options = vec!["primary-key order".into(), url.server_option()];
+    let line = log_cmd(url, &tool.path, &args);
+    tracing::info!(database = %db, command = %line, "dump command (primary-key order)");
 
     let starting = format!("starting the dump of database \"{db}\"");
     let failed = |e: postgres::Error| db_err(&starting, &e);
@@ -264,6 +270,8 @@ pub fn open_globals(url: &PgUrl) -> Result<Box<dyn DumpSource>, SourceError> {
         ..Default::default()
     };
     let what = format!("pg_dumpall --globals-only of {url}");
+    let line = log_cmd(url, &tool.path, &args);
+    tracing::info!(command = %line, "dump command (globals)");
     Ok(Box::new(ChildSource::spawn(
         tool_cmd(&tool.path, url, &args),
         info,

@@ -107,6 +107,16 @@ pub(super) fn describe_cmd(url: &PgUrl, tool: &Path, args: &[String]) -> String 
         .join(" ")
 }
 
+/// The command line for the log (`-v`): [`describe_cmd`], with `PGPASSWORD=***` in front
+/// when the URL has a password (it is passed in that variable), never the password itself.
+pub(super) fn log_cmd(url: &PgUrl, tool: &Path, args: &[String]) -> String {
+    let line = describe_cmd(url, tool, args);
+    match url.password {
+        Some(_) => format!("PGPASSWORD=*** {line}"),
+        None => line,
+    }
+}
+
 pub(super) fn tool_cmd(tool: &Path, url: &PgUrl, args: &[String]) -> Command {
     let mut cmd = Command::new(tool);
     cmd.args(args).envs(url.env_pairs());

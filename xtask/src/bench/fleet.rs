@@ -4,7 +4,8 @@
 //! Creates N databases (default 200): half SQLite files, half PostgreSQL databases on the local
 //! server (uniquely named, dropped afterwards), each about 3 MB of rows with its own content;
 //! one repository on local disk with one job per engine and the fleet's keep policy. Then, R
-//! times (default 3), changes about 1% of every database's rows, times the dump tools alone
+//! times (default 3), makes one hour's change in every database (1% of the rows updated, among
+//! the newest 5%; 0.3% new rows), times the dump tools alone
 //! over every database one after the other (`pg_dump` to /dev/null; SQLite's online backup to
 //! a file, as dumpvault takes it), and times `dumpvault run --jobs J` (default 1, so that the
 //! two add up the same way) with `/usr/bin/time -v` and `--stats-backend`.
@@ -151,13 +152,19 @@ impl PgFleet {
         Ok(fleet)
     }
 
-    /// Changes about 1% of the rows of every database.
+    /// One hour's change of every database, as [`touch`] makes it for SQLite: 1% of the rows
+    /// updated, among the newest 5%, and 0.3% new rows.
     fn touch(&self, round: u64) -> Result<()> {
         let mut script = String::new();
         for name in &self.0 {
             script += &format!(
-                "\\c {name}\nUPDATE items SET name = 'changed in round {round}' WHERE id % 97 = {};\n",
-                round % 97
+                "\\c {name}\nUPDATE items SET name = 'changed in round {round}' \
+                 WHERE id >= {} AND id % 5 = {};\n\
+                 INSERT INTO items SELECT (SELECT max(id) FROM items) + g, 'new in round {round}', \
+                 md5(g || ':{round}') FROM generate_series(1, {}) g;\n",
+                ROWS - ROWS / 20,
+                round % 5,
+                ROWS * 3 / 1000
             );
         }
         psql_script(&script)
@@ -300,30 +307,8 @@ pub fn run(args: &[String]) -> Result<()> {
             count_files(&repo.join("index")),
             count_files(&repo.join("catalogue")),
         );
-        let mut c = Command::new(&bin);
-        c.env("DUMPVAULT_CONFIG", &config)
-            .env_remove("DUMPVAULT_REPOSITORY")
-            .args(["--json", "--stats-backend", "run", "--jobs"])
-            .arg(opts.jobs.to_string())
-            .args(["sqlite", "pg"]);
-        let ran = measure::run(&c, None, None, &work.join("run"))
+        let (ran, stats, ok, failed) = dumpvault_run(&bin, &config, opts.jobs, &work)
             .with_context(|| format!("dumpvault run, round {round}"))?;
-        let stderr = std::fs::read_to_string(work.join("run/stderr")).unwrap_or_default();
-        let stats = (stderr.lines().rev())
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|v| v["backend_requests"].clone())
-            .context("no backend_requests line on stderr")?;
-        let out: Value = serde_json::from_str(ran.stdout.trim()).context("run --json output")?;
-        let (mut ok, mut failed) = (0, Vec::new());
-        for j in out["jobs"].as_array().into_iter().flatten() {
-            for d in j["databases"].as_array().into_iter().flatten() {
-                if d["status"] == "ok" {
-                    ok += 1;
-                } else {
-                    failed.push(format!("{}: {}", d["database"], d["error"]));
-                }
-            }
-        }
         let row = RunRow {
             wall: ran.cost.wall,
             pg_tools,
@@ -369,6 +354,40 @@ pub fn run(args: &[String]) -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok(())
+}
+
+/// Runs `dumpvault run` once over the fleet's two jobs; returns what it cost, its
+/// `--stats-backend` figures, the databases that succeeded and those that failed.
+fn dumpvault_run(
+    bin: &Path,
+    config: &Path,
+    jobs: usize,
+    work: &Path,
+) -> Result<(measure::Ran, Value, usize, Vec<String>)> {
+    let mut c = Command::new(bin);
+    c.env("DUMPVAULT_CONFIG", config)
+        .env_remove("DUMPVAULT_REPOSITORY")
+        .args(["--json", "--stats-backend", "run", "--jobs"])
+        .arg(jobs.to_string())
+        .args(["sqlite", "pg"]);
+    let ran = measure::run(&c, None, None, &work.join("run"))?;
+    let stderr = std::fs::read_to_string(work.join("run/stderr")).unwrap_or_default();
+    let stats = (stderr.lines().rev())
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["backend_requests"].clone())
+        .context("no backend_requests line on stderr")?;
+    let out: Value = serde_json::from_str(ran.stdout.trim()).context("run --json output")?;
+    let (mut ok, mut failed) = (0, Vec::new());
+    for j in out["jobs"].as_array().into_iter().flatten() {
+        for d in j["databases"].as_array().into_iter().flatten() {
+            if d["status"] == "ok" {
+                ok += 1;
+            } else {
+                failed.push(format!("{}: {}", d["database"], d["error"]));
+            }
+        }
+    }
+    Ok((ran, stats, ok, failed))
 }
 
 fn config_toml(

@@ -262,6 +262,7 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
             r.extra = json!({"snapshots": t.snapshots_json()});
         }
         let _ = std::fs::remove_file(&restored);
+        super::models::finish(t, r);
         r.repo_size = t.repo_size();
         if !opts.keep {
             t.cleanup();

@@ -62,7 +62,7 @@ impl Tool {
         }
     }
 
-    fn cmd(&self) -> Command {
+    pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.program);
         let pwfile = self.scratch.join("password");
         match self.kind {
