@@ -43,6 +43,8 @@ mod incomplete;
 mod keys;
 #[path = "integration/parallel_restore.rs"]
 mod parallel_restore;
+#[path = "integration/progress.rs"]
+mod progress;
 #[path = "integration/prune.rs"]
 mod prune;
 #[path = "integration/repair.rs"]

@@ -70,12 +70,6 @@ const ALIASES: &[(&str, &str)] = &[
 /// is allowed for now and the fix)`.
 const ALLOWED: &[(&str, &str, &str)] = &[
     (
-        "src/backend/cache.rs",
-        "repository",
-        "names `repository::FileKind`, which moved to `format::layout` (`repository` re-exports \
-         it); helper B owns cache.rs: `use crate::format::layout::FileKind`",
-    ),
-    (
         "src/backend/mod.rs",
         "error",
         "`Backend::open` returns `crate::Result` for a bad location (`Error::Invalid`, exit \

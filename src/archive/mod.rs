@@ -177,7 +177,7 @@ impl Archiver<'_> {
         source: R,
         queued: &mut HashSet<Id>,
     ) -> Result<Archived> {
-        let (chunk_tx, chunk_rx) = bounded::<(Id, Vec<u8>)>(CHUNK_QUEUE);
+        let (chunk_tx, chunk_rx) = bounded::<read::ReadChunk>(CHUNK_QUEUE);
         let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
         let (sealed_tx, sealed_rx) = bounded(WORK_QUEUE);
         let repo = self.repo;
@@ -191,8 +191,7 @@ impl Archiver<'_> {
         let started = std::time::Instant::now();
         tracing::info!(stream = %name, "reading the stream: {}", self.reading);
         std::thread::scope(|s| {
-            let reader =
-                s.spawn(move || read::read_stream(source, repo, scan, chunk_tx, report));
+            let reader = s.spawn(move || read::read_stream(source, repo, scan, chunk_tx, report));
             let workers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .map(|_| {
                     let (rx, tx) = (work_rx.clone(), sealed_tx.clone());
@@ -244,7 +243,7 @@ impl Archiver<'_> {
     fn dedup(
         &self,
         stream: &str,
-        rx: Receiver<(Id, Vec<u8>)>,
+        rx: Receiver<read::ReadChunk>,
         tx: Sender<Work>,
         queued: &mut HashSet<Id>,
     ) -> Result<Deduped> {
@@ -301,7 +300,7 @@ impl Archiver<'_> {
         let key = self.repo.key();
         let mut list = ListWriter::new();
         let mut chunks = 0u64;
-        for (id, data) in rx {
+        for read::ReadChunk { id, data, tables } in rx {
             chunks += 1;
             let entry = ListEntry {
                 id: id.0,
@@ -309,7 +308,7 @@ impl Archiver<'_> {
             };
             let is_new = !index.contains(&id);
             let mut bases: Vec<Id> = Vec::new();
-            for b in finder.candidates(&id, data.len() as u64, is_new) {
+            for b in finder.candidates_in(&id, data.len() as u64, is_new, &tables) {
                 if let Some(b) = choose_base(&index, b) {
                     if !bases.contains(&b) {
                         bases.push(b);

@@ -11,7 +11,11 @@
 //! count, so a region where every chunk changed and was cut differently does not drift). With
 //! scattered churn hardly any chunk is shared and the shift goes stale (inserted or deleted
 //! rows move the content by up to a chunk), so the two neighbours of that chunk in the previous
-//! stream are candidates too ([`BaseFinder::candidates`]). The new chunk is then compressed
+//! stream are candidates too ([`BaseFinder::candidates`]). A table boundary re-anchors the
+//! shift: where the new stream's data of table T starts (the reader sees the data header), the
+//! shift becomes the previous stream's start of T's data section (the manifest's table index)
+//! minus that offset, so the rows inserted at the end of one table or deleted from it no
+//! longer misplace every base of the tables after it ([`BaseFinder::anchor`]). The new chunk is then compressed
 //! both plainly and as a zstd patch against each candidate in turn
 //! ([`crate::blob::codec::encode_chunk`]), and stored as a delta against the first whose patch
 //! is at most half the plain size. A base must be in a
@@ -46,6 +50,9 @@ pub struct BaseFinder {
     shift: i64,
     /// The previous stream's size in bytes (an estimate of the new one's, for progress).
     size: Option<u64>,
+    /// Table name (unquoted, as in the sections) to the start of its first data section in
+    /// the previous stream.
+    data_starts: HashMap<String, u64>,
 }
 
 impl BaseFinder {
@@ -105,11 +112,51 @@ impl BaseFinder {
         for (i, (id, _)) in previous.iter().enumerate() {
             position.entry(*id).or_insert(i as u32);
         }
+        let mut data_starts = HashMap::new();
+        for sec in &s.sections {
+            if sec.kind == crate::format::section::SectionKind::Data {
+                let name = sec.table.as_ref().unwrap_or(&sec.name);
+                data_starts.entry(name.clone()).or_insert(sec.start);
+            }
+        }
         Ok(BaseFinder {
             previous,
             position,
+            data_starts,
             ..Default::default()
         })
+    }
+
+    /// Re-anchors the shift at a table boundary: the new stream's data of `table` (unquoted,
+    /// schema-qualified as in the manifest's sections) starts at byte `offset`; when the
+    /// previous stream has a data section of that table, the shift becomes its start minus
+    /// `offset`. A table the previous stream lacks leaves the shift as it was.
+    pub fn anchor(&mut self, offset: u64, table: &str) {
+        if let Some(&start) = self.data_starts.get(table) {
+            self.shift = start as i64 - offset as i64;
+        }
+    }
+
+    /// [`BaseFinder::candidates`] for a chunk in which the data of `tables` start (stream
+    /// offset and table name, as the reader reports them, in stream order): the anchors at or
+    /// before the chunk's middle apply to this chunk, the later ones to the next.
+    pub fn candidates_in(
+        &mut self,
+        id: &Id,
+        len: u64,
+        is_new: bool,
+        tables: &[(u64, String)],
+    ) -> Vec<Id> {
+        let middle = self.offset + len / 2;
+        let split = tables.partition_point(|(at, _)| *at <= middle);
+        for (at, t) in &tables[..split] {
+            self.anchor(*at, t);
+        }
+        let out = self.candidates(id, len, is_new);
+        for (at, t) in &tables[split..] {
+            self.anchor(*at, t);
+        }
+        out
     }
 
     /// The size in bytes of the previous stream [`BaseFinder::for_stream`] found, if any: the
@@ -262,5 +309,44 @@ mod tests {
         assert_eq!(g.candidates(&id(1), 100, true), Vec::<Id>::new());
         assert_eq!(g.candidates(&id(33), 100, true), vec![id(2), id(1), id(3)]);
         assert_eq!(g.candidates(&id(9), 100, false), Vec::<Id>::new());
+    }
+
+    #[test]
+    fn a_table_start_re_anchors_the_shift() {
+        // Previous stream: table a's data in chunks 1..=4, table b's in 5..=8 (100 bytes each).
+        let previous: Vec<(Id, u64)> = (1..=8).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
+        let finder = || BaseFinder {
+            position: (previous.iter().enumerate())
+                .map(|(i, (x, _))| (*x, i as u32))
+                .collect(),
+            previous: previous.clone(),
+            data_starts: [("a".to_string(), 0), ("b".to_string(), 400)].into(),
+            ..Default::default()
+        };
+        // 300 bytes appended to table a: b's data starts at 700, not 400; no chunk shared.
+        let mut f = finder();
+        for n in 0..7 {
+            f.candidates_in(&id(100 + n), 100, true, &[]);
+        }
+        let b = [(700u64, "b".to_string())];
+        assert_eq!(f.candidates_in(&id(120), 100, true, &b), vec![id(5), id(4), id(6)]);
+        assert_eq!(f.candidates(&id(121), 100, true), vec![id(6), id(5), id(7)]);
+        // Without the anchor, the stale shift proposes the chunks past b's end.
+        let mut g = finder();
+        for n in 0..7 {
+            g.candidates(&id(100 + n), 100, true);
+        }
+        assert_eq!(g.candidates(&id(120), 100, true), vec![id(8), id(7)]);
+        // An anchor past the chunk's middle applies from the next chunk on; an unknown table
+        // leaves the shift alone.
+        let mut h = finder();
+        let late = [(60u64, "b".to_string())];
+        assert_eq!(
+            h.candidates_in(&id(130), 100, true, &late),
+            vec![id(1), id(2)]
+        );
+        assert_eq!(h.candidates(&id(131), 100, true), vec![id(5), id(4), id(6)]);
+        h.anchor(200, "c");
+        assert_eq!(h.candidates(&id(132), 100, true), vec![id(6), id(5), id(7)]);
     }
 }

@@ -1,6 +1,7 @@
 //! The reader stage of the snapshot pipeline: cuts a stream into content-defined chunks with
 //! the repository's chunker parameters and seed, names each chunk by keyed BLAKE3, hashes the
-//! whole stream and scans it as an SQL dump ([`Scan`]). Must not look at the index.
+//! whole stream and scans it as an SQL dump ([`Scan`]), and marks where each table's data
+//! starts ([`ReadChunk::tables`], for the delta base finder). Must not look at the index.
 
 use super::Scan;
 use crate::chunker::chunks;
@@ -11,6 +12,19 @@ use crate::source::Dialect;
 use crate::tables::{Section, TableScanner};
 use crossbeam_channel::Sender;
 use std::io::Read;
+
+/// One chunk of the stream, as the reader hands it to the dedup stage.
+pub(super) struct ReadChunk {
+    /// The chunk's keyed BLAKE3 id.
+    pub id: Id,
+    /// The chunk's bytes.
+    pub data: Vec<u8>,
+    /// Table data starting in this chunk (scanned dumps only): the stream offset of each data
+    /// header (`COPY name (`, `INSERT INTO name`, mysqldump's data comment) whose table differs
+    /// from the previous header's, and the table's name, unquoted and schema-qualified as in
+    /// the manifest's sections. The base finder re-anchors its offset shift there.
+    pub tables: Vec<(u64, String)>,
+}
 
 /// What the reader saw of the whole stream.
 pub(super) struct StreamStats {
@@ -41,10 +55,12 @@ pub(super) fn read_stream<R: Read>(
     source: R,
     repo: &Repository,
     scan: Scan,
-    tx: Sender<(Id, Vec<u8>)>,
+    tx: Sender<ReadChunk>,
     report: Report<'_>,
 ) -> std::io::Result<StreamStats> {
     let mut table: Option<String> = None;
+    let mut data_table: Option<String> = None;
+    let mut line_start = true;
     let key = repo.key();
     let mut hasher = blake3::Hasher::new();
     let (mut scanner, detect) = match scan {
@@ -64,13 +80,26 @@ pub(super) fn read_stream<R: Read>(
         if let Some(s) = scanner.as_mut() {
             s.update(&chunk);
         }
-        size += chunk.len() as u64;
-        report.progress.inc(chunk.len() as u64);
+        let mut tables = Vec::new();
         if scanner.is_some() {
             report.table(&mut table, &chunk);
+            for (at, name) in data_headers(&chunk, line_start) {
+                if data_table.as_deref() != Some(name.as_str()) {
+                    tables.push((size + at as u64, name.clone()));
+                    data_table = Some(name);
+                }
+            }
         }
+        line_start = chunk.last() == Some(&b'\n');
+        size += chunk.len() as u64;
+        report.progress.inc(chunk.len() as u64);
         let id = key.blob_id(&chunk);
-        if tx.send((id, chunk)).is_err() {
+        let c = ReadChunk {
+            id,
+            data: chunk,
+            tables,
+        };
+        if tx.send(c).is_err() {
             // The dedup stage stopped; its error is reported.
             break;
         }
@@ -113,11 +142,15 @@ fn last_table_in(bytes: &[u8]) -> Option<String> {
         b"\n-- Dumping data for table ",
         b"\nINSERT INTO ",
     ];
-    let (at, head) = HEADS
+    // Where each header's name starts: after its last match, or after one opening the piece.
+    let at = HEADS
         .iter()
-        .filter_map(|h| rfind(bytes, h).map(|i| (i, *h)))
-        .max_by_key(|(i, _)| *i)?;
-    let rest = &bytes[at + head.len()..];
+        .filter_map(|h| {
+            let found = rfind(bytes, h).map(|i| i + h.len());
+            found.or_else(|| bytes.starts_with(&h[1..]).then_some(h.len() - 1))
+        })
+        .max()?;
+    let rest = &bytes[at..];
     let end = rest
         .iter()
         .position(|&b| matches!(b, b' ' | b'(' | b'\n' | b'\r' | b';' | b'\t'))?;
@@ -129,9 +162,107 @@ fn last_table_in(bytes: &[u8]) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// Every data header in a piece of an SQL dump (a chunk) that starts a line: its offset in
+/// the piece and its table's name, unquoted (`"a""b"` is `a"b`), parts joined by `.`. A header
+/// opening the piece counts when `line_start` (the previous piece ended a line); one cut at the
+/// piece's end is not seen (its table then gets no anchor, only the shift).
+fn data_headers(bytes: &[u8], line_start: bool) -> Vec<(usize, String)> {
+    use memchr::memmem::find_iter;
+    const HEADS: [&[u8]; 3] = [
+        b"\nCOPY ",
+        b"\n-- Dumping data for table ",
+        b"\nINSERT INTO ",
+    ];
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for h in HEADS {
+        if line_start && bytes.starts_with(&h[1..]) {
+            if let Some(name) = table_name(&bytes[h.len() - 1..]) {
+                out.push((0, name));
+            }
+        }
+        for i in find_iter(bytes, h) {
+            if let Some(name) = table_name(&bytes[i + h.len()..]) {
+                out.push((i + 1, name));
+            }
+        }
+    }
+    out.sort_unstable_by_key(|(at, _)| *at);
+    out
+}
+
+/// The possibly qualified, possibly quoted (`"…"` or `` `…` ``) name opening `rest`,
+/// unquoted; `None` when empty or cut by the end of `rest`.
+fn table_name(rest: &[u8]) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    loop {
+        let mut part = Vec::new();
+        match rest.get(i) {
+            Some(&q) if q == b'"' || q == b'`' => {
+                i += 1;
+                loop {
+                    match (rest.get(i), rest.get(i + 1)) {
+                        (Some(&c), Some(&d)) if c == q && d == q => {
+                            part.push(q);
+                            i += 2;
+                        }
+                        (Some(&c), Some(_)) if c == q => {
+                            i += 1;
+                            break;
+                        }
+                        (Some(&c), _) if c != q && c != b'\n' => {
+                            part.push(c);
+                            i += 1;
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => {
+                while let Some(&c) = rest.get(i) {
+                    if matches!(c, b' ' | b'(' | b'\n' | b'\r' | b';' | b'\t' | b'.') {
+                        break;
+                    }
+                    part.push(c);
+                    i += 1;
+                }
+                rest.get(i)?;
+            }
+        }
+        if part.is_empty() || part.len() > 200 {
+            return None;
+        }
+        parts.push(String::from_utf8_lossy(&part).into_owned());
+        if rest.get(i) != Some(&b'.') {
+            return Some(parts.join("."));
+        }
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::last_table_in;
+    use super::{data_headers, last_table_in};
+
+    #[test]
+    fn data_headers_name_each_table_unquoted() {
+        let pg = b"x\nCOPY public.a (id) FROM stdin;\n1\n\\.\n\nCOPY \"S\".\"Order \"\"Items\"\" (id) FROM";
+        assert_eq!(
+            data_headers(pg, true),
+            vec![(2, "public.a".into()), (39, "S.Order \"Items\"".into())]
+        );
+        let my = b"\n-- Dumping data for table `shop`\n\nINSERT INTO `shop` VALUES (1);\n";
+        assert_eq!(
+            data_headers(my, false),
+            vec![(1, "shop".into()), (36, "shop".into())]
+        );
+        // Cut at the end of the piece, or not at a line start: nothing.
+        assert!(data_headers(b"\nCOPY public.ord", true).is_empty());
+        assert!(data_headers(b"\nCOPY \"public", true).is_empty());
+        let opening = b"COPY public.a (id) FROM stdin;\n";
+        assert!(data_headers(opening, false).is_empty());
+        assert_eq!(data_headers(opening, true), vec![(0, "public.a".into())]);
+    }
 
     #[test]
     fn finds_the_last_data_header_of_each_dialect() {
@@ -145,6 +276,11 @@ mod tests {
         assert_eq!(last_table_in(lite).as_deref(), Some("t"));
         // No header, or one cut at the end of the piece: nothing.
         assert_eq!(last_table_in(b"1\t2\n3\t4\n"), None);
+        // A header opening the piece counts.
+        assert_eq!(
+            last_table_in(b"COPY s.t (a) FROM stdin;\n1\n").as_deref(),
+            Some("s.t")
+        );
         assert_eq!(last_table_in(b"\nCOPY public.ord"), None);
     }
 }

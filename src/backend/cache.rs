@@ -35,7 +35,7 @@
 //! would be, and `memory://` lives in the process. Nothing is ever written to the repository.
 
 use crate::id::Id;
-use crate::repository::FileKind;
+use crate::format::layout::FileKind;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 
 use dumpvault::commands::snapshot::SnapshotOutcome;
 use dumpvault::commands::snapshots::SnapshotEntry;
+use dumpvault::format::section::Section;
 use dumpvault::format::verification::Verification;
 use dumpvault::progress::Progress;
 use serde_json::json;
@@ -54,6 +55,16 @@ pub struct Bar {
     show: Show,
     /// After [`Progress::finish`], keep a spinner until [`Bar::done`] (see [`Bar::lingering`]).
     linger: bool,
+    /// Items by stream offset (see [`Bar::follow_sections`]): `(start, label)`, sorted; the
+    /// bytes done so far and the label shown last.
+    follow: Mutex<Follow>,
+}
+
+#[derive(Default)]
+struct Follow {
+    starts: Vec<(u64, String)>,
+    done: u64,
+    shown: usize,
 }
 
 enum Show {
@@ -113,7 +124,10 @@ impl TtyBar {
     }
 
     fn sized(&self) {
-        let first = self.text.lock().map(|mut t| !std::mem::replace(&mut t.sized, true));
+        let first = self
+            .text
+            .lock()
+            .map(|mut t| !std::mem::replace(&mut t.sized, true));
         if first.unwrap_or(false) {
             self.style(BAR_STYLE);
             self.pb.force_draw();
@@ -169,6 +183,7 @@ impl Bar {
             return Bar {
                 show: Show::Off,
                 linger: false,
+                follow: Mutex::default(),
             };
         }
         if JSON_STATUS.load(Ordering::Relaxed) {
@@ -188,6 +203,7 @@ impl Bar {
             return Bar {
                 show: Show::Json(status),
                 linger: false,
+                follow: Mutex::default(),
             };
         }
         let pb = match total {
@@ -210,6 +226,7 @@ impl Bar {
         Bar {
             show: Show::Tty(bar),
             linger: false,
+            follow: Mutex::default(),
         }
     }
 
@@ -219,6 +236,53 @@ impl Bar {
     pub fn lingering(mut self) -> Self {
         self.linger = true;
         self
+    }
+
+    /// Names the item from the bytes done, read as offsets into a stream of `sections` (a
+    /// restore writing the stream in order): a data section's table, else the section's type
+    /// and name. An empty slice stops it (work not in stream order, e.g. a parallel restore).
+    pub fn follow_sections(&self, sections: &[Section]) {
+        if matches!(self.show, Show::Off) {
+            return;
+        }
+        let starts = sections
+            .iter()
+            .map(|s| {
+                let label = match (&s.table, s.object_type.as_str()) {
+                    (Some(t), "TABLE DATA") => t.clone(),
+                    _ if s.name.is_empty() || s.object_type.is_empty() => String::new(),
+                    (_, kind) => format!("{kind} {}", s.name),
+                };
+                (s.start, label)
+            })
+            .collect();
+        if let Ok(mut f) = self.follow.lock() {
+            *f = Follow {
+                starts,
+                done: 0,
+                shown: usize::MAX,
+            };
+        }
+    }
+
+    /// Advances [`Bar::follow_sections`] by `bytes`; sets the item when it changed.
+    fn follow(&self, bytes: u64) {
+        let Ok(mut f) = self.follow.lock() else {
+            return;
+        };
+        if f.starts.is_empty() {
+            return;
+        }
+        f.done += bytes;
+        let done = f.done;
+        let i = f.starts.partition_point(|(start, _)| *start <= done);
+        let i = i.saturating_sub(1);
+        if i != f.shown {
+            f.shown = i;
+            let label = f.starts[i].1.clone();
+            drop(f);
+            self.set_item(&label);
+        }
     }
 
     /// Removes the bar (before printing a summary).
@@ -268,6 +332,7 @@ impl Progress for Bar {
         }
     }
     fn inc(&self, bytes: u64) {
+        self.follow(bytes);
         match &self.show {
             Show::Tty(b) => {
                 b.pb.inc(bytes);

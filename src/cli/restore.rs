@@ -9,6 +9,7 @@ use dumpvault::commands::{self, snapshots::SnapshotEntry};
 use dumpvault::format::snapshot::Manifest;
 use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
+use dumpvault::progress::Progress;
 use dumpvault::repository::Repository;
 use dumpvault::source::database::DatabaseUrl;
 use dumpvault::source::Dialect;
@@ -242,7 +243,13 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     let total = ranges
         .as_ref()
         .map_or(stream.size, |r| r.iter().map(|r| r.end - r.start).sum());
-    let bar = Bar::new(ctx.progress, Some(total));
+    // Kept (`finishing`, `checking row counts`) until the summary: a database still loads
+    // after the last byte is written.
+    let bar = Bar::new(ctx.progress, Some(total)).lingering();
+    bar.set_phase("restoring");
+    if ranges.is_none() {
+        bar.follow_sections(&stream.sections);
+    }
     let restore = |w: &mut dyn Write| {
         commands::restore::run(&repo, &index, &entry.id, stream, ranges.as_deref(), w, &bar)
     };
@@ -267,6 +274,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
             .flatten();
         let loaded = match &layout {
             Some(layout) => {
+                bar.follow_sections(&[]);
                 let src = parallel::Source {
                     repo: &repo,
                     index: &index,
@@ -288,7 +296,10 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
             }
             None => to_database(url, a.create, a.drop_existing, image, restore),
         };
-        let done = loaded.and_then(|o| check_row_counts(url, &entry, stream, &tables).map(|_| o));
+        let done = loaded.and_then(|o| {
+            bar.set_phase("checking row counts");
+            check_row_counts(url, &entry, stream, &tables).map(|_| o)
+        });
         match done {
             Err(e) if created && url.exists().unwrap_or(false) => {
                 let dropped = match url.drop_database() {
@@ -306,6 +317,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     } else {
         bail!("where to? give --target FILE, --stdout or --to DATABASE_URL");
     };
+    bar.done();
     report(ctx, &repo, &entry, stream, &outcome, a.stdout);
     Ok(0)
 }

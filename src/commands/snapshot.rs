@@ -100,6 +100,7 @@ pub fn run(
     refuse_unfinished(&mut manifest, &ends, opts)?;
     crate::testhook::pause("snapshot-before-manifest");
     progress.set_phase("saving the snapshot");
+    progress.set_item("");
     let confirming = Instant::now();
     crate::index::confirm_packs(repo, &relied)?;
     tracing::info!(

@@ -3,7 +3,7 @@
 //!
 //! Creates N databases (default 200): half SQLite files, half PostgreSQL databases on the local
 //! server (uniquely named, dropped afterwards), each about 3 MB of rows with its own content;
-//! one repository on local disk with one job per engine and the fleet's keep policy. Then, R
+//! one repository on local disk with one job per engine (`keep = { last = 100 }`). Then, R
 //! times (default 3), makes one hour's change in every database (1% of the rows updated, among
 //! the newest 5%; 0.3% new rows), times the dump tools alone
 //! over every database one after the other (`pg_dump` to /dev/null; SQLite's online backup to
@@ -406,7 +406,10 @@ fn config_toml(
             .collect(),
     );
     let pgs = list(pg.0.iter().map(|n| PgFleet::url(n)).collect());
-    let keep = "keep = { hourly = 48, daily = 30, weekly = 12, monthly = 12 }";
+    // Runs minutes apart all fall in one hour: the fleet policy (48 hourly, 30 daily, …) would
+    // forget each run's predecessors and prune every run. `last = 100` forgets nothing here, so
+    // a run is what an hourly run costs before its retention removes anything.
+    let keep = "keep = { last = 100 }";
     format!(
         "status_file = {:?}\n\n[repository.main]\nurl = {:?}\npassword_file = {:?}\n\n\
          [job.sqlite]\nrepository = \"main\"\ntags = [\"fleet\"]\n{keep}\nsources = [\n{sq}]\n\n\

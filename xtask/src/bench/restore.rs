@@ -136,8 +136,9 @@ impl Bench {
         Ok(secs)
     }
 
-    /// Times each method `runs` times: `reset` before each run, `check` after it; returns the
-    /// Markdown rows (best, median, all runs).
+    /// Times each method `runs` times, the methods taking turns (run 1 of each, then run 2...,
+    /// so a change in the machine's load falls on all of them): `reset` before each run,
+    /// `check` after it; returns the Markdown rows (best, median, all runs).
     pub fn measure(
         &self,
         methods: &[(String, String)],
@@ -146,17 +147,19 @@ impl Bench {
         reset: &dyn Fn() -> Result<()>,
         check: &dyn Fn(&str) -> Result<()>,
     ) -> Result<Vec<String>> {
-        let mut rows = Vec::new();
-        for (name, line) in methods {
-            let mut secs = Vec::new();
-            for _ in 0..runs {
+        let mut secs = vec![Vec::new(); methods.len()];
+        for _ in 0..runs {
+            for ((name, line), secs) in methods.iter().zip(&mut secs) {
                 reset()?;
                 secs.push(self.timed(line, repo)?);
                 check(name)?;
             }
-            reset()?;
-            secs.sort_by(f64::total_cmp);
+        }
+        reset()?;
+        let mut rows = Vec::new();
+        for ((name, _), mut secs) in methods.iter().zip(secs) {
             let all: Vec<String> = secs.iter().map(|s| format!("{s:.1}")).collect();
+            secs.sort_by(f64::total_cmp);
             rows.push(format!(
                 "| {name} | {:.1} | {:.1} | {} |",
                 secs[0],
@@ -296,8 +299,8 @@ fn pg_section(b: &Bench, o: &Opts, server: &str, about: &str) -> Result<String> 
         let mut md = format!(
             "PostgreSQL: restore of a pgbench database (scale {scale}, {:.0} MiB plain dump) into \
              PostgreSQL {version} ({about}, shared_buffers {shared}), {}; wall-clock seconds over \
-             {} runs, each into a new database.\n\n\
-             | method | best s | median s | all runs s |\n|---|---:|---:|---:|\n",
+             {} runs (methods taking turns), each into a new database.\n\n\
+             | method | best s | median s | runs in order s |\n|---|---:|---:|---:|\n",
             dump_bytes as f64 / 1048576.0,
             machine(),
             o.runs

@@ -129,8 +129,8 @@ pub fn section(b: &Bench, o: &Opts, machine: &str) -> Result<String> {
         let mut md = format!(
             "MariaDB: restore of {} sysbench-style table(s) of {} rows ({:.0} MiB plain dump) into \
              MariaDB {version} on 127.0.0.1 (innodb_buffer_pool_size {pool} MiB), {machine}; \
-             wall-clock seconds over {} runs, each into a new database.\n\n\
-             | method | best s | median s | all runs s |\n|---|---:|---:|---:|\n",
+             wall-clock seconds over {} runs (methods taking turns), each into a new database.\n\n\
+             | method | best s | median s | runs in order s |\n|---|---:|---:|---:|\n",
             o.my_tables,
             o.my_rows,
             dump_bytes as f64 / 1048576.0,

@@ -271,35 +271,13 @@ pub fn run(
         // Bytes no part loads (none in a dump the table index covers): read for the hash.
         small_ranges.extend(gaps(&restored, src.stream.size));
     }
-    let merged = merge(small_ranges);
-    let mut bytes = Vec::new();
-    restore_ranges(
-        src.repo,
-        src.index,
-        src.snapshot,
-        src.stream,
-        Some(&merged),
-        &mut bytes,
-        &NoProgress,
-    )?;
-    progress.inc(bytes.len() as u64);
     let hash = layout.whole.then(|| StreamHash::new(src.stream.size));
-    let mut at = Vec::new();
-    let mut off = 0;
-    for r in merged {
-        let len = (r.end - r.start) as usize;
-        if let Some(h) = &hash {
-            let mut s = h.segment(r.start);
-            s.update(&bytes[off..off + len]);
-            s.finish();
-        }
-        at.push((r, off));
-        off += len;
-    }
+    let small = read_small(src, merge(small_ranges), hash.as_ref())?;
+    progress.inc(small.bytes.len() as u64);
     let loader = Loader {
         src,
         target,
-        small: Small { at, bytes },
+        small,
         settings: layout.settings.clone(),
         progress: Forward(progress),
         hash,
@@ -350,6 +328,34 @@ pub fn run(
     }
     progress.finish();
     outcome(src, &restored)
+}
+
+/// Reads the small parts `merged` (sorted, merged ranges) at once, feeding `hash`.
+fn read_small(src: &Source, merged: Vec<Range<u64>>, hash: Option<&StreamHash>) -> Result<Small> {
+    let mut bytes = Vec::new();
+    let s = src;
+    restore_ranges(
+        s.repo,
+        s.index,
+        s.snapshot,
+        s.stream,
+        Some(&merged),
+        &mut bytes,
+        &NoProgress,
+    )?;
+    let mut at = Vec::new();
+    let mut off = 0;
+    for r in merged {
+        let len = (r.end - r.start) as usize;
+        if let Some(h) = hash {
+            let mut seg = h.segment(r.start);
+            seg.update(&bytes[off..off + len]);
+            seg.finish();
+        }
+        at.push((r, off));
+        off += len;
+    }
+    Ok(Small { at, bytes })
 }
 
 /// The figures of a restore of `ranges`: their bytes, and the distinct chunks they lie in with

@@ -105,7 +105,8 @@ pub struct Def {
     pub row: RowFn,
     /// Share of the dump's rows' bytes, in percent.
     pub share: u64,
-    /// Foreign keys: (column, referenced table).
+    /// Foreign keys: (column, referenced table), dumped `NOT VALID` (rows may reference
+    /// deleted keys, as after `ALTER TABLE … ADD … NOT VALID`).
     pub fks: Vec<(&'static str, &'static str)>,
 }
 
@@ -374,7 +375,7 @@ CREATE INDEX {ix} ON {} USING btree ({col});\n\n\n",
                 write!(
                     w,
                     "--\n-- Name: {name} {fk}; Type: FK CONSTRAINT; Schema: public; Owner: postgres\n--\n\n\
-ALTER TABLE ONLY {}\n    ADD CONSTRAINT {fk} FOREIGN KEY ({col}) REFERENCES public.{}(id);\n\n\n",
+ALTER TABLE ONLY {}\n    ADD CONSTRAINT {fk} FOREIGN KEY ({col}) REFERENCES public.{}(id) NOT VALID;\n\n\n",
                     tb.qualified(),
                     ident(refd)
                 )?;

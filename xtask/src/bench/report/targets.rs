@@ -148,7 +148,11 @@ pub fn verdicts(w: &Workload) -> Vec<Verdict> {
         };
         out.push(Verdict {
             target,
-            measured: format!("{:.2} {unit}", get(&dv)),
+            measured: if get(&dv).is_finite() {
+                format!("{:.2} {unit}", get(&dv))
+            } else {
+                "–".into()
+            },
             reference,
             factor: fac.filter(|_| get(&dv).is_finite()),
         });
