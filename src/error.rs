@@ -16,7 +16,8 @@
 //! | 130 / 143 ([`EXIT_SIGINT`] / [`EXIT_SIGTERM`]) | interrupted by SIGINT / SIGTERM |
 //! | 141 ([`EXIT_BROKEN_PIPE`]) | standard output was closed early |
 
-use crate::backend::BackendError;
+use crate::backend::{BackendError, LocationError};
+use crate::password::PasswordError;
 use crate::source::SourceError;
 
 /// Exit code: everything worked.
@@ -106,6 +107,14 @@ pub enum Error {
     /// Storage failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The repository location names no usable storage (unknown scheme, bad URL or parameter,
+    /// a configuration the storage library refuses); its message already says its cause.
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    /// A password could not be read (its file, command, variable or prompt); its message
+    /// already says its cause.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
     /// A dump source or restore target failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -140,6 +149,8 @@ impl Error {
             Error::NotARepository { .. }
             | Error::AlreadyExists { .. }
             | Error::WrongPassword { .. }
+            | Error::Location(_)
+            | Error::Password(_)
             | Error::Invalid(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
@@ -185,14 +196,18 @@ impl Error {
 
 /// The exit code for any error the command line reports, however it was wrapped (context
 /// added with `anyhow`, or as the source of another error): the outermost [`Error`] in the
-/// chain of sources decides (see [`Error::exit_code`]); an error with none (a dump tool, a
-/// database, a local file) is [`EXIT_FAILURE`]. The caller handles a broken pipe on standard
-/// output ([`EXIT_BROKEN_PIPE`]) before asking.
+/// chain of sources decides (see [`Error::exit_code`]), or a [`LocationError`] not yet
+/// wrapped in one (as [`Error::Location`]: [`EXIT_USAGE`]); an error with neither (a dump
+/// tool, a database, a local file) is [`EXIT_FAILURE`]. The caller handles a broken pipe on
+/// standard output ([`EXIT_BROKEN_PIPE`]) before asking.
 pub fn exit_code_of(err: &(dyn std::error::Error + 'static)) -> i32 {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(e) = e.downcast_ref::<Error>() {
             return e.exit_code();
+        }
+        if e.is::<LocationError>() {
+            return EXIT_USAGE;
         }
         cur = e.source();
     }
@@ -200,13 +215,13 @@ pub fn exit_code_of(err: &(dyn std::error::Error + 'static)) -> i32 {
 }
 
 /// The text the command line prints for an error: the error and each of its sources, joined
-/// by `: ` (as anyhow's `{:#}` prints them), except the sources of an [`Error::Corrupt`], whose
-/// detail already says them.
+/// by `: ` (as anyhow's `{:#}` prints them), except the sources of an error whose message
+/// already says them ([`says_its_sources`]).
 pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut cur = err;
     while let Some(next) = cur.source() {
-        if matches!(cur.downcast_ref::<Error>(), Some(Error::Corrupt { .. })) {
+        if says_its_sources(cur) {
             break;
         }
         out.push_str(": ");
@@ -214,6 +229,17 @@ pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     out
+}
+
+/// Whether `e`'s message already says its sources: [`Error::Corrupt`] (its detail),
+/// [`Error::Location`] and [`Error::Password`], and a [`LocationError`] or [`PasswordError`]
+/// not wrapped in an [`Error`].
+fn says_its_sources(e: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        e.downcast_ref::<Error>(),
+        Some(Error::Corrupt { .. } | Error::Location(_) | Error::Password(_))
+    ) || e.is::<LocationError>()
+        || e.is::<PasswordError>()
 }
 
 #[cfg(test)]
@@ -272,6 +298,62 @@ mod tests {
         );
         let plain = Error::corrupt("config", "corrupt or tampered data");
         assert!(std::error::Error::source(&plain).is_none());
+    }
+
+    /// A bad location is a usage error (exit 2) with the message it had as `Error::Invalid`,
+    /// its cause said once, whether it reaches the command line as an [`Error`] or straight
+    /// from `Backend::open` (`?` into `anyhow`), and its typed cause stays in the chain.
+    #[test]
+    fn a_bad_location_is_a_usage_error_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a folder").unwrap();
+        for loc in ["ftp://x/y".to_string(), format!("{}/repo", file.display())] {
+            let typed = crate::backend::Backend::open(&loc).err().expect("refused");
+            let text = typed.to_string();
+            assert!(text.starts_with(&format!("repository location {loc:?}: ")));
+            let has_cause = std::error::Error::source(&typed).is_some();
+            assert_eq!(has_cause, loc.starts_with('/'), "{typed:?}");
+            let raw = anyhow::Error::new(typed).context("opening");
+            assert_eq!(exit_code_of(raw.as_ref()), EXIT_USAGE);
+            assert_eq!(report(raw.as_ref()), format!("opening: {text}"));
+            let typed = crate::backend::Backend::open(&loc).err().expect("refused");
+            let e = Error::from(typed);
+            assert!(matches!(e, Error::Location(_)));
+            assert_eq!(e.exit_code(), EXIT_USAGE);
+            assert_eq!(e.to_string(), text);
+            let wrapped = Wrapper(e);
+            assert_eq!(exit_code_of(&wrapped), EXIT_USAGE);
+            assert_eq!(report(&wrapped), format!("while doing it: {text}"));
+            if has_cause {
+                let cause = std::error::Error::source(&wrapped.0).expect("cause kept");
+                assert!(
+                    cause.downcast_ref::<opendal::Error>().is_some(),
+                    "{cause:?}"
+                );
+            }
+        }
+    }
+
+    /// A password that cannot be read is a usage error (exit 2) whose text is the
+    /// [`PasswordError`]'s, its cause (an I/O error) said once.
+    #[test]
+    fn a_password_error_is_a_usage_error_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.pass");
+        let source = crate::password::PasswordSource::File(missing);
+        let pe = source.read("password").unwrap_err();
+        let text = pe.to_string();
+        let e = Error::from(pe);
+        assert!(matches!(e, Error::Password(PasswordError::File { .. })));
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        assert_eq!(e.to_string(), text);
+        let wrapped = Wrapper(e);
+        assert_eq!(exit_code_of(&wrapped), EXIT_USAGE);
+        assert_eq!(report(&wrapped), format!("while doing it: {text}"));
+        let prompt = Error::from(PasswordError::Prompt(std::io::Error::other("tty gone")));
+        assert_eq!(prompt.exit_code(), EXIT_USAGE);
+        assert_eq!(report(&prompt), "tty gone");
     }
 
     #[test]

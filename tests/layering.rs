@@ -68,21 +68,7 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// Known wrong-way imports, to be fixed by the files' owners: `(file, module it names, why it
 /// is allowed for now and the fix)`.
-const ALLOWED: &[(&str, &str, &str)] = &[
-    (
-        "src/backend/mod.rs",
-        "error",
-        "`Backend::open` returns `crate::Result` for a bad location (`Error::Invalid`, exit \
-         code 2): it should return a backend error that error.rs (helper G) maps to \
-         `Error::Invalid`",
-    ),
-    (
-        "src/backend/url.rs",
-        "error",
-        "`parse_location` builds `Error::Invalid`: as for backend/mod.rs, a backend error type \
-         with a `From` in error.rs (helper G) keeps exit code 2",
-    ),
-];
+const ALLOWED: &[(&str, &str, &str)] = &[];
 
 /// Known submodule cycles inside one top-level module: `(module, submodule, submodule it
 /// names, why and the fix)`.

@@ -74,7 +74,7 @@ impl BaseFinder {
         // damaged, are skipped: deltas are an optimisation and must never fail a snapshot.
         let view = crate::repository::catalogue::for_writers(repo)?;
         let wanted = info.identity();
-        let mut candidates: Vec<(jiff::Timestamp, StreamRef)> = Vec::new();
+        let mut candidates: Vec<(jiff::Timestamp, StreamRef, Id)> = Vec::new();
         for e in &view.entries {
             let m = e.to_manifest();
             // The same database (retention's identity), also for piped streams recorded
@@ -84,12 +84,19 @@ impl BaseFinder {
             }
             let time = parse_time(&m.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             if let Some(s) = m.streams.into_iter().find(|s| s.name == stream) {
-                candidates.push((time, s));
+                candidates.push((time, s, Id(e.id)));
             }
         }
-        let previous = candidates.into_iter().max_by_key(|c| c.0).map(|c| c.1);
+        let previous = candidates.into_iter().max_by_key(|c| c.0);
         Ok(match previous {
-            Some(s) => {
+            Some((_, mut s, id)) => {
+                // The catalogue leaves out the table index: the manifest holds it (a manifest
+                // that cannot be read only costs the table anchors).
+                if let Ok(m) = repo.load_manifest(&id) {
+                    if let Some(full) = m.streams.into_iter().find(|x| x.name == s.name) {
+                        s.sections = full.sections;
+                    }
+                }
                 let mut f = Self::from_stream(repo, index, &s).unwrap_or_default();
                 f.size = Some(s.size);
                 f
@@ -329,7 +336,10 @@ mod tests {
             f.candidates_in(&id(100 + n), 100, true, &[]);
         }
         let b = [(700u64, "b".to_string())];
-        assert_eq!(f.candidates_in(&id(120), 100, true, &b), vec![id(5), id(4), id(6)]);
+        assert_eq!(
+            f.candidates_in(&id(120), 100, true, &b),
+            vec![id(5), id(4), id(6)]
+        );
         assert_eq!(f.candidates(&id(121), 100, true), vec![id(6), id(5), id(7)]);
         // Without the anchor, the stale shift proposes the chunks past b's end.
         let mut g = finder();

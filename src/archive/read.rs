@@ -82,8 +82,11 @@ pub(super) fn read_stream<R: Read>(
         }
         let mut tables = Vec::new();
         if scanner.is_some() {
-            report.table(&mut table, &chunk);
-            for (at, name) in data_headers(&chunk, line_start) {
+            let headers = data_headers(&chunk, line_start);
+            if let Some((_, name)) = headers.last() {
+                report.table(&mut table, name);
+            }
+            for (at, name) in headers {
                 if data_table.as_deref() != Some(name.as_str()) {
                     tables.push((size + at as u64, name.clone()));
                     data_table = Some(name);
@@ -116,50 +119,16 @@ pub(super) fn read_stream<R: Read>(
 }
 
 impl Report<'_> {
-    /// Reports the table `chunk` ends in when it differs from `*last`.
-    fn table(&self, last: &mut Option<String>, chunk: &[u8]) {
-        let Some(t) = last_table_in(chunk) else {
-            return;
-        };
-        if last.as_deref() != Some(t.as_str()) {
+    /// Reports table `t` (the last data header of a chunk) when it differs from `*last`.
+    fn table(&self, last: &mut Option<String>, t: &str) {
+        if last.as_deref() != Some(t) {
             match &self.label {
                 Some(l) => self.progress.set_item(&format!("{l}: {t}")),
-                None => self.progress.set_item(&t),
+                None => self.progress.set_item(t),
             }
-            *last = Some(t);
+            *last = Some(t.to_string());
         }
     }
-}
-
-/// The table whose data a piece of an SQL dump (a chunk) ends in: the last data header of
-/// `bytes` — PostgreSQL `COPY name (`, mysqldump's `-- Dumping data for table `name``, or an
-/// `INSERT INTO name` — unquoted; `None` when the piece holds none. A display hint only: the
-/// table index stored in the manifest comes from [`TableScanner`].
-fn last_table_in(bytes: &[u8]) -> Option<String> {
-    use memchr::memmem::rfind;
-    const HEADS: [&[u8]; 3] = [
-        b"\nCOPY ",
-        b"\n-- Dumping data for table ",
-        b"\nINSERT INTO ",
-    ];
-    // Where each header's name starts: after its last match, or after one opening the piece.
-    let at = HEADS
-        .iter()
-        .filter_map(|h| {
-            let found = rfind(bytes, h).map(|i| i + h.len());
-            found.or_else(|| bytes.starts_with(&h[1..]).then_some(h.len() - 1))
-        })
-        .max()?;
-    let rest = &bytes[at..];
-    let end = rest
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'(' | b'\n' | b'\r' | b';' | b'\t'))?;
-    let name: String = String::from_utf8_lossy(&rest[..end])
-        .chars()
-        .filter(|c| !matches!(c, '`' | '"'))
-        .take(120)
-        .collect();
-    (!name.is_empty()).then_some(name)
 }
 
 /// Every data header in a piece of an SQL dump (a chunk) that starts a line: its offset in
@@ -242,7 +211,7 @@ fn table_name(rest: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{data_headers, last_table_in};
+    use super::data_headers;
 
     #[test]
     fn data_headers_name_each_table_unquoted() {
@@ -262,25 +231,5 @@ mod tests {
         let opening = b"COPY public.a (id) FROM stdin;\n";
         assert!(data_headers(opening, false).is_empty());
         assert_eq!(data_headers(opening, true), vec![(0, "public.a".into())]);
-    }
-
-    #[test]
-    fn finds_the_last_data_header_of_each_dialect() {
-        let pg = b"x\nCOPY public.a (id) FROM stdin;\n1\n\\.\n\nCOPY public.orders (id, v) FROM";
-        assert_eq!(last_table_in(pg).as_deref(), Some("public.orders"));
-        let my = b"\n-- Dumping data for table `shop`\n--\n\nLOCK TABLES `shop` WRITE;\n";
-        assert_eq!(last_table_in(my).as_deref(), Some("shop"));
-        let ins = b"\n-- Dumping data for table `a`\n\nINSERT INTO `b` VALUES (1);";
-        assert_eq!(last_table_in(ins).as_deref(), Some("b"));
-        let lite = b"CREATE TABLE t(x);\nINSERT INTO \"t\" VALUES(1);\n";
-        assert_eq!(last_table_in(lite).as_deref(), Some("t"));
-        // No header, or one cut at the end of the piece: nothing.
-        assert_eq!(last_table_in(b"1\t2\n3\t4\n"), None);
-        // A header opening the piece counts.
-        assert_eq!(
-            last_table_in(b"COPY s.t (a) FROM stdin;\n1\n").as_deref(),
-            Some("s.t")
-        );
-        assert_eq!(last_table_in(b"\nCOPY public.ord"), None);
     }
 }

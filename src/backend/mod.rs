@@ -15,7 +15,7 @@ pub use cache::{default_cache_dir, set_cache, CacheSettings, CACHED, DEFAULT_MAX
 pub use limits::{set_limits, Limits};
 pub use local::{remove_own_temp_files, snapshots_written, TempCleanup, DIR_MODE, FILE_MODE};
 pub use stats::{request_stats, Count, Counts, RequestStats};
-pub use url::parse_location;
+pub use url::{parse_location, LocationError};
 
 use opendal::layers::RetryLayer;
 use opendal::Operator;
@@ -129,8 +129,10 @@ impl Backend {
     /// `azblob://`, `sftp://` or `webdav://` (see [`parse_location`]). Transient failures are
     /// retried [`RETRIES`] times with backoff; transfers obey the process's [`Limits`].
     ///
-    /// Errors: [`crate::Error::Invalid`] for an unknown scheme or bad URL.
-    pub fn open(location: &str) -> crate::Result<Self> {
+    /// Errors: [`LocationError`] for an unknown scheme, a bad URL or parameter, or a service
+    /// configuration the storage library refuses (the library's error maps it to a usage
+    /// error, exit 2).
+    pub fn open(location: &str) -> Result<Self, LocationError> {
         let _guard = runtime().enter();
         // A missing local root is not created here (a read-only command must leave no
         // folder behind): the first write creates it, mode 0700.

@@ -1,10 +1,49 @@
 //! Repository locations to OpenDAL operators. Adding a service is one match arm here.
 
-use crate::error::{Error, Result};
 use opendal::{services, Operator};
 
-fn invalid(location: &str, why: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("repository location {location:?}: {why}"))
+/// A repository location that names no usable storage: an unknown scheme, a missing bucket or
+/// host, an unknown query parameter, or a service configuration (or local path) the storage
+/// library refuses. The library maps it to `Error::Location`, a usage error (exit 2).
+///
+/// The message is `repository location "LOCATION": REASON`; when the reason is another error
+/// (an I/O or OpenDAL error), the reason is that error's text and the error is kept as the
+/// [`source`](std::error::Error::source), so the message already says it.
+#[derive(Debug, thiserror::Error)]
+#[error("repository location {location:?}: {reason}")]
+pub struct LocationError {
+    /// The location as given.
+    pub location: String,
+    /// What is wrong with it, naming the fix where there is one.
+    pub reason: String,
+    /// The typed cause, when there is one; its text is already in `reason`.
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Shorthand for results with [`LocationError`].
+type Result<T> = std::result::Result<T, LocationError>;
+
+/// A [`LocationError`] for `location` saying `why`, without a typed cause.
+fn invalid(location: &str, why: impl std::fmt::Display) -> LocationError {
+    LocationError {
+        location: location.to_string(),
+        reason: why.to_string(),
+        source: None,
+    }
+}
+
+/// A [`LocationError`] for `location` caused by `cause`: the reason is `cause`'s text (so the
+/// message is [`invalid`]'s), and `cause` is kept as the source.
+fn invalid_from(
+    location: &str,
+    cause: impl std::error::Error + Send + Sync + 'static,
+) -> LocationError {
+    LocationError {
+        location: location.to_string(),
+        reason: cause.to_string(),
+        source: Some(Box::new(cause)),
+    }
 }
 
 /// Splits `a=b&c=d` query strings (no percent-decoding beyond `%2F`/`%3A`).
@@ -43,7 +82,7 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 ///   server; user and password from `DUMPVAULT_WEBDAV_USER`/`DUMPVAULT_WEBDAV_PASSWORD`, or a
 ///   bearer token from `DUMPVAULT_WEBDAV_TOKEN`.
 ///
-/// Errors: [`Error::Invalid`] naming the location.
+/// Errors: [`LocationError`] naming the location.
 pub fn parse_location(location: &str) -> Result<Operator> {
     opendal::install_default();
     let (scheme, rest) = match location.split_once("://") {
@@ -63,8 +102,8 @@ pub fn parse_location(location: &str) -> Result<Operator> {
             if rest.is_empty() {
                 return Err(invalid(location, "no path given"));
             }
-            let path = std::path::absolute(rest).map_err(|e| invalid(location, e))?;
-            fs_operator(&path).map_err(|e| invalid(location, e))
+            let path = std::path::absolute(rest).map_err(|e| invalid_from(location, e))?;
+            fs_operator(&path).map_err(|e| invalid_from(location, e))
         }
         "memory" => p.build(services::Memory::default().root(rest)),
         "s3" => s3(&p),
@@ -101,7 +140,7 @@ impl Parts<'_> {
 
     /// The operator of builder `b`; an error names the location.
     fn build(&self, b: impl opendal::Builder) -> Result<Operator> {
-        Operator::new(b).map_err(|e| invalid(self.location, e))
+        Operator::new(b).map_err(|e| invalid_from(self.location, e))
     }
 }
 
@@ -372,6 +411,33 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{loc} parsed"));
             assert!(e.to_string().contains(want), "{loc}: {e}");
+            assert_eq!(e.location, loc);
+            assert!(std::error::Error::source(&e).is_none(), "{loc}: {e:?}");
         }
+    }
+
+    /// A location the storage library refuses (a local path below a regular file) is a
+    /// typed error naming the location, whose message says the cause once and whose source is
+    /// the cause itself.
+    #[test]
+    fn a_refused_location_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a folder").unwrap();
+        let loc = file.join("repo");
+        let loc = loc.to_str().unwrap();
+        let e = parse_location(loc)
+            .err()
+            .unwrap_or_else(|| panic!("{loc} parsed"));
+        assert_eq!(e.location, loc);
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        let cause = cause
+            .downcast_ref::<opendal::Error>()
+            .unwrap_or_else(|| panic!("not an OpenDAL error: {cause:?}"));
+        assert_eq!(
+            e.to_string(),
+            format!("repository location {loc:?}: {cause}")
+        );
+        assert_eq!(e.reason, cause.to_string());
     }
 }

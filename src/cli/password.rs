@@ -37,11 +37,14 @@ impl PasswordOptions {
 
     /// Reads the password; `confirm` asks twice at an interactive prompt (for `init`).
     ///
-    /// Errors: a usage error ([`dumpvault::Error::Invalid`], exit 2) with the
-    /// [`PasswordError`]'s message ([`NO_PASSWORD`] when none is given).
+    /// Errors: a usage error (exit 2): the [`PasswordError`] itself
+    /// ([`dumpvault::Error::Password`]), or [`dumpvault::Error::Invalid`] with [`NO_PASSWORD`]
+    /// when none is given.
     pub fn get(&self, confirm: bool) -> Result<Zeroizing<String>, dumpvault::Error> {
-        (self.source(confirm).read("password"))
-            .map_err(|e| dumpvault::Error::usage(message(&e, NO_PASSWORD)))
+        (self.source(confirm).read("password")).map_err(|e| match e {
+            PasswordError::NotGiven { .. } => dumpvault::Error::usage(NO_PASSWORD),
+            e => e.into(),
+        })
     }
 }
 
@@ -108,6 +111,29 @@ mod tests {
             assert_eq!(cli, copy);
             assert_eq!(cli, fleet);
         }
+    }
+
+    /// A password that cannot be read reaches the caller typed, with the message and exit
+    /// code it had as text (exit 2).
+    #[test]
+    fn a_password_error_stays_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pass");
+        let e = PasswordOptions {
+            file: Some(missing.clone()),
+            command: None,
+        }
+        .get(false)
+        .unwrap_err();
+        assert!(
+            matches!(&e, dumpvault::Error::Password(PasswordError::File { path, .. }) if *path == missing),
+            "{e:?}"
+        );
+        assert_eq!(e.exit_code(), dumpvault::error::EXIT_USAGE);
+        let prefix = format!("cannot read password file {}: ", missing.display());
+        let text = dumpvault::error::report(&e);
+        assert!(text.starts_with(&prefix), "{text}");
+        assert_eq!(text, e.to_string());
     }
 
     /// With nothing given and no terminal, the message names the caller's options; other

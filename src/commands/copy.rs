@@ -186,7 +186,7 @@ pub fn plan(from: &Repository, to: &Repository, opts: &CopyOptions) -> Result<Pl
                 v.push(e);
             }
         }
-        v.sort_by_key(|e| (e.time(), e.id));
+        v.sort_by_cached_key(|e| (e.time(), e.id));
         v
     };
     let existing = snapshots::list(to, &Filter::default())?;

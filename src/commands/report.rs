@@ -133,7 +133,7 @@ pub fn gather(
     groups
         .into_iter()
         .map(|((name, identity), mut entries)| {
-            entries.sort_by_key(|e| (e.time(), e.id));
+            entries.sort_by_cached_key(|e| (e.time(), e.id));
             let mut total = 0u64;
             let mut hosts: Vec<String> = Vec::new();
             let mut last_verification: Option<&Verification> = None;

@@ -96,7 +96,7 @@ pub fn load_catalogued(repo: &Repository) -> Result<Loaded> {
             .collect(),
         damaged: view.damaged,
     };
-    out.entries.sort_by_key(|e| (e.time(), e.id));
+    out.entries.sort_by_cached_key(|e| (e.time(), e.id));
     Ok(out)
 }
 
@@ -119,7 +119,7 @@ pub fn load_all(repo: &Repository) -> Result<Loaded> {
             Err(e) => return Err(e),
         }
     }
-    out.entries.sort_by_key(|e| (e.time(), e.id));
+    out.entries.sort_by_cached_key(|e| (e.time(), e.id));
     Ok(out)
 }
 

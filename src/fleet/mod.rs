@@ -145,6 +145,14 @@ pub enum FleetError {
     Operation(#[from] crate::Error),
 }
 
+impl From<crate::backend::LocationError> for FleetError {
+    /// A repository location that names no usable storage: [`FleetError::Operation`] with the
+    /// library's [`crate::Error::Location`].
+    fn from(e: crate::backend::LocationError) -> Self {
+        FleetError::Operation(e.into())
+    }
+}
+
 impl From<PasswordError> for FleetError {
     /// [`FleetError::NoPassword`] for `DUMPVAULT_PASSWORD` unset (its message names the
     /// configuration's keys), [`FleetError::Password`] otherwise.

@@ -251,7 +251,7 @@ fn churn_dump(tables: &[Vec<String>]) -> Vec<u8> {
         b"--\n-- PostgreSQL database dump\n--\n\nSET client_encoding = 'UTF8';\n\n".to_vec();
     for (t, rows) in tables.iter().enumerate() {
         out.extend_from_slice(
-            format!("--\n-- Data for Name: t{t}; Type: TABLE DATA; Schema: public\n--\n\nCOPY public.\"t {t}\" (id, name, qty, note) FROM stdin;\n").as_bytes(),
+            format!("--\n-- Data for Name: t {t}; Type: TABLE DATA; Schema: public\n--\n\nCOPY public.\"t {t}\" (id, name, qty, note) FROM stdin;\n").as_bytes(),
         );
         for r in rows {
             out.extend_from_slice(r.as_bytes());

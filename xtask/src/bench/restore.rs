@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const USAGE: &str = "usage: cargo xtask bench-restore [--engine pg|mariadb|all] [--pg-scale N]
-       [--my-rows N] [--my-tables T] [--runs R] [--fresh-server] [--keep]
+       [--my-rows N] [--my-tables T] [--runs R] [--fresh-server] [--keep] [--no-build]
   --engine        which engines (default all)
   --pg-scale      pgbench -i scale of the source database (default 30: ~280 MiB of dump; 100: ~1 GB)
   --my-rows       rows per sbtest table (default 1000000: ~200 MiB of dump per table)
@@ -31,7 +31,8 @@ const USAGE: &str = "usage: cargo xtask bench-restore [--engine pg|mariadb|all] 
   --runs          restores per method (default 3)
   --fresh-server  PostgreSQL: start a server of our own (initdb defaults, shared_buffers 64MB)
                   instead of using 127.0.0.1:5432
-  --keep          keep the work directory target/bench/restore-work";
+  --keep          keep the work directory target/bench/restore-work
+  --no-build      use target/release/dumpvault as it is (no cargo build --release first)";
 
 /// What to measure.
 pub struct Opts {
@@ -43,6 +44,7 @@ pub struct Opts {
     pub runs: usize,
     fresh_server: bool,
     keep: bool,
+    no_build: bool,
 }
 
 impl Opts {
@@ -56,6 +58,7 @@ impl Opts {
             runs: 3,
             fresh_server: false,
             keep: false,
+            no_build: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -73,6 +76,7 @@ impl Opts {
                 "--runs" => o.runs = value()?.parse::<usize>().context(USAGE)?.max(1),
                 "--fresh-server" => o.fresh_server = true,
                 "--keep" => o.keep = true,
+                "--no-build" => o.no_build = true,
                 _ => bail!("{USAGE}"),
             }
         }
@@ -322,7 +326,14 @@ fn pg_section(b: &Bench, o: &Opts, server: &str, about: &str) -> Result<String> 
 pub fn run(args: &[String]) -> Result<()> {
     let o = Opts::parse(args)?;
     let root = super::super::root();
-    super::super::run(super::super::cargo().args(["build", "--release", "--bin", "dumpvault"]))?;
+    if !o.no_build {
+        super::super::run(super::super::cargo().args([
+            "build",
+            "--release",
+            "--bin",
+            "dumpvault",
+        ]))?;
+    }
     let b = Bench {
         dv: sh_quote(&root.join("target/release/dumpvault").to_string_lossy()),
         work: root.join("target/bench/restore-work"),

@@ -145,7 +145,7 @@ impl Segment<'_> {
             if avail == 0 {
                 break;
             }
-            if self.pos % CHUNK != 0 || size <= CHUNK {
+            if !self.pos.is_multiple_of(CHUNK) || size <= CHUNK {
                 let to_edge = CHUNK - self.pos % CHUNK;
                 if avail < to_edge && !last {
                     break;
@@ -194,7 +194,7 @@ impl Segment<'_> {
         self.head += len as usize;
         self.pos += len;
         while let Some(&(off, l, c)) = self.stack.last() {
-            let sibling = l == node.1 && off + l == node.0 && off % (2 * l) == 0;
+            let sibling = l == node.1 && off + l == node.0 && off.is_multiple_of(2 * l);
             if !sibling || 2 * l >= self.sink.size {
                 break;
             }

@@ -205,7 +205,7 @@ fn data_parts(
             let unit = Unit {
                 what: format!("{} (piece {} of {k})", u.what, n + 1),
                 table: u.table.clone(),
-                ranges: vec![c[0]..c[1]],
+                ranges: std::iter::once(c[0]..c[1]).collect(),
                 locks: Vec::new(),
             };
             let piece = Piece {
