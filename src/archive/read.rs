@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn data_headers_name_each_table_unquoted() {
-        let pg = b"x\nCOPY public.a (id) FROM stdin;\n1\n\\.\n\nCOPY \"S\".\"Order \"\"Items\"\" (id) FROM";
+        let pg = b"x\nCOPY public.a (id) FROM stdin;\n1\n\\.\n\nCOPY \"S\".\"Order \"\"Items\"\"\" (id) FROM";
         assert_eq!(
             data_headers(pg, true),
             vec![(2, "public.a".into()), (39, "S.Order \"Items\"".into())]
@@ -223,7 +223,7 @@ mod tests {
         let my = b"\n-- Dumping data for table `shop`\n\nINSERT INTO `shop` VALUES (1);\n";
         assert_eq!(
             data_headers(my, false),
-            vec![(1, "shop".into()), (36, "shop".into())]
+            vec![(1, "shop".into()), (35, "shop".into())]
         );
         // Cut at the end of the piece, or not at a line start: nothing.
         assert!(data_headers(b"\nCOPY public.ord", true).is_empty());

@@ -34,8 +34,8 @@
 //! Only remote repositories are cached: a local directory is read as cheaply as the cache
 //! would be, and `memory://` lives in the process. Nothing is ever written to the repository.
 
-use crate::id::Id;
 use crate::format::layout::FileKind;
+use crate::id::Id;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

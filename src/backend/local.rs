@@ -27,6 +27,29 @@ pub const DIR_MODE: u32 = 0o700;
 /// The folder of files being written, relative to the repository root.
 pub const TEMP_DIR: &str = ".tmp";
 
+/// Every file under `top`, recursively, with its metadata; a missing `top` gives none, and an
+/// entry that vanishes while it is listed is skipped.
+fn walk(top: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![top.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(e.path());
+            } else if meta.is_file() {
+                out.push((e.path(), meta));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The temporary files this process is writing, and whether the process is stopping.
 struct Registry {
     stopping: bool,
@@ -162,25 +185,28 @@ impl Local {
     /// The files under `.tmp/`: (path, size in bytes, last modification). A missing folder
     /// lists as empty.
     pub(super) fn temp_files(&self) -> std::io::Result<Vec<(PathBuf, u64, SystemTime)>> {
-        let mut out = Vec::new();
-        let mut dirs = vec![self.root.join(TEMP_DIR)];
-        while let Some(dir) = dirs.pop() {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            for e in entries.flatten() {
-                let Ok(meta) = e.metadata() else { continue };
-                if meta.is_dir() {
-                    dirs.push(e.path());
-                } else {
-                    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                    out.push((e.path(), meta.len(), modified));
-                }
-            }
-        }
-        Ok(out)
+        let files = walk(&self.root.join(TEMP_DIR))?;
+        Ok((files.into_iter())
+            .map(|(path, meta)| {
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                (path, meta.len(), modified)
+            })
+            .collect())
+    }
+
+    /// The files under folder `dir` (relative to the root, ending in `/`), recursively:
+    /// `(path relative to the root, size in bytes)`, as the storage listing gives them but
+    /// read straight from the file system (one `readdir` per folder and one `stat` per file,
+    /// without a trip through the async runtime per file: a local listing of 50 000 snapshots
+    /// is dominated by that trip otherwise). A missing folder lists as empty.
+    pub(super) fn list(&self, dir: &str) -> std::io::Result<Vec<(String, u64)>> {
+        let files = walk(&self.root.join(dir))?;
+        Ok((files.into_iter())
+            .filter_map(|(path, meta)| {
+                let rel = path.strip_prefix(&self.root).ok()?.to_str()?.to_string();
+                Some((rel, meta.len()))
+            })
+            .collect())
     }
 
     /// Removes the files under `.tmp/` last modified before `cutoff`, except those this process
@@ -232,6 +258,30 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn list_gives_paths_relative_to_the_root_with_sizes_recursively() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let local = Local::new(root.clone());
+        assert_eq!(local.list("data/").unwrap(), Vec::<(String, u64)>::new());
+        local.write("data/ab/abcd", b"pack").unwrap();
+        local.write("data/cd/cdef", b"pack two").unwrap();
+        local.write("snapshots/0123", b"s").unwrap();
+        let mut data = local.list("data/").unwrap();
+        data.sort();
+        assert_eq!(
+            data,
+            [
+                ("data/ab/abcd".to_string(), 4),
+                ("data/cd/cdef".to_string(), 8)
+            ]
+        );
+        assert_eq!(
+            local.list("snapshots/").unwrap(),
+            [("snapshots/0123".to_string(), 1)]
+        );
     }
 
     #[test]

@@ -330,6 +330,9 @@ impl Backend {
     /// the cache entries it no longer shows (or shows with another size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, BackendError> {
         let _req = stats::request(stats::Kind::List, dir, 0);
+        if let Some(local) = &self.local {
+            return (local.list(dir)).map_err(|e| self.io_err("listing", dir, e));
+        }
         let entries =
             match runtime().block_on(async { self.op.list_with(dir).recursive(true).await }) {
                 Ok(e) => e,

@@ -796,10 +796,18 @@ fn config_show_layers_defaults_file_environment_and_flags() {
             .unwrap_or_else(|| panic!("no {key} in {stdout}"))
             .to_string()
     };
-    assert!(line("jobs").contains(" 7 ") && line("jobs").ends_with("(flag --jobs)"));
-    assert!(line("metrics_file").contains("/from/file.prom"));
-    assert!(line("metrics_file").ends_with("(file, line 2)"));
-    assert!(line("notify_timeout").ends_with("(environment DUMPVAULT_NOTIFY_TIMEOUT)"));
+    assert!(line("jobs").starts_with("jobs = 7 ") && line("jobs").ends_with("# flag --jobs"));
+    assert!(line("metrics_file").contains("\"/from/file.prom\""));
+    assert!(line("metrics_file").ends_with("# file, line 2"));
+    assert!(line("notify_timeout").ends_with("# environment DUMPVAULT_NOTIFY_TIMEOUT"));
+    // Repositories and jobs are TOML tables from the file, without unset (null) values.
+    assert!(!stdout.contains("null"), "{stdout}");
+    assert!(stdout.contains("\n[repository."), "{stdout}");
+    assert!(stdout.contains("\n[job."), "{stdout}");
+    assert!(
+        stdout.contains(&format!("# from {}", full.display())),
+        "{stdout}"
+    );
     assert!(
         !stdout.contains("hunter2") && !stdout.contains("s3cret"),
         "{stdout}"
@@ -1434,5 +1442,61 @@ fn the_example_configuration_loads() {
     assert_eq!(
         text.matches("mysql://").count() + text.matches("mariadb://").count(),
         2
+    );
+}
+
+/// Two jobs writing one repository share one index load (and one shared lock): the run reads
+/// each index file once, not once per job (issue 19, fleet run economics).
+#[test]
+fn two_jobs_on_one_repository_load_its_index_once() {
+    let t = TestRepo::new();
+    let pass = t.path("pass");
+    write_mode(&pass, &format!("{PASSWORD}\n"), 0o600);
+    let a = sqlite_db(&t.path("a.db"));
+    let b = sqlite_db(&t.path("b.db"));
+    let cfg = t.path("dumpvault.toml");
+    write_mode(
+        &cfg,
+        &format!(
+            "[repository.main]\nurl = {}\npassword_file = {}\n\n\
+             [job.one]\nrepository = \"main\"\nsources = [{}]\n\n\
+             [job.two]\nrepository = \"main\"\nsources = [{}]\n",
+            p(&t.repo),
+            p(&pass),
+            q(&a),
+            q(&b),
+        ),
+        0o600,
+    );
+    let args = [
+        "run",
+        "--json",
+        "--stats-backend",
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = outcome(&mut fleet(&args));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let index_files = std::fs::read_dir(t.repo.join("index")).unwrap().count() as u64;
+    assert!(
+        index_files >= 2,
+        "{index_files} index files after the first run"
+    );
+    let (code, stdout, stderr) = outcome(&mut fleet(&args));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let stats: Value = (stderr.lines())
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()?
+                .get("backend_requests")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no backend_requests line: {stderr}"));
+    let index_reads = stats["by_folder"]["index"]["read"]["requests"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        index_reads, index_files,
+        "each of the {index_files} index files is read once per run: {stats}"
     );
 }

@@ -114,10 +114,13 @@ pub(super) fn snapshot_all(
     stop: &AtomicBool,
     outcomes: &mut [JobOutcome],
 ) -> Vec<Vec<String>> {
-    let indexes: BTreeMap<&str, SharedIndex> = selected
-        .iter()
-        .filter_map(|j| match repos.get(&j.repository) {
-            Some(Ok(r)) => Some((j.repository.as_str(), r)),
+    // One index (and one shared lock) per repository, however many jobs write to it.
+    let names: std::collections::BTreeSet<&str> =
+        selected.iter().map(|j| j.repository.as_str()).collect();
+    let indexes: BTreeMap<&str, SharedIndex> = names
+        .into_iter()
+        .filter_map(|n| match repos.get(n) {
+            Some(Ok(r)) => Some((n, r)),
             _ => None,
         })
         .filter_map(|(n, r)| SharedIndex::start(r, "run").ok().map(|i| (n, i)))

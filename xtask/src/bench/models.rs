@@ -247,7 +247,7 @@ fn synthetic(env: &Env, opts: &Opts, model: Model) -> Result<Workload> {
         if tool.kind == Kind::Dumpvault {
             table_restore_stdin(&tool, &restored, model, &mut r, &mut w);
             r.extra = json!({"snapshots": tool.snapshots_json()});
-            if model == Model::Uniform {
+            if matches!(model, Model::Uniform | Model::Mixed) {
                 match super::nobase::analyse(&tool, &series.files[0], &series.files[1]) {
                     Ok(v) => r.extra["no_base"] = v,
                     Err(e) => w.notes.push(format!("no-base analysis failed: {e:#}")),

@@ -1,5 +1,5 @@
-//! Why changed chunks get no delta base (issue 16, part 1): on the uniform model's second
-//! snapshot, every new data chunk that dumpvault stored whole is re-examined with the library:
+//! Why changed chunks get no delta base (issue 16, part 1): on the second snapshot of the
+//! uniform and mixed models, every new data chunk that dumpvault stored whole is re-examined with the library:
 //! the base finder ([`dumpvault::delta::BaseFinder`]) is replayed against the first
 //! snapshot's chunk list to get the candidates it proposed, and the chunk's "content base" is
 //! found by content: the previous dump's chunk holding the first line of the new chunk that
@@ -10,7 +10,7 @@
 //! - `stale_shift_no_gain`: missed, and a patch against the content base would not pay either;
 //! - `no_shared_line`: no line of the chunk is in the previous dump (new rows only).
 //!
-//! Reads every whole chunk and its candidate bases: a diagnostic, run on one model only.
+//! Reads every whole chunk and its content base: a diagnostic, run on two models only.
 
 use super::tools::{Tool, PASSWORD};
 use anyhow::{Context, Result};
@@ -168,6 +168,6 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
             "within_one": within_one, "measured": abs_off.len()},
         "seconds": super::measure::round3(started.elapsed().as_secs_f64()),
     });
-    eprintln!("bench: no-base analysis (uniform, snapshot 2): {v}");
+    eprintln!("bench: no-base analysis (snapshot 2): {v}");
     Ok(v)
 }
