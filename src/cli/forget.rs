@@ -138,7 +138,7 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
         forget::execute(&repo, &plan).context("removing snapshots")?
     };
     if !ctx.json {
-        print(&plan, a.dry_run);
+        print(&plan, a.dry_run, a.prune);
     }
     let pruned = if a.prune {
         let bar = super::output::Bar::new(ctx.progress, None);
@@ -152,12 +152,14 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
             "prune": pruned});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else if let Some(p) = &pruned {
-        super::prune::print(p);
+        super::prune::print(p, prune_opts.settings.grace_secs);
     }
     Ok(0)
 }
 
-fn print(plan: &ForgetPlan, dry_run: bool) {
+/// Prints the plan; `pruning`: a prune follows in this run (`--prune`), so the message does
+/// not send the user to `dumpvault prune`.
+fn print(plan: &ForgetPlan, dry_run: bool, pruning: bool) {
     for g in &plan.groups {
         let keep = g.snapshots.iter().filter(|v| v.keep).count();
         println!(
@@ -178,6 +180,11 @@ fn print(plan: &ForgetPlan, dry_run: bool) {
     if dry_run {
         println!(
             "dry run: would keep {} and remove {} snapshot(s); nothing was removed",
+            plan.keep, plan.remove
+        );
+    } else if pruning {
+        println!(
+            "kept {}, removed {} snapshot(s); pruning their data:",
             plan.keep, plan.remove
         );
     } else {

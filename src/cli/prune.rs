@@ -92,13 +92,14 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        print(&out);
+        print(&out, opts.settings.grace_secs);
     }
     Ok(0)
 }
 
-/// Prints a prune summary as text.
-pub fn print(o: &PruneOutcome) {
+/// Prints a prune summary as text; `grace_secs` (the run's grace period) says until when
+/// marked packs are kept: a prune run after that time deletes them.
+pub fn print(o: &PruneOutcome, grace_secs: i64) {
     let s = &o.stats;
     let row = |what: &str, packs: u64, bytes: u64, note: String| {
         println!(
@@ -122,7 +123,13 @@ pub fn print(o: &PruneOutcome) {
     row("repack", s.repack_packs, s.repack_bytes, copy);
     let later = match o.instant_delete {
         true => "  (deleted now)".to_string(),
-        false => "  (marked; deleted by a prune after the grace period)".to_string(),
+        false => {
+            let until = jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_secs(grace_secs))
+                .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default();
+            format!("  (marked; kept until {until}, then deleted by the next prune)")
+        }
     };
     row("unused", s.unused_packs, s.unused_bytes, later.clone());
     row("unindexed", s.unindexed_packs, s.unindexed_bytes, later);

@@ -6,7 +6,7 @@ use super::{Ctx, FilterArgs};
 use anyhow::{bail, Context, Result};
 use dumpvault::commands::restore::{parallel, RestoreOutcome};
 use dumpvault::commands::{self, snapshots::SnapshotEntry};
-use dumpvault::format::snapshot::Manifest;
+use dumpvault::format::snapshot::{Manifest, StreamRef};
 use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
 use dumpvault::progress::Progress;
@@ -183,47 +183,11 @@ fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Resu
 /// Runs `restore`.
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     // Usage errors (exit 2) before the repository is opened.
-    match &a.target {
-        Some(t) if !a.overwrite && std::fs::symlink_metadata(t).is_ok() => {
-            return Err(dumpvault::Error::usage(format!(
-                "restore target {} already exists: add --overwrite to replace it, or choose \
-                 another --target",
-                t.display()
-            ))
-            .into())
-        }
-        None if !a.stdout && a.to.is_none() => {
-            return Err(dumpvault::Error::usage(
-                "where to? give --target FILE, --stdout or --to DATABASE_URL",
-            )
-            .into())
-        }
-        _ => {}
-    }
+    refuse_usage(&a)?;
     let repo = ctx.open()?;
     let url = a.to.as_deref().map(DatabaseUrl::parse).transpose()?;
     let entry = choose(&repo, &a, url.as_ref())?;
-    let stream = match &a.stream {
-        None => &entry.manifest.streams[0],
-        Some(n) => entry
-            .manifest
-            .streams
-            .iter()
-            .find(|s| &s.name == n)
-            .with_context(|| {
-                let names: Vec<_> = entry
-                    .manifest
-                    .streams
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect();
-                format!(
-                    "snapshot {} has no stream {n:?}; it has {}",
-                    entry.id.short(),
-                    names.join(", ")
-                )
-            })?,
-    };
+    let stream = pick_stream(&entry, a.stream.as_deref())?;
     // A damaged index file must not stop the restore of snapshots it does not concern.
     let loaded = commands::check::load_index_lenient(&repo)?;
     for (_, e) in &loaded.damaged {
@@ -260,66 +224,132 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
         restore(&mut w)?
     } else if let Some(url) = &url {
-        let image = entry
-            .manifest
-            .source
-            .options
-            .iter()
-            .any(|o| o == "format=image");
-        // Only a database this restore creates is dropped when it fails.
-        let created = a.create && !a.keep_failed && !url.exists()?;
         let tables = plan.as_ref().map(|p| p.tables.clone()).unwrap_or_default();
-        let layout = (!a.single_transaction && !image && !matches!(url, DatabaseUrl::Sqlite(_)))
-            .then(|| parallel::layout(&stream.sections, ranges.as_deref()))
-            .flatten();
-        let loaded = match &layout {
-            Some(layout) => {
-                bar.follow_sections(&[]);
-                let src = parallel::Source {
-                    repo: &repo,
-                    index: &index,
-                    snapshot: &entry.id,
-                    stream,
-                };
-                let jobs = a.jobs.map_or_else(
-                    || std::thread::available_parallelism().map_or(2, |n| n.get()),
-                    usize::from,
-                );
-                let target = parallel::Target {
-                    url,
-                    create: a.create,
-                    drop_existing: a.drop_existing,
-                    jobs,
-                };
-                parallel::run(&src, layout, &target, &bar)
-                    .with_context(|| format!("restoring into database {}", url.database()))
-            }
-            None => to_database(url, a.create, a.drop_existing, image, restore),
+        let into = IntoDatabase {
+            repo: &repo,
+            index: &index,
+            entry: &entry,
+            stream,
+            ranges: ranges.as_deref(),
+            tables: &tables,
         };
-        let done = loaded.and_then(|o| {
-            bar.set_phase("checking row counts");
-            check_row_counts(url, &entry, stream, &tables).map(|_| o)
-        });
-        match done {
-            Err(e) if created && url.exists().unwrap_or(false) => {
-                let dropped = match url.drop_database() {
-                    Ok(()) => format!(
-                        "dropped database {}, which this restore had created (add --keep-failed \
-                         to keep it for inspection)",
-                        url.database()
-                    ),
-                    Err(d) => format!("could not drop database {}: {d}", url.database()),
-                };
-                return Err(e.context(dropped));
-            }
-            r => r?,
-        }
+        into_database(&a, url, &into, &bar, restore)?
     } else {
         bail!("where to? give --target FILE, --stdout or --to DATABASE_URL");
     };
     bar.done();
     report(ctx, &repo, &entry, stream, &outcome, a.stdout);
     Ok(0)
+}
+
+/// Refuses, before the repository is opened, a restore with nowhere to go or a `--target`
+/// that exists without `--overwrite` (usage errors, exit code 2).
+fn refuse_usage(a: &RestoreArgs) -> Result<()> {
+    match &a.target {
+        Some(t) if !a.overwrite && std::fs::symlink_metadata(t).is_ok() => {
+            Err(dumpvault::Error::usage(format!(
+                "restore target {} already exists: add --overwrite to replace it, or choose \
+                 another --target",
+                t.display()
+            ))
+            .into())
+        }
+        None if !a.stdout && a.to.is_none() => Err(dumpvault::Error::usage(
+            "where to? give --target FILE, --stdout or --to DATABASE_URL",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The stream `name` of the snapshot (its first stream when `None`); an error names the
+/// streams it has.
+fn pick_stream<'a>(entry: &'a SnapshotEntry, name: Option<&str>) -> Result<&'a StreamRef> {
+    let streams = &entry.manifest.streams;
+    let Some(n) = name else {
+        return streams.first().context("the snapshot has no stream");
+    };
+    streams.iter().find(|s| s.name == n).with_context(|| {
+        let names: Vec<_> = streams.iter().map(|s| s.name.as_str()).collect();
+        format!(
+            "snapshot {} has no stream {n:?}; it has {}",
+            entry.id.short(),
+            names.join(", ")
+        )
+    })
+}
+
+/// What a restore into a database reads: the snapshot's stream, the ranges of the chosen
+/// tables (all of it when `None`) and the tables whose row counts are checked.
+struct IntoDatabase<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    entry: &'a SnapshotEntry,
+    stream: &'a StreamRef,
+    ranges: Option<&'a [Range<u64>]>,
+    tables: &'a [String],
+}
+
+/// Restores into the database at `url`: in parallel parts when the dump allows it (see
+/// `commands::restore::parallel`), else in one session through `restore`; then checks the
+/// row counts. A database this restore created is dropped when it fails (unless
+/// `--keep-failed`), and the error says so.
+fn into_database(
+    a: &RestoreArgs,
+    url: &DatabaseUrl,
+    into: &IntoDatabase,
+    bar: &Bar,
+    restore: impl FnOnce(&mut dyn Write) -> dumpvault::Result<RestoreOutcome> + Send,
+) -> Result<RestoreOutcome> {
+    let (entry, stream) = (into.entry, into.stream);
+    let image = (entry.manifest.source.options.iter()).any(|o| o == "format=image");
+    // Only a database this restore creates is dropped when it fails.
+    let created = a.create && !a.keep_failed && !url.exists()?;
+    let layout = (!a.single_transaction && !image && !matches!(url, DatabaseUrl::Sqlite(_)))
+        .then(|| parallel::layout(&stream.sections, into.ranges))
+        .flatten();
+    let loaded = match &layout {
+        Some(layout) => {
+            bar.follow_sections(&[]);
+            let src = parallel::Source {
+                repo: into.repo,
+                index: into.index,
+                snapshot: &entry.id,
+                stream,
+            };
+            let jobs = a.jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(2, |n| n.get()),
+                usize::from,
+            );
+            let target = parallel::Target {
+                url,
+                create: a.create,
+                drop_existing: a.drop_existing,
+                jobs,
+            };
+            parallel::run(&src, layout, &target, bar)
+                .with_context(|| format!("restoring into database {}", url.database()))
+        }
+        None => to_database(url, a.create, a.drop_existing, image, restore),
+    };
+    let done = loaded.and_then(|o| {
+        bar.set_phase("checking row counts");
+        check_row_counts(url, entry, stream, into.tables).map(|_| o)
+    });
+    match done {
+        Err(e) if created && url.exists().unwrap_or(false) => {
+            let dropped = match url.drop_database() {
+                Ok(()) => format!(
+                    "dropped database {}, which this restore had created (add --keep-failed \
+                     to keep it for inspection)",
+                    url.database()
+                ),
+                Err(d) => format!("could not drop database {}: {d}", url.database()),
+            };
+            Err(e.context(dropped))
+        }
+        r => r,
+    }
 }
 
 fn report(

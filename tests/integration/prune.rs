@@ -613,3 +613,36 @@ fn prune_frees_space_on_a_full_disk() {
     t.snapshot_bytes(&dumps[0], &["--database", "db0"]);
     drop(disk);
 }
+
+/// `forget --prune` says that it prunes (not "`dumpvault prune` frees their space"), and a
+/// prune that keeps marked packs for the grace period says until when (issue 18).
+#[test]
+fn forget_with_prune_says_what_it_frees_and_until_when_marked_packs_stay() {
+    let t = TestRepo::new();
+    for seed in 0..3 {
+        t.snapshot_bytes(&synthetic_dump(300_000, 100 + seed), &[]);
+    }
+    let out = t
+        .dv(&["forget", "--keep-last", "1", "--prune", "--grace", "2h"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(!text.contains("`dumpvault prune` frees"), "{text}");
+    assert!(
+        text.contains("removed 2 snapshot(s); pruning their data:"),
+        "{text}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let until = text
+        .split("kept until ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `kept until` in {text}"));
+    let stamp: jiff::Timestamp = format!("{}Z", until[..19].replace(' ', "T"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {until}"));
+    let ahead = stamp.as_second() - now;
+    assert!((7000..=7300).contains(&ahead), "{ahead} s ahead: {text}");
+}

@@ -195,23 +195,8 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
     let work = env.work.join("sysbench");
     let dump_dir = env.bench_dir.join("sysbench");
     std::fs::create_dir_all(&dump_dir)?;
-    // The peers' dump command, taking (and ignoring) the URL dumpvault takes.
-    let script = work.join("mariadb-dump.sh");
     std::fs::create_dir_all(&work)?;
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nexec mariadb-dump -h {HOST} -P {PORT} -u root --single-transaction \
-             --order-by-primary --skip-dump-date {}\n",
-            db.0
-        ),
-    )?;
-    measure::run(
-        Command::new("chmod").arg("+x").arg(&script),
-        None,
-        None,
-        &work.join("s"),
-    )?;
+    let script = dump_script(&work, &db.0)?;
     let url = format!("mysql://root@{HOST}:{PORT}/{}", db.0);
     let dump_cmd = script.to_string_lossy().into_owned();
     let mut tools = super::tools_for(env, opts, &work, "sbtest.sql");
@@ -234,29 +219,7 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
     let dump_path = dump_dir.join("dump.sql");
     for hour in 0..=opts.pg_hours {
         if hour > 0 {
-            let secs = opts.pg_seconds;
-            if have {
-                let out = sysbench(
-                    &db.0,
-                    rows,
-                    opts.seed + hour as u64,
-                    &[
-                        "run",
-                        "--threads=2",
-                        &format!("--time={secs}"),
-                        "--report-interval=0",
-                    ],
-                )?;
-                tps.push(
-                    out.lines()
-                        .find(|l| l.contains("transactions:"))
-                        .unwrap_or("")
-                        .trim()
-                        .to_string(),
-                );
-            } else {
-                run_sql(&db.0, rows, opts.seed, hour as u64, 400 * secs)?;
-            }
+            churn(&db.0, rows, opts, hour as u64, have, &mut tps)?;
         }
         let mut c = Command::new(&script);
         c.arg(&url);
@@ -297,6 +260,64 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
             });
         }
     }
+    restore_all(&tools, &mut runs, &work, opts);
+    let _ = std::fs::remove_file(&dump_path);
+    w.title = format!(
+        "sysbench: oltp_read_write on MariaDB, {TABLES} × {rows} rows, 1 + {} snapshots {} s apart{}, dump {}",
+        opts.pg_hours,
+        opts.pg_seconds,
+        if have { "" } else { " (write mix applied by SQL: sysbench not installed)" },
+        super::report::human(w.dump_sizes[0])
+    );
+    w.ceilings = ceilings(&dump_costs);
+    w.notes.push(
+        "dumpvault runs mariadb-dump itself (its MariaDB source); each peer gets `mariadb-dump \
+         --single-transaction --order-by-primary DB |`, timed together."
+            .into(),
+    );
+    w.params = json!({"tables": TABLES, "rows": rows, "hours": opts.pg_hours,
+        "seconds": opts.pg_seconds, "sysbench": have, "transactions": tps, "database": db.0});
+    w.tools = runs;
+    Ok(w)
+}
+
+/// One "hour" of oltp_read_write: sysbench for `--pg-seconds`, else the write mix by SQL.
+fn churn(
+    db: &str,
+    rows: u64,
+    opts: &Opts,
+    hour: u64,
+    have: bool,
+    tps: &mut Vec<String>,
+) -> Result<()> {
+    let secs = opts.pg_seconds;
+    if have {
+        let out = sysbench(
+            db,
+            rows,
+            opts.seed + hour,
+            &[
+                "run",
+                "--threads=2",
+                &format!("--time={secs}"),
+                "--report-interval=0",
+            ],
+        )?;
+        tps.push(
+            out.lines()
+                .find(|l| l.contains("transactions:"))
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        );
+    } else {
+        run_sql(db, rows, opts.seed, hour, 400 * secs)?;
+    }
+    Ok(())
+}
+
+/// Restores the newest snapshot of every tool, then [`super::models::finish`] and cleanup.
+fn restore_all(tools: &[super::tools::Tool], runs: &mut [ToolRun], work: &Path, opts: &Opts) {
     let restored = work.join("restored.sql");
     for (t, r) in tools.iter().zip(runs.iter_mut()) {
         match t.restore(&restored, None) {
@@ -320,22 +341,19 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
             t.cleanup();
         }
     }
-    let _ = std::fs::remove_file(&dump_path);
-    w.title = format!(
-        "sysbench: oltp_read_write on MariaDB, {TABLES} × {rows} rows, 1 + {} snapshots {} s apart{}, dump {}",
-        opts.pg_hours,
-        opts.pg_seconds,
-        if have { "" } else { " (write mix applied by SQL: sysbench not installed)" },
-        super::report::human(w.dump_sizes[0])
-    );
+}
+
+/// The dump program alone: its first run and the mean of all.
+fn ceilings(dump_costs: &[(u64, Cost)]) -> Vec<Ceiling> {
+    let mut out = Vec::new();
     let n = dump_costs.len() as f64;
     let (b0, c0) = dump_costs[0];
-    w.ceilings.push(Ceiling {
+    out.push(Ceiling {
         name: "mariadb-dump (first)".into(),
         bytes: b0,
         cost: c0,
     });
-    w.ceilings.push(Ceiling {
+    out.push(Ceiling {
         name: "mariadb-dump (mean)".into(),
         bytes: (dump_costs.iter().map(|x| x.0).sum::<u64>() as f64 / n) as u64,
         cost: Cost {
@@ -345,13 +363,24 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
             rss_kib: dump_costs.iter().map(|x| x.1.rss_kib).max().unwrap_or(0),
         },
     });
-    w.notes.push(
-        "dumpvault runs mariadb-dump itself (its MariaDB source); each peer gets `mariadb-dump \
-         --single-transaction --order-by-primary DB |`, timed together."
-            .into(),
-    );
-    w.params = json!({"tables": TABLES, "rows": rows, "hours": opts.pg_hours,
-        "seconds": opts.pg_seconds, "sysbench": have, "transactions": tps, "database": db.0});
-    w.tools = runs;
-    Ok(w)
+    out
+}
+
+/// The peers' dump command, a script taking (and ignoring) the URL dumpvault takes.
+fn dump_script(work: &Path, db: &str) -> Result<std::path::PathBuf> {
+    let script = work.join("mariadb-dump.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec mariadb-dump -h {HOST} -P {PORT} -u root --single-transaction \
+             --order-by-primary --skip-dump-date {db}\n"
+        ),
+    )?;
+    measure::run(
+        Command::new("chmod").arg("+x").arg(&script),
+        None,
+        None,
+        &work.join("s"),
+    )?;
+    Ok(script)
 }

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 pub use tables::Rng;
 use tables::{Change, Schema};
 
-
 /// A synthetic churn model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Model {
