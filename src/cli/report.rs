@@ -34,23 +34,39 @@ pub fn run(ctx: &Ctx, a: ReportArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
-    println!(
-        "{:<24}  {:<8}  {:>9}  {:<20}  {:>10}  {:<22}",
-        "database", "engine", "snapshots", "last snapshot", "added", "last verification"
+    // The same table layout as `snapshots` and `stats` (no trailing blanks), times to the
+    // second in local time.
+    let mut t = super::output::table(
+        &[
+            "database",
+            "engine",
+            "snapshots",
+            "last snapshot",
+            "added",
+            "last verification",
+        ],
+        &[2, 4],
     );
     for d in &report.databases {
         // A name two databases share (one name on two servers) is shown as the identity.
         let shared = report.databases.iter().filter(|o| o.name == d.name).count() > 1;
-        println!(
-            "{:<24}  {:<8}  {:>9}  {:<20}  {:>10}  {:<22}",
-            if shared { &d.identity } else { &d.name },
-            d.engine,
-            d.snapshots.len(),
-            d.last_snapshot.as_deref().map_or("-".into(), short_time),
+        let last = (d.last_snapshot.as_deref())
+            .and_then(dumpvault::commands::snapshots::parse_time)
+            .map_or("-".into(), |t| super::output::show_time(t, false));
+        t.add_row(vec![
+            if shared {
+                d.identity.clone()
+            } else {
+                d.name.clone()
+            },
+            d.engine.to_string(),
+            d.snapshots.len().to_string(),
+            last,
             human_bytes(d.bytes_added),
-            verification_text(d.last_verification.as_ref())
-        );
+            verification_text(d.last_verification.as_ref()),
+        ]);
     }
+    println!("{}", super::output::render(&t));
     if let Some(path) = &a.html {
         println!(
             "report of {} database(s), {} snapshot(s) written to {}",

@@ -1,7 +1,7 @@
 //! `dumpvault stats [--by database] [--breakdown [SNAPSHOT]]`: sizes, deduplication and growth;
 //! where one snapshot's added bytes went.
 
-use super::output::{human_bytes, render, table};
+use super::output::{human_bytes, render, show_time, table};
 use super::Ctx;
 use anyhow::Result;
 use dumpvault::commands::stats;
@@ -28,7 +28,7 @@ pub struct StatsArgs {
 
 /// Days the snapshots must span before a growth rate is shown: over less, one snapshot's
 /// bytes divided by minutes give absurd rates (`16.6 GiB/day over 0.0 days`).
-pub const MIN_GROWTH_SPAN_DAYS: f64 = 1.0;
+pub use dumpvault::commands::stats::MIN_GROWTH_SPAN_DAYS;
 
 /// `1.2 MiB/day`, or `-` with no rate or when the snapshots span less than a day.
 fn growth(g: Option<f64>, span_days: f64) -> String {
@@ -127,9 +127,11 @@ pub fn run(ctx: &Ctx, a: StatsArgs) -> Result<i32> {
 fn print_breakdown(b: &stats::Breakdown) {
     let snap = b.snapshot.get(..8).unwrap_or(&b.snapshot);
     println!();
+    // To the second in local time, as `snapshots` shows it.
+    let time = dumpvault::format::snapshot::parse_time(&b.time)
+        .map_or_else(|| b.time.clone(), |t| show_time(t, false));
     println!(
-        "snapshot {snap} ({}): added {} for {} read",
-        b.time,
+        "snapshot {snap} ({time}): added {} for {} read",
         human_bytes(b.bytes_added),
         human_bytes(b.bytes_read)
     );

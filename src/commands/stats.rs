@@ -7,7 +7,8 @@
 //! - dedup ratio: logical size / stored size;
 //! - growth per day: the `bytes_added` of every snapshot after the first, divided by the days
 //!   between the first and the last snapshot (the first snapshot's bytes are the initial
-//!   fill, not growth); `None` when the snapshots span less than one second.
+//!   fill, not growth); `None` when the snapshots span less than [`MIN_GROWTH_SPAN_DAYS`]
+//!   (over minutes, one snapshot's bytes give absurd daily rates).
 
 use crate::commands::snapshots::{self, SnapshotEntry};
 use crate::error::Result;
@@ -17,6 +18,9 @@ use std::collections::BTreeMap;
 
 /// Seconds in a day.
 const DAY_SECS: f64 = 86_400.0;
+
+/// Days the snapshots must span before a growth rate is given (text and JSON alike).
+pub const MIN_GROWTH_SPAN_DAYS: f64 = 1.0;
 
 /// Figures of a set of snapshots (the whole repository, or one database).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -105,7 +109,7 @@ pub fn figures(list: &[&SnapshotEntry]) -> SnapshotFigures {
     f.last = Some(t1.to_string());
     let secs = (t1.as_second() - t0.as_second()).max(0);
     f.span_days = secs as f64 / DAY_SECS;
-    if secs > 0 {
+    if f.span_days >= MIN_GROWTH_SPAN_DAYS {
         let grown: u64 = list[1..]
             .iter()
             .map(|e| e.manifest.summary.bytes_added)

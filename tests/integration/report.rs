@@ -164,3 +164,19 @@ fn html_report_has_a_section_per_database_with_charts_and_matching_figures() {
     assert_eq!(dbs[0]["name"], "app.db");
     assert_eq!(dbs[0]["last_verification"]["ok"], true);
 }
+
+/// The text report is laid out like `snapshots`: no trailing blanks, times to the second
+/// (issue 18).
+#[test]
+fn text_report_has_no_trailing_blanks_and_times_to_the_second() {
+    let t = TestRepo::new();
+    t.snapshot_bytes(
+        &synthetic_dump(100_000, 3),
+        &["--time", "2026-01-01T10:20:30+00:00"],
+    );
+    let out = t.dv(&["report"]).env("TZ", "UTC").assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.lines().all(|l| l == l.trim_end()), "{text:?}");
+    assert!(text.contains("last snapshot"), "{text}");
+    assert!(text.contains("2026-01-01 10:20:30"), "{text}");
+}

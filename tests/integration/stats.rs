@@ -71,3 +71,24 @@ fn stats_agree_with_snapshots_and_the_repository_directory() {
         "{text}"
     );
 }
+
+/// Snapshots that span less than a day give no growth rate, in JSON as in text (issue 18:
+/// `growth: 16.6 GiB/day over 0.0 days`).
+#[test]
+fn no_growth_rate_before_the_snapshots_span_a_day() {
+    let t = TestRepo::new();
+    let base = synthetic_dump(200_000, 7);
+    let mut changed = base.clone();
+    changed.extend_from_slice(b"INSERT INTO t VALUES (1);\n");
+    t.snapshot_bytes(&base, &["--time", "2026-01-01T00:00:00+00:00"]);
+    t.snapshot_bytes(&changed, &["--time", "2026-01-01T01:00:00+00:00"]);
+    let s = json(&mut t.dv(&["stats", "--json"]));
+    assert!(s["growth_bytes_per_day"].is_null(), "{s}");
+    assert!(
+        (s["span_days"].as_f64().unwrap() - 1.0 / 24.0).abs() < 1e-9,
+        "{s}"
+    );
+    let out = t.dv(&["stats"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("they span 1.0 hours"), "{text}");
+}

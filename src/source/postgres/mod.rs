@@ -5,8 +5,10 @@
 //! byte stream (which keeps deduplication effective): dumpvault opens a `REPEATABLE READ`
 //! transaction, exports its snapshot and streams, all from that one snapshot, `pg_dump
 //! --section=pre-data`, one `COPY … ORDER BY <primary key>` block per table with a primary key
-//! (framed exactly like pg_dump's own data entries), `pg_dump --section=data` for the rest (tables
-//! without a primary key, sequence values, large objects) and `pg_dump --section=post-data`.
+//! (framed exactly like pg_dump's own data entries), then one `pg_dump --section=data
+//! --section=post-data` run for the rest (tables without a primary key, sequence values, large
+//! objects) and the post-data (each pg_dump run reads the whole catalog first, so two runs, not
+//! three).
 //! [`PgOptions::heap_order`] runs one plain `pg_dump` instead.
 //!
 //! Settings missing from the URL fall back to libpq's environment (`PGHOST`, `PGPORT`, `PGUSER`,

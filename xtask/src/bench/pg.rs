@@ -190,34 +190,11 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
         if hour > 0 {
             let _ = std::fs::remove_file(dump_dir.join(format!("dump-{:02}.sql", hour - 1)));
         }
-        for (t, r) in tools.iter_mut().zip(runs.iter_mut()) {
-            let before = t.repo_size();
-            let (cost, j) = t.backup(&Input::Postgres {
-                url: &u,
-                pg_dump: &pg_dump,
-            })?;
-            let added = t.repo_size().saturating_sub(before);
-            let bytes = match t.kind {
-                Kind::Dumpvault => j
-                    .as_ref()
-                    .and_then(|j| j["bytes_read"].as_u64())
-                    .unwrap_or(size),
-                _ => size,
-            };
-            eprintln!(
-                "bench:   hour {hour} {}: {:.2} s, {:.0} MB/s, +{}",
-                t.kind.name(),
-                cost.wall,
-                bytes as f64 / 1e6 / cost.wall,
-                super::report::human(added)
-            );
-            r.snaps.push(Snap {
-                bytes,
-                cost,
-                added,
-                reported_added: super::reported_added(t.kind, j.as_ref()),
-            });
-        }
+        let input = Input::Postgres {
+            url: &u,
+            pg_dump: &pg_dump,
+        };
+        backup_hour(&mut tools, &mut runs, hour, size, &input)?;
     }
     let (last_hash, _) = super::blake3_file(&dump_path)?;
     let restored = work.join("restored.sql");
@@ -359,4 +336,41 @@ pub fn table_restore(
         super::report::human(table_bytes)
     );
     Ok(((full, full_bytes), (table, table_bytes, name), note))
+}
+
+/// Backs up one hour's database (`input`, `size` bytes of dump) with every tool, printing and
+/// recording each tool's cost and bytes added. Shared by the pgbench and sysbench series.
+pub(super) fn backup_hour(
+    tools: &mut [super::tools::Tool],
+    runs: &mut [ToolRun],
+    hour: usize,
+    size: u64,
+    input: &Input,
+) -> Result<()> {
+    for (t, r) in tools.iter_mut().zip(runs.iter_mut()) {
+        let before = t.repo_size();
+        let (cost, j) = t.backup(input)?;
+        let added = t.repo_size().saturating_sub(before);
+        let bytes = match t.kind {
+            Kind::Dumpvault => j
+                .as_ref()
+                .and_then(|j| j["bytes_read"].as_u64())
+                .unwrap_or(size),
+            _ => size,
+        };
+        eprintln!(
+            "bench:   hour {hour} {}: {:.2} s, {:.0} MB/s, +{}",
+            t.kind.name(),
+            cost.wall,
+            bytes as f64 / 1e6 / cost.wall,
+            super::report::human(added)
+        );
+        r.snaps.push(Snap {
+            bytes,
+            cost,
+            added,
+            reported_added: super::reported_added(t.kind, j.as_ref()),
+        });
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@
 use super::gen::Rng;
 use super::measure::{self, Cost};
 use super::tools::{Input, Kind};
-use super::{Ceiling, Env, Opts, Snap, ToolRun, Workload};
+use super::{Ceiling, Env, Opts, ToolRun, Workload};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::collections::HashSet;
@@ -231,34 +231,11 @@ pub fn series(env: &Env, opts: &Opts) -> Result<Workload> {
         w.changed_bytes.push(changed);
         w.floor.push(floor);
         prev = Some(set);
-        for (t, r) in tools.iter_mut().zip(runs.iter_mut()) {
-            let before = t.repo_size();
-            let (cost, j) = t.backup(&Input::Postgres {
-                url: &url,
-                pg_dump: &dump_cmd,
-            })?;
-            let added = t.repo_size().saturating_sub(before);
-            let bytes = match t.kind {
-                Kind::Dumpvault => j
-                    .as_ref()
-                    .and_then(|j| j["bytes_read"].as_u64())
-                    .unwrap_or(size),
-                _ => size,
-            };
-            eprintln!(
-                "bench:   hour {hour} {}: {:.2} s, {:.0} MB/s, +{}",
-                t.kind.name(),
-                cost.wall,
-                bytes as f64 / 1e6 / cost.wall,
-                super::report::human(added)
-            );
-            r.snaps.push(Snap {
-                bytes,
-                cost,
-                added,
-                reported_added: super::reported_added(t.kind, j.as_ref()),
-            });
-        }
+        let input = Input::Postgres {
+            url: &url,
+            pg_dump: &dump_cmd,
+        };
+        super::pg::backup_hour(&mut tools, &mut runs, hour, size, &input)?;
     }
     restore_all(&tools, &mut runs, &work, opts);
     let _ = std::fs::remove_file(&dump_path);
