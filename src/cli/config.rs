@@ -92,11 +92,19 @@ fn as_text(v: &Value) -> String {
     out
 }
 
-/// The `key = value` lines of one table, unset values (null, empty lists) left out.
+/// The `key = value` lines of one table, unset values (null, empty lists) left out. A
+/// repository's `password` is shown as the file has it (`password_file = "/etc/pw"`,
+/// `password = "***"`), or as a comment when it comes from `DUMPVAULT_PASSWORD`.
 fn table_lines(table: &Value) -> Vec<String> {
     (table.as_object().into_iter().flatten())
         .filter(|(_, value)| !is_unset(value))
-        .map(|(key, value)| format!("{key} = {}", toml_value(value)))
+        .map(|(key, value)| match (key.as_str(), value.as_str()) {
+            ("password", Some(how)) => match how.split_once(" = ") {
+                Some((k, v)) => format!("{k} = {}", Value::from(v)),
+                None => format!("# password from {how}"),
+            },
+            _ => format!("{key} = {}", toml_value(value)),
+        })
         .collect()
 }
 
@@ -140,7 +148,7 @@ mod tests {
             "status_file": {"value": "/var/lib/s.json", "origin": "file"},
             "notify_timeout": {"value": "10s", "origin": "DUMPVAULT_NOTIFY_TIMEOUT"},
             "notify": {"command": null, "on_success": false, "webhook": null},
-            "repositories": {"main": {"url": "/srv/repo", "password": "file /etc/p",
+            "repositories": {"main": {"url": "/srv/repo", "password": "password_file = /etc/p",
                 "prune_schedule": null, "min_free_space": null}},
             "job": {"pg": {"repository": "main", "sources": ["postgres://u:***@h/db"],
                 "tags": [], "keep": {"keep_hourly": 48, "keep_daily": null}}},
@@ -158,6 +166,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("[job.pg]"), "{text}");
+        assert!(text.contains("\npassword_file = \"/etc/p\"\n"), "{text}");
         assert!(
             text.contains("sources = [\"postgres://u:***@h/db\"]"),
             "{text}"

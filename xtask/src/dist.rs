@@ -14,7 +14,7 @@
 //! with `systemd-analyze verify` and `systemd-analyze security` on the unpacked tree where
 //! systemd-analyze is installed (said in the output when it is not).
 
-use crate::{cargo, root, run, write_man_pages};
+use crate::{cargo, root, run, target_dir, write_man_pages};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -246,7 +246,7 @@ fn output(cmd: &mut Command) -> Result<String> {
 /// Writes the generated assets into `target/assets`: gzipped man pages in `man/` and the
 /// completion scripts in `completions/`, all from the binary `bin`.
 fn generate_assets(bin: &Path) -> Result<()> {
-    let dir = root().join("target/assets");
+    let dir = target_dir().join("assets");
     let _ = fs::remove_dir_all(&dir);
     let man = dir.join("man");
     write_man_pages(bin, &man)?;
@@ -271,11 +271,14 @@ fn generate_assets(bin: &Path) -> Result<()> {
 /// The files an asset source names: itself, or with a `*` in its file name, the matching files
 /// of its directory (sorted). `target/release/` stands for the profile's directory.
 fn expand(source: &str, profile: Profile) -> Result<Vec<PathBuf>> {
-    let source = match source.strip_prefix("target/release/") {
-        Some(rest) => format!("target/{}/{rest}", profile.dir()),
-        None => source.to_string(),
+    // `target/` is Cargo's target directory wherever `CARGO_TARGET_DIR` puts it.
+    let path = match source.strip_prefix("target/") {
+        Some(rest) => match rest.strip_prefix("release/") {
+            Some(file) => target_dir().join(profile.dir()).join(file),
+            None => target_dir().join(rest),
+        },
+        None => root().join(source),
     };
-    let path = root().join(&source);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let Some((prefix, suffix)) = name.split_once('*') else {
         ensure!(path.is_file(), "asset {source} does not exist");
@@ -380,7 +383,7 @@ fn depends(meta: &Meta, bin: &Path) -> Result<String> {
     if !wanted.contains("$auto") {
         return Ok(wanted.to_string());
     }
-    let tmp = root().join("target/debian/shlibdeps");
+    let tmp = target_dir().join("debian/shlibdeps");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(tmp.join("debian"))?;
     fs::write(
@@ -456,7 +459,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 fn package(profile: Profile) -> Result<(PathBuf, Vec<String>)> {
     let meta = Meta::load()?;
     let arch = architecture()?;
-    let bin = root().join("target").join(profile.dir()).join("dumpvault");
+    let bin = target_dir().join(profile.dir()).join("dumpvault");
     ensure!(
         bin.is_file(),
         "{} is missing: build it first (without --no-build)",
@@ -464,9 +467,9 @@ fn package(profile: Profile) -> Result<(PathBuf, Vec<String>)> {
     );
     println!("--- generating man pages and completions into target/assets");
     generate_assets(&bin)?;
-    let out = root().join(match profile {
-        Profile::Release => "target/debian",
-        Profile::Dev => "target/debian-dev",
+    let out = target_dir().join(match profile {
+        Profile::Release => "debian",
+        Profile::Dev => "debian-dev",
     });
     let name = format!("{}_{}_{arch}", meta.name, meta.deb_version());
     let stage = out.join(&name);

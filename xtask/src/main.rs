@@ -39,6 +39,15 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the workspace root when
+/// relative), else `target/` in the workspace root.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => root().join(d),
+        _ => root().join("target"),
+    }
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
     let st = cmd
@@ -193,8 +202,8 @@ fn same_table(original: &Path, restored: &Path, table: &str) -> Result<usize> {
 fn demo() -> Result<()> {
     println!("--- building dumpvault (the first time takes several minutes)");
     run(cargo().args(["build", "--bin", "dumpvault"]))?;
-    let bin = root().join("target/debug/dumpvault");
-    let dir = root().join("target/demo");
+    let bin = target_dir().join("debug/dumpvault");
+    let dir = target_dir().join("demo");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let repo = dir.join("repo");
@@ -262,8 +271,8 @@ fn demo() -> Result<()> {
 fn man() -> Result<()> {
     println!("--- building dumpvault (the first time takes several minutes)");
     run(cargo().args(["build", "--bin", "dumpvault"]))?;
-    let dir = root().join("target/man");
-    write_man_pages(&root().join("target/debug/dumpvault"), &dir)?;
+    let dir = target_dir().join("man");
+    write_man_pages(&target_dir().join("debug/dumpvault"), &dir)?;
     println!("man pages in {}", dir.display());
     Ok(())
 }
