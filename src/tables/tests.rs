@@ -193,8 +193,7 @@ fn postgres_concatenated_sections() {
 
 #[test]
 fn postgres_restore_one_table() {
-    let url = std::env::var("DUMPVAULT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = crate::source::testdb::postgres_url();
     let (base, rest) = url.rsplit_once('/').unwrap();
     let query = rest.find('?').map_or("", |i| &rest[i..]);
     let db = scratch_name();
@@ -266,8 +265,7 @@ fn mysql_sections() {
 
 #[test]
 fn mysql_restore_one_table() {
-    let url = std::env::var("DUMPVAULT_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let url = crate::source::testdb::mysql_url();
     let rest = url.trim_start_matches("mysql://");
     let (user, host) = rest.split_once('@').unwrap_or(("root", rest));
     let host = host.split('/').next().unwrap();
@@ -365,31 +363,11 @@ fn sqlite_sections() {
     );
 }
 
-/// A SQLite dump whose statements hold `;` and statement-like lines in comments (`/*/` opens
-/// one), trigger `WHEN` clauses with `CASE … END`, and columns named `end`: statements end
-/// where `sqlite3_complete` ends them, so no line inside one starts a section.
-const LITE_EDGE: &str = "PRAGMA foreign_keys=OFF;
-BEGIN TRANSACTION;
-CREATE TABLE t(a, \"end\", [b;c] /*/ ;
-INSERT INTO log VALUES('comment'); */ , d -- ; comment
-);
-CREATE TABLE log(m);
-INSERT INTO t VALUES('x;y','END;',';','--');
-CREATE TRIGGER tw AFTER INSERT ON t WHEN CASE WHEN new.a = 'go' THEN 1 END
-BEGIN
-  INSERT INTO log VALUES('tw;' || new.\"end\");
-  UPDATE t SET end = 'done; END' WHERE a = 'go';
-END;
-CREATE TRIGGER te AFTER UPDATE ON t BEGIN
-  INSERT INTO log VALUES(CASE WHEN new.end = 'x' THEN 'a' ELSE 'b;' END);
-END;
-CREATE TRIGGER tu AFTER DELETE ON t BEGIN
-  UPDATE t SET end = 'gone';
-  INSERT INTO log VALUES('tu');
-END;
-INSERT INTO t VALUES('go','e','f','g');
-COMMIT;
-";
+/// The SQLite restore tests' dump whose statements hold `;` and statement-like lines in
+/// comments (`/*/` opens one), trigger `WHEN` clauses with `CASE … END`, and columns named
+/// `end`: statements end where `sqlite3_complete` ends them, so no line inside one starts a
+/// section.
+use crate::source::sqlite::tests::EDGE as LITE_EDGE;
 
 #[test]
 fn sqlite_statements_end_where_sqlite_ends_them() {

@@ -24,7 +24,7 @@ mod backup;
 mod dump;
 mod load;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use backup::open_source;
 pub use load::restore_into;

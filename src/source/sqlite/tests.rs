@@ -99,7 +99,7 @@ fn url_parsing_and_statement_splitting() {
 
 /// A `.dump` whose statements hold `;` in strings, quoted names, comments (`/*/` opens one),
 /// `CASE … END`, a trigger's `WHEN` clause and columns named `end`.
-const EDGE: &str = "PRAGMA foreign_keys=OFF;
+pub(crate) const EDGE: &str = "PRAGMA foreign_keys=OFF;
 BEGIN TRANSACTION;
 CREATE TABLE t(a, \"end\", [b;c] /*/ ;
 INSERT INTO log VALUES('comment'); */ , d -- ; comment
