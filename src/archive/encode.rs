@@ -81,15 +81,38 @@ pub(super) fn encoder(
     }
 }
 
+/// What the packer thread stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Packed {
+    /// Bytes of packs written by the archiver's own packer (0 for a shared one).
+    pub bytes: u64,
+    /// Blobs stored as deltas (patches against a base blob).
+    pub delta_blobs: u64,
+    /// Sealed bytes of those delta blobs.
+    pub delta_bytes: u64,
+}
+
+impl Packed {
+    fn count(&mut self, s: &Sealed) {
+        if s.base.is_some() {
+            self.delta_blobs += 1;
+            self.delta_bytes += s.bytes.len() as u64;
+        }
+    }
+}
+
 /// The packer thread: adds the sealed blobs from `rx` to `sink`; with its own packer, writes
-/// the last pack and index file and returns the bytes of packs written (0 for a shared one).
+/// the last pack and index file. Returns the bytes of packs written (0 for a shared one) and
+/// the delta blobs stored.
 ///
 /// Errors: the first storage error (the encoders then stop sending).
-pub(super) fn pack(repo: &Repository, sink: PackSink<'_>, rx: Receiver<Sealed>) -> Result<u64> {
+pub(super) fn pack(repo: &Repository, sink: PackSink<'_>, rx: Receiver<Sealed>) -> Result<Packed> {
+    let mut packed = Packed::default();
     match sink {
         PackSink::Own => {
             let mut p = Packer::new(repo.clone());
             for s in rx {
+                packed.count(&s);
                 p.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
             }
             let stats = p.finish()?;
@@ -99,13 +122,15 @@ pub(super) fn pack(repo: &Repository, sink: PackSink<'_>, rx: Receiver<Sealed>) 
                 index_files = stats.index_files.len(),
                 "packs written"
             );
-            Ok(stats.bytes)
+            packed.bytes = stats.bytes;
+            Ok(packed)
         }
         PackSink::Shared(packer) => {
             for s in rx {
+                packed.count(&s);
                 packer.add(s.kind, s.id, s.raw_length, s.base, &s.bytes)?;
             }
-            Ok(0)
+            Ok(packed)
         }
     }
 }

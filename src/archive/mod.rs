@@ -21,6 +21,7 @@
 //! take locks or choose which snapshots to store (that is [`crate::commands`]). Commands never
 //! seal or compress a blob, nor assemble packs: they hand a reader to an [`Archiver`].
 
+mod content;
 mod encode;
 pub mod parent;
 mod read;
@@ -147,6 +148,10 @@ pub struct Archived {
     /// Bytes of packs written (blobs, headers, trailers) by the archiver's own packer; 0 with a
     /// [`PackSink::Shared`] packer, whose stats the caller reads.
     pub bytes_written: u64,
+    /// New blobs stored as deltas against a base blob (among [`Archived::new_blobs`]).
+    pub delta_blobs: u64,
+    /// Sealed bytes of those delta blobs (part of the pack bytes written).
+    pub delta_bytes: u64,
     /// Packs the stream relies on: those of deduplicated blobs and of delta base candidates,
     /// with their whole chains (rule W4: confirm them before writing a manifest).
     pub relied: HashSet<Id>,
@@ -207,7 +212,8 @@ impl Archiver<'_> {
                 w.join().expect("encoder thread panicked");
             }
             // Storage errors first: they explain why the other stages stopped.
-            let bytes_written = packer.join().expect("packer thread panicked")?;
+            let packed = packer.join().expect("packer thread panicked")?;
+            let bytes_written = packed.bytes;
             let d = deduped?;
             let stream = read.map_err(|e| Error::io(self.reading.clone(), e))?;
             tracing::info!(
@@ -233,6 +239,8 @@ impl Archiver<'_> {
                 new_blobs: d.new_blobs,
                 new_data_chunks: d.new_data_chunks,
                 bytes_written,
+                delta_blobs: packed.delta_blobs,
+                delta_bytes: packed.delta_bytes,
                 relied: d.relied,
             })
         })
@@ -297,6 +305,10 @@ impl Archiver<'_> {
             tx.send(w)
                 .map_err(|_| Error::Invalid("archive pipeline stopped".into()))
         };
+        // The base finder reads previous chunks to match rows (into the base cache, where the
+        // encoders find the bases it proposed).
+        let repo = self.repo;
+        let mut load = |b: &Id| crate::pack::reader::read_base(repo, &index, b).ok();
         let key = self.repo.key();
         let mut list = ListWriter::new();
         let mut chunks = 0u64;
@@ -308,7 +320,8 @@ impl Archiver<'_> {
             };
             let is_new = !index.contains(&id);
             let mut bases: Vec<Id> = Vec::new();
-            for b in finder.candidates_in(&id, data.len() as u64, is_new, &tables) {
+            let proposed = finder.propose(&mut load, &id, &data, is_new, &tables);
+            for b in proposed {
                 if let Some(b) = choose_base(&index, b) {
                     if !bases.contains(&b) {
                         bases.push(b);
@@ -327,6 +340,11 @@ impl Archiver<'_> {
             store(BlobKind::List, lid, plain, Vec::new())?;
             Ok(lid)
         })?;
+        tracing::debug!(
+            stream,
+            loaded = finder.loads(),
+            "previous chunks read to match rows for delta bases"
+        );
         Ok(Deduped {
             root,
             chunks,

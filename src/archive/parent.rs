@@ -24,7 +24,6 @@
 //! sections 6 and 14.
 
 use crate::error::Result;
-use crate::format::snapshot::parse_time;
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
@@ -33,6 +32,9 @@ use crate::repository::Repository;
 use crate::source::SourceInfo;
 use crate::stream::{Node, Walk};
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::content::{records, Window, MAX_LOADS};
 
 /// The delta margin: the blob codec decides whether a patch pays.
 pub use crate::blob::codec::{DELTA_MARGIN_DEN, DELTA_MARGIN_NUM};
@@ -53,6 +55,8 @@ pub struct BaseFinder {
     /// Table name (unquoted, as in the sections) to the start of its first data section in
     /// the previous stream.
     data_starts: HashMap<String, u64>,
+    /// The previous chunks matched by content ([`BaseFinder::propose`]).
+    window: Window,
 }
 
 impl BaseFinder {
@@ -73,21 +77,13 @@ impl BaseFinder {
         // (see [`crate::repository::catalogue::share`]). Snapshots forgotten meanwhile, or
         // damaged, are skipped: deltas are an optimisation and must never fail a snapshot.
         let view = crate::repository::catalogue::for_writers(repo)?;
-        let wanted = info.identity();
-        let mut candidates: Vec<(jiff::Timestamp, StreamRef, Id)> = Vec::new();
-        for e in &view.entries {
-            let m = e.to_manifest();
-            // The same database (retention's identity), also for piped streams recorded
-            // before they carried a database name.
-            if m.identity() != wanted {
-                continue;
-            }
-            let time = parse_time(&m.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-            if let Some(s) = m.streams.into_iter().find(|s| s.name == stream) {
-                candidates.push((time, s, Id(e.id)));
-            }
-        }
-        let previous = candidates.into_iter().max_by_key(|c| c.0);
+        // The same database (retention's identity), also for piped streams recorded before
+        // they carried a database name; the view indexes its entries by identity once.
+        let previous = (view.newest_with_stream(info.identity().as_deref(), stream))
+            .and_then(|e| {
+                let s = e.to_manifest().streams.into_iter().find(|s| s.name == stream)?;
+                Some(((), s, Id(e.id)))
+            });
         Ok(match previous {
             Some((_, mut s, id)) => {
                 // The catalogue leaves out the table index: the manifest holds it (a manifest
@@ -141,7 +137,124 @@ impl BaseFinder {
     pub fn anchor(&mut self, offset: u64, table: &str) {
         if let Some(&start) = self.data_starts.get(table) {
             self.shift = start as i64 - offset as i64;
+            // Keys repeat from table to table: the content window starts over at the
+            // previous chunk holding the table's first rows.
+            let at = self.previous.partition_point(|(_, s)| *s <= start);
+            self.window.reset(at.saturating_sub(1));
         }
+    }
+
+    /// Delta base candidates for a new-stream chunk `id` holding `data`, in the order to try:
+    /// the previous chunks holding most of its rows (matched by content in a window that
+    /// follows the new stream, see [`super::content`]), then the chunks
+    /// [`BaseFinder::candidates_in`] proposes by position; at most [`MAX_CANDIDATES`] ids,
+    /// none equal to `id`, no repeats, empty for a shared or not-new chunk. `load` gives a
+    /// previous chunk's plaintext (`None` when it cannot be read: that chunk then matches
+    /// nothing); it is called at most [`MAX_LOADS`] times per chunk, and over a stream about
+    /// once per previous chunk in the changed regions ([`BaseFinder::loads`] counts them).
+    /// A match also corrects the offset shift for the position-based proposals that follow.
+    pub fn propose(
+        &mut self,
+        load: &mut dyn FnMut(&Id) -> Option<Arc<Vec<u8>>>,
+        id: &Id,
+        data: &[u8],
+        is_new: bool,
+        tables: &[(u64, String)],
+    ) -> Vec<Id> {
+        let (start, len) = (self.offset, data.len() as u64);
+        let middle = start + len / 2;
+        let split = tables.partition_point(|(at, _)| *at <= middle);
+        for (at, t) in &tables[..split] {
+            self.anchor(*at, t);
+        }
+        let estimate = self.shifted_index(start, len);
+        let by_position = self.candidates(id, len, is_new);
+        let mut out = Vec::with_capacity(MAX_CANDIDATES);
+        if let (false, Some(estimate)) = (by_position.is_empty(), estimate) {
+            out = self.by_content(load, data, start, estimate);
+            out.retain(|b| b != id);
+        }
+        for b in by_position {
+            if out.len() < MAX_CANDIDATES && !out.contains(&b) {
+                out.push(b);
+            }
+        }
+        for (at, t) in &tables[split..] {
+            self.anchor(*at, t);
+        }
+        out
+    }
+
+    /// The previous chunks holding most of `data`'s records (the new chunk at stream offset
+    /// `start`, whose middle the shift puts in previous chunk `estimate`), most voted first,
+    /// at most [`MAX_CANDIDATES`] - 1; loads previous chunks into the window as needed.
+    fn by_content(
+        &mut self,
+        load: &mut dyn FnMut(&Id) -> Option<Arc<Vec<u8>>>,
+        data: &[u8],
+        start: u64,
+        estimate: usize,
+    ) -> Vec<Id> {
+        let recs = records(data);
+        if recs.is_empty() {
+            return Vec::new();
+        }
+        // An empty window (a new stream, or reset at a table start or shared chunk) starts
+        // where it was reset, unless that is more than a chunk off the position.
+        let next = self.window.next;
+        if self.window.is_empty() && (next + 1 < estimate || next > estimate + 1) {
+            self.window.reset(estimate);
+        }
+        let mut loads = 0;
+        let votes = loop {
+            let v = self.window.vote(&recs);
+            let more = match v.ranked.first() {
+                // Nothing matches: the window lags behind (rows matched nowhere, e.g. only
+                // new rows): catch up with the position, never run past it.
+                None => {
+                    if self.window.next + 1 < estimate {
+                        self.window.reset(estimate - 1);
+                    }
+                    self.window.next <= estimate + 1
+                }
+                // The chunk's tail may continue in the previous chunk after the best.
+                Some((best, _)) => Some(*best) == self.window.last() && !v.tail_found,
+            } || self.window.is_empty();
+            if !more || loads >= MAX_LOADS || self.window.next >= self.previous.len() {
+                break v;
+            }
+            let at = self.window.next;
+            self.window.next += 1;
+            loads += 1;
+            let bytes = load(&self.previous[at].0);
+            self.window
+                .add(at as u32, bytes.as_deref().map_or(&[][..], |b| &b[..]));
+        };
+        if let Some((new_at, hit)) = votes.align {
+            if let Some((_, old_start)) = self.previous.get(hit.chunk as usize) {
+                let old = (*old_start + u64::from(hit.at)) as i64;
+                self.shift = old - (start + u64::from(new_at)) as i64;
+            }
+        }
+        (votes.ranked.iter())
+            .take(MAX_CANDIDATES - 1)
+            .filter_map(|(c, _)| self.previous.get(*c as usize).map(|p| p.0))
+            .collect()
+    }
+
+    /// Previous chunks loaded by [`BaseFinder::propose`] so far (each a base read, or a base
+    /// cache hit).
+    pub fn loads(&self) -> u64 {
+        self.window.loads
+    }
+
+    /// The index of the previous chunk covering the middle of a new chunk at `start`, `len`
+    /// bytes long, by the current shift.
+    fn shifted_index(&self, start: u64, len: u64) -> Option<usize> {
+        let middle = u64::try_from((start + len / 2) as i64 + self.shift).ok()?;
+        self.previous
+            .partition_point(|(_, s)| *s <= middle)
+            .checked_sub(1)
     }
 
     /// [`BaseFinder::candidates`] for a chunk in which the data of `tables` start (stream
@@ -191,21 +304,18 @@ impl BaseFinder {
         self.offset += len;
         if let Some(&p) = self.position.get(id) {
             self.shift = self.previous[p as usize].1 as i64 - start as i64;
+            // The content window moves on past a shared chunk.
+            let after = p as usize + 1;
+            if after > self.window.next {
+                self.window.reset(after);
+            }
             return Vec::new();
         }
         if !is_new || self.previous.is_empty() {
             return Vec::new();
         }
-        let middle = (start + len / 2) as i64 + self.shift;
-        let Ok(middle) = u64::try_from(middle) else {
-            return Vec::new();
-        };
-        // The last chunk starting at or before `middle`.
-        let Some(i) = self
-            .previous
-            .partition_point(|(_, s)| *s <= middle)
-            .checked_sub(1)
-        else {
+        // The last chunk starting at or before the shifted middle.
+        let Some(i) = self.shifted_index(start, len) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(MAX_CANDIDATES);

@@ -365,6 +365,22 @@ impl super::Backend {
         }
     }
 
+    /// Keeps the list blobs of a pack about to be written (`blobs`: its header entries,
+    /// `pack`: its bytes) in the local cache when one is attached, as reading them back from
+    /// the pack would: the next snapshot of the same database walks this one's chunk list to
+    /// find its delta bases, and would otherwise read each list blob from the pack. An entry
+    /// is opened and checked like any cached list blob before it is used, and only for a blob
+    /// the index knows, so one left by a pack whose write then failed is never used.
+    pub fn cache_list_blobs_of_pack(&self, blobs: &[crate::format::pack::PackBlob], pack: &[u8]) {
+        let Some(c) = &self.cache else { return };
+        for b in blobs.iter().filter(|b| b.kind == crate::format::pack::BlobKind::List) {
+            let (start, len) = (b.offset as usize, b.length as usize);
+            if let Some(sealed) = pack.get(start..start + len) {
+                c.put_list(&Id(b.id), sealed);
+            }
+        }
+    }
+
     /// Deletes list blob `id`'s cache entry (it did not open: damaged, or from another key).
     pub fn uncache_list_blob(&self, id: &Id) {
         if let Some(c) = &self.cache {

@@ -4,7 +4,7 @@ use dumpvault::commands::snapshot::SnapshotOutcome;
 use dumpvault::commands::snapshots::SnapshotEntry;
 use dumpvault::format::section::Section;
 use dumpvault::format::verification::Verification;
-use dumpvault::progress::Progress;
+use dumpvault::progress::{Progress, Progresses};
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,8 +17,14 @@ pub use dumpvault::units::human_bytes;
 /// Whether progress is JSON status lines (`--json`) instead of a terminal bar.
 static JSON_STATUS: AtomicBool = AtomicBool::new(false);
 
-/// The terminal bar being drawn, if any: log lines hide it while they are written.
-static ACTIVE: Mutex<Option<indicatif::WeakProgressBar>> = Mutex::new(None);
+/// What is drawn on the terminal: one bar, or several under one [`Bars`].
+enum Active {
+    Bar(indicatif::WeakProgressBar),
+    Multi(indicatif::MultiProgress),
+}
+
+/// The terminal bar(s) being drawn, if any: log lines hide them while they are written.
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
 
 /// Makes every [`Bar`] shown from now on print JSON status lines (`--json`) instead of
 /// drawing a terminal bar.
@@ -26,15 +32,24 @@ pub fn set_json_status(on: bool) {
     JSON_STATUS.store(on, Ordering::Relaxed);
 }
 
-/// Runs `f` (a write to stderr) with the terminal bar, if one is drawn, hidden meanwhile.
+/// Runs `f` (a write to stderr) with the terminal bars, if any are drawn, hidden meanwhile.
 pub fn suspend_bars<R>(f: impl FnOnce() -> R) -> R {
-    let bar = ACTIVE
-        .lock()
-        .ok()
-        .and_then(|a| a.as_ref().and_then(indicatif::WeakProgressBar::upgrade));
-    match bar {
-        Some(b) => b.suspend(f),
+    let active = ACTIVE.lock().ok().and_then(|a| match a.as_ref() {
+        Some(Active::Bar(w)) => w.upgrade().map(Active::Bar),
+        Some(Active::Multi(m)) => Some(Active::Multi(m.clone())),
+        None => None,
+    });
+    match active {
+        Some(Active::Bar(b)) => b.suspend(f),
+        Some(Active::Multi(m)) => m.suspend(f),
         None => f(),
+    }
+}
+
+/// Sets (or with `None` clears) what [`suspend_bars`] hides.
+fn set_active(a: Option<Active>) {
+    if let Ok(mut slot) = ACTIVE.lock() {
+        *slot = a;
     }
 }
 
@@ -58,6 +73,8 @@ pub struct Bar {
     /// Items by stream offset (see [`Bar::follow_sections`]): `(start, label)`, sorted; the
     /// bytes done so far and the label shown last.
     follow: Mutex<Follow>,
+    /// The items running at once ([`Progress::start_item`]), oldest first.
+    running: Mutex<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -95,12 +112,16 @@ impl Text {
 struct TtyBar {
     pb: indicatif::ProgressBar,
     text: Mutex<Text>,
+    /// The [`Bars`] whose line this is; the line goes when the bar is done.
+    multi: Option<indicatif::MultiProgress>,
 }
 
-const SPINNER_STYLE: &str = "{spinner} {bytes:>10} {bytes_per_sec:>12} {elapsed:>4} {wide_msg}";
-const BAR_STYLE: &str =
-    "{spinner} [{bar:20}] {bytes:>10}/{total_bytes} {bytes_per_sec:>12} eta {eta:>4} {wide_msg}";
-const FINISHING_STYLE: &str = "{spinner} {bytes:>10} in {elapsed} {wide_msg}";
+// `{prefix}`: the bar's label and a blank when it is one of several ([`Bars`]), else empty.
+const SPINNER_STYLE: &str =
+    "{prefix}{spinner} {bytes:>10} {bytes_per_sec:>12} {elapsed:>4} {wide_msg}";
+const BAR_STYLE: &str = "{prefix}{spinner} [{bar:20}] {bytes:>10}/{total_bytes} \
+                         {bytes_per_sec:>12} eta {eta:>4} {wide_msg}";
+const FINISHING_STYLE: &str = "{prefix}{spinner} {bytes:>10} in {elapsed} {wide_msg}";
 
 impl TtyBar {
     fn style(&self, template: &str) {
@@ -136,6 +157,8 @@ impl TtyBar {
 }
 
 struct JsonStatus {
+    /// The label of a bar among several ([`Bars`]): each line names it as `database`.
+    label: Option<String>,
     started: Instant,
     interval: Duration,
     state: Mutex<JsonState>,
@@ -167,10 +190,13 @@ impl JsonStatus {
             .filter(|p| *p > 0.0)
             .map(|p| (elapsed / p - elapsed).max(0.0).round() as u64);
         let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        let line = json!({"message_type": "status", "percent_done": percent,
+        let mut line = json!({"message_type": "status", "percent_done": percent,
             "bytes_done": s.done, "total_bytes": s.total, "item": opt(&s.item),
             "phase": opt(&s.phase), "seconds_elapsed": elapsed.round() as u64,
             "seconds_remaining": remaining});
+        if let Some(label) = &self.label {
+            line["database"] = json!(label);
+        }
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
@@ -179,12 +205,25 @@ impl Bar {
     /// Progress when `show` (the command line's `progress`: not `--quiet`, and a terminal or
     /// `--json`), with `total` bytes if known: JSON status lines with `--json`, else a bar.
     pub fn new(show: bool, total: Option<u64>) -> Self {
+        Bar::build(show, total, None, None)
+    }
+
+    /// As [`Bar::new`]; with `label`, one of several: its line (under `multi`) or its status
+    /// lines name it.
+    fn build(
+        show: bool,
+        total: Option<u64>,
+        label: Option<&str>,
+        multi: Option<&indicatif::MultiProgress>,
+    ) -> Self {
+        let bar = |show| Bar {
+            show,
+            linger: false,
+            follow: Mutex::default(),
+            running: Mutex::default(),
+        };
         if !show {
-            return Bar {
-                show: Show::Off,
-                linger: false,
-                follow: Mutex::default(),
-            };
+            return bar(Show::Off);
         }
         if JSON_STATUS.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -195,39 +234,39 @@ impl Bar {
                 item: String::new(),
                 last: now,
             };
-            let status = JsonStatus {
+            return bar(Show::Json(JsonStatus {
+                label: label.map(str::to_string),
                 started: now,
                 interval: status_interval(),
                 state: Mutex::new(state),
-            };
-            return Bar {
-                show: Show::Json(status),
-                linger: false,
-                follow: Mutex::default(),
-            };
+            }));
         }
         let pb = match total {
             Some(t) => indicatif::ProgressBar::new(t),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        let bar = TtyBar {
+        if let Some(l) = label {
+            pb.set_prefix(format!("{l} "));
+        }
+        let pb = match multi {
+            Some(m) => m.add(pb),
+            None => {
+                pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                set_active(Some(Active::Bar(pb.downgrade())));
+                pb
+            }
+        };
+        let tty = TtyBar {
             pb,
             text: Mutex::new(Text::default()),
+            multi: multi.cloned(),
         };
-        bar.style(SPINNER_STYLE);
+        tty.style(SPINNER_STYLE);
         if total.is_some() {
-            bar.sized();
+            tty.sized();
         }
-        bar.pb.enable_steady_tick(Duration::from_millis(120));
-        if let Ok(mut a) = ACTIVE.lock() {
-            *a = Some(bar.pb.downgrade());
-        }
-        Bar {
-            show: Show::Tty(bar),
-            linger: false,
-            follow: Mutex::default(),
-        }
+        tty.pb.enable_steady_tick(Duration::from_millis(120));
+        bar(Show::Tty(tty))
     }
 
     /// After [`Progress::finish`] (the bytes are done), keeps a spinner with the phase
@@ -289,10 +328,26 @@ impl Bar {
     pub fn done(&self) {
         if let Show::Tty(b) = &self.show {
             b.pb.finish_and_clear();
-            if let Ok(mut a) = ACTIVE.lock() {
-                *a = None;
+            match &b.multi {
+                Some(m) => m.remove(&b.pb),
+                None => set_active(None),
             }
         }
+    }
+
+    /// Shows the running items ([`Progress::start_item`]) as the item: the two oldest, and how
+    /// many more.
+    fn show_running(&self, change: impl FnOnce(&mut Vec<String>)) {
+        let Ok(mut r) = self.running.lock() else {
+            return;
+        };
+        change(&mut r);
+        let mut text = r.iter().take(2).cloned().collect::<Vec<_>>().join(", ");
+        if r.len() > 2 {
+            text.push_str(&format!(" (+{} more)", r.len() - 2));
+        }
+        drop(r);
+        self.set_item(&text);
     }
 }
 
@@ -373,6 +428,16 @@ impl Progress for Bar {
             Show::Off => {}
         }
     }
+    fn start_item(&self, item: &str) {
+        self.show_running(|r| r.push(item.to_string()));
+    }
+    fn end_item(&self, item: &str) {
+        self.show_running(|r| {
+            if let Some(i) = r.iter().position(|x| x == item) {
+                r.remove(i);
+            }
+        });
+    }
     fn finish(&self) {
         match &self.show {
             Show::Tty(b) if self.linger => {
@@ -385,6 +450,53 @@ impl Progress for Bar {
             Show::Tty(_) => self.done(),
             _ => {}
         }
+    }
+}
+
+/// Several bars at once, one line each (an indicatif `MultiProgress`): one per database of a
+/// multi-database snapshot or of a fleet run. Shown as [`Bar::new`] says (JSON status lines
+/// naming each bar's label with `--json`, nothing when not `show`).
+pub struct Bars {
+    show: bool,
+    multi: Option<indicatif::MultiProgress>,
+}
+
+impl Bars {
+    /// Bars shown when `show` (see [`Bar::new`]).
+    pub fn new(show: bool) -> Self {
+        let multi = (show && !JSON_STATUS.load(Ordering::Relaxed)).then(|| {
+            let m =
+                indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+            set_active(Some(Active::Multi(m.clone())));
+            m
+        });
+        Bars { show, multi }
+    }
+
+    /// A bar of its own line, labelled `label` (e.g. the database), until it is dropped or
+    /// [`Bar::done`].
+    pub fn bar(&self, label: &str) -> Bar {
+        Bar::build(self.show, None, Some(label), self.multi.as_ref())
+    }
+
+    /// Removes every line (before printing a summary).
+    pub fn done(&self) {
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+            set_active(None);
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl Progresses for Bars {
+    fn start(&self, label: &str) -> Box<dyn Progress + '_> {
+        Box::new(self.bar(label))
     }
 }
 
@@ -428,21 +540,25 @@ pub fn show_time(t: jiff::Timestamp, utc: bool) -> String {
 /// How many times smaller than the dump the stored bytes are, and what that ratio measures;
 /// `None` when it means nothing (nothing was stored).
 ///
-/// When every chunk was new (a first snapshot), the ratio is compression; otherwise it is
-/// deduplication and compression together.
+/// The ratio names what made the stored bytes smaller: deduplication when some chunks were
+/// already in the repository, deltas when `delta_blobs` new chunks were stored as patches
+/// against earlier chunks, and compression always. When every chunk was new and none was a
+/// delta (a first snapshot), it is compression alone.
 pub fn snapshot_ratio(
     read: u64,
     stored: u64,
     chunks: u64,
     new_blobs: u64,
+    delta_blobs: u64,
 ) -> Option<(f64, &'static str)> {
     if stored == 0 || read == 0 {
         return None;
     }
-    let what = if new_blobs >= chunks {
-        "compression: every chunk was new"
-    } else {
-        "deduplication and compression"
+    let what = match (new_blobs >= chunks, delta_blobs > 0) {
+        (true, false) => "compression: every chunk was new",
+        (true, true) => "deltas against earlier chunks and compression",
+        (false, false) => "deduplication and compression",
+        (false, true) => "deduplication, deltas against earlier chunks and compression",
     };
     Some((read as f64 / stored as f64, what))
 }
@@ -458,18 +574,25 @@ pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
             o.id.short()
         );
     }
-    let ratio = snapshot_ratio(s.bytes_read, s.bytes_added, s.chunks, s.new_blobs);
+    let ratio = snapshot_ratio(
+        s.bytes_read,
+        s.bytes_added,
+        s.chunks,
+        s.new_blobs,
+        o.delta_blobs,
+    );
     if json {
         // `dedup_ratio` (kept for scripts) is null where it means nothing, as is
-        // `compression_ratio` unless every chunk was new.
-        let all_new = s.new_blobs >= s.chunks;
+        // `compression_ratio` unless every chunk was new and stored whole.
+        let compression_only = s.new_blobs >= s.chunks && o.delta_blobs == 0;
         println!(
             "{}",
             json!({"id": o.id.to_hex(), "short_id": o.id.short(), "time": o.manifest.time,
                 "bytes_read": s.bytes_read, "logical_bytes": s.bytes_read,
                 "bytes_added": s.bytes_added, "stored_bytes": s.bytes_added, "chunks": s.chunks,
-                "new_blobs": s.new_blobs, "dedup_ratio": ratio.map(|r| r.0),
-                "compression_ratio": ratio.filter(|_| all_new).map(|r| r.0),
+                "new_blobs": s.new_blobs, "delta_blobs": o.delta_blobs,
+                "delta_bytes": o.delta_bytes, "dedup_ratio": ratio.map(|r| r.0),
+                "compression_ratio": ratio.filter(|_| compression_only).map(|r| r.0),
                 "duration_ms": s.duration_ms, "database": o.manifest.database(),
                 "tags": o.manifest.tags})
         );
@@ -479,19 +602,31 @@ pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
 }
 
 /// One line on a saved snapshot: its logical size (the dump's bytes), how many of its chunks
-/// were new, the bytes that added to the repository (sealed: compressed and encrypted), and a
-/// ratio only where it means something.
+/// were new and how many of those were stored as deltas (with their sealed bytes), the bytes
+/// that added to the repository (sealed: compressed and encrypted), and a ratio only where it
+/// means something.
 pub fn snapshot_summary(o: &SnapshotOutcome) -> String {
     let s = &o.manifest.summary;
+    let deltas = match o.delta_blobs {
+        0 => String::new(),
+        n => format!(" ({n} stored as deltas, {})", human_bytes(o.delta_bytes)),
+    };
     let head = format!(
-        "snapshot {} saved: logical {}, new chunks {} of {}, stored {}",
+        "snapshot {} saved: logical {}, new chunks {} of {}{deltas}, stored {}",
         o.id.short(),
         human_bytes(s.bytes_read),
         s.new_blobs.min(s.chunks),
         s.chunks,
         human_bytes(s.bytes_added),
     );
-    match snapshot_ratio(s.bytes_read, s.bytes_added, s.chunks, s.new_blobs) {
+    let ratio = snapshot_ratio(
+        s.bytes_read,
+        s.bytes_added,
+        s.chunks,
+        s.new_blobs,
+        o.delta_blobs,
+    );
+    match ratio {
         _ if s.bytes_read == 0 => format!("{head} (an empty dump)"),
         None => format!("{head}: nothing added, every chunk was already in the repository"),
         Some((r, what)) => format!("{head} ({r:.1}x smaller, {what})"),
@@ -527,7 +662,7 @@ pub fn print_snapshots(
             .map(|e| {
                 let m = &e.manifest;
                 json!({"id": e.id.to_hex(), "short_id": e.id.short(), "time": e.time().to_string(),
-                    "local_time": m.time, "host": m.host, "tags": m.tags, "source": m.source,
+                    "local_time": e.local_time(), "host": m.host, "tags": m.tags, "source": m.source,
                     "database": m.database(), "engine": m.source.kind,
                     "size": m.streams.iter().map(|s| s.size).sum::<u64>(),
                     "added": m.summary.bytes_added,

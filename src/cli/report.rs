@@ -344,27 +344,186 @@ fn time_range(points: &[SnapshotPoint], now: jiff::Timestamp) -> std::ops::Range
     (min - pad)..end
 }
 
-/// Top of a byte axis for values up to `max` bytes: 15% headroom, and at least 1 KiB so that
-/// tick labels stay distinct (not `0 B, 0 B, 1 B`).
-fn byte_axis_top(max: u64) -> f64 {
-    (max as f64 * 1.15).max(1024.0)
+/// Binary units of a byte axis: (bytes, name).
+const BYTE_UNITS: [(u64, &str); 6] = [
+    (1, "B"),
+    (1 << 10, "KiB"),
+    (1 << 20, "MiB"),
+    (1 << 30, "GiB"),
+    (1 << 40, "TiB"),
+    (1 << 50, "PiB"),
+];
+
+/// Most ticks a byte axis has above 0.
+const BYTE_TICKS: u64 = 5;
+
+/// A byte axis: ticks at 0 and multiples of a round step (1, 2 or 5 times a power of ten of
+/// one binary unit: 500 B, 1 KiB, 20 KiB, 200 MiB, 1 GiB…), each labelled in the step's unit.
+#[derive(Debug, Clone, PartialEq)]
+struct ByteAxis {
+    /// Tick values, bytes, from 0 up to the axis top.
+    ticks: Vec<f64>,
+    /// The unit of every label: (bytes, name).
+    unit: (u64, &'static str),
 }
 
-/// A time-axis label: day and hour when the span is over two days, else hours and minutes.
-fn time_label(x: f64, span: f64) -> String {
-    let Ok(t) = jiff::Timestamp::from_second(x as i64) else {
-        return String::new();
-    };
-    if span > 2.0 * 86400.0 {
-        t.strftime("%m-%d").to_string()
-    } else {
-        t.strftime("%m-%d %H:%M").to_string()
+impl ByteAxis {
+    /// The axis for values up to `max` bytes: the smallest step with at most [`BYTE_TICKS`]
+    /// ticks above 0 covering `max` plus 5% headroom (and at least 1 KiB, so that an axis of
+    /// nothing added does not read `0 B, 0 B, 1 B`); the top is the last tick.
+    fn new(max: u64) -> Self {
+        let want = ((max as f64 * 1.05).ceil() as u64).max(1024);
+        for unit in BYTE_UNITS {
+            for m in [1, 2, 5, 10, 20, 50, 100, 200, 500] {
+                let step = m * unit.0;
+                let n = want.div_ceil(step);
+                if n <= BYTE_TICKS {
+                    let ticks = (0..=n).map(|k| (k * step) as f64).collect();
+                    return ByteAxis { ticks, unit };
+                }
+            }
+        }
+        // Beyond 500 PiB: whole PiB steps.
+        let unit = BYTE_UNITS[BYTE_UNITS.len() - 1];
+        let step = want.div_ceil(BYTE_TICKS).div_ceil(unit.0) * unit.0;
+        let ticks = (0..=BYTE_TICKS).map(|k| (k * step) as f64).collect();
+        ByteAxis { ticks, unit }
+    }
+
+    /// The axis top, bytes (the last tick).
+    fn top(&self) -> f64 {
+        self.ticks.last().copied().unwrap_or(1024.0)
+    }
+
+    /// The label of a tick: `0 B`, else a whole number of the axis unit (`500 KiB`,
+    /// `1500 KiB`, `2 MiB`).
+    fn label(&self, y: f64) -> String {
+        let units = (y.max(0.0) / self.unit.0 as f64).round() as u64;
+        if units == 0 {
+            return "0 B".into();
+        }
+        format!("{units} {}", self.unit.1)
     }
 }
 
-/// Byte-axis labels without decimals for round values.
-fn byte_label(y: f64) -> String {
-    human_bytes(y.max(0.0) as u64).replace(".0 ", " ")
+/// An axis of `f64` values whose ticks are given ([`ByteAxis`], [`TimeAxis`]) instead of
+/// plotters' own decimal ones; the labels come from the chart's label formatters.
+struct Ticked {
+    range: plotters::coord::types::RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: std::ops::Range<f64>, ticks: &[f64]) -> Self {
+        Ticked {
+            range: range.into(),
+            ticks: ticks.to_vec(),
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type ValueType = f64;
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.range.range()
+    }
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.range.map(value, limit)
+    }
+
+    /// The given ticks, as bold lines; no light ones.
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+}
+
+/// Tick steps of a time axis, seconds: round minutes, hours, days, weeks, then 30-day steps.
+const TIME_STEPS: [i64; 24] = [
+    10,
+    30,
+    60,
+    2 * 60,
+    5 * 60,
+    10 * 60,
+    15 * 60,
+    30 * 60,
+    3600,
+    2 * 3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+    60 * 86400,
+    90 * 86400,
+    180 * 86400,
+    365 * 86400,
+    730 * 86400,
+    1825 * 86400,
+];
+
+/// A time axis: ticks (Unix seconds) at multiples of a round step chosen from the span, and
+/// a label format under which no two ticks read the same.
+#[derive(Debug, Clone, PartialEq)]
+struct TimeAxis {
+    /// Tick times, Unix seconds, within the range.
+    ticks: Vec<f64>,
+    /// `strftime` format of the labels (UTC).
+    format: &'static str,
+}
+
+impl TimeAxis {
+    /// The axis over `range` (Unix seconds): the smallest step of [`TIME_STEPS`] that gives
+    /// at most 4 ticks (3 with the long `%m-%d %H:%M` labels, so they do not overlap in a
+    /// chart 380 pixels wide). Labels: `%H:%M:%S` under a minute's step, `%H:%M` over a span
+    /// under a day, `%m-%d %H:%M` over a longer one, `%m-%d` for day steps within a year,
+    /// `%Y-%m-%d` beyond; ticks on distinct multiples of the step thereby never share a label.
+    fn new(range: &std::ops::Range<f64>) -> Self {
+        let span = range.end - range.start;
+        let mut last = TimeAxis {
+            ticks: Vec::new(),
+            format: "%Y-%m-%d",
+        };
+        for step in TIME_STEPS {
+            let format = match step {
+                s if s < 60 => "%H:%M:%S",
+                s if s < 86400 && span < 86400.0 => "%H:%M",
+                s if s < 86400 => "%m-%d %H:%M",
+                _ if span < 360.0 * 86400.0 => "%m-%d",
+                _ => "%Y-%m-%d",
+            };
+            let most = if format == "%m-%d %H:%M" { 3 } else { 4 };
+            let first = (range.start / step as f64).ceil() as i64;
+            let ticks: Vec<f64> = (first..)
+                .map(|k| (k * step) as f64)
+                .take_while(|t| *t <= range.end)
+                .take(most + 1)
+                .collect();
+            last = TimeAxis { ticks, format };
+            if last.ticks.len() <= most {
+                return last;
+            }
+        }
+        last
+    }
+
+    /// The label of tick `x` (Unix seconds), in UTC.
+    fn label(&self, x: f64) -> String {
+        match jiff::Timestamp::from_second(x.round() as i64) {
+            Ok(t) => t.strftime(self.format).to_string(),
+            Err(_) => String::new(),
+        }
+    }
 }
 
 /// Takes the SVG plotters wrote, without the namespace attribute (not needed inline in HTML,
@@ -390,19 +549,18 @@ fn snapshots_chart(points: &[SnapshotPoint], now: jiff::Timestamp) -> Result<Str
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let xr = time_range(points, now);
-        let span = xr.end - xr.start;
+        let xa = TimeAxis::new(&xr);
         let ymax = (points.len() as f64 * 1.15).max(1.0);
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(26)
             .y_label_area_size(40)
-            .build_cartesian_2d(xr, 0f64..ymax)
+            .build_cartesian_2d(Ticked::new(xr, &xa.ticks), 0f64..ymax)
             .map_err(draw_err)?;
         chart
             .configure_mesh()
-            .x_labels(4)
             .y_labels((ymax as usize + 1).min(6))
-            .x_label_formatter(&|x| time_label(*x, span))
+            .x_label_formatter(&|x| xa.label(*x))
             // Whole numbers only: a count has no fractions.
             .y_label_formatter(&|y| {
                 if (y - y.round()).abs() < 1e-9 {
@@ -446,23 +604,23 @@ fn added_chart(points: &[SnapshotPoint]) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let n = points.len().max(1) as u32;
-        let ymax = byte_axis_top(points.iter().map(|p| p.bytes_added).max().unwrap_or(0));
+        let ya = ByteAxis::new(points.iter().map(|p| p.bytes_added).max().unwrap_or(0));
+        let yr = Ticked::new(0f64..ya.top(), &ya.ticks);
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(58)
-            .build_cartesian_2d((1u32..n).into_segmented(), 0f64..ymax)
+            .build_cartesian_2d((1u32..n).into_segmented(), yr)
             .map_err(draw_err)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels((n as usize).min(8))
-            .y_labels(5)
             .x_label_formatter(&|x| match x {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => format!("#{i}"),
                 SegmentValue::Last => String::new(),
             })
-            .y_label_formatter(&|y| byte_label(*y))
+            .y_label_formatter(&|y| ya.label(*y))
             .x_desc("snapshot, oldest first")
             .label_style(("sans-serif", 12))
             .light_line_style(RGBColor(0xee, 0xee, 0xee))
@@ -493,20 +651,19 @@ fn growth_chart(points: &[SnapshotPoint], now: jiff::Timestamp) -> Result<String
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let xr = time_range(points, now);
-        let span = xr.end - xr.start;
-        let ymax = byte_axis_top(points.last().map_or(0, |p| p.cumulative_added));
+        let xa = TimeAxis::new(&xr);
+        let ya = ByteAxis::new(points.last().map_or(0, |p| p.cumulative_added));
+        let yr = Ticked::new(0f64..ya.top(), &ya.ticks);
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(26)
             .y_label_area_size(58)
-            .build_cartesian_2d(xr, 0f64..ymax)
+            .build_cartesian_2d(Ticked::new(xr, &xa.ticks), yr)
             .map_err(draw_err)?;
         chart
             .configure_mesh()
-            .x_labels(4)
-            .y_labels(5)
-            .x_label_formatter(&|x| time_label(*x, span))
-            .y_label_formatter(&|y| byte_label(*y))
+            .x_label_formatter(&|x| xa.label(*x))
+            .y_label_formatter(&|y| ya.label(*y))
             .label_style(("sans-serif", 12))
             .light_line_style(RGBColor(0xee, 0xee, 0xee))
             .draw()
@@ -542,12 +699,35 @@ mod tests {
 
     #[test]
     fn byte_axes_have_distinct_ticks_and_time_axes_end_at_the_report() {
-        // Nothing added: the axis spans 1 KiB, so ticks read 0 B, 200 B, … not 0 B, 0 B, 1 B.
-        assert_eq!(byte_axis_top(0), 1024.0);
-        assert!((byte_axis_top(100_000) - 115_000.0).abs() < 1e-6);
-        let labels: Vec<String> = (0..=5).map(|i| byte_label(i as f64 * 200.0)).collect();
-        let distinct: std::collections::HashSet<&String> = labels.iter().collect();
-        assert_eq!(distinct.len(), labels.len(), "{labels:?}");
+        // Nothing added: the axis spans at least 1 KiB, so ticks read 0 B, 500 B, … not
+        // 0 B, 0 B, 1 B.
+        let a = ByteAxis::new(0);
+        assert_eq!(a.ticks, [0.0, 500.0, 1000.0, 1500.0]);
+        let labels: Vec<String> = a.ticks.iter().map(|y| a.label(*y)).collect();
+        assert_eq!(labels, ["0 B", "500 B", "1000 B", "1500 B"]);
+        // 1.5 MB of decimal bytes: 500 KiB steps, labelled in KiB.
+        let a = ByteAxis::new(1_500_000);
+        let labels: Vec<String> = a.ticks.iter().map(|y| a.label(*y)).collect();
+        assert_eq!(labels, ["0 B", "500 KiB", "1000 KiB", "1500 KiB"]);
+        let a = ByteAxis::new(7 << 30);
+        let labels: Vec<String> = a.ticks.iter().map(|y| a.label(*y)).collect();
+        assert_eq!(labels, ["0 B", "2 GiB", "4 GiB", "6 GiB", "8 GiB"]);
+        // Time ticks on round steps with distinct labels, whatever the span.
+        for (span, format) in [
+            (300.0, "%H:%M"),
+            (7200.0, "%H:%M"),
+            (30.0 * 3600.0, "%m-%d %H:%M"),
+            (2.5 * 86400.0, "%m-%d"),
+            (400.0 * 86400.0, "%Y-%m-%d"),
+        ] {
+            let start = 1_796_551_234.0;
+            let a = TimeAxis::new(&(start..start + span));
+            assert_eq!(a.format, format, "{span}");
+            assert!((2..=4).contains(&a.ticks.len()), "{span}: {a:?}");
+            let labels: std::collections::HashSet<String> =
+                a.ticks.iter().map(|x| a.label(*x)).collect();
+            assert_eq!(labels.len(), a.ticks.len(), "{span}: {labels:?}");
+        }
         // Snapshots until 10 minutes before the report: the axis stops at the report's time.
         let now = jiff::Timestamp::from_second(100_000).unwrap();
         let r = time_range(&[point(10_000), point(99_400)], now);

@@ -58,6 +58,12 @@ pub struct RestoreArgs {
     /// own connection, after the schema in one transaction (default: the number of cores).
     #[arg(long, requires = "to", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// With --to PostgreSQL and parallel loading: `maintenance_work_mem` of the sessions that
+    /// build indexes and constraints (a size as the server takes it: `64MB`, `1GB`; `server`
+    /// keeps the server's own). Each of the --jobs sessions may use this much memory at once.
+    #[arg(long, requires = "to", default_value = "256MB", value_parser = work_mem,
+          conflicts_with = "single_transaction")]
+    maintenance_work_mem: String,
     /// With --to: restore in one session and one transaction instead (slower; nothing of a
     /// failed restore is ever visible).
     #[arg(long, requires = "to", conflicts_with = "jobs")]
@@ -67,6 +73,29 @@ pub struct RestoreArgs {
     stream: Option<String>,
     #[command(flatten)]
     filter: FilterArgs,
+}
+
+/// Parses `--maintenance-work-mem`: `server`, or digits with a unit (`kB`, `MB`, `GB`, `TB`,
+/// as PostgreSQL writes them), at least 1MB as the server requires.
+fn work_mem(v: &str) -> Result<String, String> {
+    if v == "server" {
+        return Ok(v.into());
+    }
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = v.split_at(digits);
+    let kib = match unit {
+        "kB" => 1,
+        "MB" => 1 << 10,
+        "GB" => 1 << 20,
+        "TB" => 1 << 30,
+        _ => 0,
+    };
+    match n.parse::<u64>().map(|n| n.saturating_mul(kib)) {
+        Ok(k) if k >= 1024 && kib > 0 => Ok(v.into()),
+        _ => Err(format!(
+            "{v:?} is not a size of at least 1MB such as 256MB or 1GB (or `server`)"
+        )),
+    }
 }
 
 /// Arguments of `ls`.
@@ -326,6 +355,8 @@ fn into_database(
                 create: a.create,
                 drop_existing: a.drop_existing,
                 jobs,
+                maintenance_work_mem: Some(a.maintenance_work_mem.clone())
+                    .filter(|m| m != "server"),
             };
             parallel::run(&src, layout, &target, bar)
                 .with_context(|| format!("restoring into database {}", url.database()))
@@ -334,7 +365,10 @@ fn into_database(
     };
     let done = loaded.and_then(|o| {
         bar.set_phase("checking row counts");
-        check_row_counts(url, entry, stream, into.tables).map(|_| o)
+        tracing::info!(database = %url.database(), "checking row counts");
+        let checked = check_row_counts(url, entry, stream, into.tables).map(|_| o);
+        tracing::info!(ok = checked.is_ok(), "row counts checked");
+        checked
     });
     match done {
         Err(e) if created && url.exists().unwrap_or(false) => {

@@ -116,7 +116,12 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
         eprintln!("dumpvault: stopped cleanly");
         return Ok(0);
     }
-    match fleet_run::run(&cfg, &a.jobs_to_run, &stop, &state) {
+    // On a terminal, a bar line per database being dumped; with --json (its status lines)
+    // or off a terminal, none.
+    let bars = output::Bars::new(ctx.progress && !ctx.json);
+    let r = fleet_run::run_with_progress(&cfg, &a.jobs_to_run, &stop, &state, &bars);
+    bars.done();
+    match r {
         Ok(o) => {
             print(&o, ctx.json);
             Ok(o.exit_code)

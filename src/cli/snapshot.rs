@@ -1,7 +1,7 @@
 //! `dumpvault snapshot`: from stdin, a command, or database URLs (several at once, or every
 //! database of a server with `--all-databases`), each database its own snapshot, in parallel.
 
-use super::output::{self, human_bytes, Bar};
+use super::output::{self, human_bytes, Bar, Bars};
 use super::Ctx;
 use anyhow::{Context, Result};
 use dumpvault::commands::{self, snapshot::SnapshotOptions};
@@ -138,13 +138,19 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let never = std::sync::atomic::AtomicBool::new(false);
-    // One bar for all databases: their bytes together, the table read last.
-    let bar = Bar::new(ctx.progress, None);
+    // A bar line per database being dumped (one database: one bar, as for --stdin).
+    let bars = (targets.len() > 1).then(|| Bars::new(ctx.progress));
     let results = commands::snapshot::parallel(&targets, jobs, &never, |t| {
-        commands::snapshot::snapshot_database(&repo, &index, t, &dump, &opts, &bar)
-            .with_context(|| format!("database {}", t.database()))
+        let bar = match &bars {
+            Some(b) => b.bar(&t.database()),
+            None => Bar::new(ctx.progress, None),
+        };
+        let r = commands::snapshot::snapshot_database(&repo, &index, t, &dump, &opts, &bar)
+            .with_context(|| format!("database {}", t.database()));
+        bar.done();
+        r
     });
-    bar.done();
+    drop(bars);
     let mut failed = 0;
     let mut rows = Vec::new();
     for (t, r) in targets.iter().zip(results) {
@@ -158,6 +164,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
                 let s = &o.manifest.summary;
                 rows.push(json!({"database": t.database(), "status": "ok", "id": o.id.to_hex(),
                     "short_id": o.id.short(), "bytes_read": s.bytes_read, "bytes_added": s.bytes_added,
+                    "delta_blobs": o.delta_blobs, "delta_bytes": o.delta_bytes,
                     "duration_ms": s.duration_ms}));
             }
             Err(e) => {

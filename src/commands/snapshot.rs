@@ -43,6 +43,11 @@ pub struct SnapshotOutcome {
     pub id: Id,
     /// Its manifest.
     pub manifest: Manifest,
+    /// New blobs stored as deltas against an earlier blob (among the summary's `new_blobs`;
+    /// not in the manifest).
+    pub delta_blobs: u64,
+    /// Sealed bytes of those delta blobs (part of the summary's `bytes_added`).
+    pub delta_bytes: u64,
 }
 
 /// Takes a snapshot of one or more named streams (`(stream name, source)`, the main dump
@@ -75,6 +80,7 @@ pub fn run(
     let mut first_info = None;
     let mut ends = Vec::new();
     let mut relied = HashSet::new();
+    let (mut delta_blobs, mut delta_bytes) = (0u64, 0u64);
     tracing::info!(streams = sources.len(), "snapshot started");
     for (name, source) in sources {
         let (stored, info) = store_stream(repo, index, name, source, progress)?;
@@ -84,6 +90,8 @@ pub fn run(
         summary.chunks += stored.stream.chunks;
         summary.bytes_added += stored.bytes_written;
         summary.new_blobs += stored.new_blobs;
+        delta_blobs += stored.delta_blobs;
+        delta_bytes += stored.delta_bytes;
         streams.push(stored.stream);
         first_info.get_or_insert(info);
     }
@@ -117,7 +125,12 @@ pub fn run(
         ms = started.elapsed().as_millis() as u64,
         "manifest written"
     );
-    Ok(SnapshotOutcome { id, manifest })
+    Ok(SnapshotOutcome {
+        id,
+        manifest,
+        delta_blobs,
+        delta_bytes,
+    })
 }
 
 /// Stores one stream through the [`Archiver`] (deltas against the previous snapshot of the

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 pub use crate::format::snapshot::parse_time;
+use crate::format::catalogue::CatalogueEntry;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
@@ -37,6 +38,18 @@ impl Filter {
             || m.identity().is_some_and(|i| wanted(&i))
             || (m.source.is_stream() && m.streams.first().is_some_and(|s| wanted(&s.name)))
     }
+
+    /// Whether the snapshot a catalogue entry summarises passes: as [`Filter::matches`] of
+    /// [`CatalogueEntry::to_manifest`], without building the manifest.
+    pub fn matches_entry(&self, e: &CatalogueEntry) -> bool {
+        let wanted = |s: &str| self.databases.iter().any(|d| d == s);
+        (self.hosts.is_empty() || self.hosts.contains(&e.host))
+            && self.tags.iter().all(|t| e.tags.contains(t))
+            && (self.databases.is_empty()
+                || e.database().is_some_and(|d| wanted(&d))
+                || e.identity().is_some_and(|i| wanted(&i))
+                || (e.source.is_stream() && e.streams.first().is_some_and(|s| wanted(&s.name))))
+    }
 }
 
 /// A snapshot and its manifest.
@@ -66,6 +79,21 @@ impl SnapshotEntry {
     /// The snapshot time.
     pub fn time(&self) -> jiff::Timestamp {
         parse_time(&self.manifest.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    /// The snapshot time in the UTC offset it was taken at (the manifest's), to the second, as
+    /// RFC 3339: `2026-12-06T14:00:00+01:00` (`+00:00` when the manifest gives none).
+    pub fn local_time(&self) -> String {
+        use jiff::fmt::temporal::{Pieces, PiecesOffset};
+        let offset = match Pieces::parse(self.manifest.time.as_str()).map(|p| p.offset()) {
+            Ok(Some(PiecesOffset::Numeric(n))) => n.offset(),
+            _ => jiff::tz::Offset::UTC,
+        };
+        let tz = jiff::tz::TimeZone::fixed(offset);
+        self.time()
+            .to_zoned(tz)
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
     }
 }
 
@@ -150,10 +178,16 @@ pub fn warn_damaged(damaged: &[Id]) {
 ///
 /// Errors: as [`load_catalogued`].
 pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
-    let loaded = load_catalogued(repo)?;
-    warn_damaged(&loaded.damaged);
-    let mut out = loaded.entries;
-    out.retain(|e| filter.matches(&e.manifest));
+    let view = crate::repository::catalogue::load(repo)?;
+    warn_damaged(&view.damaged);
+    let mut out: Vec<SnapshotEntry> = (view.entries.iter())
+        .filter(|e| filter.matches_entry(e))
+        .map(|e| SnapshotEntry {
+            id: Id(e.id),
+            manifest: e.to_manifest(),
+        })
+        .collect();
+    out.sort_by_cached_key(|e| (e.time(), e.id));
     Ok(out)
 }
 
@@ -163,13 +197,25 @@ pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
 /// Errors: [`Error::NotFound`] when nothing matches, [`Error::Invalid`] when a prefix is ambiguous.
 pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEntry> {
     if spec == "latest" {
-        let newest = list(repo, filter)?.pop().ok_or_else(|| {
-            Error::NotFound(format!(
-                "no snapshot in {} matches the filter; list them with `dumpvault snapshots`",
-                repo.backend().location()
-            ))
-        })?;
-        return newest.complete(repo);
+        // The newest as `list` orders them (time, then id), without building every manifest.
+        let view = crate::repository::catalogue::load(repo)?;
+        warn_damaged(&view.damaged);
+        let newest = (view.entries.iter())
+            .filter(|e| filter.matches_entry(e))
+            .max_by_key(|e| {
+                let t = parse_time(&e.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                (t, Id(e.id))
+            })
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no snapshot in {} matches the filter; list them with `dumpvault snapshots`",
+                    repo.backend().location()
+                ))
+            })?;
+        return Ok(SnapshotEntry {
+            id: Id(newest.id),
+            manifest: repo.load_manifest(&Id(newest.id))?,
+        });
     }
     let spec_l = spec.to_ascii_lowercase();
     let matches: Vec<Id> = repo

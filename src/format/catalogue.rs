@@ -72,6 +72,23 @@ impl CatalogueEntry {
         }
     }
 
+    /// As [`Manifest::database`] of [`CatalogueEntry::to_manifest`], without building the
+    /// manifest: the recorded database, else for a piped stream the database its first
+    /// stream's name gives.
+    pub fn database(&self) -> Option<String> {
+        if let Some(db) = &self.source.database {
+            return Some(db.clone());
+        }
+        let stream = self.streams.first().filter(|_| self.source.is_stream())?;
+        Some(super::source::database_of_stream(&stream.name))
+    }
+
+    /// As [`Manifest::identity`] of [`CatalogueEntry::to_manifest`] (what retention groups
+    /// by and the delta base finder matches), without building the manifest.
+    pub fn identity(&self) -> Option<String> {
+        self.database().map(|db| self.source.identity_of(&db))
+    }
+
     /// The manifest this entry summarises, with every stream's `sections` empty (read the
     /// manifest itself when the sections are needed).
     pub fn to_manifest(&self) -> Manifest {
@@ -156,6 +173,16 @@ mod tests {
         let back = decode_catalogue_file(&bytes).unwrap();
         assert_eq!(back, f);
         assert_eq!(back.entries[0].to_manifest(), m);
+        assert_eq!(back.entries[0].identity(), m.identity());
+        // A piped stream without a recorded database: its stream name gives it.
+        let mut piped = m.clone();
+        piped.source = SourceInfo {
+            kind: "stdin".into(),
+            ..Default::default()
+        };
+        let e = CatalogueEntry::of([5; 32], 99, &piped);
+        assert_eq!(e.identity(), piped.identity());
+        assert_eq!(e.identity().as_deref(), Some("stream shop"));
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(decode_catalogue_file(&trailing).is_err());

@@ -34,6 +34,36 @@ pub struct View {
     /// Snapshots that no catalogue file summarises and whose manifest is damaged
     /// ([`Error::Corrupt`]), in id order.
     pub damaged: Vec<Id>,
+    /// Indices into `entries` by [`CatalogueEntry::identity`], built on first use by
+    /// [`View::newest_with_stream`] (a fleet run asks once per database of one shared view).
+    by_identity: OnceLock<HashMap<Option<String>, Vec<usize>>>,
+}
+
+impl View {
+    /// The newest entry (by recorded time; the greater id among equal times) of the database
+    /// `identity` ([`CatalogueEntry::identity`], `None` for snapshots of no database) that
+    /// has a stream named `stream`; `None` when there is none. Costs one pass over the view
+    /// on the first call, then only the entries of that database.
+    pub fn newest_with_stream(
+        &self,
+        identity: Option<&str>,
+        stream: &str,
+    ) -> Option<&Arc<CatalogueEntry>> {
+        let map = self.by_identity.get_or_init(|| {
+            let mut map: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                map.entry(e.identity()).or_default().push(i);
+            }
+            map
+        });
+        let members = map.get(&identity.map(str::to_string))?;
+        (members.iter().map(|&i| &self.entries[i]))
+            .filter(|e| e.streams.iter().any(|s| s.name == stream))
+            .max_by_key(|e| {
+                let t = crate::format::snapshot::parse_time(&e.time);
+                (t.unwrap_or(jiff::Timestamp::UNIX_EPOCH), Id(e.id))
+            })
+    }
 }
 
 /// What one process has read of a repository's catalogue. Cheap to share; every method takes

@@ -458,3 +458,25 @@ fn local_repository_list_blobs_are_never_cached() {
     assert!(out.get_output().stdout == dump);
     assert!(!cache.exists(), "a local repository was cached");
 }
+
+#[test]
+fn a_writers_own_list_blobs_go_into_its_cache() {
+    let s = setup("cache-written-lists");
+    // A reader restores the newest snapshot twice: the warm run reads no list blob.
+    let want = synthetic_dump(150_000, 72);
+    let (bytes, cold) = restore_with_stats(&s, "reader", "latest", &[]);
+    assert!(bytes == want);
+    let (_, warm) = restore_with_stats(&s, "reader", "latest", &[]);
+    assert!(reads(&warm, "data") < reads(&cold, "data"), "{cold}\n{warm}");
+    // The writer never read the newest snapshot's list blobs, it wrote them: they are in its
+    // cache, so its first restore reads only data chunks (the next hourly snapshot, which
+    // walks this one's chunk list for delta bases, reads none from the packs either).
+    let (bytes, writer) = restore_with_stats(&s, "writer", "latest", &[]);
+    assert!(bytes == want);
+    assert_eq!(
+        reads(&writer, "data"),
+        reads(&warm, "data"),
+        "reader cold {cold}\nreader warm {warm}\nwriter {writer}"
+    );
+    assert_cache_sound(&s.cache("writer"));
+}

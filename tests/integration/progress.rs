@@ -352,3 +352,194 @@ fn daemon_logs_one_journald_line_per_job_run() {
         "{rest:?}"
     );
 }
+
+/// The lines a terminal capture drew: escape sequences (cursor moves, clears) and carriage
+/// returns end a line as newlines do; blank lines left out.
+fn drawn_lines(capture: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut chars = capture.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' | '\r' | '\n' => {
+                if c == '\x1b' && chars.clone().next() == Some('[') {
+                    chars.next();
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                }
+                if !line.trim().is_empty() {
+                    out.push(std::mem::take(&mut line));
+                }
+                line.clear();
+            }
+            c => line.push(c),
+        }
+    }
+    if !line.trim().is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+/// A database with one table `table` of 60000 rows (many chunks: it is named as it is read).
+fn db_with_table(prefix: &str, table: &str) -> PgDb {
+    let db = PgDb::create(prefix);
+    db.sql(&format!(
+        "CREATE TABLE {table} (id int PRIMARY KEY, v text);\n\
+         INSERT INTO {table} SELECT g, md5(g::text) FROM generate_series(1, 60000) g;"
+    ));
+    db
+}
+
+/// Every drawn line naming `table` begins with `label`, and there is one: each database has a
+/// line of its own and no figure of one is shown under another's name.
+fn lines_labelled(lines: &[String], table: &str, label: &str) {
+    let naming: Vec<&String> = lines.iter().filter(|l| l.contains(table)).collect();
+    assert!(!naming.is_empty(), "no line names {table}: {lines:#?}");
+    for l in naming {
+        assert!(
+            l.trim_start().starts_with(label),
+            "{label:?} / {table}: {l:?}"
+        );
+    }
+}
+
+/// Several databases in one `snapshot`: a bar line each on a terminal, labelled with its
+/// database; with `--json`, status lines naming their database, each with its own bytes.
+#[test]
+fn multi_database_snapshot_shows_a_bar_per_database() {
+    let t = TestRepo::new();
+    let a = db_with_table("multia", "t_alpha");
+    let b = db_with_table("multib", "t_beta");
+    let shown = on_tty(&t, &["snapshot", &a.url(), &b.url(), "--jobs", "2"]);
+    let lines = drawn_lines(&shown);
+    lines_labelled(&lines, "public.t_alpha", &a.name);
+    lines_labelled(&lines, "public.t_beta", &b.name);
+    assert!(shown.contains("0 of 2 databases failed"), "{shown}");
+
+    let out = dv(
+        &t,
+        &["snapshot", &a.url(), &b.url(), "--jobs", "2", "--json"],
+    )
+    .env("DUMPVAULT_PROGRESS_INTERVAL_MS", "0")
+    .assert()
+    .success();
+    let lines = status_lines(&stderr(&out));
+    for db in [&a.name, &b.name] {
+        let mine: Vec<Value> = (lines.iter())
+            .filter(|v| v["database"] == db.as_str())
+            .cloned()
+            .collect();
+        assert!(mine.len() >= 2, "{db}: {lines:?}");
+        bytes_done(&mine);
+        for v in &mine {
+            if let Some(item) = v["item"].as_str() {
+                assert!(item.starts_with(&format!("{db}: ")), "{v}");
+            }
+        }
+    }
+    assert!(lines.iter().all(|v| v["database"].is_string()), "{lines:?}");
+}
+
+/// `run` on a terminal: a bar line per database being dumped, labelled `job: database`, with
+/// the table read; with `--json` no bar (its output is the JSON summary).
+#[test]
+fn fleet_run_shows_a_bar_per_database_on_a_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestRepo::new();
+    let a = db_with_table("runa", "t_alpha");
+    let b = db_with_table("runb", "t_beta");
+    let pass = t.path("pass");
+    std::fs::write(&pass, format!("{}\n", crate::common::PASSWORD)).unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = t.path("dumpvault.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "jobs = 2\n\n[repository.main]\nurl = {:?}\npassword_file = {:?}\n\n\
+             [job.nightly]\nrepository = \"main\"\nsources = [{:?}, {:?}]\n",
+            t.repo.to_str().unwrap(),
+            pass.to_str().unwrap(),
+            a.url(),
+            b.url(),
+        ),
+    )
+    .unwrap();
+    let config = cfg.to_str().unwrap();
+    let shown = on_tty(&t, &["run", "--config", config, "nightly"]);
+    let lines = drawn_lines(&shown);
+    lines_labelled(&lines, "public.t_alpha", &format!("nightly: {}", a.name));
+    lines_labelled(&lines, "public.t_beta", &format!("nightly: {}", b.name));
+    assert!(shown.contains("0 of 2 databases failed"), "{shown}");
+
+    let shown = on_tty(&t, &["run", "--config", config, "nightly", "--json"]);
+    assert!(
+        !shown.contains("dumping") && !shown.contains("public.t_"),
+        "{shown}"
+    );
+    let line = (shown.lines())
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON summary: {shown}"));
+    let summary: Value =
+        serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    assert_eq!(summary["exit_code"], 0, "{summary}");
+}
+
+/// A parallel restore names the phase (pre-data, data, indexes) and the tables loading at
+/// once: in `--json` status lines, and on the terminal.
+#[test]
+fn parallel_restore_shows_phase_and_tables_loading() {
+    let t = TestRepo::new();
+    let db = db_with_table("parto", "t_alpha");
+    db.sql(
+        "CREATE TABLE t_beta (id int PRIMARY KEY, v text);\n\
+         INSERT INTO t_beta SELECT g, md5(g::text) FROM generate_series(1, 60000) g;\n\
+         CREATE INDEX t_beta_v ON t_beta (v);",
+    );
+    dv(&t, &["snapshot", &db.url()]).assert().success();
+    let target = PgDb::create("partto");
+    let to = format!("{}/{}", pg_server(), target.name);
+    let restore = [
+        "restore",
+        "latest",
+        "--to",
+        &to,
+        "--drop-existing",
+        "--jobs",
+        "2",
+    ];
+    let out = dv(&t, &[&restore[..], &["--json"]].concat())
+        .env("DUMPVAULT_PROGRESS_INTERVAL_MS", "0")
+        .assert()
+        .success();
+    let lines = status_lines(&stderr(&out));
+    let phase = |p: &str| -> Vec<&Value> { lines.iter().filter(|v| v["phase"] == p).collect() };
+    assert!(!phase("restoring pre-data").is_empty(), "{lines:?}");
+    let data = phase("restoring data");
+    for table in ["public.t_alpha", "public.t_beta"] {
+        assert!(
+            data.iter()
+                .any(|v| v["item"].as_str().is_some_and(|i| i.contains(table))),
+            "{table}: {data:?}"
+        );
+    }
+    let indexes = phase("restoring indexes and constraints");
+    assert!(
+        indexes
+            .iter()
+            .any(|v| v["item"].as_str().is_some_and(|i| i.contains("t_beta_v"))),
+        "{lines:?}"
+    );
+    assert_eq!(target.sql("SELECT count(*) FROM t_beta;").trim(), "60000");
+
+    let shown = on_tty(&t, &restore);
+    assert!(shown.contains("restoring data: public.t_"), "{shown}");
+    assert!(
+        shown.contains("restoring indexes and constraints"),
+        "{shown}"
+    );
+    assert!(shown.contains("restored snapshot"), "{shown}");
+}

@@ -180,3 +180,99 @@ fn text_report_has_no_trailing_blanks_and_times_to_the_second() {
     assert!(text.contains("last snapshot"), "{text}");
     assert!(text.contains("2026-01-01 10:20:30"), "{text}");
 }
+
+/// The text of every `<text>` element of `svg` (plotters writes tick labels so).
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+/// Byte axes tick at round binary units (`500 KiB`, `1 MiB`; 1-2-5 steps, one unit per
+/// axis), and time axes never repeat a label: a short span (40 minutes) and one of about
+/// three days (issue 18: `1.5 MB`-like ticks, several `12:00`).
+#[test]
+fn html_report_axes_tick_at_binary_units_and_distinct_times() {
+    let t = TestRepo::new();
+    let spans: [(&str, &[&str]); 2] = [
+        (
+            "short.sql",
+            &[
+                "2026-11-20T12:00:00+00:00",
+                "2026-11-20T12:10:00+00:00",
+                "2026-11-20T12:25:00+00:00",
+                "2026-11-20T12:40:00+00:00",
+            ],
+        ),
+        (
+            "days.sql",
+            &[
+                "2026-11-20T01:00:00+00:00",
+                "2026-11-21T13:00:00+00:00",
+                "2026-11-22T23:00:00+00:00",
+            ],
+        ),
+    ];
+    for (name, times) in spans {
+        for (k, time) in times.iter().enumerate() {
+            let data = synthetic_dump(300_000 + 170_000 * k, 70 + k as u64);
+            t.dv(&["snapshot", "--stdin", "--stdin-name", name, "--time", time])
+                .write_stdin(data)
+                .assert()
+                .success();
+        }
+    }
+    let file = t.path("axes.html");
+    t.dv(&["report", "--html", file.to_str().unwrap()])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&file).unwrap();
+    let sections: Vec<&str> = html.split("<section class=\"database\"").skip(1).collect();
+    assert_eq!(sections.len(), 2);
+    let units = ["B", "KiB", "MiB", "GiB"];
+    for s in sections {
+        let svgs: Vec<&str> = s.split("<svg").skip(1).collect();
+        assert_eq!(svgs.len(), 3);
+        // The snapshot-count chart and the growth chart have a time axis; the growth and the
+        // bytes-added charts a byte axis.
+        for (i, svg) in svgs.iter().enumerate() {
+            let labels = svg_texts(svg);
+            let bytes: Vec<&String> = labels
+                .iter()
+                .filter(|l| units.iter().any(|u| l.ends_with(&format!(" {u}"))))
+                .collect();
+            let times: Vec<&String> = labels
+                .iter()
+                .filter(|l| l.contains(':') || l.matches('-').count() == 1)
+                .collect();
+            if i > 0 {
+                assert!(bytes.len() >= 3, "chart {i}: {labels:?}");
+                let mut unit_of_axis = None;
+                let mut values = Vec::new();
+                for l in &bytes {
+                    let (n, u) = l.split_once(' ').unwrap();
+                    let n: u64 = n.parse().unwrap_or_else(|_| panic!("{l:?} in {labels:?}"));
+                    values.push(n);
+                    if n > 0 {
+                        assert!(*unit_of_axis.get_or_insert(u) == u, "{labels:?}");
+                    }
+                }
+                // Equal 1-2-5 steps from 0.
+                let step = values[1] - values[0];
+                let mantissa = step / 10u64.pow(step.ilog10());
+                assert!([1, 2, 5].contains(&mantissa), "{labels:?}");
+                assert!(values.windows(2).all(|w| w[1] - w[0] == step), "{labels:?}");
+                assert_eq!(values[0], 0, "{labels:?}");
+            }
+            if i != 1 {
+                assert!(times.len() >= 2, "chart {i}: {labels:?}");
+                let distinct: std::collections::HashSet<&&String> = times.iter().collect();
+                assert_eq!(distinct.len(), times.len(), "chart {i}: {labels:?}");
+            }
+        }
+    }
+}

@@ -415,3 +415,95 @@ fn stats_shows_no_growth_rate_under_a_day() {
         "right-aligned last column: {text}"
     );
 }
+
+/// A snapshot whose new chunks went in as deltas against the previous snapshot's says so:
+/// how many and their bytes, and a ratio that names the deltas (it said "compression: every
+/// chunk was new").
+#[test]
+fn snapshot_summary_counts_delta_blobs() {
+    let t = TestRepo::new();
+    let mut dump = synthetic_dump(1 << 20, 41);
+    let snap = |data: &[u8], json: bool| {
+        let mut args = vec!["snapshot", "--stdin", "--stdin-name", "dump.sql"];
+        if json {
+            args.push("--json");
+        }
+        let a = t.dv(&args).write_stdin(data.to_vec()).assert().success();
+        stdout_of(&a)
+    };
+    let first = snap(&dump, false);
+    assert!(
+        first.contains("compression: every chunk was new") && !first.contains("delta"),
+        "{first}"
+    );
+    // Scattered edits that keep the length: every chunk changes, each is a small patch.
+    let edit = |dump: &mut Vec<u8>, hour: usize| {
+        let text = format!("h{hour:05}");
+        let mut at = hour * 131;
+        while at + text.len() < dump.len() {
+            dump[at..at + text.len()].copy_from_slice(text.as_bytes());
+            at += 8 * 1024;
+        }
+    };
+    edit(&mut dump, 1);
+    let second = snap(&dump, false);
+    assert!(!second.contains("every chunk was new"), "{second}");
+    assert!(
+        second.contains(" stored as deltas, ")
+            && second.contains("deltas against earlier chunks and compression"),
+        "{second}"
+    );
+    edit(&mut dump, 2);
+    let j: Value = serde_json::from_str(&snap(&dump, true)).unwrap();
+    let deltas = j["delta_blobs"].as_u64().unwrap();
+    let delta_bytes = j["delta_bytes"].as_u64().unwrap();
+    assert!(
+        deltas > 0 && deltas <= j["new_blobs"].as_u64().unwrap(),
+        "{j}"
+    );
+    assert!(
+        delta_bytes > 0 && delta_bytes < j["stored_bytes"].as_u64().unwrap(),
+        "{j}"
+    );
+    assert!(j["compression_ratio"].is_null(), "{j}");
+    assert!(j["dedup_ratio"].as_f64().unwrap() > 1.0, "{j}");
+    // The text's count is the same figure.
+    assert!(second.contains("stored as deltas"), "{second}");
+}
+
+/// `snapshots --json`: `local_time` is RFC 3339 to the second in the offset the snapshot was
+/// taken at (it was the manifest's long form with nanoseconds); `time` stays UTC as it was.
+#[test]
+fn snapshots_json_local_time_is_rfc3339_with_offset() {
+    let t = TestRepo::new();
+    t.snapshot_bytes(
+        b"CREATE TABLE a();\n",
+        &["--time", "2026-12-06T14:00:00.77691575+01:00"],
+    );
+    t.snapshot_bytes(
+        b"CREATE TABLE b();\n",
+        &["--time", "2026-12-07T02:30:05-05:30"],
+    );
+    let a = t
+        .dv(&["snapshots", "--json"])
+        .env("TZ", "JST-9")
+        .assert()
+        .success();
+    let list: Vec<Value> = serde_json::from_str(&stdout_of(&a)).unwrap();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|s| {
+            (
+                s["local_time"].as_str().unwrap(),
+                s["time"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-12-06T14:00:00+01:00", "2026-12-06T13:00:00.77691575Z"),
+            ("2026-12-07T02:30:05-05:30", "2026-12-07T08:00:05Z"),
+        ]
+    );
+}

@@ -37,6 +37,7 @@ use super::config::{Config, Job};
 use super::metrics::State;
 use super::FleetError;
 use crate::error::{EXIT_FAILURE, EXIT_OK};
+use crate::progress::{NoProgresses, Progresses};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -156,6 +157,20 @@ pub fn run(
     stop: &AtomicBool,
     state: &Mutex<State>,
 ) -> Result<RunOutcome, FleetError> {
+    run_with_progress(cfg, named, stop, state, &NoProgresses)
+}
+
+/// As [`run`], reporting each database's snapshot to its own progress from `progress`,
+/// labelled `job: database` (the table being dumped, bytes, the previous snapshot's size).
+///
+/// Errors: as [`run`].
+pub fn run_with_progress(
+    cfg: &Config,
+    named: &[String],
+    stop: &AtomicBool,
+    state: &Mutex<State>,
+    progress: &dyn Progresses,
+) -> Result<RunOutcome, FleetError> {
     let started = now_secs();
     let selected = select::jobs(cfg, named, state)?;
     let names: Vec<&str> = selected.iter().map(|j| j.name.as_str()).collect();
@@ -166,7 +181,7 @@ pub fn run(
         .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
         .collect();
     let mut outcomes: Vec<JobOutcome> = selected.iter().map(|j| JobOutcome::new(j)).collect();
-    let new_ids = snapshot::snapshot_all(cfg, &selected, &repos, stop, &mut outcomes);
+    let new_ids = snapshot::snapshot_all(cfg, &selected, &repos, stop, &mut outcomes, progress);
     let stopped = stop.load(Ordering::SeqCst);
     let removed_in = retain::forget(&selected, &repos, &new_ids, &mut outcomes);
     let (prunes, pruned_at) = retain::prune(cfg, &repos, &removed_in, stopped, state);

@@ -9,7 +9,7 @@ use crate::commands::snapshots;
 use crate::fleet::config::{mask_url, Config, Job, RepoConfig};
 use crate::fleet::FleetError;
 use crate::index::SharedIndex;
-use crate::progress::NoProgress;
+use crate::progress::Progresses;
 use crate::repository::catalogue;
 use crate::source::database::{DatabaseUrl, DumpOptions};
 use std::collections::BTreeMap;
@@ -107,12 +107,14 @@ pub fn check_free_space(r: &RepoConfig, what: SpaceFor) -> Result<(), FleetError
 /// repositories, at most `cfg.jobs` at once; `stop` set starts no further one. Records each
 /// database (and each job's errors: repository not open, sources not expanded, database
 /// failed or not started) in `outcomes`, and returns the new snapshot ids (hex) per job.
+/// Each database's snapshot reports to its own progress from `progress` (`job: database`).
 pub(super) fn snapshot_all(
     cfg: &Config,
     selected: &[&Job],
     repos: &Repos,
     stop: &AtomicBool,
     outcomes: &mut [JobOutcome],
+    progress: &dyn Progresses,
 ) -> Vec<Vec<String>> {
     // One index (and one shared lock) per repository, however many jobs write to it.
     let names: std::collections::BTreeSet<&str> =
@@ -153,13 +155,9 @@ pub(super) fn snapshot_all(
             tags: j.tags.iter().cloned().chain([j.tag()]).collect(),
             ..Default::default()
         };
+        let bar = progress.start(&format!("{}: {}", j.name, url.database()));
         Ok(snapshot::snapshot_database(
-            repo,
-            index,
-            url,
-            &dump,
-            &opts,
-            &NoProgress,
+            repo, index, url, &dump, &opts, &*bar,
         )?)
     });
     // Every manifest is written: release the shared locks before this run's own prune reads

@@ -7,7 +7,7 @@
 use super::{db_err, env_var, PgUrl};
 use crate::source::SourceError;
 use postgres::config::SslMode;
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, SimpleQueryMessage};
 use std::path::Path;
 
 /// Connects with the URL's settings, falling back to libpq's environment and defaults.
@@ -53,14 +53,21 @@ pub(super) fn connect_maintenance(url: &PgUrl) -> Result<Client, SourceError> {
     connect(&url.with_database("postgres")).or_else(|_| connect(&url.with_database("template1")))
 }
 
-/// `SHOW server_version_num` and `SHOW server_version`.
+/// The server's `server_version_num` and `server_version`, in one round trip (the simple
+/// query protocol: no separate prepare).
 pub(super) fn server_version(client: &mut Client, db: &str) -> Result<(u32, String), SourceError> {
     let what = format!("querying the server version of database \"{db}\"");
-    let mut show = |name: &str| -> Result<String, SourceError> {
-        let row = client.query_one(&format!("SHOW {name}"), &[]);
-        Ok(row.map_err(|e| db_err(&what, &e))?.get(0))
+    let sql = "SELECT pg_catalog.current_setting('server_version_num'), \
+               pg_catalog.current_setting('server_version')";
+    let rows = client.simple_query(sql).map_err(|e| db_err(&what, &e))?;
+    let row = rows.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some((r.get(0), r.get(1))),
+        _ => None,
+    });
+    let (num, version) = match row {
+        Some((Some(num), Some(version))) => (num.to_string(), version.to_string()),
+        _ => return Err(SourceError::Invalid(format!("{what}: no answer"))),
     };
-    let num = show("server_version_num")?;
     let bad = || SourceError::Invalid(format!("server_version_num of database \"{db}\": {num}"));
-    Ok((num.parse().map_err(|_| bad())?, show("server_version")?))
+    Ok((num.parse().map_err(|_| bad())?, version))
 }

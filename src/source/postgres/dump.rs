@@ -10,9 +10,9 @@ use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
 use crate::source::command::ChildSource;
 use crate::source::{Dialect, DumpSource, SourceError, SourceInfo};
-use postgres::Client;
+use postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 use std::io::{self, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 use std::thread::JoinHandle;
 
 /// How to dump a database.
@@ -64,12 +64,61 @@ const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_user
           AND d.deptype = 'e')
  ORDER BY n.nspname, c.relname";
 
+/// The rows of a simple query's answer, each column as text (`None`: SQL NULL).
+fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    let row = |r: &SimpleQueryRow| (0..r.len()).map(|i| r.get(i).map(String::from)).collect();
+    (messages.iter())
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(row(r)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A running `pg_dump` of one or more sections, and its name for errors.
+struct Section(ChildSource, String);
+
+impl Section {
+    /// Starts `pg_dump` on the exported `snapshot` of the URL's database with `args`.
+    fn spawn(
+        tool: &Path,
+        url: &PgUrl,
+        snapshot: &str,
+        args: Vec<String>,
+    ) -> Result<Self, SourceError> {
+        let mut all = vec![
+            "--format=plain".into(),
+            "--no-password".into(),
+            format!("--snapshot={snapshot}"),
+        ];
+        all.extend(args);
+        let what = format!("pg_dump {} of database \"{}\"", all[3], url.database_name());
+        tracing::debug!(command = %log_cmd(url, tool, &all), "pg_dump section");
+        let child = ChildSource::spawn(
+            tool_cmd(tool, url, &all),
+            SourceInfo::default(),
+            what.clone(),
+        )?;
+        Ok(Section(child, what))
+    }
+
+    /// Passes the section's whole output on, then checks how pg_dump ended.
+    fn pass_on(self, out: &mut impl Write) -> Result<(), SourceError> {
+        let Section(mut child, what) = self;
+        pump(&mut child, out, &what)?;
+        Box::new(child).finish().map(drop)
+    }
+}
+
 /// Everything the background thread of a primary-key-order dump needs.
 struct PkJob {
-    tool: PathBuf,
-    url: PgUrl,
     db: String,
-    snapshot: String,
+    /// `pg_dump --section=pre-data`, already running.
+    pre_data: Section,
+    /// `pg_dump --section=data --section=post-data` without the tables of [`Self::tables`],
+    /// already running: it starts (and reads the catalog) while `pre_data` and our COPYs run,
+    /// blocked on its full pipe until its turn comes (issue 19, fleet fixed cost).
+    rest: Section,
     /// Rows of [`PK_TABLES_SQL`].
     tables: Vec<[String; 6]>,
     /// The database is not UTF-8: our COPY rows are, pg_dump's sections are not.
@@ -77,23 +126,12 @@ struct PkJob {
 }
 
 impl PkJob {
-    /// Runs pg_dump on the exported snapshot with `args`, passing its output on.
-    fn section(&self, args: &[String], out: &mut impl Write) -> Result<(), SourceError> {
-        let snapshot = format!("--snapshot={}", self.snapshot);
-        let mut all = vec!["--format=plain".into(), "--no-password".into(), snapshot];
-        all.extend_from_slice(args);
-        let what = format!("pg_dump {} of database \"{}\"", args[0], self.db);
-        let cmd = tool_cmd(&self.tool, &self.url, &all);
-        tracing::debug!(command = %log_cmd(&self.url, &self.tool, &all), "pg_dump section");
-        let mut child = ChildSource::spawn(cmd, SourceInfo::default(), what.clone())?;
-        pump(&mut child, out, &what)?;
-        Box::new(child).finish().map(drop)
-    }
-
-    fn run(&self, client: &mut Client, out: &mut impl Write) -> Result<(), SourceError> {
+    /// Writes the dump: pg_dump's pre-data, our COPYs in key order, pg_dump's rest. An error
+    /// drops the pg_dump runs not yet passed on, which kills them ([`ChildSource`]'s drop).
+    fn run(self, client: &mut Client, out: &mut impl Write) -> Result<(), SourceError> {
         let what = format!("the dump of database \"{}\"", self.db);
         let write_err = |e| io_err(format!("passing on {what}"), e);
-        self.section(&["--section=pre-data".into()], out)?;
+        self.pre_data.pass_on(out)?;
         if self.utf8_switch && !self.tables.is_empty() {
             out.write_all(b"SET client_encoding = 'UTF8';\n\n")
                 .map_err(write_err)?;
@@ -115,14 +153,7 @@ impl PkJob {
             pump(&mut rows, out, &what)?;
             out.write_all(b"\\.\n\n\n").map_err(write_err)?;
         }
-        let exclude =
-            |t: &[String; 6]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
-        // The rest of the data (tables without a usable key, sequence values, large objects)
-        // and the post-data in one pg_dump run: each run reads the whole catalog first, which
-        // costs about as much as a small database's dump (issue 19, fleet fixed cost).
-        let sections = ["--section=data".into(), "--section=post-data".into()];
-        let rest = sections.into_iter().chain(self.tables.iter().map(exclude));
-        self.section(&rest.collect::<Vec<_>>(), out)?;
+        self.rest.pass_on(out)?;
         let ending = format!("ending the snapshot transaction of {what}");
         client
             .batch_execute("COMMIT")
@@ -132,8 +163,8 @@ impl PkJob {
 }
 
 /// A primary-key-order dump: a background thread writes the stream into a pipe. Dropping it
-/// closes the pipe: the thread's next write fails, and it returns, killing the running pg_dump
-/// (as [`ChildSource`] does when dropped) and closing the snapshot connection.
+/// closes the pipe: the thread's next write fails, and it returns, killing the pg_dump runs
+/// still running (as [`ChildSource`] does when dropped) and closing the snapshot connection.
 struct PkOrderSource {
     reader: io::PipeReader,
     worker: Option<JoinHandle<Result<(), SourceError>>>,
@@ -207,35 +238,59 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
 
     let starting = format!("starting the dump of database \"{db}\"");
     let failed = |e: postgres::Error| db_err(&starting, &e);
-    client.batch_execute(SESSION_SQL).map_err(failed)?;
-    let snapshot = client.query_one("SELECT pg_export_snapshot()", &[]);
-    let snapshot: String = snapshot.map_err(failed)?.get(0);
+    // One round trip each (the simple query protocol: no separate prepare), since a fleet run
+    // pays them once per database (issue 19).
+    let start = format!(
+        "{SESSION_SQL}; SELECT pg_catalog.pg_export_snapshot(), \
+         pg_catalog.current_setting('server_encoding')"
+    );
+    let rows = simple_rows(client.simple_query(&start).map_err(failed)?);
+    let [snapshot, encoding] = match rows.first().map(|r| [r.first(), r.get(1)]) {
+        Some([Some(Some(snapshot)), Some(Some(encoding))]) => {
+            [snapshot, encoding].map(String::clone)
+        }
+        _ => {
+            return Err(SourceError::Invalid(format!(
+                "{starting}: no snapshot exported"
+            )))
+        }
+    };
     let generated = if num >= 120000 {
         "AND a.attgenerated = ''"
     } else {
         ""
     };
-    let rows = client.query(&PK_TABLES_SQL.replace("GENERATED", generated), &[]);
-    let column = |r: &postgres::Row, i| r.get::<_, Option<String>>(i).unwrap_or_default();
-    let tables: Vec<[String; 6]> = rows
-        .map_err(failed)?
-        .iter()
-        .map(|r| std::array::from_fn(|i| column(r, i)))
+    let rows = client.simple_query(&PK_TABLES_SQL.replace("GENERATED", generated));
+    let tables: Vec<[String; 6]> = simple_rows(rows.map_err(failed)?)
+        .into_iter()
+        .map(|r| std::array::from_fn(|i| r.get(i).cloned().flatten().unwrap_or_default()))
         .collect();
     if !tables.is_empty() {
         let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t[3])).collect();
         let lock = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
         client.batch_execute(&lock).map_err(failed)?;
     }
-    let encoding = client.query_one("SHOW server_encoding", &[]);
-    let encoding: String = encoding.map_err(failed)?.get(0);
     let utf8_switch = !matches!(encoding.as_str(), "UTF8" | "SQL_ASCII");
-    let (tool, url) = (tool.path, url.clone());
-    let job = PkJob {
-        tool,
+    // Both pg_dump runs start now (the second one's start-up and catalog read overlap the
+    // first one and our COPYs); their output is passed on in order, one after the other.
+    let pre_data = Section::spawn(
+        &tool.path,
         url,
+        &snapshot,
+        vec!["--section=pre-data".into()],
+    )?;
+    let exclude =
+        |t: &[String; 6]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
+    // The rest of the data (tables without a usable key, sequence values, large objects)
+    // and the post-data in one pg_dump run: each run reads the whole catalog first, which
+    // costs about as much as a small database's dump (issue 19, fleet fixed cost).
+    let sections = ["--section=data".into(), "--section=post-data".into()];
+    let rest = sections.into_iter().chain(tables.iter().map(exclude));
+    let rest = Section::spawn(&tool.path, url, &snapshot, rest.collect())?;
+    let job = PkJob {
         db,
-        snapshot,
+        pre_data,
+        rest,
         tables,
         utf8_switch,
     };

@@ -30,7 +30,7 @@ mod url;
 
 pub use catalog::{database_exists, drop_database, list_databases, table_row_counts};
 pub use dump::{open_globals, open_source, PgOptions};
-pub use target::{load_part, prepare_restore, restore_into};
+pub use target::{flush_commits, load_part, prepare_restore, restore_into};
 pub use url::PgUrl;
 
 use super::SourceError;

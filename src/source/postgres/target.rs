@@ -82,6 +82,21 @@ pub fn prepare_restore(url: &PgUrl, create: bool, drop_existing: bool) -> Result
     Ok(())
 }
 
+/// Makes every commit of a parallel restore durable: a transaction with an id, committed with
+/// `synchronous_commit = on`, waits for the WAL flush up to its commit record, which covers
+/// every earlier commit, including those of data sessions that did not wait
+/// (`synchronous_commit = off`).
+///
+/// Errors: [`SourceError::Database`] naming the database when the server refuses.
+pub fn flush_commits(url: &PgUrl) -> Result<(), SourceError> {
+    let db = url.database_name();
+    let what = format!("flushing the restore's commits in database \"{db}\"");
+    let sql = "SET synchronous_commit = on; BEGIN; SELECT pg_catalog.txid_current(); COMMIT;";
+    connect(&url.with_database(&db))?
+        .batch_execute(sql)
+        .map_err(|e| db_err(&what, &e))
+}
+
 /// Loads one part of a plain-format dump (`dump`: session settings, then SQL and `COPY` data)
 /// into the URL's database with its own `psql` session, as a parallel restore does for each
 /// table: all or nothing when `one_transaction`, else statement by statement (so that

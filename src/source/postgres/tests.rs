@@ -3,7 +3,7 @@
 //! They never skip: a server that does not answer fails them.
 
 use super::conn::connect;
-use super::tool::{describe_cmd, pick_tool, version_num};
+use super::tool::{describe_cmd, newest_in, pick_tool, version_num};
 use super::*;
 use crate::source::{testdb, Dialect, DumpSource, SourceInfo};
 use std::collections::BTreeMap;
@@ -334,6 +334,142 @@ fn failures_surface_and_dropping_stops_everything() {
         assert!(Instant::now() < deadline, "{sessions} sessions still open");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The command line of process `pid`, arguments joined by spaces.
+fn cmdline(pid: &str) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).replace('\0', " ")
+}
+
+/// Issue 19 (fleet fixed cost): a primary-key-order dump starts its second pg_dump run
+/// (the rest of the data and the post-data) at once, beside the first, and still passes the
+/// output on in order; killing either run fails the dump, and nothing is left running.
+#[test]
+fn both_pg_dump_runs_start_at_once_and_either_failing_fails_the_dump() {
+    let admin = server();
+    // More pre-data and more rest-of-data than the pipes hold: both runs block until read.
+    let (_db, url) = Guard::db(
+        &admin,
+        Some(
+            "DO $$ BEGIN EXECUTE format('CREATE FUNCTION big() RETURNS text LANGUAGE sql AS %L',
+                'SELECT ' || quote_literal(repeat('x', 1000000))); END $$;
+             CREATE TABLE keyed (id int PRIMARY KEY, v text);
+             INSERT INTO keyed SELECT i, 'k' || i FROM generate_series(3, 1, -1) i;
+             CREATE TABLE unkeyed (v text);
+             INSERT INTO unkeyed SELECT repeat('y', 1000) || i FROM generate_series(1, 1000) i;",
+        ),
+    );
+    let db = url.database_name();
+    let src = open_source(&url, &PgOptions::default()).unwrap();
+    let mut running: Vec<String> = children_of_db(&db).iter().map(|p| cmdline(p)).collect();
+    running.sort();
+    assert_eq!(running.len(), 2, "{running:?}");
+    assert!(
+        running[0].contains("--section=data --section=post-data"),
+        "{running:?}"
+    );
+    assert!(running[1].contains("--section=pre-data"), "{running:?}");
+    let (text, _) = read_all(src).unwrap();
+    let [function, keyed, unkeyed, index] = [
+        "CREATE FUNCTION public.big()",
+        "COPY public.keyed (id, v) FROM stdin;",
+        "COPY public.unkeyed (v) FROM stdin;",
+        "ADD CONSTRAINT keyed_pkey PRIMARY KEY",
+    ]
+    .map(|s| text.find(s).unwrap_or_else(|| panic!("{s} missing")));
+    assert!(function < keyed && keyed < unkeyed && unkeyed < index);
+    assert_eq!(
+        copy_rows(&text, "COPY public.keyed (id, v) FROM stdin;"),
+        ["1\tk1", "2\tk2", "3\tk3"]
+    );
+    assert_eq!(
+        copy_rows(&text, "COPY public.unkeyed (v) FROM stdin;").len(),
+        1000
+    );
+    assert!(children_of_db(&db).is_empty());
+    // Killing either run (the other one blocked on its full pipe) fails the dump, naming the
+    // run, and leaves no pg_dump and no session behind.
+    for section in ["--section=pre-data", "--section=data"] {
+        let src = open_source(&url, &PgOptions::default()).unwrap();
+        let pids = children_of_db(&db);
+        let victim = pids.iter().find(|p| cmdline(p).contains(section)).unwrap();
+        Command::new("kill").args(["-9", victim]).status().unwrap();
+        let err = read_all(src).unwrap_err().to_string();
+        assert!(
+            err.contains("killed by signal 9") && err.contains(section) && err.contains(&db),
+            "{err}"
+        );
+        assert!(
+            children_of_db(&db).is_empty(),
+            "{section}: pg_dump left running"
+        );
+        let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let sessions: i64 = connect(&admin)
+                .unwrap()
+                .query_one(&sql, &[])
+                .unwrap()
+                .get(0);
+            if sessions == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{section}: {sessions} sessions still open"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Writes an executable fake client program `name` into `dir` that answers `--version` with
+/// `version` and logs each such question to `log`; returns once it can be run (a process
+/// forked meanwhile may hold the file open for writing for a moment: ETXTBSY).
+fn fake_tool(dir: &Path, name: &str, version: &str, log: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = --version ] || exit 0\necho asked >> '{}'\necho '{name} (PostgreSQL) {version}'\n",
+        log.display()
+    );
+    let partial = dir.join(format!("{name}.partial"));
+    std::fs::write(&partial, script).unwrap();
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&partial, dir.join(name)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Command::new(dir.join(name)).status().is_err() {
+        assert!(Instant::now() < deadline, "{name} does not start");
+        std::thread::yield_now();
+    }
+}
+
+/// Issue 19 (fleet fixed cost): each client program is asked its version once per process
+/// (Debian's pg_wrapper, a Perl script, took 40-80 ms per database), and again once the
+/// program file is replaced (an upgrade).
+#[test]
+fn a_client_program_is_asked_its_version_once_per_program_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("asked");
+    let asked = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    fake_tool(dir.path(), "pg_fake", "99.1", &log);
+    let find = || newest_in("pg_fake", vec![dir.path().to_path_buf()]).unwrap();
+    for _ in 0..3 {
+        let tool = find();
+        assert_eq!(
+            (tool.num, tool.version.as_str()),
+            (990001, "pg_fake (PostgreSQL) 99.1")
+        );
+    }
+    assert_eq!(asked(), 1);
+    fake_tool(dir.path(), "pg_fake", "100.12", &log);
+    assert_eq!((find().num, find().num), (1000012, 1000012));
+    assert_eq!(asked(), 2);
 }
 
 #[test]

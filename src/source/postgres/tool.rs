@@ -7,9 +7,10 @@
 
 use super::PgUrl;
 use crate::source::SourceError;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// `15.19` → 150019, as `server_version_num` (9.x releases count as major version 9).
 pub(super) fn version_num(s: &str) -> Option<u32> {
@@ -30,7 +31,42 @@ pub(super) struct Tool {
     pub(super) num: u32,
 }
 
-/// The newest `name` in /usr/lib/postgresql/*/bin and PATH (earlier places win ties).
+/// What a program file is: its canonical path, size and modification time. A program replaced
+/// on disk (a client upgrade while the daemon runs) is another file.
+type FileStamp = (PathBuf, u64, Option<std::time::SystemTime>);
+
+/// `--version` answers by program file (`None`: it failed or named no version), so that a run
+/// over many databases asks each program once. Starting one is not free: Debian's `pg_wrapper`
+/// on PATH is a Perl script that takes 40-80 ms to answer (issue 19, fleet fixed cost).
+static VERSIONS: Mutex<BTreeMap<FileStamp, Option<(String, u32)>>> = Mutex::new(BTreeMap::new());
+
+/// The first line of `path --version` and its version number, asked once per program file
+/// (see [`VERSIONS`]).
+fn tool_version(path: &Path) -> Option<(String, u32)> {
+    let canonical = path.canonicalize().unwrap_or(path.to_path_buf());
+    let meta = std::fs::metadata(&canonical).ok()?;
+    let stamp = (canonical, meta.len(), meta.modified().ok());
+    let cached = VERSIONS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&stamp)
+        .cloned();
+    if let Some(answer) = cached {
+        return answer;
+    }
+    let mut cmd = Command::new(path);
+    let out = cmd.arg("--version").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.lines().next().unwrap_or("").trim().to_string();
+    let num = version.split_whitespace().find_map(version_num);
+    let answer = num.filter(|_| out.status.success()).map(|n| (version, n));
+    let mut versions = VERSIONS.lock().unwrap_or_else(|p| p.into_inner());
+    versions.insert(stamp, answer.clone());
+    answer
+}
+
+/// The newest `name` in /usr/lib/postgresql/*/bin and PATH (earlier places win ties). Each
+/// program's `--version` is asked once per process and program file ([`tool_version`]).
 pub(super) fn newest_tool(name: &str) -> Option<Tool> {
     let versioned = std::fs::read_dir("/usr/lib/postgresql").map(|d| d.flatten());
     let mut dirs: Vec<PathBuf> = versioned
@@ -40,24 +76,21 @@ pub(super) fn newest_tool(name: &str) -> Option<Tool> {
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
+    newest_in(name, dirs)
+}
+
+/// The newest `name` in `dirs` (earlier ones win ties), as [`newest_tool`].
+pub(super) fn newest_in(name: &str, dirs: Vec<PathBuf>) -> Option<Tool> {
     let (mut seen, mut newest) = (HashSet::new(), None::<Tool>);
     for path in dirs.into_iter().map(|d| d.join(name)) {
         if !path.is_file() || !seen.insert(path.canonicalize().unwrap_or(path.clone())) {
             continue;
         }
-        let mut cmd = Command::new(&path);
-        let Ok(out) = cmd.arg("--version").stdin(Stdio::null()).output() else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = text.lines().next().unwrap_or("").trim().to_string();
-        let newer = |n: &u32| out.status.success() && newest.as_ref().is_none_or(|t| *n > t.num);
-        if let Some(num) = version
-            .split_whitespace()
-            .find_map(version_num)
-            .filter(newer)
-        {
-            newest = Some(Tool { path, version, num });
+        match tool_version(&path) {
+            Some((version, num)) if newest.as_ref().is_none_or(|t| num > t.num) => {
+                newest = Some(Tool { path, version, num });
+            }
+            _ => {}
         }
     }
     newest

@@ -1,21 +1,27 @@
-//! `cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--test-kdf] [--seed N] [--keep]`:
-//! the economics of one `dumpvault run` over a fleet of small databases (issue 19).
+//! `cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--only ENGINE] [--s3]
+//! [--test-kdf] [--seed N] [--keep]`: the economics of one `dumpvault run` over a fleet of
+//! small databases (issue 19).
 //!
 //! Creates N databases (default 200): half SQLite files, half PostgreSQL databases on the local
-//! server (uniquely named, dropped afterwards), each about 3 MB of rows with its own content;
-//! one repository on local disk with one job per engine (`keep = { last = 100 }`). Then, R
+//! server (uniquely named, dropped afterwards; `--only sqlite|postgres`: all of one engine),
+//! each about 3 MB of rows with its own content; one repository (on local disk, or with `--s3`
+//! in a bucket of moto, the S3 server the tests use, started as `--scale` starts it) with one
+//! job per engine (`keep = { last = 100 }`). Then, R
 //! times (default 3), makes one hour's change in every database (1% of the rows updated, among
 //! the newest 5%; 0.3% new rows), times the dump tools alone
-//! over every database one after the other (`pg_dump` to /dev/null; SQLite's online backup to
-//! a file, as dumpvault takes it), and times `dumpvault run --jobs J` (default 1, so that the
+//! over every database one after the other (`pg_dump` to /dev/null, the same pg_dump program
+//! dumpvault picks: the newest in /usr/lib/postgresql/*/bin, not Debian's Perl `pg_wrapper` on
+//! PATH, whose own start-up would count as tool time; SQLite's online backup to a file, as
+//! dumpvault takes it), and times `dumpvault run --jobs J` (default 1, so that the
 //! two add up the same way) with `/usr/bin/time -v` and `--stats-backend`.
 //!
 //! Fixed cost per database = (run wall time − dump tools' wall time) / N. Targets: ≤ 50 ms
 //! fixed cost per database, peak RSS ≤ 256 MiB, and per run: the key file read once, the
 //! index folder and the catalogue folder listed once and each of their files read at most once.
+//! The backend requests per database are reported too (on S3 each is a round trip, and paid).
 
 use super::measure;
-use super::scale::{make_db, touch};
+use super::scale::{make_db, touch, Moto};
 use super::tools::PASSWORD;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -29,10 +35,20 @@ const USER: &str = "postgres";
 /// Rows of ~110 bytes: about 3 MB of dump per database.
 const ROWS: usize = 27_000;
 
-const USAGE: &str = "usage: cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--test-kdf] [--seed N] [--keep] [--bin P]
+/// Any credentials do for moto.
+const S3_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "dumpvault-bench-key"),
+    ("AWS_SECRET_ACCESS_KEY", "dumpvault-bench-secret"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+const USAGE: &str = "usage: cargo xtask bench --fleet [--dbs N] [--runs R] [--jobs J] [--only ENGINE] [--s3] [--test-kdf] [--seed N] [--keep] [--bin P]
   --dbs N     databases (default 200: half SQLite, half PostgreSQL)
   --runs R    `dumpvault run` repetitions (default 3)
   --jobs J    databases dumped at once (default 1: the dump tools are timed one after the other)
+  --only E    all databases of one engine: sqlite or postgres (the per-engine fixed cost)
+  --s3        the repository in a bucket on moto (local S3 server) instead of a local directory
   --test-kdf  repository with the small test Argon2id cost (default: 64 MiB, 3 passes)
   --keep      keep target/bench/fleet-work
   --bin P     measure this dumpvault binary instead of building target/release/dumpvault";
@@ -41,6 +57,9 @@ struct Opts {
     dbs: usize,
     runs: usize,
     jobs: usize,
+    /// `Some(true)`: SQLite only; `Some(false)`: PostgreSQL only; `None`: half each.
+    only_sqlite: Option<bool>,
+    s3: bool,
     test_kdf: bool,
     seed: u64,
     keep: bool,
@@ -48,11 +67,24 @@ struct Opts {
     bin: Option<PathBuf>,
 }
 
+impl Opts {
+    /// How many of the databases are SQLite files (the rest are PostgreSQL databases).
+    fn sqlite_count(&self) -> usize {
+        match self.only_sqlite {
+            Some(true) => self.dbs,
+            Some(false) => 0,
+            None => self.dbs / 2,
+        }
+    }
+}
+
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         dbs: 200,
         runs: 3,
         jobs: 1,
+        only_sqlite: None,
+        s3: false,
         test_kdf: false,
         seed: 1,
         keep: false,
@@ -70,6 +102,14 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--dbs" => o.dbs = val()?.parse()?,
             "--runs" => o.runs = val()?.parse()?,
             "--jobs" => o.jobs = val()?.parse()?,
+            "--only" => {
+                o.only_sqlite = match val()?.as_str() {
+                    "sqlite" => Some(true),
+                    "postgres" | "pg" => Some(false),
+                    e => bail!("--only {e:?}: sqlite or postgres\n{USAGE}"),
+                }
+            }
+            "--s3" => o.s3 = true,
             "--test-kdf" => o.test_kdf = true,
             "--seed" => o.seed = val()?.parse()?,
             "--keep" => o.keep = true,
@@ -189,10 +229,11 @@ impl Drop for PgFleet {
 /// Wall seconds of the dump tools alone, one database after the other: `pg_dump` to /dev/null,
 /// SQLite's online backup API into a file (dumpvault's own SQLite snapshot step).
 fn tools_alone(pg: &PgFleet, sqlite: &[PathBuf], scratch: &Path) -> Result<(f64, f64)> {
+    let pg_dump = pg_dump_program();
     let _ = Command::new("sync").status();
     let t = Instant::now();
     for name in &pg.0 {
-        let st = Command::new("pg_dump")
+        let st = Command::new(&pg_dump)
             .args(["-h", HOST, "-p", PORT, "-U", USER, "-d", name])
             .stdout(Stdio::null())
             .status()?;
@@ -215,6 +256,25 @@ fn tools_alone(pg: &PgFleet, sqlite: &[PathBuf], scratch: &Path) -> Result<(f64,
     Ok((pg_secs, t.elapsed().as_secs_f64()))
 }
 
+/// The pg_dump dumpvault runs: the newest /usr/lib/postgresql/*/bin/pg_dump, else the one on
+/// PATH (on Debian a Perl wrapper that costs 40-80 ms to start).
+fn pg_dump_program() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let p = e.path().join("bin/pg_dump");
+            p.is_file().then_some((major, p))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map_or_else(|| PathBuf::from("pg_dump"), |(_, p)| p)
+}
+
 /// One measured run.
 struct RunRow {
     wall: f64,
@@ -231,6 +291,14 @@ struct RunRow {
 impl RunRow {
     fn fixed_ms(&self, n: usize) -> f64 {
         (self.wall - self.pg_tools - self.sqlite_tools) * 1000.0 / n as f64
+    }
+    /// Backend requests of every kind.
+    fn requests(&self) -> u64 {
+        let kinds = ["list", "read", "stat", "write", "delete"];
+        kinds
+            .iter()
+            .map(|k| self.stats[*k]["requests"].as_u64().unwrap_or(0))
+            .sum()
     }
     fn folder(&self, folder: &str, kind: &str) -> u64 {
         self.stats["by_folder"][folder][kind]["requests"]
@@ -254,6 +322,55 @@ fn count_files(dir: &Path) -> usize {
     n
 }
 
+/// Where the bench's repository lives: a local directory, or a bucket on moto (kept running
+/// while this lives).
+struct Location {
+    url: String,
+    /// The local directory, to count its index and catalogue files.
+    dir: Option<PathBuf>,
+    env: Vec<(&'static str, &'static str)>,
+    _moto: Option<Moto>,
+}
+
+impl Location {
+    fn new(s3: bool, work: &Path) -> Result<Location> {
+        if !s3 {
+            let dir = work.join("repo");
+            let url = dir.display().to_string();
+            return Ok(Location {
+                url,
+                dir: Some(dir),
+                env: Vec::new(),
+                _moto: None,
+            });
+        }
+        let moto = Moto::start(&crate::root().join("target/tmp"))?;
+        moto.create_bucket("fleet")?;
+        Ok(Location {
+            url: format!("s3://fleet/repo?endpoint=http://127.0.0.1:{}", moto.port),
+            dir: None,
+            env: S3_ENV.to_vec(),
+            _moto: Some(moto),
+        })
+    }
+
+    /// Index and catalogue files in the repository: counted on disk, or on S3 the files
+    /// written minus those deleted by the earlier runs (`rows`; `init` writes neither).
+    fn files(&self, rows: &[RunRow]) -> (usize, usize) {
+        if let Some(dir) = &self.dir {
+            return (
+                count_files(&dir.join("index")),
+                count_files(&dir.join("catalogue")),
+            );
+        }
+        let net = |folder: &str| -> usize {
+            let sum = |kind: &str| rows.iter().map(|r| r.folder(folder, kind)).sum::<u64>();
+            sum("write").saturating_sub(sum("delete")) as usize
+        };
+        (net("index"), net("catalogue"))
+    }
+}
+
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let started = Instant::now();
@@ -269,7 +386,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = out_dir.join("fleet-work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("sqlite"))?;
-    let n_sqlite = opts.dbs / 2;
+    let n_sqlite = opts.sqlite_count();
     let t = Instant::now();
     let sqlite: Vec<PathBuf> = (0..n_sqlite)
         .map(|i| work.join("sqlite").join(format!("app{i:03}.db")))
@@ -283,19 +400,23 @@ pub fn run(args: &[String]) -> Result<()> {
         "bench --fleet: {} databases created in {setup:.1} s",
         opts.dbs
     );
-    let repo = work.join("repo");
+    let repo = Location::new(opts.s3, &work)?;
     let pwfile = work.join("password");
     std::fs::write(&pwfile, format!("{PASSWORD}\n"))?;
     let mut init = Command::new(&bin);
-    init.env("DUMPVAULT_REPOSITORY", &repo)
+    init.env("DUMPVAULT_REPOSITORY", &repo.url)
         .env("DUMPVAULT_PASSWORD_FILE", &pwfile)
+        .envs(repo.env.iter().copied())
         .args(["init", "--quiet"]);
     if opts.test_kdf {
         init.args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
     }
     crate::run(&mut init)?;
     let config = work.join("dumpvault.toml");
-    std::fs::write(&config, config_toml(&repo, &pwfile, &sqlite, &pg, &work))?;
+    std::fs::write(
+        &config,
+        config_toml(&repo.url, &pwfile, &sqlite, &pg, &work),
+    )?;
     let mut rows = Vec::new();
     for round in 0..opts.runs as u64 {
         for p in &sqlite {
@@ -303,12 +424,11 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         pg.touch(round + 1)?;
         let (pg_tools, sqlite_tools) = tools_alone(&pg, &sqlite, &work)?;
-        let before = (
-            count_files(&repo.join("index")),
-            count_files(&repo.join("catalogue")),
-        );
-        let (ran, stats, ok, failed) = dumpvault_run(&bin, &config, opts.jobs, &work)
-            .with_context(|| format!("dumpvault run, round {round}"))?;
+        let before = repo.files(&rows);
+        let names = job_names(&sqlite, &pg);
+        let (ran, stats, ok, failed) =
+            dumpvault_run(&bin, &config, &repo, &names, opts.jobs, &work)
+                .with_context(|| format!("dumpvault run, round {round}"))?;
         let row = RunRow {
             wall: ran.cost.wall,
             pg_tools,
@@ -320,12 +440,13 @@ pub fn run(args: &[String]) -> Result<()> {
             before,
         };
         eprintln!(
-            "bench --fleet: run {}: {:.2} s, dump tools alone {:.2} s, fixed {:.1} ms per database, peak RSS {} MiB, {} ok",
+            "bench --fleet: run {}: {:.2} s, dump tools alone {:.2} s, fixed {:.1} ms per database, peak RSS {} MiB, {:.1} requests per database, {} ok",
             round + 1,
             row.wall,
             row.pg_tools + row.sqlite_tools,
             row.fixed_ms(opts.dbs),
             row.rss_kib / 1024,
+            row.requests() as f64 / opts.dbs as f64,
             row.ok
         );
         rows.push(row);
@@ -340,6 +461,7 @@ pub fn run(args: &[String]) -> Result<()> {
             json!({"wall_s": measure::round3(r.wall), "pg_dump_s": measure::round3(r.pg_tools),
                 "sqlite_backup_s": measure::round3(r.sqlite_tools),
                 "fixed_ms_per_db": measure::round3(r.fixed_ms(opts.dbs)),
+                "requests_per_db": measure::round3(r.requests() as f64 / opts.dbs as f64),
                 "peak_rss_kib": r.rss_kib, "ok": r.ok, "failed": r.failed,
                 "index_files_before": r.before.0, "catalogue_files_before": r.before.1,
                 "backend_requests": r.stats})
@@ -347,7 +469,8 @@ pub fn run(args: &[String]) -> Result<()> {
         .collect();
     std::fs::write(
         out_dir.join("fleet.json"),
-        serde_json::to_string_pretty(&json!({"dbs": opts.dbs, "jobs": opts.jobs,
+        serde_json::to_string_pretty(&json!({"dbs": opts.dbs, "sqlite": n_sqlite,
+            "postgres": opts.dbs - n_sqlite, "jobs": opts.jobs, "s3": opts.s3,
             "test_kdf": opts.test_kdf, "seed": opts.seed, "runs": js}))?,
     )?;
     if !opts.keep {
@@ -361,15 +484,18 @@ pub fn run(args: &[String]) -> Result<()> {
 fn dumpvault_run(
     bin: &Path,
     config: &Path,
+    repo: &Location,
+    names: &[&str],
     jobs: usize,
     work: &Path,
 ) -> Result<(measure::Ran, Value, usize, Vec<String>)> {
     let mut c = Command::new(bin);
     c.env("DUMPVAULT_CONFIG", config)
         .env_remove("DUMPVAULT_REPOSITORY")
+        .envs(repo.env.iter().copied())
         .args(["--json", "--stats-backend", "run", "--jobs"])
         .arg(jobs.to_string())
-        .args(["sqlite", "pg"]);
+        .args(names);
     let ran = measure::run(&c, None, None, &work.join("run"))?;
     let stderr = std::fs::read_to_string(work.join("run/stderr")).unwrap_or_default();
     let stats = (stderr.lines().rev())
@@ -390,13 +516,7 @@ fn dumpvault_run(
     Ok((ran, stats, ok, failed))
 }
 
-fn config_toml(
-    repo: &Path,
-    pwfile: &Path,
-    sqlite: &[PathBuf],
-    pg: &PgFleet,
-    work: &Path,
-) -> String {
+fn config_toml(repo: &str, pwfile: &Path, sqlite: &[PathBuf], pg: &PgFleet, work: &Path) -> String {
     let list =
         |v: Vec<String>| -> String { v.iter().map(|s| format!("  {s:?},\n")).collect::<String>() };
     let sq = list(
@@ -410,42 +530,63 @@ fn config_toml(
     // forget each run's predecessors and prune every run. `last = 100` forgets nothing here, so
     // a run is what an hourly run costs before its retention removes anything.
     let keep = "keep = { last = 100 }";
-    format!(
-        "status_file = {:?}\n\n[repository.main]\nurl = {:?}\npassword_file = {:?}\n\n\
-         [job.sqlite]\nrepository = \"main\"\ntags = [\"fleet\"]\n{keep}\nsources = [\n{sq}]\n\n\
-         [job.pg]\nrepository = \"main\"\ntags = [\"fleet\"]\n{keep}\nsources = [\n{pgs}]\n",
+    let mut toml = format!(
+        "status_file = {:?}\n\n[repository.main]\nurl = {repo:?}\npassword_file = {:?}\n",
         work.join("status.json").display().to_string(),
-        repo.display().to_string(),
         pwfile.display().to_string()
-    )
+    );
+    for (name, sources) in [("sqlite", sq), ("pg", pgs)] {
+        if !sources.is_empty() {
+            toml += &format!(
+                "\n[job.{name}]\nrepository = \"main\"\ntags = [\"fleet\"]\n{keep}\n\
+                 sources = [\n{sources}]\n"
+            );
+        }
+    }
+    toml
+}
+
+/// The bench's jobs that have databases (see [`config_toml`]).
+fn job_names(sqlite: &[PathBuf], pg: &PgFleet) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if !sqlite.is_empty() {
+        names.push("sqlite");
+    }
+    if !pg.0.is_empty() {
+        names.push("pg");
+    }
+    names
 }
 
 fn markdown(rows: &[RunRow], opts: &Opts, setup: f64, total: f64) -> String {
     let n = opts.dbs;
+    let n_sqlite = opts.sqlite_count();
     let mut md = format!(
-        "#### `dumpvault run` over {n} databases ({} SQLite, {} PostgreSQL, ~3 MB of dump each), --jobs {}\n\n\
-         | run | wall | pg_dump alone | SQLite backup alone | fixed cost per database | peak RSS | requests (list/read/stat/write/delete) | keys read | index: listed, read (files) | catalogue: listed, read (files) | snapshots: listed, read | ok |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        n / 2,
-        n - n / 2,
-        opts.jobs
+        "#### `dumpvault run` over {n} databases ({} SQLite, {} PostgreSQL, ~3 MB of dump each), --jobs {}, repository {}\n\n\
+         | run | wall | pg_dump alone | SQLite backup alone | fixed cost per database | peak RSS | requests (list/read/stat/write/delete) | requests per database | keys read | index: listed, read (files) | catalogue: listed, read (files) | snapshots: listed, read | ok |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        n_sqlite,
+        n - n_sqlite,
+        opts.jobs,
+        if opts.s3 { "on S3 (moto)" } else { "on local disk" }
     );
     let k = |r: &RunRow, kind: &str| r.stats[kind]["requests"].as_u64().unwrap_or(0);
     for (i, r) in rows.iter().enumerate() {
         md += &format!(
-            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.1} ms | {} MiB | {} ({}/{}/{}/{}/{}) | {} | {}, {} ({}) | {}, {} ({}) | {}, {} | {} |\n",
+            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.1} ms | {} MiB | {} ({}/{}/{}/{}/{}) | {:.1} | {} | {}, {} ({}) | {}, {} ({}) | {}, {} | {} |\n",
             i + 1,
             r.wall,
             r.pg_tools,
             r.sqlite_tools,
             r.fixed_ms(n),
             r.rss_kib / 1024,
-            ["list", "read", "stat", "write", "delete"].iter().map(|x| k(r, x)).sum::<u64>(),
+            r.requests(),
             k(r, "list"),
             k(r, "read"),
             k(r, "stat"),
             k(r, "write"),
             k(r, "delete"),
+            r.requests() as f64 / n as f64,
             r.folder("keys", "read"),
             r.folder("index", "list"),
             r.folder("index", "read"),
@@ -516,11 +657,17 @@ fn markdown(rows: &[RunRow], opts: &Opts, setup: f64, total: f64) -> String {
     }
     md += &format!(
         "\n- databases created in {setup:.0} s; {total:.0} s in all; measured with {}; load average at the end {}\n\
-         - `cargo xtask bench --fleet --dbs {n} --runs {} --jobs {}{}` (seed {})\n",
+         - `cargo xtask bench --fleet --dbs {n} --runs {} --jobs {}{}{}{}` (seed {})\n",
         measure::method(),
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         opts.runs,
         opts.jobs,
+        match opts.only_sqlite {
+            Some(true) => " --only sqlite",
+            Some(false) => " --only postgres",
+            None => "",
+        },
+        if opts.s3 { " --s3" } else { "" },
         if opts.test_kdf { " --test-kdf" } else { "" },
         opts.seed
     );

@@ -1,6 +1,7 @@
 //! Why changed chunks get no delta base (issue 16, part 1): on the second snapshot of the
 //! uniform and mixed models, every new data chunk that dumpvault stored whole is re-examined with the library:
-//! the base finder ([`dumpvault::delta::BaseFinder`]) is replayed against the first
+//! the base finder ([`dumpvault::delta::BaseFinder::propose`], by content then by position,
+//! with the table anchors of the new snapshot's data sections) is replayed against the first
 //! snapshot's chunk list to get the candidates it proposed, and the chunk's "content base" is
 //! found by content: the previous dump's chunk holding the first line of the new chunk that
 //! the previous dump has unchanged. Each whole chunk falls in one class:
@@ -99,13 +100,23 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
     let old_lines = line_offsets(&old_text);
     drop(old_text);
     let mut finder = BaseFinder::from_stream(&repo, &index, s0)?;
+    // The table anchors the reader reported: the new stream's data sections.
+    let anchors: Vec<(u64, String)> = (s1.sections.iter())
+        .filter(|s| s.kind == dumpvault::format::section::SectionKind::Data)
+        .map(|s| (s.start, s.table.clone().unwrap_or_else(|| s.name.clone())))
+        .collect();
+    let mut load = |b: &Id| dumpvault::pack::reader::read_base(&repo, &index, b).ok();
     let mut seen: HashSet<Id> = HashSet::new();
     let mut classes: HashMap<&str, (u64, u64, u64)> = HashMap::new();
     let (mut new_chunks, mut deltas, mut whole) = (0u64, 0u64, 0u64);
     let (mut off_by, mut no_candidates, mut unusable) = (Vec::new(), 0u64, 0u64);
     for (id, offset, size) in &next {
         let is_new = !prev_pos.contains_key(id) && seen.insert(*id);
-        let candidates = finder.candidates(id, *size, is_new);
+        let (start, end) = (*offset as usize, (*offset + *size) as usize);
+        let data = new_text.get(start..end).context("hour 1 shorter than its snapshot")?;
+        let from = anchors.partition_point(|a| a.0 < *offset);
+        let to = anchors.partition_point(|a| a.0 < *offset + *size);
+        let candidates = finder.propose(&mut load, id, data, is_new, &anchors[from..to]);
         if !is_new {
             continue;
         }
@@ -127,7 +138,6 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
         } else if usable.is_empty() {
             unusable += 1;
         }
-        let (start, end) = (*offset as usize, (*offset + *size) as usize);
         let class = match first_shared(&new_text, start, end.min(new_text.len()), &old_lines) {
             None => ("no_shared_line", 0),
             Some((old_off, _new_off)) => {
@@ -160,6 +170,7 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
         "new_data_chunks": new_chunks, "delta": deltas, "whole": whole,
         "no_base_share": whole as f64 / new_chunks.max(1) as f64,
         "no_candidates": no_candidates, "candidates_unusable": unusable,
+        "previous_chunks_loaded": finder.loads(),
         "classes": classes.iter().map(|(k, (n, stored, patch))| (k.to_string(),
             json!({"chunks": n, "stored_whole": stored, "patch_against_content_base": patch})))
             .collect::<serde_json::Map<_, _>>(),

@@ -669,9 +669,9 @@ fn markdown(
 
 /// moto's S3 server on a free loopback port, from the virtual environment the tests use
 /// (target/tmp/moto-venv, installed when missing); killed on drop.
-struct Moto {
+pub(super) struct Moto {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Moto {
@@ -708,7 +708,7 @@ impl Moto {
         Ok(py)
     }
 
-    fn start(tmp: &Path) -> Result<Moto> {
+    pub(super) fn start(tmp: &Path) -> Result<Moto> {
         let py = Moto::python(tmp)?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(tmp.join(format!("moto-scale-{port}.log")))?;
@@ -756,7 +756,7 @@ impl Moto {
             .context("no HTTP status")
     }
 
-    fn create_bucket(&self, bucket: &str) -> Result<()> {
+    pub(super) fn create_bucket(&self, bucket: &str) -> Result<()> {
         let st = self.http("PUT", &format!("/{bucket}"))?;
         anyhow::ensure!(st == 200, "creating bucket {bucket}: HTTP {st}");
         Ok(())

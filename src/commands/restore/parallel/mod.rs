@@ -55,6 +55,9 @@ pub struct Target<'a> {
     pub drop_existing: bool,
     /// Parts loaded at once (at least 1).
     pub jobs: usize,
+    /// PostgreSQL: `maintenance_work_mem` of the sessions that build indexes and constraints
+    /// (a server size such as `256MB`; `None`: the server's own).
+    pub maintenance_work_mem: Option<String>,
 }
 
 /// The snapshot stream being restored.
@@ -124,6 +127,17 @@ struct Loader<'a> {
     progress: Forward<'a>,
     hash: Option<StreamHash>,
     abort: AtomicBool,
+}
+
+/// Which step a part belongs to: decides its session settings (see [`Loader::session`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Schema (pre-data, post-data): the server's settings.
+    Schema,
+    /// Table and other data: PostgreSQL commits without waiting for its WAL flush.
+    Data,
+    /// Indexes and constraints: PostgreSQL with [`Target::maintenance_work_mem`].
+    Index,
 }
 
 /// What a part loads: bytes read already, stream ranges decoded as it goes, or a piece.
@@ -294,37 +308,51 @@ pub fn run(
         }
         DatabaseUrl::Sqlite(_) => {}
     }
-    loader.load("the schema (pre-data)", Body::Bytes(pre))?;
+    progress.set_phase("restoring pre-data");
+    tracing::info!(step = "pre-data", "parallel restore step");
+    loader.load("the schema (pre-data)", Body::Bytes(pre), Step::Schema)?;
+    progress.set_phase("restoring data");
+    tracing::info!(step = "data", "parallel restore step");
     let data = data_parts(layout, &big, &loader.small, mysql);
     let data_units: Vec<Unit> = data.iter().map(|(u, _)| u.clone()).collect();
     loader.pool(&data_units, |i, u| match &data[i].1 {
-        Some(p) => loader.load_at(&u.what, u.start(), Body::Piece(p)),
-        None => loader.load(&u.what, Body::Stream(&u.ranges)),
+        Some(p) => loader.load_at(&u.what, u.start(), Body::Piece(p), Step::Data),
+        None => loader.load(&u.what, Body::Stream(&u.ranges), Step::Data),
     })?;
     if !layout.other_data.is_empty() {
         let start = layout.other_data[0].start;
         let body = Body::Stream(&layout.other_data);
-        loader.load_at("sequence values and other data", start, body)?;
+        loader.load_at("sequence values and other data", start, body, Step::Data)?;
     }
+    tracing::info!(step = "stream hash check", "parallel restore step");
     loader.check_hash()?;
     let mut foreign_keys = layout.foreign_keys.clone();
     for u in &mut foreign_keys {
         let text = String::from_utf8_lossy(&loader.small.concat(&u.ranges)).into_owned();
         u.locks.extend(referenced_table(&text));
     }
+    progress.set_phase("restoring indexes and constraints");
+    tracing::info!(step = "indexes and constraints", "parallel restore step");
     for units in [&layout.indexes, &foreign_keys] {
         loader.pool(units, |_, u| {
             let body = Body::Bytes(loader.small.concat(&u.ranges));
-            loader.load_at(&u.what, u.start(), body)
+            loader.load_at(&u.what, u.start(), body, Step::Index)
         })?;
     }
     if !layout.rest.is_empty() {
+        progress.set_phase("restoring post-data");
+        tracing::info!(step = "post-data", "parallel restore step");
         let body = Body::Bytes(loader.small.concat(&layout.rest));
         loader.load_at(
             "the rest of the schema (post-data)",
             layout.rest[0].start,
             body,
+            Step::Schema,
         )?;
+    }
+    if let DatabaseUrl::Postgres(u) = target.url {
+        // The data sessions committed without waiting for their WAL flush: flush it all now.
+        postgres::flush_commits(u)?;
     }
     progress.finish();
     outcome(src, &restored)
@@ -399,14 +427,30 @@ impl Loader<'_> {
         }
     }
 
+    /// SQL that starts a part's session, before the dump's own settings (PostgreSQL only):
+    /// `synchronous_commit = off` for data (a crash may lose a commit, not corrupt anything;
+    /// [`postgres::flush_commits`] makes them durable before the restore succeeds), and
+    /// `maintenance_work_mem` for index builds (fewer sort runs spilled to disk, and room for
+    /// parallel workers, which the server gives at least 32 MB each).
+    fn session(&self, step: Step) -> String {
+        if !matches!(self.target.url, DatabaseUrl::Postgres(_)) {
+            return String::new();
+        }
+        match (step, &self.target.maintenance_work_mem) {
+            (Step::Data, _) => "SET synchronous_commit = off;\n".into(),
+            (Step::Index, Some(m)) => format!("SET maintenance_work_mem = '{m}';\n"),
+            _ => String::new(),
+        }
+    }
+
     /// Loads a part that starts the dump (no settings before it).
-    fn load(&self, what: &str, body: Body) -> Result<()> {
+    fn load(&self, what: &str, body: Body, step: Step) -> Result<()> {
         let start = match &body {
             Body::Stream(r) => r.first().map_or(0, |r| r.start),
             Body::Bytes(_) => 0,
             Body::Piece(p) => p.nominal.start,
         };
-        self.load_at(what, start, body)
+        self.load_at(what, start, body, step)
     }
 
     /// Writes a part's body to `w` (its client); the outcome of its stream reads.
@@ -445,15 +489,20 @@ impl Loader<'_> {
     }
 
     /// Loads a part that starts at stream offset `start`, after the settings before it.
-    fn load_at(&self, what: &str, start: u64, body: Body) -> Result<()> {
+    fn load_at(&self, what: &str, start: u64, body: Body, step: Step) -> Result<()> {
         let before: Vec<Range<u64>> = (self.settings.iter())
             .filter(|r| r.start < start)
             .map(|r| r.start..r.end.min(start))
             .collect();
-        let prefix = self.small.concat(&before);
+        let mut prefix = self.session(step).into_bytes();
+        prefix.extend(self.small.concat(&before));
+        let began = std::time::Instant::now();
+        // Shown with the other parts loading at once (a table's data: the table).
+        let item = what.strip_prefix("data of table ").unwrap_or(what);
+        self.progress.0.start_item(item);
         let (tx, rx) = crossbeam_channel::bounded(32);
         let mut reader = ChannelReader::new(rx, Some(&self.abort));
-        std::thread::scope(|s| {
+        let r = std::thread::scope(|s| {
             let producer = s.spawn(move || {
                 let w = ChannelWriter::new(tx.clone(), Some(&self.abort));
                 let mut w = std::io::BufWriter::with_capacity(256 * 1024, w);
@@ -484,7 +533,11 @@ impl Loader<'_> {
                 (Err(p), _) => Err(p),
                 (Ok(()), Err(c)) => Err(c.into()),
             }
-        })
+        });
+        self.progress.0.end_item(item);
+        let secs = began.elapsed().as_secs_f64();
+        tracing::info!(part = %what, secs = format!("{secs:.2}"), ok = r.is_ok(), "loaded");
+        r
     }
 
     /// Runs `f` on every unit (with its index), `jobs` at a time, in order, never two units
