@@ -354,3 +354,4 @@ impl Archiver<'_> {
         })
     }
 }
+#[cfg(test)] mod diag_tmp;

@@ -34,15 +34,15 @@ pub fn set_json_status(on: bool) {
 
 /// Runs `f` (a write to stderr) with the terminal bars, if any are drawn, hidden meanwhile.
 pub fn suspend_bars<R>(f: impl FnOnce() -> R) -> R {
-    let active = ACTIVE.lock().ok().and_then(|a| match a.as_ref() {
-        Some(Active::Bar(w)) => w.upgrade().map(Active::Bar),
-        Some(Active::Multi(m)) => Some(Active::Multi(m.clone())),
-        None => None,
-    });
-    match active {
-        Some(Active::Bar(b)) => b.suspend(f),
-        Some(Active::Multi(m)) => m.suspend(f),
-        None => f(),
+    let (bar, multi) = match ACTIVE.lock().as_deref() {
+        Ok(Some(Active::Bar(w))) => (w.upgrade(), None),
+        Ok(Some(Active::Multi(m))) => (None, Some(m.clone())),
+        _ => (None, None),
+    };
+    match (bar, multi) {
+        (Some(b), _) => b.suspend(f),
+        (_, Some(m)) => m.suspend(f),
+        _ => f(),
     }
 }
 

@@ -394,16 +394,39 @@ fn db_with_table(prefix: &str, table: &str) -> PgDb {
     db
 }
 
-/// Every drawn line naming `table` begins with `label`, and there is one: each database has a
-/// line of its own and no figure of one is shown under another's name.
-fn lines_labelled(lines: &[String], table: &str, label: &str) {
-    let naming: Vec<&String> = lines.iter().filter(|l| l.contains(table)).collect();
-    assert!(!naming.is_empty(), "no line names {table}: {lines:#?}");
-    for l in naming {
+/// Where each bar line starts in `text`: its label, a blank and a spinner character
+/// (indicatif's braille dots), as `(offset, label)` sorted by offset.
+fn bar_starts<'a>(text: &str, labels: &[&'a str]) -> Vec<(usize, &'a str)> {
+    let mut starts: Vec<(usize, &str)> = Vec::new();
+    for label in labels {
+        for (i, _) in text.match_indices(&format!("{label} ")) {
+            let next = text[i + label.len() + 1..].chars().next();
+            if next.is_some_and(|c| ('\u{2800}'..='\u{28ff}').contains(&c)) {
+                starts.push((i, *label));
+            }
+        }
+    }
+    starts.sort();
+    starts
+}
+
+/// Each database has a bar line of its own, labelled, and no figure of one is shown under
+/// another's name: every place the terminal shows table `tables[k]` lies in a bar line
+/// labelled `labels[k]` (the lines may wrap into one another; escapes end a line).
+fn lines_labelled(capture: &str, labels: &[&str], tables: &[&str]) {
+    let text = drawn_lines(capture).join("\n");
+    let starts = bar_starts(&text, labels);
+    for (label, table) in labels.iter().zip(tables) {
         assert!(
-            l.trim_start().starts_with(label),
-            "{label:?} / {table}: {l:?}"
+            starts.iter().any(|(_, l)| l == label),
+            "no bar line labelled {label:?}: {text}"
         );
+        let shown: Vec<usize> = text.match_indices(table).map(|(i, _)| i).collect();
+        assert!(!shown.is_empty(), "{table} not shown: {text}");
+        for i in shown {
+            let line = starts.iter().rev().find(|(s, _)| *s < i);
+            assert_eq!(line.map(|l| l.1), Some(*label), "{table} at {i}: {text}");
+        }
     }
 }
 
@@ -415,9 +438,8 @@ fn multi_database_snapshot_shows_a_bar_per_database() {
     let a = db_with_table("multia", "t_alpha");
     let b = db_with_table("multib", "t_beta");
     let shown = on_tty(&t, &["snapshot", &a.url(), &b.url(), "--jobs", "2"]);
-    let lines = drawn_lines(&shown);
-    lines_labelled(&lines, "public.t_alpha", &a.name);
-    lines_labelled(&lines, "public.t_beta", &b.name);
+    let labels = [a.name.as_str(), b.name.as_str()];
+    lines_labelled(&shown, &labels, &["public.t_alpha", "public.t_beta"]);
     assert!(shown.contains("0 of 2 databases failed"), "{shown}");
 
     let out = dv(
@@ -470,9 +492,12 @@ fn fleet_run_shows_a_bar_per_database_on_a_terminal() {
     .unwrap();
     let config = cfg.to_str().unwrap();
     let shown = on_tty(&t, &["run", "--config", config, "nightly"]);
-    let lines = drawn_lines(&shown);
-    lines_labelled(&lines, "public.t_alpha", &format!("nightly: {}", a.name));
-    lines_labelled(&lines, "public.t_beta", &format!("nightly: {}", b.name));
+    let labels = [
+        format!("nightly: {}", a.name),
+        format!("nightly: {}", b.name),
+    ];
+    let labels = [labels[0].as_str(), labels[1].as_str()];
+    lines_labelled(&shown, &labels, &["public.t_alpha", "public.t_beta"]);
     assert!(shown.contains("0 of 2 databases failed"), "{shown}");
 
     let shown = on_tty(&t, &["run", "--config", config, "nightly", "--json"]);
