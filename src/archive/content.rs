@@ -16,6 +16,27 @@
 //! chunk).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The maps' keys are hashes already: used as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashMapOf = HashMap<u64, Hit, BuildHasherDefault<Prehashed>>;
 
 /// Previous chunks whose records the window keeps (~1 MiB of 64 KiB chunks, as hashes only).
 pub const WINDOW: usize = 16;
@@ -25,6 +46,10 @@ pub const MAX_LOADS: usize = 2;
 const MIN_RECORD: usize = 12;
 /// The longest first field, in bytes, taken as a record's key.
 const MAX_KEY: usize = 48;
+/// One record in `SAMPLE` is matched: those whose key (or, without a key, whose bytes) hash
+/// to 0 modulo `SAMPLE` (bits 32 and up: the maps use the low and top bits), the same records in both streams (content-defined sampling, as the
+/// features of a resemblance sketch), so the window holds and looks up a quarter of them.
+pub const SAMPLE: u64 = 4;
 
 /// Where a record of a loaded previous chunk is: the chunk's index in the previous stream and
 /// the record's offset in the chunk, in bytes.
@@ -44,10 +69,11 @@ pub struct Record {
     pub key: Option<u64>,
 }
 
-/// The complete records of `bytes` (a chunk): the spans between two record starts (after a
-/// `\n`, or the `(` of a `),(`), at least [`MIN_RECORD`] bytes long. The span before the first
-/// start and after the last one may be cut by the chunk's ends and are left out.
-pub fn records(bytes: &[u8]) -> Vec<Record> {
+/// The sampled complete records of `bytes` (a chunk): the spans between two record starts
+/// (after a `\n`, or the `(` of a `),(`), at least [`MIN_RECORD`] bytes long, one in about
+/// [`SAMPLE`] (by content). The span before the first start and after the last one may be
+/// cut by the chunk's ends and are left out.
+pub fn records(bytes: &[u8], sample: u64) -> Vec<Record> {
     let mut starts: Vec<usize> = memchr::memchr_iter(b'\n', bytes).map(|i| i + 1).collect();
     let rows: Vec<usize> = memchr::memmem::find_iter(bytes, b"),(")
         .map(|i| i + 2)
@@ -56,7 +82,8 @@ pub fn records(bytes: &[u8]) -> Vec<Record> {
         starts.extend(rows);
         starts.sort_unstable();
     }
-    let mut out = Vec::with_capacity(starts.len());
+    let sample = sample.max(1);
+    let mut out = Vec::with_capacity(starts.len() / sample as usize + 1);
     for w in starts.windows(2) {
         let (a, b) = (w[0], w[1]);
         if b - a < MIN_RECORD {
@@ -67,10 +94,18 @@ pub fn records(bytes: &[u8]) -> Vec<Record> {
         let key = memchr::memchr2(b'\t', b',', head)
             .filter(|p| *p > 0)
             .map(|p| hash(&rec[..p]));
+        let line = match key {
+            Some(k) if (k >> 32) % sample != 0 => continue,
+            Some(_) => hash(rec),
+            None => match hash(rec) {
+                h if (h >> 32) % sample != 0 => continue,
+                h => h,
+            },
+        };
         out.push(Record {
             at: a as u32,
             len: (b - a) as u32,
-            line: hash(rec),
+            line,
             key,
         });
     }
@@ -109,16 +144,30 @@ pub struct Votes {
 }
 
 /// The sliding window over the previous stream's chunks: see the module notes.
-#[derive(Default)]
 pub struct Window {
+    /// One record in `sample` is matched ([`SAMPLE`]; 1 in tests).
+    pub sample: u64,
     /// The loaded chunks in load order, with the hashes they added (to evict them).
     loaded: VecDeque<(u32, Vec<(u64, Option<u64>)>)>,
-    lines: HashMap<u64, Hit>,
-    keys: HashMap<u64, Hit>,
+    lines: HashMapOf,
+    keys: HashMapOf,
     /// Index in the previous stream of the next chunk to load.
     pub next: usize,
     /// Chunks loaded in all (read from packs, or from the base cache).
     pub loads: u64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            sample: SAMPLE,
+            loaded: VecDeque::new(),
+            lines: HashMapOf::default(),
+            keys: HashMapOf::default(),
+            next: 0,
+            loads: 0,
+        }
+    }
 }
 
 impl Window {
@@ -143,7 +192,7 @@ impl Window {
     /// Adds the records of previous chunk `chunk` (its bytes, empty when it could not be
     /// read), evicting the oldest chunk beyond [`WINDOW`].
     pub fn add(&mut self, chunk: u32, bytes: &[u8]) {
-        let recs = records(bytes);
+        let recs = records(bytes, self.sample);
         let mut hashes = Vec::with_capacity(recs.len());
         for r in &recs {
             let hit = Hit { chunk, at: r.at };
@@ -213,27 +262,46 @@ mod tests {
     #[test]
     fn records_are_complete_lines_and_insert_rows() {
         let copy = b"7\tcut\n10\talpha beta\n11\tgamma delta\n12\tcut at the e";
-        let r = records(copy);
+        let r = records(copy, 1);
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].at, r[0].len), (6, 14));
         assert_eq!(r[0].key, Some(hash(b"10")));
         let ins = b"xx'),(1,'first row'),(2,'second row'),(3,'cut";
-        let r = records(ins);
+        let r = records(ins, 1);
         assert_eq!(r.len(), 2);
         assert_eq!(&ins[r[0].at as usize..][..3], b"(1,");
         assert_eq!(r[1].key, Some(hash(b"(2")));
     }
 
     #[test]
+    fn sampled_records_depend_on_content_only() {
+        let rows: String = (0..400).map(|i| format!("{i}\tname {i}\tx\n")).collect();
+        let all = records(rows.as_bytes(), 1);
+        let some = records(rows.as_bytes(), SAMPLE);
+        // About one in SAMPLE, the same rows wherever they are.
+        assert!(some.len() * 2 > all.len() / SAMPLE as usize && some.len() < all.len() / 2);
+        // Behind a new first line (row 0 becomes a complete record): the same rows again.
+        let shifted = format!("first\n{rows}");
+        let again: Vec<Option<u64>> = (records(shifted.as_bytes(), SAMPLE).iter())
+            .map(|r| r.key)
+            .filter(|k| *k != Some(hash(b"0")))
+            .collect();
+        assert_eq!(again, some.iter().map(|r| r.key).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn records_vote_for_the_chunk_that_holds_them() {
         let old0 = b"x\n1\tone one one\n2\ttwo two two\n3\tthree three\n";
         let old1 = b"4\tfour four four\n5\tfive five five\n6\tsix six six six\n";
-        let mut w = Window::default();
+        let mut w = Window {
+            sample: 1,
+            ..Window::default()
+        };
         w.add(0, old0);
         w.add(1, old1);
         // Row 4 deleted, row 5 updated, row 6 unchanged: chunk 1 wins, aligned on row 6.
         let new = b"ee\n3\tthree three\n5\tFIVE FIVE FIVE\n6\tsix six six six\n";
-        let v = w.vote(&records(new));
+        let v = w.vote(&records(new, 1));
         assert_eq!(v.ranked[0].0, 1);
         assert_eq!(v.ranked[1].0, 0);
         assert_eq!(
@@ -245,7 +313,7 @@ mod tests {
         for c in 2..2 + WINDOW as u32 {
             w.add(c, b"");
         }
-        assert!(w.vote(&records(new)).ranked.is_empty());
+        assert!(w.vote(&records(new, 1)).ranked.is_empty());
         assert_eq!(w.last(), Some(1 + WINDOW as u32));
     }
 }

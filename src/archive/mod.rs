@@ -4,9 +4,10 @@
 //!
 //! Stages, each on its own thread(s), joined by bounded channels so memory stays flat whatever
 //! the stream's size:
-//! 1. reader (`read.rs`): FastCDC chunking, keyed BLAKE3 per chunk, BLAKE3 of the whole stream,
-//!    the table scan of a dump;
-//! 2. dedup (the calling thread): index lookup, chunk-list tree ([`crate::stream::ListWriter`]),
+//! 1. reader (`read.rs`): FastCDC chunking, BLAKE3 of the whole stream, the table scan of a
+//!    dump;
+//! 2. dedup (the calling thread): keyed BLAKE3 per chunk (its id), index lookup, chunk-list
+//!    tree ([`crate::stream::ListWriter`]),
 //!    delta base candidates by position in the parent stream, the previous snapshot's stream
 //!    of the same source ([`parent`]); only new blobs go on;
 //! 3. encoders (`encode.rs`, one per core): each new blob through [`crate::blob::codec`] (a zstd
@@ -312,7 +313,10 @@ impl Archiver<'_> {
         let key = self.repo.key();
         let mut list = ListWriter::new();
         let mut chunks = 0u64;
-        for read::ReadChunk { id, data, tables } in rx {
+        for read::ReadChunk { data, tables } in rx {
+            // The chunk's keyed BLAKE3 here, not in the reader (which chunks, hashes the whole
+            // stream and scans it): the two threads share the hashing.
+            let id = key.blob_id(&data);
             chunks += 1;
             let entry = ListEntry {
                 id: id.0,
@@ -354,4 +358,3 @@ impl Archiver<'_> {
         })
     }
 }
-#[cfg(test)] mod diag_tmp;

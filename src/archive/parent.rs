@@ -79,9 +79,13 @@ impl BaseFinder {
         let view = crate::repository::catalogue::for_writers(repo)?;
         // The same database (retention's identity), also for piped streams recorded before
         // they carried a database name; the view indexes its entries by identity once.
-        let previous = (view.newest_with_stream(info.identity().as_deref(), stream))
-            .and_then(|e| {
-                let s = e.to_manifest().streams.into_iter().find(|s| s.name == stream)?;
+        let previous =
+            (view.newest_with_stream(info.identity().as_deref(), stream)).and_then(|e| {
+                let s = e
+                    .to_manifest()
+                    .streams
+                    .into_iter()
+                    .find(|s| s.name == stream)?;
                 Some(((), s, Id(e.id)))
             });
         Ok(match previous {
@@ -195,7 +199,7 @@ impl BaseFinder {
         start: u64,
         estimate: usize,
     ) -> Vec<Id> {
-        let recs = records(data);
+        let recs = records(data, self.window.sample);
         if recs.is_empty() {
             return Vec::new();
         }

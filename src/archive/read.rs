@@ -1,11 +1,10 @@
 //! The reader stage of the snapshot pipeline: cuts a stream into content-defined chunks with
-//! the repository's chunker parameters and seed, names each chunk by keyed BLAKE3, hashes the
-//! whole stream and scans it as an SQL dump ([`Scan`]), and marks where each table's data
+//! the repository's chunker parameters and seed (the dedup stage names each chunk, by keyed
+//! BLAKE3, to share the hashing between the two threads), hashes the whole stream and scans it as an SQL dump ([`Scan`]), and marks where each table's data
 //! starts ([`ReadChunk::tables`], for the delta base finder). Must not look at the index.
 
 use super::Scan;
 use crate::chunker::chunks;
-use crate::id::Id;
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::source::Dialect;
@@ -15,8 +14,6 @@ use std::io::Read;
 
 /// One chunk of the stream, as the reader hands it to the dedup stage.
 pub(super) struct ReadChunk {
-    /// The chunk's keyed BLAKE3 id.
-    pub id: Id,
     /// The chunk's bytes.
     pub data: Vec<u8>,
     /// Table data starting in this chunk (scanned dumps only): the stream offset of each data
@@ -96,9 +93,7 @@ pub(super) fn read_stream<R: Read>(
         line_start = chunk.last() == Some(&b'\n');
         size += chunk.len() as u64;
         report.progress.inc(chunk.len() as u64);
-        let id = key.blob_id(&chunk);
         let c = ReadChunk {
-            id,
             data: chunk,
             tables,
         };

@@ -2,9 +2,12 @@
 //! index files, snapshot manifests and catalogue files, kept by id under
 //! `<cache dir>/<repository id>/<folder>/<id>` exactly as stored in the repository (sealed),
 //! so that a command reads them from local disk instead of the storage service; and the list
-//! blobs a command reads out of packs (the chunk-list trees of restore, diff, copy and the
-//! delta base walk, as restic caches its tree packs), sealed as in their pack, under
-//! `<cache dir>/<repository id>/lists/<blob id>`.
+//! blobs a command reads out of packs or writes into them (the chunk-list trees of restore,
+//! diff, copy and the delta base walk, as restic caches its tree packs), sealed as in their
+//! pack, under `<cache dir>/<repository id>/lists/<blob id>`. Written list blobs are kept
+//! because the next hourly snapshot of the same database walks this one's chunk list to find
+//! its delta bases: without them, a warm snapshot reads each of the parent's list blobs from
+//! its pack ([`super::Backend::cache_list_blobs_of_pack`]).
 //!
 //! This module owns the cache directory: where it is ([`set_cache`], [`default_cache_dir`]),
 //! which folders are cached ([`CACHED`]), and every read, write and removal in it. The

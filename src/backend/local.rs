@@ -200,13 +200,33 @@ impl Local {
     /// without a trip through the async runtime per file: a local listing of 50 000 snapshots
     /// is dominated by that trip otherwise). A missing folder lists as empty.
     pub(super) fn list(&self, dir: &str) -> std::io::Result<Vec<(String, u64)>> {
-        let files = walk(&self.root.join(dir))?;
-        Ok((files.into_iter())
-            .filter_map(|(path, meta)| {
-                let rel = path.strip_prefix(&self.root).ok()?.to_str()?.to_string();
-                Some((rel, meta.len()))
-            })
-            .collect())
+        // Relative paths are built from the folder's and the entry's names (one string per
+        // file), not from full paths stripped of the root: at 50 000 snapshots that was a
+        // third of the listing's time outside the `stat` calls.
+        let mut out = Vec::new();
+        let mut dirs = vec![dir.trim_end_matches('/').to_string()];
+        while let Some(rel) = dirs.pop() {
+            let entries = match std::fs::read_dir(self.root.join(&rel)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(name) = name.to_str() else { continue };
+                let Ok(meta) = e.metadata() else { continue };
+                let path = match rel.is_empty() {
+                    true => name.to_string(),
+                    false => format!("{rel}/{name}"),
+                };
+                if meta.is_dir() {
+                    dirs.push(path);
+                } else if meta.is_file() {
+                    out.push((path, meta.len()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Removes the files under `.tmp/` last modified before `cutoff`, except those this process

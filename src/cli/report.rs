@@ -708,7 +708,10 @@ mod tests {
         // 1.5 MB of decimal bytes: 500 KiB steps, labelled in KiB.
         let a = ByteAxis::new(1_500_000);
         let labels: Vec<String> = a.ticks.iter().map(|y| a.label(*y)).collect();
-        assert_eq!(labels, ["0 B", "500 KiB", "1000 KiB", "1500 KiB"]);
+        assert_eq!(
+            labels,
+            ["0 B", "500 KiB", "1000 KiB", "1500 KiB", "2000 KiB"]
+        );
         let a = ByteAxis::new(7 << 30);
         let labels: Vec<String> = a.ticks.iter().map(|y| a.label(*y)).collect();
         assert_eq!(labels, ["0 B", "2 GiB", "4 GiB", "6 GiB", "8 GiB"]);

@@ -24,6 +24,9 @@ pub struct RestoreOutcome {
     pub bytes_read: u64,
     /// Data chunks read.
     pub chunks_read: u64,
+    /// A parallel restore into PostgreSQL: rows stored per table by its `COPY` commands (as
+    /// their command tags say), keyed by table name without quotes; `None` otherwise.
+    pub copied: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 struct Walker<'a> {

@@ -238,3 +238,72 @@ pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEn
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::snapshot::StreamRef;
+    use crate::source::SourceInfo;
+
+    fn manifest(host: &str, tags: &[&str], source: SourceInfo, stream: &str) -> Manifest {
+        Manifest {
+            time: "2026-12-06T10:00:00+00:00".into(),
+            host: host.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            source,
+            streams: vec![StreamRef {
+                name: stream.into(),
+                size: 1,
+                blake3: [0; 32],
+                root: [0; 32],
+                chunks: 1,
+                sections: vec![],
+            }],
+            summary: Default::default(),
+            original: None,
+        }
+    }
+
+    #[test]
+    fn a_catalogue_entry_matches_exactly_as_its_manifest() {
+        let db = |kind: &str, name: Option<&str>, options: &[&str]| SourceInfo {
+            kind: kind.into(),
+            database: name.map(str::to_string),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
+        };
+        let manifests = [
+            manifest("h1", &["fleet"], db("postgres", Some("shop"), &[]), "shop.sql"),
+            manifest("h2", &[], db("stdin", None, &[]), "crm.sql.gz"),
+            manifest("h1", &["fleet", "job=x"], db("command", Some("crm"), &[]), "x.sql"),
+            manifest("h2", &["keep"], db("sqlite", Some("a.db"), &[]), "a.sql"),
+        ];
+        let f = |hosts: &[&str], tags: &[&str], dbs: &[&str]| Filter {
+            hosts: hosts.iter().map(|s| s.to_string()).collect(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            databases: dbs.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut filters = vec![
+            f(&[], &[], &[]),
+            f(&["h1"], &[], &[]),
+            f(&["h2", "h3"], &["keep"], &[]),
+            f(&[], &["fleet", "job=x"], &[]),
+            f(&[], &[], &["crm"]),
+            f(&[], &[], &["stream crm", "a.db"]),
+            f(&[], &[], &["crm.sql.gz"]),
+            f(&["h1"], &["fleet"], &["shop", "x.sql"]),
+        ];
+        for m in &manifests {
+            filters.extend(m.identity().map(|i| f(&[], &[], &[i.as_str()])));
+        }
+        let mut matched = 0;
+        for m in &manifests {
+            let e = CatalogueEntry::of([1; 32], 1, m);
+            for filter in &filters {
+                assert_eq!(filter.matches_entry(&e), filter.matches(m), "{filter:?} {m:?}");
+                matched += usize::from(filter.matches(m));
+            }
+        }
+        assert!(matched > manifests.len(), "the filters select something");
+    }
+}

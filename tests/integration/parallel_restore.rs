@@ -537,3 +537,71 @@ fn mysql_a_big_table_split_across_connections_is_restored_row_for_row() {
         format!("SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'");
     assert_eq!(mariadb_at(None, &exists).trim(), "0", "dropped: {err}");
 }
+
+/// A table whose CHECK holds only in a session with `synchronous_commit = off`, and an index
+/// whose expression holds only with `maintenance_work_mem` of 256MB (the restore's default):
+/// a parallel restore loads them only when its data and index sessions have those settings.
+/// A table without indexes, which nothing but a row count would scan.
+const PG_SETTINGS: &str = "
+CREATE FUNCTION public.setting_is(name text, value text) RETURNS boolean LANGUAGE plpgsql
+  IMMUTABLE AS $$ BEGIN
+    IF current_setting(name) <> value THEN
+      RAISE EXCEPTION 'setting % is %, not %', name, current_setting(name), value;
+    END IF;
+    RETURN true;
+  END $$;
+SET synchronous_commit = off;
+SET maintenance_work_mem = '256MB';
+CREATE TABLE public.loaded (id int PRIMARY KEY,
+  ok boolean CHECK (public.setting_is('synchronous_commit', 'off')));
+INSERT INTO public.loaded SELECT g, true FROM generate_series(1, 500) g;
+CREATE INDEX loaded_mwm ON public.loaded ((public.setting_is('maintenance_work_mem', '256MB')));
+CREATE TABLE public.plain (v text);
+INSERT INTO public.plain SELECT 'v' || g FROM generate_series(1, 300) g;
+";
+
+#[test]
+fn pg_jobs_restore_loads_data_without_waiting_for_flushes_and_builds_indexes_with_more_memory() {
+    let src = PgDb::create("prset");
+    src.sql(PG_SETTINGS);
+    let t = TestRepo::new();
+    t.dv(&["snapshot", &src.url()]).assert().success();
+    let name = unique_name("prsetto");
+    let _guard = DropPg(name.clone());
+    let to = format!("{}/{name}", pg_server());
+    let args = ["restore", "latest", "--to", &to, "--create", "--jobs", "2"];
+    let a = t.dv(&args).assert();
+    let err = stderr_of(&a);
+    a.success();
+    let sql = "SELECT count(*) FROM public.loaded;
+        SELECT count(*) FROM pg_indexes WHERE indexname = 'loaded_mwm';";
+    assert_eq!(psql_at(&name, sql), "500\n1\n", "{err}");
+    // The settings were the restore sessions' own: a new session has the server's.
+    let settings = "SHOW synchronous_commit; SHOW maintenance_work_mem;";
+    assert_eq!(psql_at(&name, settings), psql_at("postgres", settings));
+    // The row counts were checked from the COPY tags: no table was scanned again.
+    let scans = "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'plain'";
+    assert_eq!(psql_at(&name, scans), "0\n", "{err}");
+    // Another size: the index session does not have 256MB, and the index fails to build.
+    let other = unique_name("prsetmwm");
+    let _guard2 = DropPg(other.clone());
+    let to2 = format!("{}/{other}", pg_server());
+    let args = ["restore", "latest", "--to", &to2, "--create", "--jobs", "2"];
+    let a = t
+        .dv(&[&args[..], &["--maintenance-work-mem", "96MB"]].concat())
+        .assert()
+        .code(1);
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("setting maintenance_work_mem is 96MB, not 256MB"),
+        "{err}"
+    );
+    // A size the server would read as kilobytes, or no size, is refused before anything runs.
+    for bad in ["256", "lots", "512kB"] {
+        let a = t
+            .dv(&[&args[..], &["--maintenance-work-mem", bad]].concat())
+            .assert()
+            .code(2);
+        assert!(stderr_of(&a).contains("256MB or 1GB"), "{bad}");
+    }
+}

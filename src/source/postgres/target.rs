@@ -35,7 +35,7 @@ pub fn restore_into(
 ) -> Result<(), SourceError> {
     prepare_restore(url, create, drop_existing)?;
     let db = url.database_name();
-    run_psql(&url.with_database(&db), dump, &db, true)
+    run_psql(&url.with_database(&db), dump, &db, true).map(drop)
 }
 
 /// Prepares the URL's database for a restore, as [`restore_into`] describes (`create`,
@@ -101,7 +101,8 @@ pub fn flush_commits(url: &PgUrl) -> Result<(), SourceError> {
 /// into the URL's database with its own `psql` session, as a parallel restore does for each
 /// table: all or nothing when `one_transaction`, else statement by statement (so that
 /// concurrent sessions never hold each other's locks until the end). `what` names the part in
-/// errors (e.g. `data of table public.orders`).
+/// errors (e.g. `data of table public.orders`). Returns the rows its `COPY` commands stored
+/// (the sum of their command tags, `COPY n`, as the server reports them).
 ///
 /// Errors: [`SourceError::Failed`] naming the part and the database when psql fails (its
 /// stderr attached), [`SourceError::Io`] when reading `dump` fails (psql is then killed).
@@ -110,7 +111,7 @@ pub fn load_part(
     dump: &mut dyn Read,
     one_transaction: bool,
     what: &str,
-) -> Result<(), SourceError> {
+) -> Result<u64, SourceError> {
     let db = url.database_name();
     let url = url.with_database(&db);
     run_psql(&url, dump, &db, one_transaction).map_err(|e| match e {
@@ -136,26 +137,35 @@ fn collect_tail(mut r: impl Read) -> String {
     String::from_utf8_lossy(&kept[start..]).trim().to_string()
 }
 
-/// Pipes `dump` into psql on the URL's database.
+/// The rows stored by the `COPY` commands whose tags (`COPY n` lines) psql printed to `out`.
+fn copy_tags(out: impl Read) -> u64 {
+    io::BufRead::lines(io::BufReader::new(out))
+        .map_while(|l| l.ok())
+        .filter_map(|l| l.strip_prefix("COPY ")?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Pipes `dump` into psql on the URL's database; the rows its `COPY` commands stored.
 fn run_psql(
     url: &PgUrl,
     dump: &mut dyn Read,
     db: &str,
     one_transaction: bool,
-) -> Result<(), SourceError> {
+) -> Result<u64, SourceError> {
     let missing = || SourceError::Invalid("no psql found: install postgresql-client".into());
     // Looked up once: a parallel restore runs psql for every table and index.
     static PSQL: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     let psql = PSQL.get_or_init(|| newest_tool("psql").map(|t| t.path));
     let psql = psql.as_ref().ok_or_else(missing)?;
-    let mut args = vec!["-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password"];
+    // Not quiet: psql prints each command's tag, `COPY n` among them, on stdout.
+    let mut args = vec!["-X", "-v", "ON_ERROR_STOP=1", "--no-password"];
     if one_transaction {
         args.push("--single-transaction");
     }
     let args: Vec<String> = args.into_iter().map(String::from).collect();
     let mut cmd = tool_cmd(psql, url, &args);
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let tool = psql.display().to_string();
     let mut child = cmd
@@ -165,6 +175,7 @@ fn run_psql(
         .stderr
         .take()
         .map(|e| std::thread::spawn(move || collect_tail(e)));
+    let stdout = (child.stdout.take()).map(|o| std::thread::spawn(move || copy_tags(o)));
     let (mut stdin, mut buf, mut write_error) = (child.stdin.take(), vec![0u8; 65536], None);
     while let Some(input) = stdin.as_mut() {
         let n = match dump.read(&mut buf) {
@@ -190,6 +201,7 @@ fn run_psql(
         .wait()
         .map_err(|e| io_err(format!("waiting for {what}"), e))?;
     let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let copied = stdout.and_then(|h| h.join().ok()).unwrap_or_default();
     if !status.success() {
         return Err(SourceError::Failed {
             what,
@@ -197,5 +209,5 @@ fn run_psql(
             stderr,
         });
     }
-    write_error.map_or(Ok(()), |e| Err(io_err(format!("writing to {what}"), e)))
+    write_error.map_or(Ok(copied), |e| Err(io_err(format!("writing to {what}"), e)))
 }

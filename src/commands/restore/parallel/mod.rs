@@ -12,7 +12,12 @@
 //! 5. the rest of the post-data (triggers, comments, grants, views of MySQL...) in dump order.
 //!
 //! Every part starts with the dump's session settings (the preamble and every settings block
-//! before the part), so it runs as it would have in one session. A part that fails stops the
+//! before the part), so it runs as it would have in one session. Into PostgreSQL, data parts
+//! also commit with `synchronous_commit = off` and index parts build with
+//! [`Target::maintenance_work_mem`] (see `Loader::session`); one synchronous commit at the end
+//! makes every commit durable before the restore succeeds. The rows each table's `COPY` stored,
+//! as the server's command tags say, come back in [`RestoreOutcome::copied`] for the row-count
+//! check. A part that fails stops the
 //! others and fails the restore; the caller then drops what `--create` made.
 //!
 //! Every chunk read is checked against its keyed id, as in every restore. A restore of the whole
@@ -34,12 +39,13 @@ use crate::id::Id;
 use crate::index::Index;
 use crate::progress::{NoProgress, Progress};
 use crate::repository::Repository;
+use crate::source::database::normalize_table;
 use crate::source::database::DatabaseUrl;
 use crate::source::{mysql, postgres, SourceError};
 use crate::stream::{Node, Walk};
 use hash::{Fed, StreamHash};
 use split::{PieceWriter, Rows};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Write;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -313,12 +319,7 @@ pub fn run(
     loader.load("the schema (pre-data)", Body::Bytes(pre), Step::Schema)?;
     progress.set_phase("restoring data");
     tracing::info!(step = "data", "parallel restore step");
-    let data = data_parts(layout, &big, &loader.small, mysql);
-    let data_units: Vec<Unit> = data.iter().map(|(u, _)| u.clone()).collect();
-    loader.pool(&data_units, |i, u| match &data[i].1 {
-        Some(p) => loader.load_at(&u.what, u.start(), Body::Piece(p), Step::Data),
-        None => loader.load(&u.what, Body::Stream(&u.ranges), Step::Data),
-    })?;
+    let copied = loader.load_data(data_parts(layout, &big, &loader.small, mysql))?;
     if !layout.other_data.is_empty() {
         let start = layout.other_data[0].start;
         let body = Body::Stream(&layout.other_data);
@@ -336,7 +337,9 @@ pub fn run(
     for units in [&layout.indexes, &foreign_keys] {
         loader.pool(units, |_, u| {
             let body = Body::Bytes(loader.small.concat(&u.ranges));
-            loader.load_at(&u.what, u.start(), body, Step::Index)
+            loader
+                .load_at(&u.what, u.start(), body, Step::Index)
+                .map(drop)
         })?;
     }
     if !layout.rest.is_empty() {
@@ -355,7 +358,9 @@ pub fn run(
         postgres::flush_commits(u)?;
     }
     progress.finish();
-    outcome(src, &restored)
+    let mut o = outcome(src, &restored)?;
+    o.copied = (!mysql).then_some(copied);
+    Ok(o)
 }
 
 /// Reads the small parts `merged` (sorted, merged ranges) at once, feeding `hash`.
@@ -427,6 +432,24 @@ impl Loader<'_> {
         }
     }
 
+    /// Loads the table data parts `data` (see [`data_parts`]), `jobs` at a time; the rows their
+    /// `COPY` commands stored per table (see [`RestoreOutcome::copied`]).
+    fn load_data(&self, data: Vec<(Unit, Option<Piece>)>) -> Result<BTreeMap<String, u64>> {
+        let units: Vec<Unit> = data.iter().map(|(u, _)| u.clone()).collect();
+        let copied = Mutex::new(BTreeMap::new());
+        self.pool(&units, |i, u| {
+            let n = match &data[i].1 {
+                Some(p) => self.load_at(&u.what, u.start(), Body::Piece(p), Step::Data),
+                None => self.load(&u.what, Body::Stream(&u.ranges), Step::Data),
+            }?;
+            if let (Some(t), Ok(mut c)) = (&u.table, copied.lock()) {
+                *c.entry(normalize_table(t)).or_insert(0) += n;
+            }
+            Ok(())
+        })?;
+        Ok(copied.into_inner().unwrap_or_default())
+    }
+
     /// SQL that starts a part's session, before the dump's own settings (PostgreSQL only):
     /// `synchronous_commit = off` for data (a crash may lose a commit, not corrupt anything;
     /// [`postgres::flush_commits`] makes them durable before the restore succeeds), and
@@ -444,7 +467,7 @@ impl Loader<'_> {
     }
 
     /// Loads a part that starts the dump (no settings before it).
-    fn load(&self, what: &str, body: Body, step: Step) -> Result<()> {
+    fn load(&self, what: &str, body: Body, step: Step) -> Result<u64> {
         let start = match &body {
             Body::Stream(r) => r.first().map_or(0, |r| r.start),
             Body::Bytes(_) => 0,
@@ -489,7 +512,8 @@ impl Loader<'_> {
     }
 
     /// Loads a part that starts at stream offset `start`, after the settings before it.
-    fn load_at(&self, what: &str, start: u64, body: Body, step: Step) -> Result<()> {
+    /// Returns the rows its `COPY` commands stored (PostgreSQL; 0 for MySQL).
+    fn load_at(&self, what: &str, start: u64, body: Body, step: Step) -> Result<u64> {
         let before: Vec<Range<u64>> = (self.settings.iter())
             .filter(|r| r.start < start)
             .map(|r| r.start..r.end.min(start))
@@ -520,7 +544,8 @@ impl Loader<'_> {
             });
             let consumed = match self.target.url {
                 DatabaseUrl::Postgres(u) => postgres::load_part(u, &mut reader, true, what),
-                DatabaseUrl::MySql(u) => mysql::load_part(u, &mut reader, what),
+                // MySQL's client prints no row counts: none recorded.
+                DatabaseUrl::MySql(u) => mysql::load_part(u, &mut reader, what).map(|()| 0),
                 DatabaseUrl::Sqlite(_) => Err(SourceError::Invalid("no SQLite here".into())),
             };
             drop(reader);
@@ -528,7 +553,7 @@ impl Loader<'_> {
                 Err(Error::Invalid(format!("restoring {what}: thread failed")))
             });
             match (produced, consumed) {
-                (Ok(()), Ok(())) => Ok(()),
+                (Ok(()), Ok(n)) => Ok(n),
                 (Err(p), Err(c)) if client_stopped(&p) => Err(c.into()),
                 (Err(p), _) => Err(p),
                 (Ok(()), Err(c)) => Err(c.into()),
