@@ -7,9 +7,9 @@
 //! 1. reader (`read.rs`): FastCDC chunking, BLAKE3 of the whole stream, the table scan of a
 //!    dump;
 //! 2. dedup (the calling thread): keyed BLAKE3 per chunk (its id), index lookup, chunk-list
-//!    tree ([`crate::stream::ListWriter`]),
-//!    delta base candidates by position in the parent stream, the previous snapshot's stream
-//!    of the same source ([`parent`]); only new blobs go on;
+//!    tree ([`crate::stream::ListWriter`]), delta base candidates (by the rows they hold, then
+//!    by position) in the parent stream, the previous snapshot's stream of the same source
+//!    ([`parent`]); only new blobs go on;
 //! 3. encoders (`encode.rs`, one per core): each new blob through [`crate::blob::codec`] (a zstd
 //!    patch against each candidate base in turn, else compressed whole; then sealed);
 //! 4. packer: the archiver's own [`crate::pack::packer::Packer`] (packs, then index files), or

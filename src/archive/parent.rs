@@ -433,6 +433,66 @@ mod tests {
     }
 
     #[test]
+    fn rows_find_their_previous_chunk_however_far_the_shift_drifted() {
+        // Previous stream: 12 chunks of 200 rows; the new one keeps every chunk's rows but
+        // 40 (scattered deletes), so by the last chunk the bytes moved back by ~2.4 chunks.
+        let row = |i: usize| format!("{i}\tname {:x}\tsome text\n", i * 7919);
+        let old: Vec<String> = (0..12)
+            .map(|c| (c * 200..c * 200 + 200).map(row).collect())
+            .collect();
+        let new: Vec<String> = (0..12)
+            .map(|c| {
+                (c * 200..c * 200 + 200)
+                    .filter(|i| i % 5 != 2)
+                    .map(row)
+                    .collect()
+            })
+            .collect();
+        let mut at = 0u64;
+        let previous: Vec<(Id, u64)> = (old.iter().enumerate())
+            .map(|(n, c)| {
+                at += c.len() as u64;
+                (id(n as u8 + 1), at - c.len() as u64)
+            })
+            .collect();
+        let mut f = BaseFinder {
+            position: (previous.iter().enumerate())
+                .map(|(i, (x, _))| (*x, i as u32))
+                .collect(),
+            previous,
+            ..Default::default()
+        };
+        let mut reads = 0;
+        let mut load = |b: &Id| {
+            reads += 1;
+            Some(Arc::new(old[b.0[0] as usize - 1].clone().into_bytes()))
+        };
+        for (n, c) in new.iter().enumerate() {
+            let before = f.loads();
+            let got = f.propose(&mut load, &id(100 + n as u8), c.as_bytes(), true, &[]);
+            assert_eq!(
+                got.first(),
+                Some(&id(n as u8 + 1)),
+                "new chunk {n}: {got:?}"
+            );
+            assert!(got.len() <= MAX_CANDIDATES && f.loads() - before <= MAX_LOADS as u64);
+        }
+        // Each previous chunk read once.
+        assert_eq!(reads, 12);
+        assert_eq!(f.loads(), 12);
+        // By position alone (the same stream, no shared chunk), the last chunks are missed.
+        let mut g = BaseFinder {
+            previous: f.previous.clone(),
+            position: f.position.clone(),
+            ..Default::default()
+        };
+        let last: Vec<Vec<Id>> = (new.iter().enumerate())
+            .map(|(n, c)| g.candidates(&id(100 + n as u8), c.len() as u64, true))
+            .collect();
+        assert!(!last[11].contains(&id(12)), "{:?}", last[11]);
+    }
+
+    #[test]
     fn a_table_start_re_anchors_the_shift() {
         // Previous stream: table a's data in chunks 1..=4, table b's in 5..=8 (100 bytes each).
         let previous: Vec<(Id, u64)> = (1..=8).map(|n| (id(n), (n as u64 - 1) * 100)).collect();

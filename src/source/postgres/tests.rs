@@ -430,7 +430,7 @@ fn both_pg_dump_runs_start_at_once_and_either_failing_fails_the_dump() {
 fn fake_tool(dir: &Path, name: &str, version: &str, log: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let script = format!(
-        "#!/bin/sh\n[ \"$1\" = --version ] || exit 0\necho asked >> '{}'\necho '{name} (PostgreSQL) {version}'\n",
+        "#!/bin/sh\n[ \"$1\" = --version ] || exit 0\necho asked >> '{}'\necho \"${{0##*/}} (PostgreSQL) {version}\"\n",
         log.display()
     );
     let partial = dir.join(format!("{name}.partial"));
@@ -470,6 +470,15 @@ fn a_client_program_is_asked_its_version_once_per_program_file() {
     fake_tool(dir.path(), "pg_fake", "100.12", &log);
     assert_eq!((find().num, find().num), (1000012, 1000012));
     assert_eq!(asked(), 2);
+    // One file under two names (as Debian's pg_wrapper is psql and pg_dump): each name is
+    // asked, and answers as itself.
+    std::os::unix::fs::symlink(dir.path().join("pg_fake"), dir.path().join("pg_other")).unwrap();
+    let other = newest_in("pg_other", vec![dir.path().to_path_buf()]).unwrap();
+    assert_eq!(other.version, "pg_other (PostgreSQL) 100.12");
+    assert_eq!(
+        (find().version, asked()),
+        ("pg_fake (PostgreSQL) 100.12".into(), 3)
+    );
 }
 
 #[test]

@@ -31,9 +31,11 @@ pub(super) struct Tool {
     pub(super) num: u32,
 }
 
-/// What a program file is: its canonical path, size and modification time. A program replaced
-/// on disk (a client upgrade while the daemon runs) is another file.
-type FileStamp = (PathBuf, u64, Option<std::time::SystemTime>);
+/// A program as run: the path it is started by (Debian's `pg_wrapper` answers as the name it
+/// is called by: `/usr/bin/psql` and `/usr/bin/pg_dump` are one file), and the file that path
+/// leads to: its canonical path, size and modification time. A program replaced on disk (a
+/// client upgrade while the daemon runs) is another file.
+type FileStamp = (PathBuf, PathBuf, u64, Option<std::time::SystemTime>);
 
 /// `--version` answers by program file (`None`: it failed or named no version), so that a run
 /// over many databases asks each program once. Starting one is not free: Debian's `pg_wrapper`
@@ -45,7 +47,12 @@ static VERSIONS: Mutex<BTreeMap<FileStamp, Option<(String, u32)>>> = Mutex::new(
 fn tool_version(path: &Path) -> Option<(String, u32)> {
     let canonical = path.canonicalize().unwrap_or(path.to_path_buf());
     let meta = std::fs::metadata(&canonical).ok()?;
-    let stamp = (canonical, meta.len(), meta.modified().ok());
+    let stamp = (
+        path.to_path_buf(),
+        canonical,
+        meta.len(),
+        meta.modified().ok(),
+    );
     let cached = VERSIONS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
