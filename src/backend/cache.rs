@@ -376,7 +376,10 @@ impl super::Backend {
     /// the index knows, so one left by a pack whose write then failed is never used.
     pub fn cache_list_blobs_of_pack(&self, blobs: &[crate::format::pack::PackBlob], pack: &[u8]) {
         let Some(c) = &self.cache else { return };
-        for b in blobs.iter().filter(|b| b.kind == crate::format::pack::BlobKind::List) {
+        for b in blobs
+            .iter()
+            .filter(|b| b.kind == crate::format::pack::BlobKind::List)
+        {
             let (start, len) = (b.offset as usize, b.length as usize);
             if let Some(sealed) = pack.get(start..start + len) {
                 c.put_list(&Id(b.id), sealed);

@@ -5,8 +5,8 @@
 //! full manifest of the snapshot it resolves; [`load_all`] (prune's walk) reads every manifest.
 
 use crate::error::{Error, Result};
-pub use crate::format::snapshot::parse_time;
 use crate::format::catalogue::CatalogueEntry;
+pub use crate::format::snapshot::parse_time;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
@@ -273,9 +273,19 @@ mod tests {
             ..Default::default()
         };
         let manifests = [
-            manifest("h1", &["fleet"], db("postgres", Some("shop"), &[]), "shop.sql"),
+            manifest(
+                "h1",
+                &["fleet"],
+                db("postgres", Some("shop"), &[]),
+                "shop.sql",
+            ),
             manifest("h2", &[], db("stdin", None, &[]), "crm.sql.gz"),
-            manifest("h1", &["fleet", "job=x"], db("command", Some("crm"), &[]), "x.sql"),
+            manifest(
+                "h1",
+                &["fleet", "job=x"],
+                db("command", Some("crm"), &[]),
+                "x.sql",
+            ),
             manifest("h2", &["keep"], db("sqlite", Some("a.db"), &[]), "a.sql"),
         ];
         let f = |hosts: &[&str], tags: &[&str], dbs: &[&str]| Filter {
@@ -300,7 +310,11 @@ mod tests {
         for m in &manifests {
             let e = CatalogueEntry::of([1; 32], 1, m);
             for filter in &filters {
-                assert_eq!(filter.matches_entry(&e), filter.matches(m), "{filter:?} {m:?}");
+                assert_eq!(
+                    filter.matches_entry(&e),
+                    filter.matches(m),
+                    "{filter:?} {m:?}"
+                );
                 matched += usize::from(filter.matches(m));
             }
         }

@@ -483,7 +483,10 @@ mod tests {
         // 12:30+02:00 is 10:30Z: tied with 6 and 7, the greater id wins (as the scan of the
         // whole view did); 5 is newer but has no d.sql.
         assert_eq!(id(view.newest_with_stream(a.as_deref(), "d.sql")), Some(7));
-        assert_eq!(id(view.newest_with_stream(a.as_deref(), "other.sql")), Some(5));
+        assert_eq!(
+            id(view.newest_with_stream(a.as_deref(), "other.sql")),
+            Some(5)
+        );
         assert_eq!(id(view.newest_with_stream(a.as_deref(), "x.sql")), None);
         let b = entry(4, "b", "", "").identity();
         assert_eq!(id(view.newest_with_stream(b.as_deref(), "d.sql")), Some(4));

@@ -467,7 +467,10 @@ fn a_writers_own_list_blobs_go_into_its_cache() {
     let (bytes, cold) = restore_with_stats(&s, "reader", "latest", &[]);
     assert!(bytes == want);
     let (_, warm) = restore_with_stats(&s, "reader", "latest", &[]);
-    assert!(reads(&warm, "data") < reads(&cold, "data"), "{cold}\n{warm}");
+    assert!(
+        reads(&warm, "data") < reads(&cold, "data"),
+        "{cold}\n{warm}"
+    );
     // The writer never read the newest snapshot's list blobs, it wrote them: they are in its
     // cache, so its first restore reads only data chunks (the next hourly snapshot, which
     // walks this one's chunk list for delta bases, reads none from the packs either).
