@@ -38,6 +38,9 @@ impl Hasher for Prehashed {
 
 type HashMapOf = HashMap<u64, Hit, BuildHasherDefault<Prehashed>>;
 
+/// A record's hashes in the window: of its bytes, and of its key if any.
+type Hashes = (u64, Option<u64>);
+
 /// Previous chunks whose records the window keeps (~1 MiB of 64 KiB chunks, as hashes only).
 pub const WINDOW: usize = 16;
 /// Most previous chunks loaded (read from packs) for one new chunk.
@@ -148,7 +151,7 @@ pub struct Window {
     /// One record in `sample` is matched ([`SAMPLE`]; 1 in tests).
     pub sample: u64,
     /// The loaded chunks in load order, with the hashes they added (to evict them).
-    loaded: VecDeque<(u32, Vec<(u64, Option<u64>)>)>,
+    loaded: VecDeque<(u32, Vec<Hashes>)>,
     lines: HashMapOf,
     keys: HashMapOf,
     /// Index in the previous stream of the next chunk to load.

@@ -113,7 +113,9 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
     for (id, offset, size) in &next {
         let is_new = !prev_pos.contains_key(id) && seen.insert(*id);
         let (start, end) = (*offset as usize, (*offset + *size) as usize);
-        let data = new_text.get(start..end).context("hour 1 shorter than its snapshot")?;
+        let data = new_text
+            .get(start..end)
+            .context("hour 1 shorter than its snapshot")?;
         let from = anchors.partition_point(|a| a.0 < *offset);
         let to = anchors.partition_point(|a| a.0 < *offset + *size);
         let candidates = finder.propose(&mut load, id, data, is_new, &anchors[from..to]);
