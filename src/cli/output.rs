@@ -241,22 +241,14 @@ impl Bar {
                 state: Mutex::new(state),
             }));
         }
-        let pb = match total {
-            Some(t) => indicatif::ProgressBar::new(t),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
+        // Hidden, styled and labelled before it is drawn anywhere: a bar drawn in the default
+        // style before it joins its `multi` leaves a stray spinner line above the bars.
+        let hidden = indicatif::ProgressDrawTarget::hidden();
+        let pb = indicatif::ProgressBar::with_draw_target(total, hidden);
         if let Some(l) = label {
             pb.set_prefix(format!("{l} "));
         }
-        let pb = match multi {
-            Some(m) => m.add(pb),
-            None => {
-                pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                set_active(Some(Active::Bar(pb.downgrade())));
-                pb
-            }
-        };
-        let tty = TtyBar {
+        let mut tty = TtyBar {
             pb,
             text: Mutex::new(Text::default()),
             multi: multi.cloned(),
@@ -265,6 +257,18 @@ impl Bar {
         if total.is_some() {
             tty.sized();
         }
+        tty.pb = match multi {
+            Some(m) => m.add(tty.pb.clone()),
+            None => {
+                tty.pb
+                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                set_active(Some(Active::Bar(tty.pb.downgrade())));
+                if total.is_some() {
+                    tty.pb.force_draw();
+                }
+                tty.pb.clone()
+            }
+        };
         tty.pb.enable_steady_tick(Duration::from_millis(120));
         bar(Show::Tty(tty))
     }

@@ -414,7 +414,18 @@ fn bar_starts<'a>(text: &str, labels: &[&'a str]) -> Vec<(usize, &'a str)> {
 /// another's name: every place the terminal shows table `tables[k]` lies in a bar line
 /// labelled `labels[k]` (the lines may wrap into one another; escapes end a line).
 fn lines_labelled(capture: &str, labels: &[&str], tables: &[&str]) {
-    let text = drawn_lines(capture).join("\n");
+    let lines = drawn_lines(capture);
+    // No bar line without its label (a bar drawn before it joined the others left a stray
+    // spinner line above them).
+    let spinner = |c: char| ('\u{2800}'..='\u{28ff}').contains(&c);
+    let stray: Vec<&String> = (lines.iter())
+        .filter(|l| l.trim_start().starts_with(spinner))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "unlabelled bar lines {stray:?}: {lines:?}"
+    );
+    let text = lines.join("\n");
     let starts = bar_starts(&text, labels);
     for (label, table) in labels.iter().zip(tables) {
         assert!(

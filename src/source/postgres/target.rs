@@ -137,11 +137,16 @@ fn collect_tail(mut r: impl Read) -> String {
     String::from_utf8_lossy(&kept[start..]).trim().to_string()
 }
 
-/// The rows stored by the `COPY` commands whose tags (`COPY n` lines) psql printed to `out`.
+/// The rows stored by the `COPY` and `INSERT` commands whose tags (`COPY n`, `INSERT 0 n`
+/// lines; a dump made with `pg_dump --inserts` has the latter) psql printed to `out`.
 fn copy_tags(out: impl Read) -> u64 {
+    let rows = |l: &str| match l.split(' ').collect::<Vec<_>>()[..] {
+        ["COPY", n] | ["INSERT", "0", n] => n.parse::<u64>().ok(),
+        _ => None,
+    };
     io::BufRead::lines(io::BufReader::new(out))
         .map_while(|l| l.ok())
-        .filter_map(|l| l.strip_prefix("COPY ")?.parse::<u64>().ok())
+        .filter_map(|l| rows(&l))
         .sum()
 }
 
@@ -210,4 +215,17 @@ fn run_psql(
         });
     }
     write_error.map_or(Ok(copied), |e| Err(io_err(format!("writing to {what}"), e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_tags;
+
+    #[test]
+    fn copy_and_insert_tags_count_rows_and_nothing_else_does() {
+        let out = "SET\n set_config \n------------\n \n(1 row)\n\nCOPY 10000000\n\
+                   INSERT 0 3\nINSERT 0 1\nCOPY 5 rows\nBEGIN\nCOMMIT\n COPY 7\n";
+        assert_eq!(copy_tags(out.as_bytes()), 10_000_004);
+        assert_eq!(copy_tags(&b""[..]), 0);
+    }
 }
