@@ -367,30 +367,20 @@ fn run_ok_stdin(repo: &Repo, args: &[&str], data: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// One stress round: `writers` snapshots of different databases start together, and a
-/// `forget --keep-last 2 --prune` starts once a seeded number of bytes has been fed to one of
-/// them. Returns the new snapshots (id, dump).
-fn round(
-    repo: &Repo,
-    tables: &mut [Table],
-    writers: usize,
-    grace: &str,
+/// Starts one snapshot writer per command, each fed its dump on stdin by a thread of its own,
+/// and returns once a seeded number of bytes has been fed to a seeded one of them (the moment
+/// a stress round starts its prune): the children, with stdout and stderr piped, and their
+/// feeders.
+pub(crate) fn spawn_writers(
+    commands: Vec<std::process::Command>,
+    dumps: &[Vec<u8>],
     rng: &mut StdRng,
-) -> Vec<(String, Vec<u8>)> {
-    let dumps: Vec<Vec<u8>> = tables[..writers]
-        .iter_mut()
-        .map(|t| {
-            t.churn(10);
-            t.dump()
-        })
-        .collect();
-    let trigger = rng.gen_range(0..writers);
+) -> Vec<(Child, std::thread::JoinHandle<()>)> {
+    let trigger = rng.gen_range(0..commands.len());
     let at = rng.gen_range(0..dumps[trigger].len());
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let mut children = Vec::new();
-    for (i, d) in dumps.iter().enumerate() {
-        let name = format!("db{i}.sql");
-        let mut c = repo.process(&["snapshot", "--json", "--stdin", "--stdin-name", &name]);
+    for (i, (mut c, d)) in commands.into_iter().zip(dumps).enumerate() {
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -410,6 +400,31 @@ fn round(
     }
     drop(tx);
     let _ = rx.recv();
+    children
+}
+
+/// One stress round: `writers` snapshots of different databases start together, and a
+/// `forget --keep-last 2 --prune` starts once a seeded number of bytes has been fed to one of
+/// them. Returns the new snapshots (id, dump).
+fn round(
+    repo: &Repo,
+    tables: &mut [Table],
+    writers: usize,
+    grace: &str,
+    rng: &mut StdRng,
+) -> Vec<(String, Vec<u8>)> {
+    let dumps: Vec<Vec<u8>> = tables[..writers]
+        .iter_mut()
+        .map(|t| {
+            t.churn(10);
+            t.dump()
+        })
+        .collect();
+    let commands = (0..writers).map(|i| {
+        let name = format!("db{i}.sql");
+        repo.process(&["snapshot", "--json", "--stdin", "--stdin-name", &name])
+    });
+    let children = spawn_writers(commands.collect(), &dumps, rng);
     let mut prune = repo.process(&["forget", "--keep-last", "2", "--prune", "--grace", grace]);
     let prune = prune
         .stdout(Stdio::null())

@@ -8,13 +8,12 @@
 //! a fresh one of another host.
 
 use crate::common::synthetic_dump;
-use crate::concurrency::{assert_all_restore, id_of, seed, Paused, Table};
+use crate::concurrency::{assert_all_restore, id_of, seed, spawn_writers, Paused, Table};
 use crate::s3server::{Repo, S3Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -55,33 +54,9 @@ fn round(
             t.dump()
         })
         .collect();
-    let trigger = rng.gen_range(0..writers.len());
-    let at = rng.gen_range(0..dumps[trigger].len());
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut children = Vec::new();
-    for (i, (host, dump)) in writers.iter().zip(&dumps).enumerate() {
-        let args = ["snapshot", "--json", "--stdin", "--stdin-name", "shop.sql"];
-        let mut child = (host.process(&args))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut w = child.stdin.take().unwrap();
-        let data = dump.clone();
-        let signal = (i == trigger).then(|| tx.clone());
-        let feeder = std::thread::spawn(move || {
-            let (head, tail) = data.split_at(if signal.is_some() { at } else { 0 });
-            let _ = w.write_all(head);
-            if let Some(s) = signal {
-                let _ = s.send(());
-            }
-            let _ = w.write_all(tail);
-        });
-        children.push((child, feeder));
-    }
-    drop(tx);
-    let _ = rx.recv();
+    let args = ["snapshot", "--json", "--stdin", "--stdin-name", "shop.sql"];
+    let commands = writers.iter().map(|host| host.process(&args));
+    let children = spawn_writers(commands.collect(), &dumps, rng);
     let args = ["forget", "--keep-last", "2", "--prune", "--grace", grace];
     let prune = (pruner.process(&args))
         .stdout(Stdio::null())
