@@ -69,10 +69,14 @@ fn breakdown_adds_up_and_scattered_churn_is_stored_as_delta_blobs() {
     assert_adds_up(&b2);
     let (deltas, whole) = (n(&b2, &["delta", "count"]), n(&b2, &["whole", "count"]));
     assert!(deltas > 0 && deltas > 4 * whole, "{b2}");
-    assert_eq!(
-        n(&b2, &["delta", "raw"]) + n(&b2, &["whole", "raw"]),
-        dump.len() as u64,
-        "every chunk changed: {b2}"
+    // Every chunk changed but one the 16 KiB spacing can miss: a chunk shorter than that
+    // (a table start's cut, or the stream's tail after the last change) may come out the same.
+    // Boundaries depend on the repository's own chunker key, so this varies by repository.
+    let changed = n(&b2, &["delta", "raw"]) + n(&b2, &["whole", "raw"]);
+    let len = dump.len() as u64;
+    assert!(
+        changed <= len && changed + 2 * 16 * 1024 >= len,
+        "almost every chunk changed: {b2}"
     );
     assert!(
         n(&b2, &["delta", "stored"]) < n(&b2, &["delta", "raw"]) / 20,
