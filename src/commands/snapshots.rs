@@ -27,28 +27,34 @@ pub struct Filter {
 impl Filter {
     /// Whether `m` passes.
     pub fn matches(&self, m: &Manifest) -> bool {
-        (self.hosts.is_empty() || self.hosts.contains(&m.host))
-            && self.tags.iter().all(|t| m.tags.contains(t))
-            && (self.databases.is_empty() || self.matches_database(m))
-    }
-
-    fn matches_database(&self, m: &Manifest) -> bool {
-        let wanted = |s: &str| self.databases.iter().any(|d| d == s);
-        m.database().is_some_and(|d| wanted(&d))
-            || m.identity().is_some_and(|i| wanted(&i))
-            || (m.source.is_stream() && m.streams.first().is_some_and(|s| wanted(&s.name)))
+        let first = m.streams.first().map(|s| s.name.as_str());
+        self.passes(&m.host, &m.tags, &m.source, first)
     }
 
     /// Whether the snapshot a catalogue entry summarises passes: as [`Filter::matches`] of
     /// [`CatalogueEntry::to_manifest`], without building the manifest.
     pub fn matches_entry(&self, e: &CatalogueEntry) -> bool {
+        let first = e.streams.first().map(|s| s.name.as_str());
+        self.passes(&e.host, &e.tags, &e.source, first)
+    }
+
+    /// The test of both: host, tags, and the database as recorded, by identity, or (piped
+    /// streams) by the first stream's name.
+    fn passes(
+        &self,
+        host: &str,
+        tags: &[String],
+        source: &crate::source::SourceInfo,
+        first_stream: Option<&str>,
+    ) -> bool {
         let wanted = |s: &str| self.databases.iter().any(|d| d == s);
-        (self.hosts.is_empty() || self.hosts.contains(&e.host))
-            && self.tags.iter().all(|t| e.tags.contains(t))
+        let database = || source.database_for(first_stream);
+        (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host))
+            && self.tags.iter().all(|t| tags.contains(t))
             && (self.databases.is_empty()
-                || e.database().is_some_and(|d| wanted(&d))
-                || e.identity().is_some_and(|i| wanted(&i))
-                || (e.source.is_stream() && e.streams.first().is_some_and(|s| wanted(&s.name))))
+                || database().is_some_and(|d| wanted(&d))
+                || database().is_some_and(|d| wanted(&source.identity_of(&d)))
+                || (source.is_stream() && first_stream.is_some_and(wanted)))
     }
 }
 

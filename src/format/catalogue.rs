@@ -76,11 +76,8 @@ impl CatalogueEntry {
     /// manifest: the recorded database, else for a piped stream the database its first
     /// stream's name gives.
     pub fn database(&self) -> Option<String> {
-        if let Some(db) = &self.source.database {
-            return Some(db.clone());
-        }
-        let stream = self.streams.first().filter(|_| self.source.is_stream())?;
-        Some(super::source::database_of_stream(&stream.name))
+        let first = self.streams.first().map(|s| s.name.as_str());
+        self.source.database_for(first)
     }
 
     /// As [`Manifest::identity`] of [`CatalogueEntry::to_manifest`] (what retention groups

@@ -70,11 +70,8 @@ impl Manifest {
     /// first stream's name without extension ([`super::source::database_of_stream`]). `None`
     /// for other sources without a database.
     pub fn database(&self) -> Option<String> {
-        if let Some(db) = &self.source.database {
-            return Some(db.clone());
-        }
-        let stream = self.streams.first().filter(|_| self.source.is_stream())?;
-        Some(super::source::database_of_stream(&stream.name))
+        let first = self.streams.first().map(|s| s.name.as_str());
+        self.source.database_for(first)
     }
 
     /// The identity of [`Manifest::database`] (engine, server or file, and name, see

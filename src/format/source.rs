@@ -41,6 +41,18 @@ impl SourceInfo {
         self.database.as_deref().map(|db| self.identity_of(db))
     }
 
+    /// The database of a snapshot of this source whose first stream is named `first_stream`:
+    /// the recorded `database`, else for a piped stream (`stdin`, `command`; snapshots written
+    /// before the database was recorded) the stream's name without extension
+    /// ([`database_of_stream`]). `None` for other sources without a database.
+    pub fn database_for(&self, first_stream: Option<&str>) -> Option<String> {
+        if let Some(db) = &self.database {
+            return Some(db.clone());
+        }
+        let stream = first_stream.filter(|_| self.is_stream())?;
+        Some(database_of_stream(stream))
+    }
+
     /// [`SourceInfo::identity`] for the database name `db`.
     pub fn identity_of(&self, db: &str) -> String {
         if self.is_stream() {
