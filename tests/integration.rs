@@ -41,6 +41,8 @@ mod hosts;
 mod incomplete;
 #[path = "integration/keys.rs"]
 mod keys;
+#[path = "integration/parallel_dump.rs"]
+mod parallel_dump;
 #[path = "integration/parallel_restore.rs"]
 mod parallel_restore;
 #[path = "integration/progress.rs"]

@@ -58,7 +58,9 @@ pub struct SnapshotArgs {
     /// With --all-databases: skip databases matching this glob (repeatable).
     #[arg(long)]
     exclude: Vec<String>,
-    /// Databases dumped in parallel (default: number of cores).
+    /// Databases dumped in parallel (default: number of cores). With one PostgreSQL database
+    /// (primary-key order), the sessions that COPY its tables instead (default 1); the dump
+    /// is byte-identical whatever the number.
     #[arg(long)]
     jobs: Option<usize>,
     /// Store a recognised SQL dump that lacks its tool's completion footer (cut short), tagged
@@ -129,9 +131,17 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         no_order_by_primary: a.no_order_by_primary,
         globals: a.globals,
         sqlite_image: a.format == "image",
+        table_jobs: 1,
     };
     let targets =
         commands::snapshot::expand_targets(&a.sources, a.all_databases, &a.include, &a.exclude)?;
+    let dump = match (targets.len(), a.jobs) {
+        (1, Some(n)) => DumpOptions {
+            table_jobs: n,
+            ..dump
+        },
+        _ => dump,
+    };
     let repo = ctx.open()?;
     let index = lock_and_load(&repo)?;
     let jobs = a

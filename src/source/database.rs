@@ -27,6 +27,9 @@ pub struct DumpOptions {
     pub globals: bool,
     /// SQLite: store the database image instead of a SQL dump.
     pub sqlite_image: bool,
+    /// PostgreSQL: sessions that COPY the table data (see
+    /// [`postgres::PgOptions::jobs`]); 0 and 1 mean one.
+    pub table_jobs: usize,
 }
 
 /// One stream of a database snapshot: its name in the manifest (e.g. `shop.sql`) and its source.
@@ -84,6 +87,7 @@ impl DatabaseUrl {
                 let po = postgres::PgOptions {
                     heap_order: opts.heap_order,
                     globals: opts.globals,
+                    jobs: opts.table_jobs,
                 };
                 let mut v = vec![(format!("{db}.sql"), postgres::open_source(u, &po)?)];
                 if opts.globals {

@@ -6,6 +6,7 @@
 //! short but successful stream.
 
 use super::conn::{connect, server_version};
+use super::tabledata::{copy_parallel, copy_serial, Block};
 use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
 use crate::source::command::ChildSource;
@@ -22,10 +23,14 @@ pub struct PgOptions {
     pub heap_order: bool,
     /// Also store the cluster's roles and tablespaces ([`open_globals`]).
     pub globals: bool,
+    /// Sessions that COPY the table data of a primary-key-order dump (`snapshot --jobs N` of
+    /// one database); 0 and 1 mean the snapshot session alone. The stream is byte-identical
+    /// whatever the number ([`super::tabledata`]).
+    pub jobs: usize,
 }
 
 /// Copies `r` to `w`, telling read errors (the dump failed) from write errors (the reader left).
-fn pump(r: &mut impl Read, w: &mut impl Write, what: &str) -> Result<(), SourceError> {
+pub(super) fn pump(r: &mut impl Read, w: &mut impl Write, what: &str) -> Result<(), SourceError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf) {
@@ -40,7 +45,7 @@ fn pump(r: &mut impl Read, w: &mut impl Write, what: &str) -> Result<(), SourceE
 }
 
 /// Session settings as pg_dump makes them, then the snapshot transaction.
-const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeout = 0;
+pub(super) const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeout = 0;
     SET idle_in_transaction_session_timeout = 0; SET DateStyle = ISO;
     SET IntervalStyle = postgres; SET extra_float_digits TO 3; SET row_security = off;
     BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -119,8 +124,13 @@ struct PkJob {
     /// already running: it starts (and reads the catalog) while `pre_data` and our COPYs run,
     /// blocked on its full pipe until its turn comes (issue 19, fleet fixed cost).
     rest: Section,
-    /// Rows of [`PK_TABLES_SQL`].
-    tables: Vec<[String; 6]>,
+    /// One block per row of [`PK_TABLES_SQL`].
+    tables: Vec<Block>,
+    /// The database's URL and exported snapshot, for the sessions of a parallel COPY.
+    url: PgUrl,
+    snapshot: String,
+    /// Sessions that COPY the tables ([`PgOptions::jobs`]).
+    jobs: usize,
     /// The database is not UTF-8: our COPY rows are, pg_dump's sections are not.
     utf8_switch: bool,
 }
@@ -136,22 +146,10 @@ impl PkJob {
             out.write_all(b"SET client_encoding = 'UTF8';\n\n")
                 .map_err(write_err)?;
         }
-        for [schema, name, owner, qualified, columns, key] in &self.tables {
-            // As pg_dump's sanitize_line: names in comments must not break the line.
-            let [schema_c, name_c, owner_c] =
-                [schema, name, owner].map(|s| s.replace(['\n', '\r'], " "));
-            let header = format!(
-                "--\n-- Data for Name: {name_c}; Type: TABLE DATA; Schema: {schema_c}; \
-                 Owner: {owner_c}\n--\n\nCOPY {qualified} ({columns}) FROM stdin;\n"
-            );
-            out.write_all(header.as_bytes()).map_err(write_err)?;
-            let sql =
-                format!("COPY (SELECT {columns} FROM ONLY {qualified} ORDER BY {key}) TO STDOUT");
-            let what = format!("COPY of table {qualified} in database \"{}\"", self.db);
-            tracing::debug!(database = %self.db, table = %qualified, "COPY in primary-key order");
-            let mut rows = client.copy_out(&sql).map_err(|e| db_err(&what, &e))?;
-            pump(&mut rows, out, &what)?;
-            out.write_all(b"\\.\n\n\n").map_err(write_err)?;
+        if self.jobs > 1 && self.tables.len() > 1 {
+            copy_parallel(&self.url, &self.snapshot, &self.tables, self.jobs, out)?;
+        } else {
+            copy_serial(client, &self.tables, out)?;
         }
         self.rest.pass_on(out)?;
         let ending = format!("ending the snapshot transaction of {what}");
@@ -233,6 +231,10 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     ]);
     info.command = Some(describe_cmd(url, &tool.path, &args));
     info.options = vec!["primary-key order".into(), url.server_option()];
+    if opts.jobs > 1 {
+        info.options
+            .push(format!("table data over {} sessions", opts.jobs));
+    }
     let line = log_cmd(url, &tool.path, &args);
     tracing::info!(database = %db, command = %line, "dump command (primary-key order)");
 
@@ -288,10 +290,13 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     let rest = sections.into_iter().chain(tables.iter().map(exclude));
     let rest = Section::spawn(&tool.path, url, &snapshot, rest.collect())?;
     let job = PkJob {
+        tables: tables.iter().map(|t| Block::new(t, &db)).collect(),
         db,
         pre_data,
         rest,
-        tables,
+        url: url.clone(),
+        snapshot,
+        jobs: opts.jobs,
         utf8_switch,
     };
     let (reader, writer) = io::pipe().map_err(|e| io_err("creating a pipe".into(), e))?;

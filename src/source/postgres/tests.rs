@@ -86,6 +86,7 @@ fn opts(heap_order: bool) -> PgOptions {
     PgOptions {
         heap_order,
         globals: false,
+        jobs: 1,
     }
 }
 
@@ -320,18 +321,24 @@ fn failures_surface_and_dropping_stops_everything() {
     let mut src = open_source(&url, &PgOptions::default()).unwrap();
     src.read_exact(&mut [0u8; 100]).unwrap();
     drop(src);
+    wait_until_gone(&admin, &db, "dropped early");
+}
+
+/// Waits (up to 20 s, polling: the server ends a closed session on its own time) until
+/// database `db` has no session and no pg_dump child of this process; fails the test naming
+/// `case` otherwise.
+fn wait_until_gone(admin: &PgUrl, db: &str, case: &str) {
     let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let sessions: i64 = connect(&admin)
-            .unwrap()
-            .query_one(&sql, &[])
-            .unwrap()
-            .get(0);
-        if sessions == 0 && children_of_db(&db).is_empty() {
-            break;
+        let sessions: i64 = connect(admin).unwrap().query_one(&sql, &[]).unwrap().get(0);
+        if sessions == 0 && children_of_db(db).is_empty() {
+            return;
         }
-        assert!(Instant::now() < deadline, "{sessions} sessions still open");
+        assert!(
+            Instant::now() < deadline,
+            "{case}: {sessions} sessions or pg_dump still there"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -404,23 +411,87 @@ fn both_pg_dump_runs_start_at_once_and_either_failing_fails_the_dump() {
             children_of_db(&db).is_empty(),
             "{section}: pg_dump left running"
         );
-        let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let sessions: i64 = connect(&admin)
-                .unwrap()
-                .query_one(&sql, &[])
-                .unwrap()
-                .get(0);
-            if sessions == 0 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{section}: {sessions} sessions still open"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until_gone(&admin, &db, section);
+    }
+}
+
+/// Issue 16 (parallel dump): table data COPYed by N sessions on the exported snapshot gives
+/// the stream one session gives, byte for byte (quoted names, partitions, foreign keys).
+#[test]
+fn parallel_table_copies_give_the_stream_one_session_gives() {
+    let admin = server();
+    let more = r#"
+        CREATE SCHEMA "Sales";
+        CREATE TABLE "Sales"."Order Items" (id int PRIMARY KEY, sku text, qty int);
+        INSERT INTO "Sales"."Order Items" SELECT i, 'sku' || (i % 97), i % 5
+            FROM generate_series(4000, 1, -1) i;
+        CREATE TABLE measures (day date, id int, v float8, PRIMARY KEY (day, id))
+            PARTITION BY RANGE (day);
+        CREATE TABLE measures_2025 PARTITION OF measures
+            FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE TABLE measures_2026 PARTITION OF measures
+            FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        INSERT INTO measures SELECT DATE '2025-06-01' + (i % 400), i, i / 3.0
+            FROM generate_series(1, 3000) i;"#;
+    let (_db, url) = Guard::db(&admin, Some(&format!("{SCHEMA}{more}")));
+    let one = dump(&url, false);
+    for jobs in [2, 3, 8] {
+        let o = PgOptions {
+            jobs,
+            ..opts(false)
+        };
+        let (text, info) = read_all(open_source(&url, &o).unwrap()).unwrap();
+        assert_same(&normalize(&one), &normalize(&text));
+        let said = format!("table data over {jobs} sessions");
+        assert!(info.options.contains(&said), "{:?}", info.options);
+    }
+    assert!(one.contains("COPY \"Sales\".\"Order Items\" (id, sku, qty) FROM stdin;"));
+    assert!(one.contains("COPY public.measures_2026 (day, id, v) FROM stdin;"));
+    wait_until_gone(&admin, &url.database_name(), "after the parallel dumps");
+}
+
+/// Issue 16 (parallel dump): one table's COPY failing in a worker session (row-level security
+/// the dumping role may not bypass) fails the dump from `finish`, naming the table, and leaves
+/// no session and no pg_dump behind; the tables after it are not waited for.
+#[test]
+fn a_failing_parallel_copy_fails_the_dump_and_leaves_nothing_behind() {
+    let admin = server();
+    let role = unique("dv_pg_rls");
+    exec(&admin, &format!("CREATE ROLE {role} LOGIN"));
+    let _role = Guard(admin.clone(), role.clone(), "ROLE");
+    let (_db, url) = Guard::db(
+        &admin,
+        Some(&format!(
+            "CREATE TABLE a1 (id int PRIMARY KEY, v text);
+             CREATE TABLE b2 (id int PRIMARY KEY, v text);
+             CREATE TABLE c3 (id int PRIMARY KEY, v text);
+             CREATE TABLE d4 (id int PRIMARY KEY, v text);
+             INSERT INTO a1 SELECT i, repeat('a', 200) FROM generate_series(1, 20000) i;
+             INSERT INTO b2 VALUES (1, 'hidden');
+             INSERT INTO c3 SELECT i, 'c' FROM generate_series(1, 100) i;
+             INSERT INTO d4 SELECT i, 'd' FROM generate_series(1, 100) i;
+             ALTER TABLE b2 ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY mine ON b2 USING (v = current_user);
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+        )),
+    );
+    let db = url.database_name();
+    let as_role = PgUrl {
+        user: Some(role),
+        ..url.clone()
+    };
+    for jobs in [1, 3] {
+        let o = PgOptions {
+            jobs,
+            ..opts(false)
+        };
+        let err = read_all(open_source(&as_role, &o).unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("public.b2") && text.contains("row-level security"),
+            "{jobs} sessions: {text}"
+        );
+        wait_until_gone(&admin, &db, &format!("{jobs} sessions"));
     }
 }
 
