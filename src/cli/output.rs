@@ -548,17 +548,13 @@ pub fn show_time(t: jiff::Timestamp, utc: bool) -> String {
 /// already in the repository, deltas when `delta_blobs` new chunks were stored as patches
 /// against earlier chunks, and compression always. When every chunk was new and none was a
 /// delta (a first snapshot), it is compression alone.
-pub fn snapshot_ratio(
-    read: u64,
-    stored: u64,
-    chunks: u64,
-    new_blobs: u64,
-    delta_blobs: u64,
-) -> Option<(f64, &'static str)> {
+pub fn snapshot_ratio(o: &SnapshotOutcome) -> Option<(f64, &'static str)> {
+    let s = &o.manifest.summary;
+    let (read, stored) = (s.bytes_read, s.bytes_added);
     if stored == 0 || read == 0 {
         return None;
     }
-    let what = match (new_blobs >= chunks, delta_blobs > 0) {
+    let what = match (s.new_blobs >= s.chunks, o.delta_blobs > 0) {
         (true, false) => "compression: every chunk was new",
         (true, true) => "deltas against earlier chunks and compression",
         (false, false) => "deduplication and compression",
@@ -578,13 +574,7 @@ pub fn print_snapshot(o: &SnapshotOutcome, json: bool) {
             o.id.short()
         );
     }
-    let ratio = snapshot_ratio(
-        s.bytes_read,
-        s.bytes_added,
-        s.chunks,
-        s.new_blobs,
-        o.delta_blobs,
-    );
+    let ratio = snapshot_ratio(o);
     if json {
         // `dedup_ratio` (kept for scripts) is null where it means nothing, as is
         // `compression_ratio` unless every chunk was new and stored whole.
@@ -623,13 +613,7 @@ pub fn snapshot_summary(o: &SnapshotOutcome) -> String {
         s.chunks,
         human_bytes(s.bytes_added),
     );
-    let ratio = snapshot_ratio(
-        s.bytes_read,
-        s.bytes_added,
-        s.chunks,
-        s.new_blobs,
-        o.delta_blobs,
-    );
+    let ratio = snapshot_ratio(o);
     match ratio {
         _ if s.bytes_read == 0 => format!("{head} (an empty dump)"),
         None => format!("{head}: nothing added, every chunk was already in the repository"),
