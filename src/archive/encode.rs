@@ -1,13 +1,14 @@
 //! The encoder and packer stages of the snapshot pipeline: each new blob is encoded by
-//! [`crate::blob::codec`] (as a delta against the first candidate base whose patch pays, else
-//! whole) and handed to the packer. Must not compress or seal itself, nor assemble packs
-//! ([`crate::pack::packer`] does).
+//! [`crate::blob::codec`] (as a delta against the candidate base giving the smallest patch
+//! within the margin, else whole) and handed to the packer. Must not compress or seal itself,
+//! nor assemble packs ([`crate::pack::packer`] does).
 
-use super::{IndexSource, PackSink};
+use super::{parent, IndexSource, PackSink};
 use crate::blob::codec;
 use crate::error::Result;
 use crate::format::pack::BlobKind;
 use crate::id::Id;
+use crate::index::Index;
 use crate::pack::packer::Packer;
 use crate::repository::Repository;
 use crossbeam_channel::{Receiver, Sender};
@@ -33,9 +34,9 @@ pub(super) struct Sealed {
 
 /// One encoder thread: encodes blobs from `rx` until it closes or `tx`'s packer stopped.
 ///
-/// Candidates are tried in order; the first delta within the margin is kept. A base that
-/// cannot be read only costs that attempt: without any usable one the chunk is stored whole
-/// (check reports the damage).
+/// Every candidate base ([`offer_bases`]) is patched against and the smallest patch within the
+/// margin is kept ([`codec::Chooser`]). A base that cannot be read only costs that attempt:
+/// without any usable one the chunk is stored whole (check reports the damage).
 pub(super) fn encoder(
     repo: &Repository,
     index: IndexSource<'_>,
@@ -44,25 +45,13 @@ pub(super) fn encoder(
 ) {
     let level = repo.config().compression_level;
     for w in rx {
-        let mut encoded = None;
-        for b in &w.bases {
-            let Some(plain) = index
-                .get()
-                .ok()
-                .and_then(|index| crate::pack::reader::read_base(repo, &index, b).ok())
-            else {
-                continue;
-            };
-            let e = codec::encode(repo.key(), &w.plain, level, Some((*b, &plain)));
-            let done = e.1.is_some();
-            encoded = Some(e);
-            if done {
-                break;
+        let (bytes, base) = match index.get() {
+            Ok(index) if !w.bases.is_empty() => {
+                let mut c = codec::Chooser::new(&w.plain, level);
+                offer_bases(repo, &index, &w.bases, &mut c);
+                codec::encode_chosen(repo.key(), c)
             }
-        }
-        let (bytes, base) = match encoded {
-            Some(e) => e,
-            None => codec::encode(repo.key(), &w.plain, level, None),
+            _ => codec::encode(repo.key(), &w.plain, level, None),
         };
         let s = Sealed {
             kind: if base.is_some() {
@@ -78,6 +67,28 @@ pub(super) fn encoder(
         if tx.send(s).is_err() {
             break;
         }
+    }
+}
+
+/// Offers a new chunk's candidate bases to `c` in the order [`parent::offer_order`] gives
+/// (`bases`, then the shallower blobs down the first one's chain). Reads stay what they were
+/// when the first paying base was kept: a base not in the repository's base cache is read
+/// from its pack only while no base offered so far pays, and only if it is one of `bases`;
+/// every other base is offered only when cached (the finder's loads and the chains they
+/// decoded put most there), so choosing the smallest patch adds no backend request.
+fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Chooser<'_>) {
+    for b in parent::offer_order(index, bases) {
+        let plain = match repo.base_cache().get(&b) {
+            Some(p) => p,
+            None if !c.pays() && bases.contains(&b) => {
+                match crate::pack::reader::read_base(repo, index, &b) {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                }
+            }
+            None => continue,
+        };
+        c.offer(b, &plain, index.delta_depth(&b, parent::MAX_DELTA_DEPTH));
     }
 }
 

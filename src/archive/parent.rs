@@ -15,13 +15,14 @@
 //! shift: where the new stream's data of table T starts (the reader sees the data header), the
 //! shift becomes the previous stream's start of T's data section (the manifest's table index)
 //! minus that offset, so the rows inserted at the end of one table or deleted from it no
-//! longer misplace every base of the tables after it ([`BaseFinder::anchor`]). The new chunk is then compressed
-//! both plainly and as a zstd patch against each candidate in turn
-//! ([`crate::blob::codec::encode_chunk`]), and stored as a delta against the first whose patch
-//! is at most half the plain size. A base must be in a
-//! live pack and its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is
-//! full gives way to the whole blob at the bottom of its chain. Specified in repo-format.md,
-//! sections 6 and 14.
+//! longer misplace every base of the tables after it ([`BaseFinder::anchor`]). The new chunk
+//! is then compressed both plainly and as a zstd patch against each candidate
+//! ([`crate::blob::codec::Chooser`]), and stored as a delta against the one giving the
+//! smallest patch, if that is at most half the plain size. A base must be in a live pack and
+//! its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is full gives way to
+//! the nearest blob down its chain with room ([`choose_base`]), and a base that would fill the
+//! chain brings the shallower blobs of its chain as candidates too ([`offer_order`]).
+//! Specified in repo-format.md, sections 6 and 14.
 
 use crate::error::Result;
 use crate::format::snapshot::StreamRef;
@@ -338,26 +339,53 @@ impl BaseFinder {
 }
 
 /// The most candidate bases [`BaseFinder::candidates`] proposes for one chunk (the chunk at
-/// the shifted position and its two neighbours); a writer tries them in order and keeps the
-/// first delta within the margin, so a chunk costs at most this many patch attempts.
+/// the shifted position and its two neighbours); a writer patches against each (and against
+/// the shallower blobs of the first one's chain, [`offer_order`]) and keeps the smallest patch.
 pub const MAX_CANDIDATES: usize = 3;
 
 /// The base to use for a proposed base `proposed`: itself when it may serve
-/// ([`usable_base`]); when its chain is already at the maximum depth, the whole blob at the
-/// bottom of that chain (so the new delta starts a chain of depth 1 instead of a chunk being
-/// stored whole); `None` when neither is in a live pack.
+/// ([`usable_base`]); when its chain is already at the maximum depth, the nearest blob down
+/// that chain that still has room (the newest of the older versions of these rows, so the
+/// patch spans the fewest hours; the new delta then fills the chain); `None` when no blob of
+/// the chain is in a live pack with room.
 pub fn choose_base(index: &Index, proposed: Id) -> Option<Id> {
-    if usable_base(index, &proposed) {
-        return Some(proposed);
-    }
-    let mut root = proposed;
+    let mut at = proposed;
     for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
-        match index.base_of(&root) {
-            Some(b) => root = b,
-            None => break,
+        if usable_base(index, &at) {
+            return Some(at);
+        }
+        at = index.base_of(&at)?;
+    }
+    None
+}
+
+/// The bases a writer patches a new chunk against, in order: `bases` (usable ones, from
+/// [`choose_base`]), then, when the first would fill the chain (its depth is
+/// [`MAX_DELTA_DEPTH`] - 1), every blob down its chain (shallower, older versions of the same
+/// rows): a patch against one of those costs a little more now but leaves the chunk's next
+/// hours room for short patches instead of reaching back past a full chain
+/// ([`crate::blob::codec::Chooser::finish`] weighs the two). No repeats; at most
+/// [`MAX_CANDIDATES`] + [`MAX_DELTA_DEPTH`] - 1 ids.
+pub fn offer_order(index: &Index, bases: &[Id]) -> Vec<Id> {
+    let mut out: Vec<Id> = Vec::with_capacity(MAX_CANDIDATES + MAX_DELTA_DEPTH);
+    for b in bases {
+        if !out.contains(b) {
+            out.push(*b);
         }
     }
-    (root != proposed && index.base_of(&root).is_none() && index.contains(&root)).then_some(root)
+    if let Some(first) = bases.first() {
+        if index.delta_depth(first, MAX_DELTA_DEPTH) + 1 == MAX_DELTA_DEPTH {
+            let mut at = *first;
+            for _ in 1..MAX_DELTA_DEPTH {
+                let Some(b) = index.base_of(&at) else { break };
+                if !out.contains(&b) {
+                    out.push(b);
+                }
+                at = b;
+            }
+        }
+    }
+    out
 }
 
 /// Whether blob `base` may serve as a delta base in `index`: stored in a live pack, with a
@@ -372,6 +400,77 @@ mod tests {
 
     fn id(n: u8) -> Id {
         Id([n; 32])
+    }
+
+    /// An index of one live pack holding a whole blob `id(1)` and a chain of `deltas` delta
+    /// blobs on it: `id(2)` on `id(1)`, `id(3)` on `id(2)`, and so on.
+    fn chain_index(deltas: u8) -> Index {
+        use crate::format::index::IndexPack;
+        use crate::format::pack::{BlobKind, PackBlob};
+        let blob = |n: u8| PackBlob {
+            kind: if n == 1 {
+                BlobKind::Data
+            } else {
+                BlobKind::Delta
+            },
+            id: [n; 32],
+            offset: u32::from(n) * 100,
+            length: 100,
+            raw_length: 1000,
+            base: (n > 1).then_some([n - 1; 32]),
+        };
+        let mut index = Index::default();
+        index.add_pack(&IndexPack {
+            id: [200; 32],
+            size: 10_000,
+            blobs: (1..=deltas + 1).map(blob).collect(),
+        });
+        index
+    }
+
+    #[test]
+    fn a_full_chain_gives_way_to_the_nearest_blob_down_it_with_room() {
+        let index = chain_index(MAX_DELTA_DEPTH as u8 + 3);
+        let top = id(MAX_DELTA_DEPTH as u8 + 1);
+        assert_eq!(
+            index.delta_depth(&top, MAX_DELTA_DEPTH + 1),
+            MAX_DELTA_DEPTH
+        );
+        // A base with room serves itself; a full one gives way to its own base (the newest
+        // older version), not to the whole blob at the bottom of the chain; so does a chain
+        // longer than the maximum (an older writer's).
+        assert_eq!(choose_base(&index, id(2)), Some(id(2)));
+        assert_eq!(choose_base(&index, top), Some(id(MAX_DELTA_DEPTH as u8)));
+        assert_eq!(
+            choose_base(&index, id(MAX_DELTA_DEPTH as u8 + 4)),
+            Some(id(MAX_DELTA_DEPTH as u8))
+        );
+        // Whatever is proposed, the new delta never exceeds the maximum depth.
+        for n in 1..=MAX_DELTA_DEPTH as u8 + 4 {
+            let b = choose_base(&index, id(n)).unwrap();
+            assert!(index.delta_depth(&b, MAX_DELTA_DEPTH + 1) < MAX_DELTA_DEPTH);
+        }
+        // Unknown blobs propose nothing.
+        assert_eq!(choose_base(&index, id(99)), None);
+    }
+
+    #[test]
+    fn a_base_that_fills_the_chain_brings_the_blobs_down_its_chain() {
+        let index = chain_index(MAX_DELTA_DEPTH as u8);
+        let last_room = id(MAX_DELTA_DEPTH as u8);
+        // Patching against the blob at depth MAX - 1 fills the chain: every blob under it is
+        // offered too, nearest first, after the proposed ones.
+        let down: Vec<Id> = (1..MAX_DELTA_DEPTH as u8).rev().map(id).collect();
+        let mut want = vec![last_room, id(50)];
+        want.extend(&down);
+        assert_eq!(offer_order(&index, &[last_room, id(50)]), want);
+        // A first base with more room, or a whole one, brings nothing; no repeats.
+        assert_eq!(offer_order(&index, &[id(1), id(2)]), vec![id(1), id(2)]);
+        let mut w = vec![last_room, id(1)];
+        w.extend(down.iter().filter(|d| **d != id(1)));
+        assert_eq!(offer_order(&index, &[last_room, id(1), last_room]), w);
+        let most = offer_order(&index, &[last_room, id(50), id(51)]);
+        assert_eq!(most.len(), MAX_CANDIDATES + MAX_DELTA_DEPTH - 1);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! pack, under `<cache dir>/<repository id>/lists/<blob id>`. Written list blobs are kept
 //! because the next hourly snapshot of the same database walks this one's chunk list to find
 //! its delta bases: without them, a warm snapshot reads each of the parent's list blobs from
-//! its pack ([`super::Backend::cache_list_blobs_of_pack`]).
+//! its pack ([`super::Backend::cache_blobs_of_pack`]). The bodies of the data and delta blobs a
+//! snapshot writes or reads as delta bases are kept too, under a smaller bound ([`bodies`]);
+//! and which key file opened the repository ([`keys`]).
 //!
 //! This module owns the cache directory: where it is ([`set_cache`], [`default_cache_dir`]),
 //! which folders are cached ([`CACHED`]), and every read, write and removal in it. The
@@ -48,8 +50,19 @@ use std::time::{Duration, SystemTime};
 /// The repository folders whose files are cached: files that never change once written.
 pub const CACHED: [FileKind; 3] = [FileKind::Index, FileKind::Snapshot, FileKind::Catalogue];
 
+mod bodies;
+mod keys;
+
 /// The cache folder of list blobs (not a repository folder: list blobs live in packs).
 const LISTS: &str = "lists/";
+
+/// The cache folder of data and delta blob bodies (see [`bodies`]).
+const BODIES: &str = "blobs/";
+
+/// Every folder of a repository's cache: the cached repository folders, list blobs, bodies.
+fn folders() -> impl Iterator<Item = &'static str> {
+    CACHED.into_iter().map(|k| k.dir()).chain([LISTS, BODIES])
+}
 
 /// Default bound of one repository's cache: 1 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
@@ -98,6 +111,16 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(|d| d.join("dumpvault"))
 }
 
+/// The cache directory under the process's settings: `None` when caching is off (or bounded
+/// to 0 bytes) or no directory is known.
+fn settings_dir() -> Option<PathBuf> {
+    let settings = SETTINGS.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+    if !settings.enabled || settings.max_size == 0 {
+        return None;
+    }
+    settings.dir.or_else(default_cache_dir)
+}
+
 /// One repository's cache folder.
 pub(super) struct Cache {
     /// `<cache dir>/<repository id>`.
@@ -105,6 +128,10 @@ pub(super) struct Cache {
     max_size: u64,
     /// Bytes of entries as this process last counted them; `None` until first counted.
     used: Mutex<Option<u64>>,
+    /// Bytes of blob bodies as this process last counted them ([`bodies`]).
+    bodies_used: Mutex<Option<u64>>,
+    /// Bytes of bodies of written blobs this process kept ([`bodies`]).
+    bodies_written: std::sync::atomic::AtomicU64,
 }
 
 /// Where `path` (a repository path) is cached: its folder and id, or `None` when its folder
@@ -138,10 +165,7 @@ impl Cache {
         }
         let base = settings.dir.or_else(default_cache_dir)?;
         let root = base.join(repository_id);
-        let made = CACHED
-            .iter()
-            .map(|k| k.dir())
-            .chain([LISTS])
+        let made = folders()
             .try_for_each(|d| create_dir(&root.join(d)))
             .and_then(|()| tag_cache_dir(&base));
         if made.is_ok() {
@@ -158,11 +182,17 @@ impl Cache {
             );
             return None;
         }
-        Some(Arc::new(Cache {
+        Some(Arc::new(Cache::new(root, settings.max_size)))
+    }
+
+    fn new(root: PathBuf, max_size: u64) -> Cache {
+        Cache {
             root,
-            max_size: settings.max_size,
+            max_size,
             used: Mutex::new(None),
-        }))
+            bodies_used: Mutex::new(None),
+            bodies_written: Default::default(),
+        }
     }
 
     fn file(&self, kind: FileKind, id: &Id) -> PathBuf {
@@ -248,20 +278,7 @@ impl Cache {
     fn write_atomic(&self, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = file.parent().unwrap_or(&self.root);
         create_dir(dir)?;
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}", Id::random().to_hex()));
-        let result = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(super::FILE_MODE)
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            std::fs::rename(&tmp, file)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        write_atomic_in(dir, file, bytes)
     }
 
     /// Removes the entry of repository file `path` (deleted from the repository).
@@ -311,7 +328,7 @@ impl Cache {
     /// processes on the way.
     fn entries(&self) -> Vec<(PathBuf, u64, SystemTime)> {
         let mut out = Vec::new();
-        for dir in CACHED.iter().map(|k| k.dir()).chain([LISTS]) {
+        for dir in folders() {
             let Ok(rd) = std::fs::read_dir(self.root.join(dir)) else {
                 continue;
             };
@@ -368,31 +385,31 @@ impl super::Backend {
         }
     }
 
-    /// Keeps the list blobs of a pack about to be written (`blobs`: its header entries,
-    /// `pack`: its bytes) in the local cache when one is attached, as reading them back from
-    /// the pack would: the next snapshot of the same database walks this one's chunk list to
-    /// find its delta bases, and would otherwise read each list blob from the pack. An entry
-    /// is opened and checked like any cached list blob before it is used, and only for a blob
-    /// the index knows, so one left by a pack whose write then failed is never used.
-    pub fn cache_list_blobs_of_pack(&self, blobs: &[crate::format::pack::PackBlob], pack: &[u8]) {
-        let Some(c) = &self.cache else { return };
-        for b in blobs
-            .iter()
-            .filter(|b| b.kind == crate::format::pack::BlobKind::List)
-        {
-            let (start, len) = (b.offset as usize, b.length as usize);
-            if let Some(sealed) = pack.get(start..start + len) {
-                c.put_list(&Id(b.id), sealed);
-            }
-        }
-    }
-
     /// Deletes list blob `id`'s cache entry (it did not open: damaged, or from another key).
     pub fn uncache_list_blob(&self, id: &Id) {
         if let Some(c) = &self.cache {
             c.remove_list(id);
         }
     }
+}
+
+/// Writes `file` (in folder `dir`, which exists) atomically: a temporary file in `dir`, mode
+/// 0600, renamed into place.
+fn write_atomic_in(dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{TEMP_PREFIX}{}", Id::random().to_hex()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(super::FILE_MODE)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        std::fs::rename(&tmp, file)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Removes the repository folders of cache directory `base` (named by a 64-digit hex
@@ -445,16 +462,12 @@ fn tag_cache_dir(base: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn cache(dir: &Path, max_size: u64) -> Cache {
+    pub(super) fn cache(dir: &Path, max_size: u64) -> Cache {
         let root = dir.join("repo-id");
         for k in CACHED {
             create_dir(&root.join(k.dir())).unwrap();
         }
-        Cache {
-            root,
-            max_size,
-            used: Mutex::new(None),
-        }
+        Cache::new(root, max_size)
     }
 
     fn object(n: usize, seed: u8) -> (String, Vec<u8>) {

@@ -40,26 +40,111 @@ pub enum DecodeError {
     WrongId,
 }
 
+/// A patch against a shallower base (a shorter chain under it) is preferred to the smallest
+/// patch when it is at most this multiple ([`SHALLOW_NUM`] / [`SHALLOW_DEN`]) of the smallest:
+/// paying up to twice now restarts the chunk's chain lower, so its next hours patch against
+/// their previous hour instead of reaching back past a full chain. On hourly edits a patch
+/// spanning 4 hours is about 1.3× one spanning 2 (frame and sequence overhead), so the
+/// restart pays back within the next 2 hours; against an older version across a large change
+/// (a column added, a table rewritten) the patch is many times larger and the nearest base
+/// wins.
+pub const SHALLOW_NUM: usize = 2;
+/// Denominator of the shallow-base preference (see [`SHALLOW_NUM`]).
+pub const SHALLOW_DEN: usize = 1;
+
+/// Chooses the stored form of one new data chunk among its candidate bases: each base offered
+/// ([`Chooser::offer`]) costs one zstd patch; [`Chooser::finish`] keeps the smallest patch
+/// within the delta margin ([`DELTA_MARGIN_NUM`] / [`DELTA_MARGIN_DEN`] of the plainly
+/// compressed chunk), or a patch against a shallower base at most [`SHALLOW_NUM`] /
+/// [`SHALLOW_DEN`] of it; without one, the chunk compressed whole. The plain compression is
+/// computed at most once, and not at all when a patch is at most 1/[`FAST_PATH_DEN`] of the
+/// chunk.
+pub struct Chooser<'p> {
+    plain: &'p [u8],
+    level: i32,
+    /// The chunk compressed whole (`tag || payload`), once computed.
+    whole: Option<Vec<u8>>,
+    /// The patches within the margin: base id, depth of the base's chain, stored form.
+    paying: Vec<(Id, usize, Vec<u8>)>,
+}
+
+impl<'p> Chooser<'p> {
+    /// A chooser for chunk `plain` at zstd `level`, with no base offered yet.
+    pub fn new(plain: &'p [u8], level: i32) -> Self {
+        Chooser {
+            plain,
+            level,
+            whole: None,
+            paying: Vec::new(),
+        }
+    }
+
+    /// Offers base `id` (its plaintext `base`; `depth`: delta links under it, 0 for a whole
+    /// blob): computes the patch and returns whether it is within the margin (kept as a
+    /// choice).
+    pub fn offer(&mut self, id: Id, base: &[u8], depth: usize) -> bool {
+        let Some(delta) = compress_delta(self.plain, base, self.level) else {
+            return false;
+        };
+        // Fast path: a patch this small beats any plain compression of dump text, so the
+        // plain form is not computed (the usual case for an unchanged-but-shifted chunk).
+        let pays = delta.len() * FAST_PATH_DEN <= self.plain.len() || {
+            let whole = (self.whole)
+                .get_or_insert_with(|| compress(self.plain, self.level))
+                .len();
+            delta.len() * DELTA_MARGIN_DEN <= whole * DELTA_MARGIN_NUM
+        };
+        if pays {
+            self.paying.push((id, depth, delta));
+        }
+        pays
+    }
+
+    /// Whether some base offered so far gives a patch within the margin.
+    pub fn pays(&self) -> bool {
+        !self.paying.is_empty()
+    }
+
+    /// The stored form (`tag || payload`, before sealing) and the base used, if any: among the
+    /// patches within the margin, the shallowest base whose patch is at most [`SHALLOW_NUM`] /
+    /// [`SHALLOW_DEN`] of the smallest (ties: the smaller patch, then the first offered); else
+    /// the chunk compressed whole.
+    pub fn finish(mut self) -> (Vec<u8>, Option<Id>) {
+        let Some(min) = self.paying.iter().map(|p| p.2.len()).min() else {
+            let whole = (self.whole.take()).unwrap_or_else(|| compress(self.plain, self.level));
+            return (whole, None);
+        };
+        let near = |len: usize| len * SHALLOW_DEN <= min * SHALLOW_NUM;
+        let mut best: Option<usize> = None;
+        for (i, (_, depth, delta)) in self.paying.iter().enumerate() {
+            if !near(delta.len()) {
+                continue;
+            }
+            let better = best.is_none_or(|b| {
+                let (_, bd, bdelta) = &self.paying[b];
+                (*depth, delta.len()) < (*bd, bdelta.len())
+            });
+            if better {
+                best = Some(i);
+            }
+        }
+        let (id, _, delta) = self
+            .paying
+            .swap_remove(best.expect("the smallest is near itself"));
+        (delta, Some(id))
+    }
+}
+
 /// The stored form of a new data chunk `plain` (`tag || payload`, before sealing) at zstd
 /// `level`, and the base when it is stored as a delta against `base` (the proposed base's id
 /// and plaintext): the delta is kept when it is at most [`DELTA_MARGIN_NUM`] /
-/// [`DELTA_MARGIN_DEN`] of the plainly compressed chunk.
+/// [`DELTA_MARGIN_DEN`] of the plainly compressed chunk. One base of a [`Chooser`].
 pub fn encode_chunk(plain: &[u8], level: i32, base: Option<(Id, &[u8])>) -> (Vec<u8>, Option<Id>) {
-    let delta = base.and_then(|(id, base)| Some((id, compress_delta(plain, base, level)?)));
-    if let Some((id, delta)) = &delta {
-        // Fast path: a patch this small beats any plain compression of dump text, so the
-        // plain form is not computed (the usual case for an unchanged-but-shifted chunk).
-        if delta.len() * FAST_PATH_DEN <= plain.len() {
-            return (delta.clone(), Some(*id));
-        }
+    let mut c = Chooser::new(plain, level);
+    if let Some((id, base)) = base {
+        c.offer(id, base, 0);
     }
-    let whole = compress(plain, level);
-    match delta {
-        Some((id, delta)) if delta.len() * DELTA_MARGIN_DEN <= whole.len() * DELTA_MARGIN_NUM => {
-            (delta, Some(id))
-        }
-        _ => (whole, None),
-    }
+    c.finish()
 }
 
 /// The sealed bytes of chunk `plain` at zstd `level`, stored as a delta against `base` (its id
@@ -71,6 +156,13 @@ pub fn encode(
     base: Option<(Id, &[u8])>,
 ) -> (Vec<u8>, Option<Id>) {
     let (tagged, base) = encode_chunk(plain, level, base);
+    (key.seal(&tagged), base)
+}
+
+/// The sealed bytes of the form `chooser` chose ([`Chooser::finish`]) and the base used, if
+/// any.
+pub fn encode_chosen(key: &MasterKey, chooser: Chooser<'_>) -> (Vec<u8>, Option<Id>) {
+    let (tagged, base) = chooser.finish();
     (key.seal(&tagged), base)
 }
 
@@ -166,6 +258,63 @@ mod tests {
         assert_eq!(b, None);
         assert_eq!(stored[0], crate::compress::TAG_ZSTD);
         assert_eq!(encode_chunk(&changed, 3, None).1, None);
+    }
+
+    /// Dump-like rows with `edits` of them changed (spread over the text).
+    fn rows(edits: usize) -> Vec<u8> {
+        let mut rows: Vec<String> = (0..3000u32)
+            .map(|i| format!("{i}\tname {}\n", i.wrapping_mul(2_654_435_761)))
+            .collect();
+        for e in 0..edits {
+            let i = (e * 2_654_435) % rows.len();
+            rows[i] = format!("{i}\tchanged {}\n", e.wrapping_mul(40_503));
+        }
+        rows.concat().into_bytes()
+    }
+
+    #[test]
+    fn the_smallest_paying_patch_wins_not_the_first() {
+        let plain = rows(0);
+        let (far, near) = (rows(60), rows(2));
+        let mut c = Chooser::new(&plain, 3);
+        assert!(!c.pays());
+        // Both patches pay; the first offered is much larger.
+        assert!(c.offer(id(1), &far, 0));
+        assert!(c.offer(id(2), &near, 0));
+        let alone = |b: &[u8]| encode_chunk(&plain, 3, Some((id(9), b))).0.len();
+        assert!(alone(&far) * SHALLOW_DEN > alone(&near) * SHALLOW_NUM);
+        let (stored, base) = c.finish();
+        assert_eq!(base, Some(id(2)));
+        assert_eq!(stored.len(), alone(&near));
+        assert_eq!(
+            decompress_delta(&stored, plain.len(), &near).unwrap(),
+            plain
+        );
+    }
+
+    #[test]
+    fn a_shallower_base_wins_within_twice_the_smallest_and_no_patch_means_whole() {
+        let plain = rows(0);
+        let (far, near) = (rows(60), rows(2));
+        // The same patch against a deeper and a shallower base: the shallower one.
+        let mut c = Chooser::new(&plain, 3);
+        c.offer(id(1), &near, 2);
+        c.offer(id(2), &near, 0);
+        assert_eq!(c.finish().1, Some(id(2)));
+        // A shallower base whose patch is much larger does not win.
+        let mut c = Chooser::new(&plain, 3);
+        c.offer(id(1), &far, 0);
+        c.offer(id(2), &near, 2);
+        assert_eq!(c.finish().1, Some(id(2)));
+        // Nothing offered, or nothing paying: whole.
+        let (stored, base) = Chooser::new(&plain, 3).finish();
+        assert_eq!((stored[0], base), (crate::compress::TAG_ZSTD, None));
+        let unrelated: Vec<u8> = (0..3000u32)
+            .flat_map(|i| format!("{}\n", i.wrapping_mul(40_503)).into_bytes())
+            .collect();
+        let mut c = Chooser::new(&plain, 3);
+        assert!(!c.offer(id(3), &unrelated, 0));
+        assert_eq!(c.finish().1, None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod diff;
 mod forget;
 mod key;
 mod logging;
+mod migrate;
 mod output;
 mod password;
 mod prune;
@@ -128,6 +129,9 @@ enum Command {
     Key(key::KeyArgs),
     /// Add, remove or set tags of snapshots (each gets a new id; prints old -> new).
     Tag(tag::TagArgs),
+    /// Upgrade the repository format: `migrate catalogue` makes the snapshot catalogue decide
+    /// which snapshots exist (config version 2).
+    Migrate(migrate::MigrateArgs),
     /// Repository figures: logical and stored size, dedup ratio, growth per day.
     Stats(stats::StatsArgs),
     /// Per table, rows inserted, updated and deleted and schema changes between two snapshots
@@ -311,6 +315,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<i32> {
         Command::Report(a) => report::run(ctx, a),
         Command::Key(a) => key::run(ctx, a),
         Command::Tag(a) => tag::run(ctx, a),
+        Command::Migrate(a) => migrate::run(ctx, a),
         Command::Stats(a) => stats::run(ctx, a),
         Command::Diff(a) => diff::run(ctx, a),
         Command::Completions(a) => completions::run(a),

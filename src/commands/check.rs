@@ -8,6 +8,7 @@
 //! keyed id. Each damaged object is reported with the snapshots, streams, databases and tables
 //! it keeps from being restored in full.
 
+mod catalogue;
 mod packs;
 mod subset;
 mod walk;
@@ -177,7 +178,8 @@ pub fn snapshot_object(id: &Id) -> String {
 /// The steps: load the index (damaged index files are problems); take the inventory of packs
 /// (`inventory`); compare stored pack sizes with the index (`check_sizes`); read pack
 /// headers, and the selected packs in full (`check_packs`); note orphan packs and unindexed
-/// blobs (`note_strays`); walk every snapshot (`check_snapshots`).
+/// blobs (`note_strays`); walk every snapshot (`check_snapshots`); compare the catalogue with
+/// the manifests (config version 2, `catalogue::check`).
 pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
     let mut problems = Problems::default();
     let mut report = CheckReport::default();
@@ -215,6 +217,7 @@ pub fn run(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> R
     );
     note_strays(index, &inv.stored, header_only_blobs, &found, &mut report);
     check_snapshots(repo, index, &found.bad, &mut problems, &mut report)?;
+    catalogue::check(repo, &mut problems, &mut report)?;
     report.problems = problems.into_vec();
     progress.finish();
     Ok(report)
@@ -261,11 +264,11 @@ fn inventory<'a>(
         }
     }
     let mut located: HashMap<Id, Vec<(Id, Location)>> = HashMap::new();
-    for (bid, loc) in index.blobs() {
+    for (bid, loc) in index.blobs_in(&loaded.files) {
         located
             .entry(index.packs()[loc.pack as usize].0)
             .or_default()
-            .push((*bid, *loc));
+            .push((bid, loc));
     }
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let present: Vec<(Id, u64)> = index

@@ -287,7 +287,7 @@ pub fn run(
             manifest.summary.new_blobs = counts.blobs;
             let plain_len = crate::format::encode_versioned(&manifest).len();
             let target = to.save_manifest(&manifest)?;
-            crate::repository::catalogue::record_or_warn(to, &target, &manifest);
+            crate::repository::catalogue::publish(to, &target, &manifest, None)?;
             let after = uploader.stats();
             let manifest_bytes = (plain_len + crate::crypto::SEAL_OVERHEAD) as u64;
             outcome.copied.push(CopiedSnapshot {

@@ -1,5 +1,6 @@
 //! `forget`: decide with a retention policy (or a list of snapshot ids) which snapshots to
-//! remove, then delete their manifests. The plan is a pure function of the snapshot list, so
+//! remove, then record their tombstones in the catalogue (config version 2) and delete their
+//! manifests. The plan is a pure function of the snapshot list, so
 //! `--dry-run` shows exactly what a real run does; the data goes with `prune`.
 //!
 //! Policy semantics, calendar buckets, time zones and DST are those of [`crate::retention`]:
@@ -202,12 +203,18 @@ pub fn resolve(repo: &Repository, specs: &[String]) -> Result<Vec<Id>> {
         .collect()
 }
 
-/// Deletes the manifests of the snapshots `plan` removes; returns their ids. A manifest that
-/// is already gone counts as removed.
+/// Removes the snapshots `plan` removes; returns their ids. With config version 2, first
+/// writes ONE catalogue file with their tombstones ([`crate::repository::catalogue::forget`]):
+/// from then on they are gone, even if the deletion of their manifests that follows is
+/// interrupted (the next prune deletes those). A manifest that is already gone counts as
+/// removed.
 ///
-/// Errors: storage errors (the snapshots removed before the error stay removed).
+/// Errors: storage errors (the tombstone file not written: nothing is removed; after it, the
+/// snapshots are removed and the next prune deletes the manifests left).
 pub fn execute(repo: &Repository, plan: &ForgetPlan) -> Result<Vec<Id>> {
     let ids = plan.removed();
+    crate::repository::catalogue::forget(repo, &ids)?;
+    crate::testhook::pause("forget-before-delete");
     for id in &ids {
         repo.backend().delete(&FileKind::Snapshot.path(id))?;
     }

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod diff;
 pub mod forget;
 pub mod key;
+pub mod migrate;
 pub mod prune;
 pub mod repair;
 pub mod report;

@@ -7,8 +7,10 @@
 //! hook's steps):
 //!
 //! 1. takes the exclusive lock (a second prune is refused; snapshots do not look at it);
-//! 2. phase one: reads the shared locks, then the snapshots, then the index files and the pack
-//!    list, walks every snapshot's chunk-list tree, and plans ([`plan::plan`], pure);
+//! 2. phase one: reads the shared locks, then the catalogue's tombstones, then the snapshots,
+//!    then the index files and the pack list, walks every snapshot's chunk-list tree except
+//!    those a tombstone forgets, and plans ([`plan::plan`], pure); then deletes the manifests
+//!    of forgotten snapshots that an interrupted `forget` left;
 //! 3. phase two begins: re-reads the snapshots written since, and keeps every pack they need
 //!    ([`recheck`]);
 //! 4. (after the first) and 5. (after the last): deletes the obsolete packs that are due,
@@ -92,6 +94,9 @@ pub struct PruneOutcome {
     pub index_files_removed: u64,
     /// Verification records of snapshots that no longer exist, deleted.
     pub verifications_removed: u64,
+    /// Manifests of forgotten snapshots (a catalogue tombstone names them) that an
+    /// interrupted `forget`, `tag` or `repair` left, deleted.
+    pub forgotten_manifests_removed: u64,
     /// Packs planned for deletion but kept because a snapshot written while this prune ran
     /// references them (rule P4 of `repo-format.md` section 14).
     pub rescued_packs: u64,
@@ -121,6 +126,9 @@ struct Gathered {
     snapshots: Vec<(Id, Manifest)>,
     /// Snapshot files that did not open (skipped with a warning).
     damaged: Vec<Id>,
+    /// Manifests listed whose snapshot a catalogue tombstone forgets (a `forget`, `tag` or
+    /// `repair` interrupted before deleting them): not walked, deleted by [`run`].
+    forgotten: Vec<Id>,
     files: Vec<(Id, crate::format::index::IndexFile)>,
     packs: Vec<IndexedPack>,
     index: Index,
@@ -137,8 +145,26 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         .filter(|(_, l)| !l.exclusive && !lock::is_stale(l, started))
         .map(|(_, l)| l.created)
         .collect();
+    // Tombstones (repo-format.md section 17), read before `snapshots/` is listed: one written
+    // later only makes this prune keep more.
+    let tombstones = crate::repository::catalogue::tombstones(repo)?;
     // Snapshots forgotten meanwhile are skipped: their data need not be kept.
-    let loaded = crate::commands::snapshots::load_all(repo)?;
+    let mut loaded = crate::commands::snapshots::load_all(repo)?;
+    let mut forgotten: Vec<Id> = Vec::new();
+    loaded.entries.retain(|e| {
+        let gone = tombstones.contains(&e.id);
+        if gone {
+            forgotten.push(e.id);
+        }
+        !gone
+    });
+    loaded.damaged.retain(|id| {
+        let gone = tombstones.contains(id);
+        if gone {
+            forgotten.push(*id);
+        }
+        !gone
+    });
     for id in &loaded.damaged {
         // An intact manifest sealed under another key may be a good snapshot of another
         // repository's key: prune must not free its data, and stops.
@@ -172,6 +198,7 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         lock_created,
         snapshots,
         damaged: loaded.damaged,
+        forgotten,
         files,
         packs: packs.into_values().collect(),
         index,
@@ -281,6 +308,15 @@ pub fn run(
     if opts.dry_run {
         return Ok(out);
     }
+    // Complete interrupted forgets: a tombstone means the snapshot is gone for good (its id
+    // never names a snapshot again), and no plan below keeps its data.
+    for id in &g.forgotten {
+        crate::commands::repair::foreign::refuse(repo, FileKind::Snapshot, id)?;
+        match repo.backend().delete(&FileKind::Snapshot.path(id)) {
+            Err(e) if e.class != ErrorClass::NotFound => return Err(e.into()),
+            _ => out.forgotten_manifests_removed += 1,
+        }
+    }
     step(2);
     // Phase two. Snapshots written since the plan was made keep what they reference (P4).
     out.rescued_packs = recheck(repo, &g, &mut plan)?;
@@ -366,6 +402,7 @@ fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
     }
     let known: HashSet<Id> = (g.snapshots.iter().map(|(id, _)| *id))
         .chain(g.damaged.iter().copied())
+        .chain(g.forgotten.iter().copied())
         .collect();
     let mut fresh = Vec::new();
     for (id, _) in repo.list(FileKind::Snapshot)? {

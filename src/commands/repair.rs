@@ -325,6 +325,8 @@ pub fn repair_snapshots(
         for id in &ids {
             foreign::refuse(repo, FileKind::Snapshot, id)?;
         }
+        // Tombstones first (config version 2): an interrupted repair leaves them forgotten.
+        crate::repository::catalogue::forget(repo, &ids)?;
         for id in &ids {
             repo.backend().delete(&FileKind::Snapshot.path(id))?;
         }

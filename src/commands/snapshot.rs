@@ -117,7 +117,7 @@ pub fn run(
         "packs relied on confirmed"
     );
     let id = repo.save_manifest(&manifest)?;
-    crate::repository::catalogue::record_or_warn(repo, &id, &manifest);
+    crate::repository::catalogue::publish(repo, &id, &manifest, None)?;
     tracing::info!(
         id = %id.short(),
         bytes_read = manifest.summary.bytes_read,

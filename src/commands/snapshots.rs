@@ -224,10 +224,17 @@ pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEn
         });
     }
     let spec_l = spec.to_ascii_lowercase();
-    let matches: Vec<Id> = repo
-        .list(FileKind::Snapshot)?
-        .into_iter()
-        .map(|(id, _)| id)
+    // With config version 2 the catalogue says which snapshots exist (a forgotten manifest
+    // not deleted yet is not one); with version 1 the listing of `snapshots/` does.
+    let existing: Vec<Id> = match repo.config().catalogue_authoritative() {
+        true => (crate::repository::catalogue::load(repo)?.entries.iter())
+            .map(|e| Id(e.id))
+            .collect(),
+        false => (repo.list(FileKind::Snapshot)?.into_iter())
+            .map(|(id, _)| id)
+            .collect(),
+    };
+    let matches: Vec<Id> = (existing.into_iter())
         .filter(|id| id.to_hex().starts_with(&spec_l))
         .collect();
     match matches.as_slice() {

@@ -1,7 +1,11 @@
 //! `tag`: change the tags of snapshots. A manifest is named by the hash of its sealed bytes,
-//! so a retagged snapshot gets a new id: the new manifest is written first (durable), then its
-//! catalogue entry ([`crate::repository::catalogue::record`]), then the old manifest is deleted,
-//! so a crash leaves the snapshot twice at worst, never not at all.
+//! so a retagged snapshot gets a new id: the new manifest is written first (durable), then ONE
+//! catalogue file with its entry and (config version 2) the old snapshot's tombstone
+//! ([`crate::repository::catalogue::record`]), then the old manifest is deleted. With config
+//! version 2 the catalogue file is the switch: before it the old snapshot is listed, after it
+//! the new one, never both (a crash before it leaves a manifest no entry lists, which prune
+//! catalogues: then both are listed, the only duplicate left). With config version 1 a crash
+//! leaves the snapshot twice at worst, never not at all.
 //!
 //! The new manifest keeps `original` when there is one and otherwise records the old id
 //! there, so `copy` (which matches snapshots by `original`, see
@@ -120,13 +124,15 @@ pub fn run(repo: &Repository, specs: &[String], change: &TagChange) -> Result<Ve
         m.tags = tags.clone();
         m.original = Some(e.manifest.original.unwrap_or(e.id.0));
         let new = repo.save_manifest(&m)?;
-        // Its catalogue entry follows the manifest, before the old manifest goes.
-        crate::repository::catalogue::record_or_warn(repo, &new, &m);
+        // Its catalogue entry (and the old one's tombstone) follows the manifest, before the
+        // old manifest goes.
+        crate::repository::catalogue::publish(repo, &new, &m, Some(&e.id))?;
         if let Some(v) = verified.get(&e.id.to_hex()) {
             let mut v = v.clone();
             v.snapshot = new.to_hex();
             crate::commands::verify::record(repo, &v)?;
         }
+        crate::testhook::pause("tag-before-delete");
         repo.backend().delete(&FileKind::Snapshot.path(&e.id))?;
         out.push(Retagged {
             old: e.id.to_hex(),

@@ -1,11 +1,11 @@
 //! Snapshot catalogue files `catalogue/<id>`: sealed `version || bincode(CatalogueFile)`, a
 //! compact summary of snapshot manifests (everything but the table sections), so that listing
-//! and choosing snapshots does not read every manifest. Specified in `repo-format.md`,
-//! section 17.
+//! and choosing snapshots does not read every manifest, and (version 2) the ids of forgotten
+//! snapshots. Specified in `repo-format.md`, section 17.
 
 use super::snapshot::{Manifest, StreamRef, Summary};
 use super::source::SourceInfo;
-use super::{decode_versioned, encode_versioned, FormatError};
+use super::{decode_body, encode_versioned, FormatError};
 use serde::{Deserialize, Serialize};
 
 /// One stream of a catalogued snapshot: its [`StreamRef`] without the table sections.
@@ -110,6 +110,9 @@ impl CatalogueEntry {
     }
 }
 
+/// The newest catalogue file version: 2 added `forgotten` (tombstones). Readers read 1 and 2.
+pub const CATALOGUE_VERSION: u8 = 2;
+
 /// The contents of one catalogue file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogueFile {
@@ -119,17 +122,49 @@ pub struct CatalogueFile {
     /// Ids of catalogue files this one replaces (written by prune): every live entry of those
     /// files is in this one.
     pub supersedes: Vec<[u8; 32]>,
+    /// Tombstones (version 2): ids of snapshots that are forgotten, in id order as written. A
+    /// snapshot id, once here, never names a live snapshot again (ids are hashes of sealed
+    /// bytes with a random nonce). Empty in version 1 files.
+    pub forgotten: Vec<[u8; 32]>,
 }
 
-/// Encodes a catalogue file's plaintext (before sealing), version [`super::FORMAT_VERSION`].
-pub fn encode_catalogue_file(f: &CatalogueFile) -> Vec<u8> {
-    encode_versioned(f)
+/// A version 1 catalogue file, which has no tombstones.
+#[derive(Deserialize, Serialize)]
+struct CatalogueFileV1 {
+    entries: Vec<CatalogueEntry>,
+    supersedes: Vec<[u8; 32]>,
 }
 
-/// Decodes a catalogue file's plaintext. Errors: an unknown version byte, or bytes that do
-/// not decode (trailing bytes included).
+/// Encodes a catalogue file's plaintext (before sealing) as `version` 1 or 2 (any other value
+/// writes [`CATALOGUE_VERSION`]). Repositories whose config is version 1 get version 1 files,
+/// which older dumpvault versions still read; those have no tombstones, so `forgotten` must be
+/// empty then (it is dropped otherwise).
+pub fn encode_catalogue_file(f: &CatalogueFile, version: u8) -> Vec<u8> {
+    if version == 1 {
+        return encode_versioned(&CatalogueFileV1 {
+            entries: f.entries.clone(),
+            supersedes: f.supersedes.clone(),
+        });
+    }
+    let mut out = encode_versioned(f);
+    out[0] = CATALOGUE_VERSION;
+    out
+}
+
+/// Decodes a catalogue file's plaintext, version 1 (no tombstones) or 2. Errors: another
+/// version byte ([`FormatError::Version`]), or bytes that do not decode (trailing bytes
+/// included).
 pub fn decode_catalogue_file(bytes: &[u8]) -> Result<CatalogueFile, FormatError> {
-    decode_versioned(bytes)
+    match bytes.first() {
+        None => Err(FormatError::Decode("empty".into())),
+        Some(1) => decode_body::<CatalogueFileV1>(&bytes[1..]).map(|f| CatalogueFile {
+            entries: f.entries,
+            supersedes: f.supersedes,
+            forgotten: Vec::new(),
+        }),
+        Some(&v) if v == CATALOGUE_VERSION => decode_body(&bytes[1..]),
+        Some(&v) => Err(FormatError::Version(v as u32)),
+    }
 }
 
 #[cfg(test)]
@@ -161,14 +196,30 @@ mod tests {
             },
             original: Some([9; 32]),
         };
-        let f = CatalogueFile {
+        let mut f = CatalogueFile {
             entries: vec![CatalogueEntry::of([5; 32], 99, &m)],
             supersedes: vec![[6; 32]],
+            forgotten: vec![],
         };
-        let bytes = encode_catalogue_file(&f);
-        assert_eq!(bytes[0], 1);
+        // Version 1 (no tombstones) reads back as version 2 with none.
+        let v1 = encode_catalogue_file(&f, 1);
+        assert_eq!(v1[0], 1);
+        assert_eq!(decode_catalogue_file(&v1).unwrap(), f);
+        f.forgotten = vec![[7; 32], [8; 32]];
+        let bytes = encode_catalogue_file(&f, CATALOGUE_VERSION);
+        assert_eq!(bytes[0], 2);
         let back = decode_catalogue_file(&bytes).unwrap();
         assert_eq!(back, f);
+        // A version 2 file is not a version 1 file with trailing bytes, nor the reverse.
+        let mut as_v1 = bytes.clone();
+        as_v1[0] = 1;
+        assert!(decode_catalogue_file(&as_v1).is_err());
+        let mut newer = bytes.clone();
+        newer[0] = 3;
+        assert!(matches!(
+            decode_catalogue_file(&newer),
+            Err(FormatError::Version(3))
+        ));
         assert_eq!(back.entries[0].to_manifest(), m);
         assert_eq!(back.entries[0].identity(), m.identity());
         // A piped stream without a recorded database: its stream name gives it.

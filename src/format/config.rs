@@ -33,7 +33,8 @@ impl Default for ChunkerParams {
 /// The repository configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
-    /// Format version; see [`super::FORMAT_VERSION`].
+    /// Config version: 1 (the listing of `snapshots/` decides which snapshots exist) or 2
+    /// (the catalogue does); see [`super::CONFIG_VERSION`].
     pub version: u32,
     /// Random repository id (64 hex digits).
     pub id: String,
@@ -43,4 +44,12 @@ pub struct Config {
     pub compression_level: i32,
     /// Target pack size in bytes; a pack is closed once it reaches this size.
     pub pack_size: u64,
+}
+
+impl Config {
+    /// Whether the snapshot catalogue decides which snapshots exist (config version 2 and
+    /// later, `repo-format.md` section 17); otherwise the listing of `snapshots/` does.
+    pub fn catalogue_authoritative(&self) -> bool {
+        self.version >= super::CONFIG_CATALOGUE_AUTHORITATIVE
+    }
 }

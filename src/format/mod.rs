@@ -23,9 +23,17 @@ pub mod verification;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The repository format version this build writes and the highest it reads (config, key
-/// files, manifests, list blobs).
+/// The format version this build writes and the highest it reads of key files, manifests
+/// and list blobs (the config has its own, [`CONFIG_VERSION`]).
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The config version `init` writes and the highest a reader accepts: 2 since the catalogue
+/// decides which snapshots exist (`repo-format.md` sections 4 and 17). Version 1 configs
+/// (older repositories) keep the listing of `snapshots/` as that authority.
+pub const CONFIG_VERSION: u32 = 2;
+
+/// The first config version in which the snapshot catalogue is authoritative.
+pub const CONFIG_CATALOGUE_AUTHORITATIVE: u32 = 2;
 
 /// Version byte of pack headers and index files, which gained the delta blob's `base` in
 /// version 2 (`repo-format.md`, section 7). Readers accept 1 and 2; writers write 2.

@@ -1,9 +1,24 @@
 //! The in-memory repository index: blob id to (pack, offset, length), built from all index files.
 //!
-//! Cost per blob: the 32-byte id key plus a 20-byte [`Location`] plus the hash table's control
-//! byte and load-factor slack — about 60 bytes; delta blobs add 64 bytes for their base.
+//! Cost per blob: 32 bytes (a 16-byte id prefix and a 16-byte location in one sorted array, see
+//! [`table`]) and at most 1/4 byte for the array's directory, plus for a delta blob 48 bytes for
+//! its base (a separate table: whole blobs do not pay for it). Per pack: its id, size, position
+//! and liveness (about 90 bytes).
+//!
+//! Blobs are told apart by the first 16 bytes (128 bits) of their id only. Ids are keyed BLAKE3
+//! hashes (the key is secret, so nobody can aim at a collision), so among `n` blobs the chance
+//! that two different ones share a prefix is at most n²/2¹²⁹: about 1.5·10⁻²¹ for 10⁹ blobs, and
+//! the chance that a new chunk is wrongly taken as known is n/2¹²⁸ per lookup (3·10⁻³⁰ at 10⁹
+//! blobs; 3·10⁻¹⁸ over 10¹² lookups). That is far below the chance of an undetected memory or
+//! disk error, and the full 256-bit id is still what packs, index files and manifests record.
 
 mod shared;
+mod table;
+
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
 
 pub use shared::SharedIndex;
 
@@ -13,8 +28,9 @@ use crate::format::index::{IndexFile, IndexPack};
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use table::{key, Table};
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,22 +61,79 @@ impl Location {
     }
 }
 
+/// A blob's location as the table stores it: [`Location`] in 16 bytes, the pack position and
+/// the kind in one word (`pack << 2 | kind code`, kind codes 1 to 3, never 0, so that an
+/// `Option<Slot>` costs no more than a `Slot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    pack_kind: NonZeroU32,
+    offset: u32,
+    length: u32,
+    raw_length: u32,
+}
+
+/// Pack positions must fit in 30 bits beside the kind: 2³⁰ packs are 16 PiB at the 16 MiB pack
+/// target, and their per-pack entries alone would take about 100 GiB of memory.
+const MAX_PACKS: usize = 1 << 30;
+
+impl Slot {
+    fn new(pack: u32, b: &PackBlob) -> Self {
+        let code = match b.kind {
+            BlobKind::Data => 1,
+            BlobKind::List => 2,
+            BlobKind::Delta => 3,
+        };
+        Slot {
+            pack_kind: NonZeroU32::MIN.saturating_add((pack << 2 | code) - 1),
+            offset: b.offset,
+            length: b.length,
+            raw_length: b.raw_length,
+        }
+    }
+
+    fn pack(&self) -> u32 {
+        self.pack_kind.get() >> 2
+    }
+
+    fn kind(&self) -> BlobKind {
+        match self.pack_kind.get() & 3 {
+            1 => BlobKind::Data,
+            2 => BlobKind::List,
+            _ => BlobKind::Delta,
+        }
+    }
+
+    fn location(&self) -> Location {
+        Location {
+            pack: self.pack(),
+            offset: self.offset,
+            length: self.length,
+            raw_length: self.raw_length,
+            kind: self.kind(),
+        }
+    }
+}
+
 /// The union of the repository's index files.
 ///
 /// Obsolete packs (marked by prune, see `repo-format.md`, "Prune") are kept apart: their blobs
 /// are found by [`Index::get`], so a snapshot that raced with prune stays restorable, but not
 /// by [`Index::contains`], so no new snapshot deduplicates against a pack about to be deleted.
 /// A pack that any index file lists as live is live, whatever other files say.
+///
+/// Blobs are keyed by the first 16 bytes of their id (see the module documentation for why a
+/// false match is not a concern): 32 to 32¼ bytes per blob, 48 more per delta blob for its
+/// base.
 #[derive(Default)]
 pub struct Index {
     packs: Vec<(Id, u64)>,
     pack_pos: HashMap<Id, u32>,
     /// Per position in `packs`: whether some index file lists the pack as live.
     live: Vec<bool>,
-    blobs: HashMap<Id, Location>,
-    /// Base of each blob whose location is a [`BlobKind::Delta`] (deltas are few, so they are
-    /// kept apart instead of widening every [`Location`]).
-    bases: HashMap<Id, Id>,
+    blobs: Table<Slot>,
+    /// Base of each blob whose location is a [`BlobKind::Delta`], kept apart so that whole
+    /// blobs do not pay for it.
+    bases: Table<[u8; 32]>,
     /// Index files read, in load order.
     pub files: Vec<Id>,
     /// Packs marked obsolete by prune, with the mark time (seconds since the epoch). A pack may
@@ -68,24 +141,81 @@ pub struct Index {
     pub obsolete: HashMap<Id, i64>,
 }
 
+/// Heap bytes an [`Index`] holds, from the capacities of its tables (not timed, not sampled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexMemory {
+    /// The blob table: 32 to 32¼ bytes per blob once compacted (see [`Index::compact`]).
+    pub blobs: usize,
+    /// The delta bases: 48 to 48¼ bytes per delta blob once compacted.
+    pub bases: usize,
+    /// Per-pack tables (ids, sizes, positions, liveness, obsolete marks) and loaded file ids.
+    pub packs: usize,
+}
+
+impl IndexMemory {
+    /// All of it, bytes.
+    pub fn total(&self) -> usize {
+        self.blobs + self.bases + self.packs
+    }
+}
+
 /// How many times [`Index::load_files`] starts over when an index file it listed vanished
 /// (a concurrent prune replaced it).
 const LOAD_ATTEMPTS: usize = 5;
 
 impl Index {
-    /// Loads every index file not superseded by another.
+    /// Loads every index file not superseded by another, and compacts the result.
+    ///
+    /// Files are read and added one at a time, so only one decoded file is in memory beside
+    /// the index. A file found superseded only by a file read after it (a prune is replacing
+    /// index files, or one was interrupted) makes the load start over from
+    /// [`Index::load_files`], which holds every file until it knows which ones count.
     ///
     /// Errors: the first index file that cannot be read or decoded, by name.
     pub fn load(repo: &Repository) -> Result<Self> {
-        let files = Self::load_files(repo)?;
-        let superseded = superseded(&files);
-        let mut index = Index::default();
-        for (id, f) in &files {
-            if !superseded.contains(id) {
-                index.add_file(*id, f);
+        let mut index = match Self::load_one_by_one(repo)? {
+            Some(index) => index,
+            None => {
+                let files = Self::load_files(repo)?;
+                let superseded = superseded(&files);
+                let mut index = Index::default();
+                for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
+                    index.add_file(*id, f);
+                }
+                index
             }
-        }
+        };
+        index.compact();
         Ok(index)
+    }
+
+    /// [`Index::load`] reading and adding one file at a time (in the order of
+    /// [`Index::load_files`]); `None` when a file it added turned out superseded by one read
+    /// later.
+    fn load_one_by_one(repo: &Repository) -> Result<Option<Self>> {
+        let mut attempt = 0;
+        'again: loop {
+            attempt += 1;
+            let mut index = Index::default();
+            let mut superseded: HashSet<Id> = HashSet::new();
+            for (id, _) in repo.list(FileKind::Index)? {
+                let f = match repo.load_index_file(&id) {
+                    Ok(f) => f,
+                    Err(Error::Backend(e))
+                        if e.class == ErrorClass::NotFound && attempt < LOAD_ATTEMPTS =>
+                    {
+                        continue 'again
+                    }
+                    Err(e) => return Err(e),
+                };
+                superseded.extend(f.supersedes.iter().map(|s| Id(*s)));
+                if !superseded.contains(&id) {
+                    index.add_file(id, &f);
+                }
+            }
+            let stale = index.files.iter().any(|f| superseded.contains(f));
+            return Ok((!stale).then_some(index));
+        }
     }
 
     /// Reads every index file (superseded ones too), sorted by id. When a listed file vanishes
@@ -114,6 +244,7 @@ impl Index {
 
     /// Adds the packs of one index file. A pack listed in the file's `obsolete` is added as
     /// obsolete (readable, not used for deduplication) unless another file lists it as live.
+    /// Blobs added since the last [`Index::compact`] cost a few bytes more until then.
     pub fn add_file(&mut self, id: Id, f: &IndexFile) {
         let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
         for o in &f.obsolete {
@@ -131,49 +262,61 @@ impl Index {
         self.add_pack_as(p, true);
     }
 
+    /// Merges the blobs added since the last call into the sorted tables and frees their spare
+    /// capacity: afterwards the index holds 32 to 32¼ bytes per blob and 48 to 48¼ per delta
+    /// base.
+    /// Takes time linear in the size of the index; [`Index::load`] calls it once at the end.
+    pub fn compact(&mut self) {
+        self.blobs.compact();
+        self.bases.compact();
+        self.packs.shrink_to_fit();
+        self.live.shrink_to_fit();
+    }
+
     /// Adds one pack's blobs. A blob already known keeps its first location, except that a
     /// location in a live pack replaces one in an obsolete pack.
     fn add_pack_as(&mut self, p: &IndexPack, live: bool) {
         let pid = Id(p.id);
         let pos = *self.pack_pos.entry(pid).or_insert_with(|| {
+            debug_assert!(self.packs.len() < MAX_PACKS, "more than 2^30 packs");
             self.packs.push((pid, p.size));
             self.live.push(false);
             (self.packs.len() - 1) as u32
         });
         self.live[pos as usize] |= live;
         for b in &p.blobs {
-            let loc = Location {
-                pack: pos,
-                offset: b.offset,
-                length: b.length,
-                raw_length: b.raw_length,
-                kind: b.kind,
-            };
-            let placed = match self.blobs.entry(Id(b.id)) {
-                Entry::Vacant(v) => {
-                    v.insert(loc);
-                    true
-                }
-                Entry::Occupied(mut o) => {
-                    // A live copy beats an obsolete one; between copies of equal standing a
-                    // whole blob beats a delta, which needs its base chain (a writer stores a
-                    // blob again, whole, when the chain of the copy it knew is not live).
-                    let old_live = self.live[o.get().pack as usize];
-                    let replace = (live && !old_live)
-                        || (live == old_live
-                            && o.get().kind == BlobKind::Delta
-                            && b.kind != BlobKind::Delta);
-                    if replace {
-                        o.insert(loc);
+            let k = key(&Id(b.id));
+            // What the blob table held for `k`: None when `b` was not placed, Some(None) when
+            // it was new, Some(Some(kind)) when it replaced a copy of that kind.
+            let mut replaced: Option<Option<BlobKind>> = None;
+            let live_packs = &self.live;
+            self.blobs.update(k, |old| {
+                let replace = match old {
+                    None => true,
+                    Some(old) => {
+                        // A live copy beats an obsolete one; between copies of equal standing
+                        // a whole blob beats a delta, which needs its base chain (a writer
+                        // stores a blob again, whole, when the chain of the copy it knew is
+                        // not live).
+                        let old_live = live_packs[old.pack() as usize];
+                        (live && !old_live)
+                            || (live == old_live
+                                && old.kind() == BlobKind::Delta
+                                && b.kind != BlobKind::Delta)
                     }
-                    replace
-                }
-            };
-            if placed {
-                match (b.kind, b.base) {
-                    (BlobKind::Delta, Some(base)) => self.bases.insert(Id(b.id), Id(base)),
-                    _ => self.bases.remove(&Id(b.id)),
                 };
+                replace.then(|| {
+                    replaced = Some(old.map(Slot::kind));
+                    Slot::new(pos, b)
+                })
+            });
+            // Only a blob placed as a delta has a base (so only a replaced delta can have one
+            // to drop): whole blobs never touch the base table.
+            match (replaced, b.kind, b.base) {
+                (None, _, _) => {}
+                (Some(_), BlobKind::Delta, Some(base)) => self.bases.insert(k, base),
+                (Some(Some(BlobKind::Delta)), _, _) => self.bases.remove(k),
+                (Some(_), _, _) => {}
             }
         }
     }
@@ -188,8 +331,8 @@ impl Index {
     /// Where blob `id` is, with its pack id.
     pub fn get(&self, id: &Id) -> Option<(Id, Location)> {
         self.blobs
-            .get(id)
-            .map(|l| (self.packs[l.pack as usize].0, *l))
+            .get(key(id))
+            .map(|s| (self.packs[s.pack() as usize].0, s.location()))
     }
 
     /// Whether blob `id` may be relied on by a writer (the deduplication test, rule W2 of
@@ -198,16 +341,16 @@ impl Index {
     /// whose chain reaches one (or is longer than [`crate::format::pack::READ_DELTA_DEPTH`],
     /// or has a base in no index), do not count: a writer stores such a chunk again.
     pub fn contains(&self, id: &Id) -> bool {
-        let mut at = *id;
+        let mut at = key(id);
         for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
-            let Some(l) = self.blobs.get(&at) else {
+            let Some(s) = self.blobs.get(at) else {
                 return false;
             };
-            if !self.live[l.pack as usize] {
+            if !self.live[s.pack() as usize] {
                 return false;
             }
-            match self.bases.get(&at) {
-                Some(base) => at = *base,
+            match self.bases.get(at) {
+                Some(base) => at = key(&Id(*base)),
                 None => return true,
             }
         }
@@ -217,7 +360,7 @@ impl Index {
     /// Whether blob `id` is known at all, in a live or an obsolete pack (readable, see
     /// [`Index::get`]), as opposed to [`Index::contains`].
     pub fn knows(&self, id: &Id) -> bool {
-        self.blobs.contains_key(id)
+        self.blobs.get(key(id)).is_some()
     }
 
     /// The packs that reading blob `id` needs: its own and those of its delta chain (empty
@@ -225,14 +368,14 @@ impl Index {
     /// (rule W4 of `repo-format.md` section 14).
     pub fn chain_packs(&self, id: &Id) -> Vec<Id> {
         let mut packs = Vec::new();
-        let mut at = *id;
+        let mut at = key(id);
         for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
-            let Some(l) = self.blobs.get(&at) else {
+            let Some(s) = self.blobs.get(at) else {
                 break;
             };
-            packs.push(self.packs[l.pack as usize].0);
-            match self.bases.get(&at) {
-                Some(base) => at = *base,
+            packs.push(self.packs[s.pack() as usize].0);
+            match self.bases.get(at) {
+                Some(base) => at = key(&Id(*base)),
                 None => break,
             }
         }
@@ -241,7 +384,7 @@ impl Index {
 
     /// The base of blob `id` when its indexed copy is a delta blob.
     pub fn base_of(&self, id: &Id) -> Option<Id> {
-        self.bases.get(id).copied()
+        self.bases.get(key(id)).map(|b| Id(*b))
     }
 
     /// Number of delta blobs (their copy in the index is a delta).
@@ -253,13 +396,13 @@ impl Index {
     /// index; stops counting at `limit` (chains are bounded when written, and a damaged index
     /// must not loop).
     pub fn delta_depth(&self, id: &Id, limit: usize) -> usize {
-        let (mut depth, mut at) = (0, *id);
-        while let Some(b) = self.bases.get(&at) {
+        let (mut depth, mut at) = (0, key(id));
+        while let Some(b) = self.bases.get(at) {
             depth += 1;
             if depth >= limit {
                 break;
             }
-            at = *b;
+            at = key(&Id(*b));
         }
         depth
     }
@@ -271,7 +414,7 @@ impl Index {
 
     /// Whether the index is empty.
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.blobs.len() == 0
     }
 
     /// All packs, live and obsolete: (id, size in bytes).
@@ -279,9 +422,42 @@ impl Index {
         &self.packs
     }
 
-    /// All blobs with their locations.
-    pub fn blobs(&self) -> impl Iterator<Item = (&Id, &Location)> {
-        self.blobs.iter()
+    /// Every blob that `files` list, once, with the location this index chose for it, in the
+    /// order of the files. The index keeps only id prefixes, so whole ids come from the files;
+    /// given the files the index was built from (as [`Index::add_file`] got them), this is
+    /// every blob of the index.
+    pub fn blobs_in<'a>(
+        &'a self,
+        files: &'a [(Id, IndexFile)],
+    ) -> impl Iterator<Item = (Id, Location)> + 'a {
+        let mut seen: HashSet<Id> = HashSet::new();
+        let listed = files
+            .iter()
+            .flat_map(|(_, f)| f.packs.iter())
+            .flat_map(|p| p.blobs.iter().map(move |b| (p.id, b)));
+        listed.filter_map(move |(pack, b)| {
+            let (at, loc) = self.get(&Id(b.id))?;
+            let chosen = at.0 == pack
+                && loc.offset == b.offset
+                && loc.length == b.length
+                && loc.raw_length == b.raw_length
+                && loc.kind == b.kind;
+            (chosen && seen.insert(Id(b.id))).then_some((Id(b.id), loc))
+        })
+    }
+
+    /// Heap bytes held, from the capacities of the tables.
+    pub fn memory(&self) -> IndexMemory {
+        use std::mem::size_of;
+        IndexMemory {
+            blobs: self.blobs.heap_bytes(),
+            bases: self.bases.heap_bytes(),
+            packs: self.packs.capacity() * size_of::<(Id, u64)>()
+                + table::hash_map_bytes(self.pack_pos.capacity(), size_of::<(Id, u32)>())
+                + self.live.capacity()
+                + table::hash_map_bytes(self.obsolete.capacity(), size_of::<(Id, i64)>())
+                + self.files.capacity() * size_of::<Id>(),
+        }
     }
 
     /// A pack header entry for blob `id` at `loc` (used by copy and repack).
@@ -342,122 +518,4 @@ pub fn superseded(files: &[(Id, IndexFile)]) -> HashSet<Id> {
         .iter()
         .flat_map(|(_, f)| f.supersedes.iter().map(|s| Id(*s)))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::format::index::ObsoletePack;
-
-    fn pack(n: u8, blobs: &[u8]) -> IndexPack {
-        IndexPack {
-            id: [n; 32],
-            size: 100,
-            blobs: blobs
-                .iter()
-                .enumerate()
-                .map(|(i, b)| PackBlob {
-                    kind: BlobKind::Data,
-                    id: [*b; 32],
-                    offset: i as u32 * 10,
-                    length: 10,
-                    raw_length: 5,
-                    base: None,
-                })
-                .collect(),
-        }
-    }
-
-    fn marked(n: u8, at: i64) -> ObsoletePack {
-        ObsoletePack {
-            id: [n; 32],
-            marked_at: at,
-        }
-    }
-
-    #[test]
-    fn obsolete_blobs_are_readable_but_not_for_dedup() {
-        let mut i = Index::default();
-        let f = IndexFile {
-            packs: vec![pack(1, &[10, 11]), pack(2, &[12])],
-            supersedes: vec![],
-            obsolete: vec![marked(1, 50)],
-        };
-        i.add_file(Id([0; 32]), &f);
-        assert!(!i.contains(&Id([10; 32])));
-        assert_eq!(i.get(&Id([10; 32])).unwrap().0, Id([1; 32]));
-        assert!(i.contains(&Id([12; 32])));
-        assert!(!i.is_live(&Id([1; 32])));
-        assert_eq!(i.obsolete[&Id([1; 32])], 50);
-    }
-
-    fn delta(n: u8, blob: u8, base: u8) -> IndexPack {
-        let mut p = pack(n, &[blob]);
-        p.blobs[0].kind = BlobKind::Delta;
-        p.blobs[0].base = Some([base; 32]);
-        p
-    }
-
-    #[test]
-    fn w2_a_delta_counts_only_when_its_whole_chain_is_live() {
-        // Blob 20 (live pack 5) is a delta on 21 (live pack 6), itself a delta on 22, whose
-        // only pack 7 is marked obsolete: no writer may rely on 20 or 21.
-        let mut i = Index::default();
-        let f = IndexFile {
-            packs: vec![delta(5, 20, 21), delta(6, 21, 22), pack(7, &[22])],
-            supersedes: vec![],
-            obsolete: vec![marked(7, 50)],
-        };
-        i.add_file(Id([0; 32]), &f);
-        assert!(!i.contains(&Id([20; 32])));
-        assert!(!i.contains(&Id([21; 32])));
-        assert!(i.knows(&Id([20; 32])));
-        assert_eq!(
-            i.chain_packs(&Id([20; 32])),
-            vec![Id([5; 32]), Id([6; 32]), Id([7; 32])]
-        );
-        // A whole copy of 20, written again by a later snapshot, is preferred and counts.
-        i.add_file(
-            Id([1; 32]),
-            &IndexFile {
-                packs: vec![pack(8, &[20])],
-                ..Default::default()
-            },
-        );
-        assert!(i.contains(&Id([20; 32])));
-        assert_eq!(i.get(&Id([20; 32])).unwrap().0, Id([8; 32]));
-        assert_eq!(i.base_of(&Id([20; 32])), None);
-        // A base in no index breaks the chain too.
-        let mut j = Index::default();
-        j.add_file(
-            Id([2; 32]),
-            &IndexFile {
-                packs: vec![delta(9, 30, 31)],
-                ..Default::default()
-            },
-        );
-        assert!(!j.contains(&Id([30; 32])));
-    }
-
-    #[test]
-    fn live_in_any_file_wins_and_live_copies_are_preferred() {
-        let mut i = Index::default();
-        let pruned = IndexFile {
-            packs: vec![pack(1, &[10])],
-            supersedes: vec![],
-            obsolete: vec![marked(1, 50), marked(3, 60)],
-        };
-        i.add_file(Id([0; 32]), &pruned);
-        // A snapshot's index file written concurrently lists pack 3 as live, and pack 2 holds
-        // another copy of blob 10.
-        let snap = IndexFile {
-            packs: vec![pack(3, &[13]), pack(2, &[10])],
-            ..Default::default()
-        };
-        i.add_file(Id([9; 32]), &snap);
-        assert!(i.is_live(&Id([3; 32])));
-        assert!(i.contains(&Id([13; 32])));
-        assert!(i.contains(&Id([10; 32])));
-        assert_eq!(i.get(&Id([10; 32])).unwrap().0, Id([2; 32]));
-    }
 }

@@ -155,7 +155,7 @@ impl Packer {
             return Ok(());
         };
         let size = pack.entry.size;
-        (self.repo.backend()).cache_list_blobs_of_pack(&pack.entry.blobs, &pack.bytes);
+        (self.repo.backend()).cache_blobs_of_pack(&pack.entry.blobs, &pack.bytes);
         self.repo
             .backend()
             .write(&FileKind::Pack.path(&pack.id), pack.bytes)?;

@@ -5,7 +5,9 @@
 //! A delta blob is decoded against its base's plaintext, read (recursively, chains are at most
 //! [`MAX_DELTA_DEPTH`] deep when written; readers accept up to [`READ_DELTA_DEPTH`]) through
 //! the repository's [`BaseCache`], so a base shared by
-//! several deltas, or read just before, is not read again.
+//! several deltas, or read just before, is not read again. Delta bases (and the blobs a
+//! snapshot wrote) are also kept, sealed, in the local cache of a remote repository
+//! ([`crate::backend::Backend::cached_blob_body`]), so the next snapshot reads them from disk.
 
 use crate::blob::codec;
 use crate::error::{Error, Result};
@@ -118,7 +120,7 @@ fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Resu
             format!("delta chain longer than {READ_DELTA_DEPTH}: run `dumpvault check`"),
         ));
     }
-    let (plain, read) = read_blob_at(repo, index, id, depth)?;
+    let (plain, read) = read_blob_at(repo, index, id, depth, true)?;
     repo.base_cache().add_read(read);
     let plain = Arc::new(plain);
     repo.base_cache().put(*id, plain.clone());
@@ -173,23 +175,45 @@ fn open_at(
 
 /// Reads and opens one blob. Errors: [`Error::NotFound`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
-    read_blob_at(repo, index, id, 0).map(|(plain, _)| plain)
+    read_blob_at(repo, index, id, 0, false).map(|(plain, _)| plain)
 }
 
 /// Reads and opens blob `id`, `depth` delta links below the blob a caller asked for; returns
-/// the plaintext and the sealed bytes read.
-fn read_blob_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<(Vec<u8>, u64)> {
+/// the plaintext and the sealed bytes read from the pack (0 when it came from the cache).
+///
+/// A data or delta blob is taken from the local cache's bodies when it holds it (opened and
+/// checked like bytes from the pack; an entry that does not open is deleted and the pack
+/// read). With `keep` (a delta base), the sealed bytes read from the pack go into that cache,
+/// so that the next snapshot does not read them again.
+fn read_blob_at(
+    repo: &Repository,
+    index: &Index,
+    id: &Id,
+    depth: usize,
+    keep: bool,
+) -> Result<(Vec<u8>, u64)> {
     let (pack, loc) = index.get(id).ok_or_else(|| {
         Error::NotFound(format!(
             "blob {id} is not in the index (run `dumpvault check`)"
         ))
     })?;
-    let sealed = repo.backend().read_range(
+    let backend = repo.backend();
+    let body = loc.kind != BlobKind::List;
+    if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {
+        match open_at(repo, index, &pack, id, &loc, &sealed, depth) {
+            Ok(plain) => return Ok((plain, 0)),
+            Err(_) => backend.uncache_blob_body(id),
+        }
+    }
+    let sealed = backend.read_range(
         &FileKind::Pack.path(&pack),
         loc.offset as u64,
         loc.length as u64,
     )?;
     let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth)?;
+    if keep && body {
+        backend.cache_blob_body(id, &sealed);
+    }
     Ok((plain, loc.length as u64))
 }
 

@@ -3,13 +3,20 @@
 //! every manifest.
 //!
 //! Kept consistent without a lock, like the index files: every writer of a manifest (snapshot,
-//! copy, tag) writes a new catalogue file right after it ([`record`]); nothing but prune
-//! ([`compact`]) replaces or deletes one. A reader ([`load`]) lists `snapshots/` once, then
-//! `catalogue/`, and takes for every listed snapshot its catalogue entry, or reads its manifest
-//! when no catalogue file has one (an older repository, a writer killed between manifest and
-//! catalogue, a damaged catalogue file): the listing of `snapshots/` alone decides which
-//! snapshots exist, so the catalogue never hides a snapshot nor brings back a forgotten one.
-//! Entries read from manifests are added by the next write of the same process.
+//! copy, tag) writes a new catalogue file right after it ([`record`]), and `forget` (and tag,
+//! and `repair` removing a manifest) a file of tombstones before it deletes a manifest
+//! ([`forget`]); nothing but prune ([`compact`]) replaces or deletes one.
+//!
+//! Which snapshots exist depends on the config version:
+//! - version 2 (the catalogue is authoritative): a reader ([`load`]) lists only `catalogue/`;
+//!   a snapshot exists iff a catalogue file that no other listed file supersedes has its entry
+//!   and no file read has its tombstone. When a catalogue file is damaged, that load falls back
+//!   to the listing below (with a warning).
+//! - version 1 (older repositories), and the fallback: `snapshots/` is listed, then
+//!   `catalogue/`; every listed snapshot that no tombstone names is taken with its catalogue
+//!   entry, or its manifest is read when no file has one (an older repository, a writer killed
+//!   between manifest and catalogue, a damaged catalogue file). Entries read from manifests are
+//!   added by the next write of the same process (version 1 only).
 //!
 //! A process reads each catalogue file once: what it read is kept in a [`Memo`] shared by the
 //! clones of its [`Repository`]. A fleet run shares one view of the catalogue between all of
@@ -19,12 +26,18 @@ use super::{FileKind, Repository};
 use crate::backend::ErrorClass;
 use crate::error::{Error, Result};
 use crate::format::catalogue::{
-    decode_catalogue_file, encode_catalogue_file, CatalogueEntry, CatalogueFile,
+    decode_catalogue_file, encode_catalogue_file, CatalogueEntry, CatalogueFile, CATALOGUE_VERSION,
 };
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+mod compact;
+#[cfg(test)]
+mod tests;
+
+pub use compact::{compact, Compacted};
 
 /// The listing of the repository's snapshots as the catalogue gives it.
 #[derive(Debug, Clone, Default)]
@@ -81,12 +94,74 @@ pub struct Memo {
 struct State {
     /// Whether a [`load`] has completed.
     loaded: bool,
+    /// Config version 2: the catalogue files of the last listing, plus those this process
+    /// wrote since (minus those its prune deleted); `None` before the first listing. What
+    /// [`load_cached`] builds its view from.
+    listed: Option<Vec<Id>>,
     /// Catalogue files read or written (damaged ones included, so each is warned about once).
-    files: HashSet<Id>,
-    /// Entries of the catalogue files read or written, by snapshot id.
+    files: HashMap<Id, Facts>,
+    /// Entries of the catalogue files read or written, by snapshot id (a snapshot's entries
+    /// are all alike: a manifest never changes).
     catalogued: HashMap<Id, Arc<CatalogueEntry>>,
-    /// Entries made from manifests that no catalogue file held; the next [`record`] writes them.
+    /// Tombstones of every catalogue file read or written: forgotten for good.
+    forgotten: HashSet<Id>,
+    /// Entries made from manifests that no catalogue file held; the next [`record`] writes them
+    /// (config version 1 only).
     pending: HashMap<Id, Arc<CatalogueEntry>>,
+}
+
+/// What one catalogue file holds, as far as existence goes.
+enum Facts {
+    /// Read: the snapshot ids of its entries and the files it supersedes.
+    Read {
+        entries: Vec<Id>,
+        supersedes: Vec<Id>,
+    },
+    /// Damaged (does not match its name, open or decode), or of a newer version.
+    Damaged,
+}
+
+impl State {
+    /// Records what file `fid` holds.
+    fn add_file(&mut self, fid: Id, f: CatalogueFile) {
+        let mut ids = Vec::with_capacity(f.entries.len());
+        for e in f.entries {
+            let id = Id(e.id);
+            ids.push(id);
+            self.pending.remove(&id);
+            self.catalogued.entry(id).or_insert_with(|| Arc::new(e));
+        }
+        self.forgotten.extend(f.forgotten.into_iter().map(Id));
+        let facts = Facts::Read {
+            entries: ids,
+            supersedes: f.supersedes.into_iter().map(Id).collect(),
+        };
+        self.files.insert(fid, facts);
+    }
+
+    /// The view that the files `listed` give (config version 2), or `None` when one of them
+    /// that no other supersedes is damaged or unread.
+    fn view_of(&self, listed: &[Id]) -> Option<View> {
+        let superseded = superseded_by(self, listed);
+        let mut seen: HashSet<Id> = HashSet::new();
+        let mut view = View::default();
+        for fid in listed.iter().filter(|f| !superseded.contains(f)) {
+            // Damaged: its entries and tombstones are unknown.
+            let Some(Facts::Read { entries, .. }) = self.files.get(fid) else {
+                return None;
+            };
+            for sid in entries {
+                if self.forgotten.contains(sid) || !seen.insert(*sid) {
+                    continue;
+                }
+                if let Some(e) = self.catalogued.get(sid) {
+                    view.entries.push(e.clone());
+                }
+            }
+        }
+        view.entries.sort_by_key(|e| e.id);
+        Some(view)
+    }
 }
 
 impl Memo {
@@ -128,7 +203,14 @@ pub fn read_file(repo: &Repository, id: &Id) -> Result<Option<CatalogueFile>> {
     };
     decode_catalogue_file(&plain)
         .map(Some)
-        .map_err(|e| super::versioned_error(format!("catalogue {id}"), e))
+        .map_err(|e| match e {
+            crate::format::FormatError::Version(v) => Error::UnsupportedVersion {
+                object: format!("catalogue {id}"),
+                found: v,
+                supported: u32::from(CATALOGUE_VERSION),
+            },
+            e => super::versioned_error(format!("catalogue {id}"), e),
+        })
 }
 
 /// Warns once per process and file that catalogue file `id` is ignored.
@@ -146,27 +228,21 @@ fn warn_ignored(id: &Id, e: &Error) {
     );
 }
 
-/// The repository's snapshots, from the catalogue: lists `snapshots/`, then `catalogue/`;
-/// reads the catalogue files this process has not read yet (a damaged one is ignored with a
-/// warning on stderr); reads the manifest of every listed snapshot that no catalogue file
-/// summarises (a manifest removed meanwhile, by a concurrent `forget`, is skipped).
+/// Reads the files of `listed` this process has not read yet into the memo, except those that
+/// a listed file already read supersedes (their live entries are in that file). Returns
+/// whether a file was gone when read (deleted by a prune after the listing).
 ///
-/// Errors: listing fails; a catalogue file or manifest cannot be read for a reason other than
-/// damage (storage errors; [`Error::UnsupportedVersion`] for a manifest).
-pub fn load(repo: &Repository) -> Result<View> {
-    let memo = repo.catalogue_memo();
-    let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
-    // `snapshots/` first: a catalogue file is written after its manifests, so every entry of
-    // a snapshot in this listing whose catalogue file exists by now is found below.
-    let snapshots = repo.list(FileKind::Snapshot)?;
-    let files = repo.list(FileKind::Catalogue)?;
-    let unread: Vec<Id> = {
+/// Errors: storage errors reading a file.
+fn read_unread(repo: &Repository, memo: &Memo, listed: &[Id]) -> Result<bool> {
+    let (unread, mut superseded) = {
         let st = memo.state();
-        (files.iter().map(|(id, _)| *id))
-            .filter(|id| !st.files.contains(id))
-            .collect()
+        let unread: Vec<Id> = (listed.iter().copied())
+            .filter(|id| !st.files.contains_key(id))
+            .collect();
+        let superseded: HashSet<Id> = superseded_by(&st, listed);
+        (unread, superseded)
     };
-    let mut superseded: HashSet<Id> = HashSet::new();
+    let mut gone = false;
     for fid in unread {
         if superseded.contains(&fid) {
             continue;
@@ -174,28 +250,125 @@ pub fn load(repo: &Repository) -> Result<View> {
         match read_file(repo, &fid) {
             Ok(Some(f)) => {
                 superseded.extend(f.supersedes.iter().map(|s| Id(*s)));
-                let mut st = memo.state();
-                st.files.insert(fid);
-                for e in f.entries {
-                    let id = Id(e.id);
-                    st.pending.remove(&id);
-                    st.catalogued.insert(id, Arc::new(e));
-                }
+                memo.state().add_file(fid, f);
             }
-            Ok(None) => {}
+            Ok(None) => gone = true,
             Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => {
                 warn_ignored(&fid, &e);
-                memo.state().files.insert(fid);
+                memo.state().files.insert(fid, Facts::Damaged);
             }
             Err(e) => return Err(e),
         }
     }
+    Ok(gone)
+}
+
+/// The files that the files of `listed` read so far supersede.
+fn superseded_by(st: &State, listed: &[Id]) -> HashSet<Id> {
+    let mut out = HashSet::new();
+    for fid in listed {
+        if let Some(Facts::Read { supersedes, .. }) = st.files.get(fid) {
+            out.extend(supersedes.iter().copied());
+        }
+    }
+    out
+}
+
+/// How often an authoritative load lists `catalogue/` again when a listed file was deleted
+/// (superseded) before it could be read, before it falls back to listing `snapshots/`.
+const RELISTS: usize = 4;
+
+/// The repository's snapshots, from the catalogue (see the module documentation for the two
+/// modes). With config version 2, lists only `catalogue/` and reads the files this process has
+/// not read yet; a damaged one (warned about on stderr) makes this load fall back to listing
+/// `snapshots/`. With config version 1 (and in that fallback), lists `snapshots/`, then
+/// `catalogue/`, and reads the manifest of every listed snapshot that no catalogue file
+/// summarises (a manifest removed meanwhile, by a concurrent `forget`, is skipped).
+///
+/// Errors: listing fails; a catalogue file or manifest cannot be read for a reason other than
+/// damage (storage errors; [`Error::UnsupportedVersion`] for a manifest).
+pub fn load(repo: &Repository) -> Result<View> {
+    let memo = repo.catalogue_memo();
+    let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
+    if repo.config().catalogue_authoritative() {
+        if let Some(view) = authoritative(repo, memo)? {
+            memo.state().loaded = true;
+            return Ok(view);
+        }
+    }
+    let view = by_listing(repo, memo)?;
+    memo.state().loaded = true;
+    Ok(view)
+}
+
+/// The view the catalogue alone gives (config version 2), or `None` when it cannot be
+/// trusted for this load: a listed file that no other listed file supersedes is damaged (or
+/// of a newer version), or files kept disappearing between listing and reading.
+///
+/// Errors: storage errors listing or reading.
+pub fn load_catalogue_only(repo: &Repository) -> Result<Option<View>> {
+    let memo = repo.catalogue_memo();
+    let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
+    authoritative(repo, memo)
+}
+
+fn authoritative(repo: &Repository, memo: &Memo) -> Result<Option<View>> {
+    for _ in 0..RELISTS {
+        let listed: Vec<Id> = (repo.list(FileKind::Catalogue)?.into_iter())
+            .map(|(id, _)| id)
+            .collect();
+        if read_unread(repo, memo, &listed)? {
+            // A prune wrote the file superseding it before deleting it: list again.
+            continue;
+        }
+        let mut st = memo.state();
+        let view = st.view_of(&listed);
+        if view.is_some() {
+            st.listed = Some(listed);
+        }
+        return Ok(view);
+    }
+    Ok(None)
+}
+
+/// As [`load`], but with config version 2 and a catalogue listed by this process before,
+/// without listing it again: the view of the files of that listing and of those this process
+/// wrote since (its own snapshots, tombstones and compaction). What other processes wrote
+/// since is missing, so use it only where a slightly older view is harmless (a fleet run's
+/// counts of snapshots, its later jobs' retention in one repository, see
+/// `crate::fleet::run`). Falls back to [`load`] otherwise.
+///
+/// Errors: as [`load`].
+pub fn load_cached(repo: &Repository) -> Result<View> {
+    if repo.config().catalogue_authoritative() {
+        let st = repo.catalogue_memo().state();
+        if let Some(view) = st.listed.as_ref().and_then(|l| st.view_of(l)) {
+            return Ok(view);
+        }
+    }
+    load(repo)
+}
+
+/// The listing algorithm (config version 1, and the fallback of version 2): `snapshots/`
+/// decides, tombstones excepted.
+fn by_listing(repo: &Repository, memo: &Memo) -> Result<View> {
+    // `snapshots/` first: a catalogue file is written after its manifests, so every entry of
+    // a snapshot in this listing whose catalogue file exists by now is found below.
+    let snapshots = repo.list(FileKind::Snapshot)?;
+    let files: Vec<Id> = (repo.list(FileKind::Catalogue)?.into_iter())
+        .map(|(id, _)| id)
+        .collect();
+    read_unread(repo, memo, &files)?;
     let mut view = View::default();
     for (id, size) in snapshots {
         // An entry counts only for a manifest file of the recorded length: a file replaced or
         // cut short since is read, and found damaged.
         let known = {
             let st = memo.state();
+            if st.forgotten.contains(&id) {
+                // Forgotten; a prune deletes the manifest.
+                continue;
+            }
             (st.catalogued.get(&id).or_else(|| st.pending.get(&id)))
                 .filter(|e| e.size == size)
                 .cloned()
@@ -215,20 +388,54 @@ pub fn load(repo: &Repository) -> Result<View> {
             Err(e) => return Err(e),
         }
     }
-    memo.state().loaded = true;
     Ok(view)
 }
 
-/// Writes a catalogue file summarising snapshot `id` (whose manifest `m` was just written,
-/// durable), and every snapshot this process found without a catalogue entry. Call it right
-/// after the manifest; a process that has not loaded the catalogue yet loads it first, so that
-/// an older repository gains a complete catalogue on its first write. Durable when it returns.
+/// Every tombstone of the catalogue files listed now (and of those this process read
+/// before): the snapshots forgotten for good. A damaged file's tombstones are not known.
 ///
-/// Errors: storage errors writing the file (the snapshot itself is unaffected: readers read
-/// manifests without an entry; see [`record_or_warn`]).
-pub fn record(repo: &Repository, id: &Id, m: &Manifest) -> Result<Id> {
+/// Errors: storage errors listing or reading.
+pub fn tombstones(repo: &Repository) -> Result<HashSet<Id>> {
     let memo = repo.catalogue_memo();
-    if !memo.state().loaded {
+    let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
+    let files: Vec<Id> = (repo.list(FileKind::Catalogue)?.into_iter())
+        .map(|(id, _)| id)
+        .collect();
+    read_unread(repo, memo, &files)?;
+    let forgotten = memo.state().forgotten.clone();
+    Ok(forgotten)
+}
+
+/// Seals and writes catalogue file `file` in the version the config asks for (1 for config
+/// version 1, so that older dumpvault versions sharing the repository read it), and records
+/// it in the memo. Durable when it returns.
+fn write_file(repo: &Repository, file: CatalogueFile) -> Result<Id> {
+    let version = match repo.config().catalogue_authoritative() {
+        true => CATALOGUE_VERSION,
+        false => 1,
+    };
+    let fid = repo.save_file(FileKind::Catalogue, &encode_catalogue_file(&file, version))?;
+    let mut st = repo.catalogue_memo().state();
+    st.add_file(fid, file);
+    if let Some(l) = st.listed.as_mut() {
+        l.push(fid);
+    }
+    Ok(fid)
+}
+
+/// Writes a catalogue file summarising snapshot `id` (whose manifest `m` was just written,
+/// durable), with the tombstone of snapshot `replaces` when given (config version 2: `tag`,
+/// whose new manifest replaces the old one, in ONE file so that both or neither count). With
+/// config version 1 the file also holds every snapshot this process found without a catalogue
+/// entry (a process that has not loaded the catalogue yet loads it first, so that an older
+/// repository gains a complete catalogue on its first write), and no tombstone. Call it right
+/// after the manifest. Durable when it returns.
+///
+/// Errors: storage errors writing the file (the manifest is durable; see [`publish`]).
+pub fn record(repo: &Repository, id: &Id, m: &Manifest, replaces: Option<&Id>) -> Result<Id> {
+    let memo = repo.catalogue_memo();
+    let authoritative = repo.config().catalogue_authoritative();
+    if !authoritative && !memo.state().loaded {
         // Best effort: a failure here only leaves older manifests for a later write.
         let _ = load(repo);
     }
@@ -236,38 +443,71 @@ pub fn record(repo: &Repository, id: &Id, m: &Manifest) -> Result<Id> {
     // The manifest file's length, as `Repository::save_manifest` wrote it.
     let size = (crate::format::encode_versioned(m).len() + crate::crypto::SEAL_OVERHEAD) as u64;
     entries.insert(*id, CatalogueEntry::of(id.0, size, m));
-    {
+    if !authoritative {
         let st = memo.state();
         for (sid, e) in &st.pending {
             entries.entry(*sid).or_insert_with(|| (**e).clone());
         }
     }
+    let forgotten = match replaces {
+        Some(old) if authoritative => vec![old.0],
+        _ => Vec::new(),
+    };
     let file = CatalogueFile {
         entries: entries.into_values().collect(),
         supersedes: Vec::new(),
+        forgotten,
     };
     crate::testhook::pause("catalogue-before-write");
-    let fid = repo.save_file(FileKind::Catalogue, &encode_catalogue_file(&file))?;
-    let mut st = memo.state();
-    st.files.insert(fid);
-    for e in file.entries {
-        let sid = Id(e.id);
-        st.pending.remove(&sid);
-        st.catalogued.insert(sid, Arc::new(e));
-    }
-    Ok(fid)
+    write_file(repo, file)
 }
 
-/// [`record`], printing a warning on stderr instead of failing: the manifest is durable, so
-/// the snapshot stands; the next write adds the missing entry.
-pub fn record_or_warn(repo: &Repository, id: &Id, m: &Manifest) {
-    if let Err(e) = record(repo, id, m) {
-        eprintln!(
-            "dumpvault: warning: snapshot {} was written, but its catalogue entry was not: {e}; \
-             listings read its manifest instead until the next snapshot or prune adds it",
-            id.short()
-        );
+/// [`record`] for a writer whose manifest `id` is durable. With config version 1 a failure
+/// only prints a warning (readers read a manifest without an entry). With config version 2 it
+/// fails: the snapshot is stored but not visible until the next prune catalogues it.
+///
+/// Errors: ([`Error::Io`], exit code 1) with version 2 only, when the file cannot be written.
+pub fn publish(repo: &Repository, id: &Id, m: &Manifest, replaces: Option<&Id>) -> Result<()> {
+    let Err(e) = record(repo, id, m, replaces) else {
+        return Ok(());
+    };
+    if repo.config().catalogue_authoritative() {
+        return Err(Error::io(
+            format!(
+                "snapshot {} is stored but not yet visible: its catalogue file could not be \
+                 written; the next `dumpvault prune` catalogues it (or run this again)",
+                id.short()
+            ),
+            std::io::Error::other(crate::error::report(&e)),
+        ));
     }
+    eprintln!(
+        "dumpvault: warning: snapshot {} was written, but its catalogue entry was not: {e}; \
+         listings read its manifest instead until the next snapshot or prune adds it",
+        id.short()
+    );
+    Ok(())
+}
+
+/// Records that the snapshots `ids` are forgotten, before their manifests are deleted: with
+/// config version 2, writes ONE catalogue file holding their tombstones (durable when it
+/// returns), so that they are gone for every reader even if the deletion is interrupted (the
+/// next prune deletes the manifests). With config version 1 (the listing of `snapshots/`
+/// decides) or no ids, writes nothing. Returns the file written.
+///
+/// Errors: storage errors writing the file; then no manifest may be deleted.
+pub fn forget(repo: &Repository, ids: &[Id]) -> Result<Option<Id>> {
+    if ids.is_empty() || !repo.config().catalogue_authoritative() {
+        return Ok(None);
+    }
+    let mut forgotten: Vec<[u8; 32]> = ids.iter().map(|i| i.0).collect();
+    forgotten.sort();
+    forgotten.dedup();
+    let file = CatalogueFile {
+        forgotten,
+        ..Default::default()
+    };
+    write_file(repo, file).map(Some)
 }
 
 /// A view of the catalogue loaded once and shared by every snapshot of one process while the
@@ -308,257 +548,4 @@ pub fn for_writers(repo: &Repository) -> Result<Arc<View>> {
         }
     }
     load(repo).map(Arc::new)
-}
-
-/// What [`compact`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Compacted {
-    /// The catalogue file written, when one was.
-    pub file: Option<Id>,
-    /// Catalogue files deleted (superseded).
-    pub removed: u64,
-}
-
-/// Prune's compaction: writes ONE catalogue file with an entry for every snapshot listed now
-/// (from `manifests`, the manifests prune read, else from the catalogue files, else from the
-/// manifest itself), superseding every catalogue file read and every damaged one (content
-/// not matching its name), then deletes those. A file that matches its name but does not open
-/// or decode is left alone (it may be another key's, `repo-format.md` section 16, R1). Does
-/// nothing when there is a single, complete catalogue file already. Call it holding the
-/// exclusive lock.
-///
-/// Errors: storage errors; a manifest that cannot be read for a reason other than damage.
-/// Catalogue files are deleted only after the new one is durable.
-pub fn compact(repo: &Repository, manifests: &[(Id, Manifest)]) -> Result<Compacted> {
-    let files = repo.list(FileKind::Catalogue)?;
-    // Listed after `catalogue/`: every snapshot an entry of a listed file summarises is in this
-    // listing unless it was forgotten.
-    let snapshots = repo.list(FileKind::Snapshot)?;
-    let mut known: HashMap<Id, CatalogueEntry> = HashMap::new();
-    let mut replaced: Vec<Id> = Vec::new();
-    let mut all_read = true;
-    for (fid, _) in &files {
-        let sealed = match repo.backend().read(&FileKind::Catalogue.path(fid)) {
-            Ok(b) => b,
-            Err(e) if e.class == ErrorClass::NotFound => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if Id::hash(&sealed) != *fid {
-            replaced.push(*fid);
-            all_read = false;
-            continue;
-        }
-        match read_file(repo, fid) {
-            Ok(Some(f)) => {
-                replaced.push(*fid);
-                known.extend(f.entries.into_iter().map(|e| (Id(e.id), e)));
-            }
-            Ok(None) => {}
-            // Not ours to replace (R1), and not a reason to rewrite at every prune.
-            Err(Error::Corrupt { .. } | Error::UnsupportedVersion { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let from_prune: HashMap<Id, &Manifest> = manifests.iter().map(|(i, m)| (*i, m)).collect();
-    let mut entries = Vec::with_capacity(snapshots.len());
-    let mut complete = true;
-    for (id, size) in &snapshots {
-        if let Some(e) = known.get(id).filter(|e| e.size == *size) {
-            entries.push(e.clone());
-            continue;
-        }
-        complete = false;
-        if let Some(m) = from_prune.get(id) {
-            entries.push(CatalogueEntry::of(id.0, *size, m));
-            continue;
-        }
-        match repo.load_manifest(id) {
-            Ok(m) => entries.push(CatalogueEntry::of(id.0, *size, &m)),
-            Err(Error::Corrupt { .. }) => {}
-            Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if all_read && complete && replaced.len() <= 1 && known.len() == entries.len() {
-        return Ok(Compacted::default());
-    }
-    let file = CatalogueFile {
-        entries,
-        supersedes: replaced.iter().map(|i| i.0).collect(),
-    };
-    let fid = repo.save_file(FileKind::Catalogue, &encode_catalogue_file(&file))?;
-    let mut out = Compacted {
-        file: Some(fid),
-        removed: 0,
-    };
-    for id in &replaced {
-        match repo.backend().delete(&FileKind::Catalogue.path(id)) {
-            Err(e) if e.class != ErrorClass::NotFound => return Err(e.into()),
-            _ => out.removed += 1,
-        }
-    }
-    let mut st = repo.catalogue_memo().state();
-    st.files.insert(fid);
-    for e in file.entries {
-        st.pending.remove(&Id(e.id));
-        st.catalogued.insert(Id(e.id), Arc::new(e));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::Backend;
-    use crate::crypto::kdf::KdfParams;
-    use crate::format::snapshot::{StreamRef, Summary};
-    use crate::repository::InitOptions;
-    use crate::source::SourceInfo;
-
-    fn manifest(n: u64) -> Manifest {
-        Manifest {
-            time: format!("2026-12-06T10:{:02}:00+00:00", n % 60),
-            host: "h".into(),
-            tags: vec![],
-            source: SourceInfo {
-                kind: "stdin".into(),
-                database: Some(format!("db{n}")),
-                ..Default::default()
-            },
-            streams: vec![StreamRef {
-                name: "d.sql".into(),
-                size: n,
-                blake3: [0; 32],
-                root: [0; 32],
-                chunks: 1,
-                sections: vec![],
-            }],
-            summary: Summary::default(),
-            original: None,
-        }
-    }
-
-    fn listed(repo: &Repository) -> Vec<Id> {
-        let mut v: Vec<Id> = load(repo)
-            .unwrap()
-            .entries
-            .iter()
-            .map(|e| Id(e.id))
-            .collect();
-        v.sort();
-        v
-    }
-
-    fn files(repo: &Repository) -> usize {
-        repo.list(FileKind::Catalogue).unwrap().len()
-    }
-
-    /// An entry of database `db` (host `h`) at `time` with one stream `stream`.
-    fn entry(n: u8, db: &str, time: &str, stream: &str) -> Arc<CatalogueEntry> {
-        let mut m = manifest(u64::from(n));
-        m.time = time.into();
-        m.source.database = Some(db.into());
-        m.streams[0].name = stream.into();
-        Arc::new(CatalogueEntry::of([n; 32], 1, &m))
-    }
-
-    #[test]
-    fn newest_with_stream_picks_the_newest_of_the_database_by_time_then_id() {
-        let view = View {
-            entries: vec![
-                // Out of time order, as the id order of a view gives them; a later time in
-                // another offset is still compared as an instant.
-                entry(1, "a", "2026-12-06T10:00:00+00:00", "d.sql"),
-                entry(2, "a", "2026-12-06T12:30:00+02:00", "d.sql"),
-                entry(3, "a", "2026-12-06T09:00:00+00:00", "d.sql"),
-                entry(4, "b", "2026-12-06T23:00:00+00:00", "d.sql"),
-                entry(5, "a", "2026-12-06T11:00:00+00:00", "other.sql"),
-                entry(6, "a", "2026-12-06T10:30:00+00:00", "d.sql"),
-                entry(7, "a", "2026-12-06T10:30:00+00:00", "d.sql"),
-            ],
-            ..Default::default()
-        };
-        let id = |e: Option<&Arc<CatalogueEntry>>| e.map(|e| e.id[0]);
-        let a = entry(1, "a", "", "").identity();
-        // 12:30+02:00 is 10:30Z: tied with 6 and 7, the greater id wins (as the scan of the
-        // whole view did); 5 is newer but has no d.sql.
-        assert_eq!(id(view.newest_with_stream(a.as_deref(), "d.sql")), Some(7));
-        assert_eq!(
-            id(view.newest_with_stream(a.as_deref(), "other.sql")),
-            Some(5)
-        );
-        assert_eq!(id(view.newest_with_stream(a.as_deref(), "x.sql")), None);
-        let b = entry(4, "b", "", "").identity();
-        assert_eq!(id(view.newest_with_stream(b.as_deref(), "d.sql")), Some(4));
-        assert_eq!(id(view.newest_with_stream(Some("c"), "d.sql")), None);
-        assert_eq!(id(View::default().newest_with_stream(None, "d.sql")), None);
-    }
-
-    #[test]
-    fn two_processes_forget_compact_and_uncatalogued_manifests() {
-        let backend = Backend::open("memory://catalogue-two-processes").unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams::with_cost(64, 1, 1),
-            ..Default::default()
-        };
-        let a = Repository::init(backend, b"pw", opts).unwrap();
-        let b = Repository::open(a.backend().clone(), b"pw").unwrap();
-        // An older writer: manifests without catalogue entries.
-        let old: Vec<Id> = (0..3)
-            .map(|n| a.save_manifest(&manifest(n)).unwrap())
-            .collect();
-        assert_eq!(files(&a), 0);
-        let mut all = old.clone();
-        all.sort();
-        assert_eq!(listed(&a), all);
-        // A's next write catalogues them with its own snapshot.
-        let m = manifest(3);
-        let s3 = a.save_manifest(&m).unwrap();
-        record(&a, &s3, &m).unwrap();
-        assert_eq!(files(&a), 1);
-        let f = read_file(&a, &a.list(FileKind::Catalogue).unwrap()[0].0)
-            .unwrap()
-            .unwrap();
-        assert_eq!(f.entries.len(), 4);
-        let listed_size = (a.list(FileKind::Snapshot).unwrap().into_iter())
-            .find(|(i, _)| *i == s3)
-            .unwrap()
-            .1;
-        assert!(f
-            .entries
-            .iter()
-            .any(|e| Id(e.id) == s3 && e.size == listed_size));
-        // A manifest file replaced since its entry was written is read, and found damaged.
-        let replaced = old[2];
-        let path = FileKind::Snapshot.path(&replaced);
-        let good = a.backend().read(&path).unwrap();
-        a.backend().write(&path, b"garbage".to_vec()).unwrap();
-        let v = load(&b).unwrap();
-        assert_eq!(v.damaged, vec![replaced]);
-        assert!(!v.entries.iter().any(|e| Id(e.id) == replaced));
-        a.backend().write(&path, good).unwrap();
-        // B forgets one; A (which read the catalogue before) no longer lists it.
-        b.backend()
-            .delete(&FileKind::Snapshot.path(&old[0]))
-            .unwrap();
-        let live: Vec<Id> = listed(&b);
-        assert_eq!(live.len(), 3);
-        assert_eq!(listed(&a), live);
-        // B compacts; A's stale memo still lists exactly the live snapshots.
-        let c = compact(&b, &[]).unwrap();
-        assert_eq!(c.removed, 1);
-        assert_eq!(files(&b), 1);
-        assert_eq!(listed(&a), live);
-        assert_eq!(compact(&b, &[]).unwrap(), Compacted::default());
-        // A manifest whose writer died before its catalogue file is listed, and compaction
-        // adds it.
-        let orphan = b.save_manifest(&manifest(4)).unwrap();
-        assert!(listed(&a).contains(&orphan));
-        compact(&b, &[]).unwrap();
-        let f = read_file(&b, &b.list(FileKind::Catalogue).unwrap()[0].0)
-            .unwrap()
-            .unwrap();
-        assert!(f.entries.iter().any(|e| Id(e.id) == orphan));
-        assert_eq!(f.entries.len(), 4);
-    }
 }

@@ -30,6 +30,48 @@ pub fn write_key(
     Ok(id)
 }
 
+/// What trying one key file's bytes with a password gave.
+enum Attempt {
+    /// The password opened it: the master key it seals.
+    Opened(MasterKey),
+    /// The password does not open it.
+    Wrong,
+    /// The file is damaged: why.
+    Damaged(String),
+}
+
+/// Tries key file `path` (`bytes`, named `id`) with `password`.
+///
+/// Errors: [`Error::UnsupportedVersion`] for a key file of a newer format, [`Error::Corrupt`]
+/// when it opens but does not hold master key material.
+fn try_key(path: &str, id: &Id, bytes: &[u8], password: &[u8]) -> Result<Attempt> {
+    if Id::hash(bytes) != *id {
+        return Ok(Attempt::Damaged(
+            "content does not match its name: damaged file".into(),
+        ));
+    }
+    let file: KeyFile = match decode_json(bytes) {
+        Ok(f) => f,
+        Err(e) => return Ok(Attempt::Damaged(e.to_string())),
+    };
+    if file.version > FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            object: format!("key {path}"),
+            found: file.version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let Ok(kek) = file.kdf_params.derive(password) else {
+        return Ok(Attempt::Damaged("bad KDF parameters".into()));
+    };
+    match open_with(&kek, &file.data) {
+        Ok(plain) => MasterKey::from_bytes(&plain)
+            .map(Attempt::Opened)
+            .map_err(|e| Error::corrupt(format!("key {path}"), e)),
+        Err(_) => Ok(Attempt::Wrong),
+    }
+}
+
 /// Tries every key file with `password`.
 ///
 /// A key file whose content does not match its name (the BLAKE3 of its JSON) is damaged and
@@ -39,6 +81,11 @@ pub fn write_key(
 /// message), [`Error::Corrupt`] naming them when every key file is damaged,
 /// [`Error::NotARepository`] when there are no key files.
 pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
+    find_key_file(backend, password).map(|(id, key, _)| (id, key))
+}
+
+/// As [`find_key`], also returning the bytes of the key file that opened.
+fn find_key_file(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey, Vec<u8>)> {
     let files = backend.list(FileKind::Key.dir())?;
     if files.is_empty() {
         return Err(Error::NotARepository {
@@ -54,34 +101,10 @@ pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
         };
         tried += 1;
         let bytes = backend.read(&path)?;
-        if Id::hash(&bytes) != id {
-            damaged.push(format!(
-                "{path} (content does not match its name: damaged file)"
-            ));
-            continue;
-        }
-        let file: KeyFile = match decode_json(&bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                damaged.push(format!("{path} ({e})"));
-                continue;
-            }
-        };
-        if file.version > FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                object: format!("key {path}"),
-                found: file.version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let Ok(kek) = file.kdf_params.derive(password) else {
-            damaged.push(format!("{path} (bad KDF parameters)"));
-            continue;
-        };
-        if let Ok(plain) = open_with(&kek, &file.data) {
-            let key = MasterKey::from_bytes(&plain)
-                .map_err(|e| Error::corrupt(format!("key {path}"), e))?;
-            return Ok((id, key));
+        match try_key(&path, &id, &bytes, password)? {
+            Attempt::Opened(key) => return Ok((id, key, bytes)),
+            Attempt::Wrong => {}
+            Attempt::Damaged(why) => damaged.push(format!("{path} ({why})")),
         }
     }
     if damaged.is_empty() {
@@ -104,6 +127,43 @@ pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
             damaged.join(", ")
         )))
     }
+}
+
+/// Finds the key that opens the repository whose sealed `config` (its bytes as stored) is
+/// given, with `password`: first the key file the local cache remembers for that config
+/// (repo-format.md section 18: no listing of `keys/` and no read, only a `stat` of
+/// `keys/<id>` confirming the file is still in the repository with the cached size, so that
+/// `key remove` and `key passwd` take effect as without a cache), else every key file as
+/// [`find_key`] does, remembering the one that opens. A key is accepted only when its master
+/// key opens `config`; a cached key that does not (wrong password, damaged or foreign entry,
+/// removed from the repository) costs one key derivation, then the listing decides, with
+/// [`find_key`]'s errors. Without a cache (`--no-cache`, a local or `memory://` repository)
+/// this is [`find_key`].
+///
+/// Errors: as [`find_key`]; storage errors of the `stat`.
+pub fn find_key_for_config(
+    backend: &Backend,
+    config: &[u8],
+    password: &[u8],
+) -> Result<(Id, MasterKey)> {
+    if let Some((id, bytes)) = backend.cached_key(config) {
+        let path = FileKind::Key.path(&id);
+        if let Ok(Attempt::Opened(key)) = try_key(&path, &id, &bytes, password) {
+            if key.open(config).is_err() {
+                backend.forget_key(config);
+            } else if backend.size(&path)? == Some(bytes.len() as u64) {
+                return Ok((id, key));
+            } else {
+                // Removed (or replaced) in the repository: the listing decides.
+                backend.forget_key(config);
+            }
+        }
+    }
+    let (id, key, bytes) = find_key_file(backend, password)?;
+    if key.open(config).is_ok() {
+        backend.remember_key(config, &id, &bytes);
+    }
+    Ok((id, key))
 }
 
 /// One key file as listed by [`list_keys`].

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::format::config::{ChunkerParams, Config};
 use crate::format::index::IndexFile;
 use crate::format::snapshot::Manifest;
-use crate::format::FORMAT_VERSION;
 use crate::format::{decode_json, decode_versioned, encode_json, encode_versioned, FormatError};
+use crate::format::{CONFIG_VERSION, FORMAT_VERSION};
 use crate::id::Id;
 
 /// Kinds of repository files (moved to [`crate::format::layout`]; the old path stays).
@@ -101,7 +101,7 @@ impl Repository {
             None => MasterKey::generate(),
         };
         let config = Config {
-            version: FORMAT_VERSION,
+            version: CONFIG_VERSION,
             id: Id::random().to_hex(),
             chunker: opts.chunker,
             compression_level: opts.compression_level,
@@ -131,14 +131,14 @@ impl Repository {
             }
             Err(e) => return Err(e.into()),
         };
-        let (key_id, key) = keys::find_key(&backend, password)?;
+        let (key_id, key) = keys::find_key_for_config(&backend, &sealed, password)?;
         let plain = key.open(&sealed).map_err(|e| Error::corrupt("config", e))?;
         let config: Config = decode_json(&plain).map_err(|e| Error::corrupt("config", e))?;
-        if config.version > FORMAT_VERSION {
+        if config.version > CONFIG_VERSION {
             return Err(Error::UnsupportedVersion {
                 object: "config".into(),
                 found: config.version,
-                supported: FORMAT_VERSION,
+                supported: CONFIG_VERSION,
             });
         }
         // The local cache of a remote repository's immutable files (backend/cache.rs).

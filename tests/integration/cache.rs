@@ -6,6 +6,9 @@
 //! cached too: a warm `restore` or `diff` reads none from the backend, a damaged entry is
 //! refetched, and local repositories are never cached.
 
+#[path = "cache/warm.rs"]
+mod warm;
+
 use crate::common::{files_under, synthetic_dump, TestRepo};
 use crate::s3server::{Repo, S3Server};
 use serde_json::Value;
@@ -100,13 +103,18 @@ fn reads(stats: &Value, folder: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The one repository folder inside cache directory `cache`.
+/// The one repository folder (named by the repository's 64-hex id) inside cache directory
+/// `cache` (beside it, `keys/` holds the key hints).
 fn repo_cache(cache: &Path) -> PathBuf {
+    let hex = |p: &PathBuf| {
+        let n = p.file_name().unwrap().to_string_lossy();
+        n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit())
+    };
     let dirs: Vec<PathBuf> = std::fs::read_dir(cache)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && hex(p))
         .collect();
     assert_eq!(
         dirs.len(),
@@ -136,7 +144,8 @@ fn assert_cache_sound(cache: &Path) {
     for f in files_under(&root) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(&f).unwrap();
-        if f.parent().unwrap().ends_with("lists") {
+        let parent = f.parent().unwrap();
+        if parent.ends_with("lists") || parent.ends_with("blobs") {
             assert!(name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()));
         } else {
             assert_eq!(blake3::hash(&bytes).to_hex().as_str(), name, "{f:?}");
@@ -268,7 +277,9 @@ fn forgotten_snapshots_entry_is_removed_at_the_next_listing() {
     // Another host (another cache) forgets it: this cache still has the entry…
     s.dv("other", &["forget", &victim]).assert().success();
     assert!(entries(&s.cache("reader"), "snapshots").contains(&victim));
-    // …until this cache's next listing of snapshots/ shows it is gone.
+    // …until this cache's next listing of snapshots/ shows it is gone (with config version 2
+    // readers list only catalogue/, where a tombstone hides it; prune lists snapshots/).
+    s.dv("reader", &["prune"]).assert().success();
     let (list, _) = s.list("reader", &[]);
     let ids: Vec<&str> = (list.as_array().unwrap().iter())
         .map(|v| v["id"].as_str().unwrap())

@@ -3,7 +3,7 @@
 //! between its manifest and its catalogue file; an old repository gains a catalogue; forget
 //! and tag are reflected, and prune compacts.
 
-use crate::common::{files_under, synthetic_dump, TestRepo, PASSWORD};
+use crate::common::{files_under, set_config_version, synthetic_dump, TestRepo, PASSWORD};
 use dumpvault::backend::Backend;
 use dumpvault::id::Id;
 use dumpvault::repository::catalogue::read_file;
@@ -13,8 +13,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Config version 2 (the catalogue decides which snapshots exist): its own tests.
+#[path = "catalogue_v2.rs"]
+mod v2;
+
 /// The binary for repository `repo` with `password`, as a plain process.
-fn process(repo: &Path, password: &str, args: &[&str]) -> Command {
+pub(crate) fn process(repo: &Path, password: &str, args: &[&str]) -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin("dumpvault"));
     c.env("DUMPVAULT_REPOSITORY", repo)
         .env("DUMPVAULT_PASSWORD", password)
@@ -26,7 +30,11 @@ fn process(repo: &Path, password: &str, args: &[&str]) -> Command {
 }
 
 /// Starts a stdin snapshot of `data` named `name`.
-fn spawn_snapshot(repo: &Path, name: &str, data: Vec<u8>) -> (Child, std::thread::JoinHandle<()>) {
+pub(crate) fn spawn_snapshot(
+    repo: &Path,
+    name: &str,
+    data: Vec<u8>,
+) -> (Child, std::thread::JoinHandle<()>) {
     let mut child = process(
         repo,
         PASSWORD,
@@ -45,7 +53,7 @@ fn spawn_snapshot(repo: &Path, name: &str, data: Vec<u8>) -> (Child, std::thread
 }
 
 /// Snapshot ids from the names of the files in `snapshots/`.
-fn snapshot_files(repo: &Path) -> BTreeSet<String> {
+pub(crate) fn snapshot_files(repo: &Path) -> BTreeSet<String> {
     files_under(&repo.join("snapshots"))
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -53,7 +61,7 @@ fn snapshot_files(repo: &Path) -> BTreeSet<String> {
 }
 
 /// `snapshots --json` of `t` as (ids, stderr).
-fn listed(repo: &Path, password: &str) -> (Vec<serde_json::Value>, String) {
+pub(crate) fn listed(repo: &Path, password: &str) -> (Vec<serde_json::Value>, String) {
     let o = process(repo, password, &["snapshots", "--json"])
         .output()
         .unwrap();
@@ -65,7 +73,7 @@ fn listed(repo: &Path, password: &str) -> (Vec<serde_json::Value>, String) {
     )
 }
 
-fn ids(list: &[serde_json::Value]) -> BTreeSet<String> {
+pub(crate) fn ids(list: &[serde_json::Value]) -> BTreeSet<String> {
     list.iter()
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect()
@@ -73,7 +81,7 @@ fn ids(list: &[serde_json::Value]) -> BTreeSet<String> {
 
 /// Every catalogue file of the repository, read with the library: (file id, snapshot ids of
 /// its entries, ids it supersedes).
-fn catalogue_files(repo: &Path, password: &str) -> Vec<(Id, BTreeSet<String>, usize)> {
+pub(crate) fn catalogue_files(repo: &Path, password: &str) -> Vec<(Id, BTreeSet<String>, usize)> {
     let r = Repository::open(
         Backend::open(repo.to_str().unwrap()).unwrap(),
         password.as_bytes(),
@@ -89,7 +97,7 @@ fn catalogue_files(repo: &Path, password: &str) -> Vec<(Id, BTreeSet<String>, us
 }
 
 /// The union of the entries of every catalogue file.
-fn catalogued(repo: &Path, password: &str) -> BTreeSet<String> {
+pub(crate) fn catalogued(repo: &Path, password: &str) -> BTreeSet<String> {
     catalogue_files(repo, password)
         .into_iter()
         .flat_map(|(_, e, _)| e)
@@ -100,6 +108,7 @@ fn catalogued(repo: &Path, password: &str) -> BTreeSet<String> {
 fn catalogue_stays_consistent_under_concurrent_snapshots_forget_and_prune() {
     let t = TestRepo::new();
     let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut forgotten: BTreeSet<String> = BTreeSet::new();
     for round in 0..3u64 {
         let mut writers = Vec::new();
         for db in 0..4u64 {
@@ -111,9 +120,17 @@ fn catalogue_stays_consistent_under_concurrent_snapshots_forget_and_prune() {
         let pruner = process(
             &t.repo,
             PASSWORD,
-            &["forget", "--keep-last", "2", "--prune", "--grace", "0s"],
+            &[
+                "forget",
+                "--keep-last",
+                "2",
+                "--prune",
+                "--grace",
+                "0s",
+                "--json",
+            ],
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -134,8 +151,20 @@ fn catalogue_stays_consistent_under_concurrent_snapshots_forget_and_prune() {
             "round {round}: forget --prune: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for id in v["removed"].as_array().unwrap() {
+            forgotten.insert(id.as_str().unwrap().to_string());
+        }
         let (list, stderr) = listed(&t.repo, PASSWORD);
         assert!(!stderr.contains("warning"), "{stderr}");
+        // Every snapshot that exited 0 and was not forgotten is listed (config version 2: by
+        // the catalogue alone, without listing `snapshots/`).
+        let live: BTreeSet<String> = (data.keys())
+            .filter(|id| !forgotten.contains(*id))
+            .cloned()
+            .collect();
+        assert_eq!(ids(&list), live, "round {round}");
+        assert_eq!(v2::snapshot_folder_lists(&t.repo, &["snapshots"], None), 0);
         // The catalogue lists exactly the snapshot files: none lost, none resurrected.
         assert_eq!(ids(&list), snapshot_files(&t.repo), "round {round}");
         // Every listed snapshot is catalogued once this round's writers are done.
@@ -186,6 +215,9 @@ fn a_damaged_catalogue_file_is_ignored_with_a_warning_and_prune_replaces_it() {
             && stderr.contains("ignored and the snapshot manifests are read instead"),
         "{stderr}"
     );
+    // Config version 2: the damaged file makes readers list `snapshots/` instead (nothing
+    // hidden) until prune replaces it.
+    assert!(v2::snapshot_folder_lists(&t.repo, &["snapshots"], None) > 0);
     // Restoring `latest` and statistics are unaffected.
     t.dv(&["stats"]).assert().success();
     assert_eq!(t.restore_bytes("latest"), synthetic_dump(50_000, 2));
@@ -196,11 +228,15 @@ fn a_damaged_catalogue_file_is_ignored_with_a_warning_and_prune_replaces_it() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(ids(&list2), ids(&list));
     assert_eq!(catalogued(&t.repo, PASSWORD), ids(&list));
+    assert_eq!(v2::snapshot_folder_lists(&t.repo, &["snapshots"], None), 0);
 }
 
+/// Config version 1 (older repositories): the listing of `snapshots/` decides, so such a
+/// snapshot is listed at once. (Version 2: `v2::a_writer_whose_catalogue_file_fails_…`.)
 #[test]
 fn a_writer_killed_between_manifest_and_catalogue_is_listed_and_catalogued_later() {
     let t = TestRepo::new();
+    set_config_version(&t.repo, 1);
     let first = t.snapshot_bytes(&synthetic_dump(40_000, 3), &[]);
     let fifo = t.path("pause.fifo");
     assert!(Command::new("mkfifo")
@@ -333,7 +369,7 @@ fn forget_and_tag_are_reflected_and_prune_compacts() {
     assert_eq!(catalogue_files(&t.repo, PASSWORD)[0].0, files[0].0);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -344,4 +380,48 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), &target).unwrap();
         }
     }
+}
+
+/// A repository of config version 1 (as made before version 2) behaves as before: readers
+/// list `snapshots/`, forget writes no tombstones, and catalogue files stay version 1, which
+/// older dumpvault versions sharing the repository read.
+#[test]
+fn a_version_1_repository_keeps_listing_snapshots_and_writes_version_1_files() {
+    let t = TestRepo::new();
+    set_config_version(&t.repo, 1);
+    let s: Vec<String> = (0..2)
+        .map(|i| {
+            let v = t.snapshot_bytes(&synthetic_dump(30_000, 40 + i), &[]);
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(v2::snapshot_folder_lists(&t.repo, &["snapshots"], None) > 0);
+    let before = catalogue_files(&t.repo, PASSWORD).len();
+    t.dv(&["forget", &s[0]]).assert().success();
+    assert_eq!(
+        catalogue_files(&t.repo, PASSWORD).len(),
+        before,
+        "no tombstone file"
+    );
+    assert_eq!(snapshot_files(&t.repo), BTreeSet::from([s[1].clone()]));
+    let r = Repository::open(
+        Backend::open(t.repo.to_str().unwrap()).unwrap(),
+        PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    for (id, _) in r.list(FileKind::Catalogue).unwrap() {
+        let plain = r.load_file(FileKind::Catalogue, &id).unwrap();
+        assert_eq!(plain[0], 1, "catalogue/{id} is version 1");
+    }
+    t.dv(&["prune"]).assert().success();
+    let (list, _) = listed(&t.repo, PASSWORD);
+    assert_eq!(ids(&list), BTreeSet::from([s[1].clone()]));
+    assert_eq!(config_version_of(&t.repo), 1);
+}
+
+fn config_version_of(repo: &Path) -> u32 {
+    let backend = Backend::open(repo.to_str().unwrap()).unwrap();
+    (Repository::open(backend, PASSWORD.as_bytes()).unwrap())
+        .config()
+        .version
 }

@@ -153,3 +153,16 @@ pub fn sqlite_two_tables(path: &std::path::Path, rows: u32) {
     }
     tx.commit().unwrap();
 }
+
+/// Rewrites the config of the repository at `repo` with format `version` (1: the listing of
+/// `snapshots/` decides which snapshots exist, as in repositories made before config version
+/// 2; repo-format.md section 17).
+pub fn set_config_version(repo: &Path, version: u32) {
+    use dumpvault::backend::Backend;
+    use dumpvault::repository::Repository;
+    let backend = Backend::open(repo.to_str().unwrap()).unwrap();
+    let r = Repository::open(backend, PASSWORD.as_bytes()).unwrap();
+    let mut config = r.config().clone();
+    config.version = version;
+    r.with_config(config).write_config().unwrap();
+}

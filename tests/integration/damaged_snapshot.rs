@@ -30,6 +30,10 @@ fn ids(list: &Value) -> Vec<String> {
 #[test]
 fn one_damaged_snapshot_file_is_skipped_with_a_warning() {
     let t = TestRepo::new();
+    // Config version 1: listings read `snapshots/` and so see a manifest file replaced in
+    // place. (With version 2 the catalogue decides, lists it without reading it, and its
+    // restore and `check` name the damage; repo-format.md section 17.)
+    crate::common::set_config_version(&t.repo, 1);
     let dumps: Vec<Vec<u8>> = (0..3).map(|i| synthetic_dump(200_000, 40 + i)).collect();
     let made: Vec<String> = (dumps.iter())
         .enumerate()

@@ -95,6 +95,92 @@ fn hourly_deltas_reach_the_maximum_chain_depth_and_restore_byte_for_byte() {
     t.dv(&["check", "--read-data"]).assert().success();
 }
 
+/// Sealed length in bytes of every delta blob, from all index files.
+fn delta_lengths(t: &TestRepo) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for f in files_under(&t.repo.join("index")) {
+        let id = f.file_name().unwrap().to_str().unwrap().to_string();
+        let v = json(&t.dv(&["cat", "index", &id]).assert().success());
+        for p in v["packs"].as_array().unwrap() {
+            for b in p["blobs"].as_array().unwrap() {
+                if b["kind"] == "Delta" {
+                    let len = b["length"].as_u64().unwrap();
+                    out.insert(b["id"].as_str().unwrap().to_string(), len);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_full_chain_gives_way_to_a_version_after_a_large_change_and_restores() {
+    // Hour 1 changes every chunk a lot (8 random hex digits every 128 bytes: a table
+    // rewritten), hours 2 to MAX_DEPTH + 1 a little. Hour MAX_DEPTH fills each chunk's chain;
+    // the next hour patches against a version with room after the large change (depth 2, or
+    // its base), not against the chain's whole root from before it, whose patch would repeat
+    // hour 1's change: so its deltas sit deeper than 1 and are a fraction of hour 1's.
+    let t = TestRepo::new();
+    let mut dump = synthetic_dump(1 << 20, 53);
+    let mut dumps = Vec::new();
+    let mut lengths = vec![HashMap::new()];
+    for hour in 0..=MAX_DEPTH + 1 {
+        match hour {
+            0 => {}
+            1 => {
+                for at in (100..dump.len() - 8).step_by(128) {
+                    let x = format!(
+                        "{:08x}",
+                        (at as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32
+                    );
+                    dump[at..at + 8].copy_from_slice(&x.as_bytes()[..8]);
+                }
+            }
+            _ => edit(&mut dump, hour, 8 * 1024),
+        }
+        let s = t.snapshot_bytes(&dump, &[]);
+        dumps.push((s["id"].as_str().unwrap().to_string(), dump.clone()));
+        lengths.push(delta_lengths(&t));
+    }
+    // The deltas each hour added, and their total length.
+    let hour = |h: usize| -> (Vec<String>, u64) {
+        let (old, new) = (&lengths[h], &lengths[h + 1]);
+        let ids: Vec<String> = new
+            .keys()
+            .filter(|k| !old.contains_key(*k))
+            .cloned()
+            .collect();
+        let sum = ids.iter().map(|k| new[k]).sum();
+        (ids, sum)
+    };
+    let ((first, large), (last, small)) = (hour(1), hour(MAX_DEPTH + 1));
+    println!(
+        "hour 1: {} deltas, {large} bytes; hour {}: {} deltas, {small} bytes",
+        first.len(),
+        MAX_DEPTH + 1,
+        last.len()
+    );
+    assert!(
+        !first.is_empty() && !last.is_empty() && small * 3 < large,
+        "the hour after a full chain repeats the large change: {small} against {large}"
+    );
+    let after = bases(&t);
+    let depths: Vec<usize> = last.iter().map(|id| depth(&after, id)).collect();
+    let deep = depths.iter().filter(|d| **d >= 2).count();
+    assert!(
+        deep * 4 >= last.len() * 3,
+        "the last hour's deltas are not patches against the chain roots: {depths:?}"
+    );
+    assert!(depths.iter().all(|d| *d <= MAX_DEPTH), "{depths:?}");
+    for (id, d) in &dumps {
+        assert!(
+            t.restore_bytes(id) == *d,
+            "snapshot {id} restores identical"
+        );
+    }
+    t.dv(&["check", "--read-data"]).assert().success();
+}
+
 #[test]
 fn prune_keeps_the_bases_that_kept_deltas_need() {
     let t = TestRepo::new();

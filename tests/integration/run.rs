@@ -1499,4 +1499,8 @@ fn two_jobs_on_one_repository_load_its_index_once() {
         index_reads, index_files,
         "each of the {index_files} index files is read once per run: {stats}"
     );
+    // ...and the index folder is listed once (the repository size lists the whole repository
+    // in one go, not folder by folder).
+    let index_lists = &stats["by_folder"]["index"]["list"]["requests"];
+    assert_eq!(index_lists.as_u64(), Some(1), "{stats}");
 }

@@ -6,6 +6,7 @@
 
 mod fleet;
 mod gen;
+pub mod index_mem;
 mod measure;
 mod models;
 mod nobase;

@@ -17,6 +17,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-restore") => bench::restore::run(&args[1..]),
+        Some("bench-index") => bench::index_mem::run(&args[1..]),
         Some("man") => man(),
         Some("dist") => dist::main(&args[1..]),
         _ => {
@@ -25,6 +26,7 @@ fn main() -> Result<()> {
             eprintln!("  test  cargo fmt --check, clippy -D warnings, and every test (needs PostgreSQL and MariaDB)");
             eprintln!("  bench dumpvault vs restic, borg, rustic on dump series (--quick: 100 MiB); see docs/bench.md");
             eprintln!("  bench-restore  restore into PostgreSQL and MariaDB: --jobs 1/2 vs one session, pg_restore -j 2, mariadb, restic");
+            eprintln!("  bench-index  index memory (bytes per blob, peak RSS) and load time with --blobs N (1M)");
             eprintln!("  man   man pages from the command-line definitions into target/man");
             eprintln!("  dist  Debian package in target/debian: binary, man pages, completions, systemd units (--profile dev, --no-build)");
             std::process::exit(2)

@@ -11,6 +11,10 @@
 //!   once it reaches the target), or 16 MiB when no pack reaches 1 MiB.
 //! - compression level: given, or 3 (the default).
 //! - repository id: a new random one.
+//! - config version: 1, under which the listing of `snapshots/` decides which snapshots exist
+//!   (`repo-format.md` section 17). Whether the lost config was version 2 (the catalogue
+//!   decides) is recorded nowhere; version 1 hides no snapshot either way (tombstones are still
+//!   honoured), where version 2 would hide the manifests no catalogue entry lists.
 //!
 //! A wrong guess never makes data unreadable: every blob records how it is stored. It only
 //! costs deduplication against the old snapshots (other chunk boundaries) or changes the size
@@ -20,7 +24,6 @@ use crate::backend::Backend;
 use crate::commands::check::load_index_lenient;
 use crate::error::{Error, Result};
 use crate::format::config::{ChunkerParams, Config};
-use crate::format::FORMAT_VERSION;
 use crate::id::Id;
 use crate::pack::reader::read_blob;
 use crate::repository::{FileKind, Repository, CONFIG_PATH};
@@ -86,7 +89,8 @@ pub fn repair_config(
         )));
     }
     let provisional = Config {
-        version: FORMAT_VERSION,
+        // See the module documentation: the version that hides nothing.
+        version: 1,
         id: Id::random().to_hex(),
         chunker: ChunkerParams::default(),
         compression_level: opts.compression_level.unwrap_or(3),
@@ -103,11 +107,16 @@ pub fn repair_config(
         r => r?,
     };
     let mut config = repo.config().clone();
-    let mut lost = vec![format!(
-        "the repository id (the new one is {}; `copy` links that recorded the old id see a \
-         different repository)",
-        &config.id[..8]
-    )];
+    let mut lost = vec![
+        format!(
+            "the repository id (the new one is {}; `copy` links that recorded the old id see a \
+             different repository)",
+            &config.id[..8]
+        ),
+        "whether the catalogue decided which snapshots exist (config version 2): version 1 is \
+         written, under which the listing of snapshots/ decides, so no snapshot is hidden"
+            .into(),
+    ];
     let chunker_source = match opts.chunker {
         Some(c) => {
             config.chunker = c;

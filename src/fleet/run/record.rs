@@ -3,7 +3,7 @@
 
 use super::select::Repos;
 use super::JobOutcome;
-use crate::commands::snapshots::{self, Filter};
+use crate::commands::snapshots;
 use crate::fleet::config::{Config, JOB_TAG_PREFIX};
 use crate::fleet::metrics::{self, DatabaseState, JobState, State};
 use crate::fleet::notify::{self, Notification};
@@ -11,30 +11,27 @@ use crate::repository::Repository;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Bytes stored in the repository: the sizes of all its files except locks.
+/// Bytes stored in the repository: the sizes of all its files except locks (and the local
+/// backend's `.tmp/`), from one listing of the whole repository (not one per folder: the run
+/// has listed `index/` and `catalogue/` already, and each listing is a request on S3).
 ///
 /// Errors: storage errors listing it.
 pub fn repository_size(repo: &Repository) -> crate::Result<u64> {
-    let mut total = repo
-        .backend()
-        .size(crate::repository::CONFIG_PATH)?
-        .unwrap_or(0);
-    for dir in [
-        "keys/",
-        "data/",
-        "index/",
-        "snapshots/",
-        "verifications/",
-        "catalogue/",
-    ] {
-        total += repo
-            .backend()
-            .list(dir)?
-            .iter()
-            .map(|(_, s)| s)
-            .sum::<u64>();
-    }
-    Ok(total)
+    const COUNTED: [&str; 7] = [
+        crate::repository::CONFIG_PATH,
+        "keys",
+        "data",
+        "index",
+        "snapshots",
+        "verifications",
+        "catalogue",
+    ];
+    let all = repo.backend().list("")?;
+    let counted = |p: &str| {
+        let first = p.trim_start_matches('/').split('/').next().unwrap_or("");
+        COUNTED.contains(&first)
+    };
+    Ok(all.iter().filter(|(p, _)| counted(p)).map(|(_, s)| s).sum())
 }
 
 /// What the repositories of a run hold after retention and copy.
@@ -52,17 +49,20 @@ pub(super) fn tally(repos: &Repos, warnings: &mut Vec<String>) -> Tally {
     let mut t = Tally::default();
     for (name, r) in repos {
         let Ok(repo) = r else { continue };
-        match snapshots::list(repo, &Filter::default()) {
-            Ok(l) => {
+        // The catalogue as this run listed it last, with what it wrote since (config version
+        // 2; no new listing: counts may miss another process's last seconds).
+        match crate::repository::catalogue::load_cached(repo) {
+            Ok(view) => {
+                snapshots::warn_damaged(&view.damaged);
                 // Per job and database: the snapshots that job made (its `job=NAME` tag).
                 let c = t.counts.entry(name.clone()).or_default();
-                for e in l {
-                    let job = (e.manifest.tags.iter()).find_map(|t| t.strip_prefix(JOB_TAG_PREFIX));
-                    if let (Some(job), Some(db)) = (job, e.manifest.database()) {
+                for e in &view.entries {
+                    let job = (e.tags.iter()).find_map(|t| t.strip_prefix(JOB_TAG_PREFIX));
+                    if let (Some(job), Some(db)) = (job, e.database()) {
                         *c.entry(format!("{job}/{db}")).or_default() += 1;
                         // Per database identity too (engine, server, name): two servers'
                         // `shop` in one job are counted apart.
-                        if let Some(id) = e.manifest.source.identity() {
+                        if let Some(id) = e.source.identity() {
                             *c.entry(format!("{job}|{id}")).or_default() += 1;
                         }
                     }

@@ -6,11 +6,11 @@ use super::select::Repos;
 use super::{now_secs, JobOutcome, PruneRun};
 use crate::commands::forget::{self, ForgetOptions};
 use crate::commands::prune::{self, plan::Settings, PruneOptions};
-use crate::commands::snapshots::{self, Filter};
+use crate::commands::snapshots::{self, Filter, SnapshotEntry};
 use crate::fleet::config::{Config, Job};
 use crate::fleet::metrics::State;
 use crate::progress::NoProgress;
-use crate::repository::Repository;
+use crate::repository::{catalogue, Repository};
 use crate::retention::GroupBy;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Mutex;
@@ -25,6 +25,8 @@ pub(super) fn forget(
     outcomes: &mut [JobOutcome],
 ) -> HashSet<String> {
     let mut removed_in: HashSet<String> = HashSet::new();
+    // Repositories whose catalogue this step listed already.
+    let mut listed: HashSet<String> = HashSet::new();
     for (ji, j) in selected.iter().enumerate() {
         if j.keep.is_empty() || new_ids[ji].is_empty() {
             continue;
@@ -36,7 +38,8 @@ pub(super) fn forget(
             .filter(|d| d.status == "ok")
             .map(|d| d.database.clone())
             .collect();
-        match forget_job(repo, j, dbs) {
+        let fresh = listed.insert(j.repository.clone());
+        match forget_job(repo, j, dbs, fresh) {
             Ok(n) => {
                 outcomes[ji].forgotten = n;
                 if n > 0 {
@@ -53,8 +56,31 @@ pub(super) fn forget(
 
 /// Forgets by `j`'s policy among its snapshots of `databases` in `repo`, grouped by host
 /// and database; returns how many were removed.
-fn forget_job(repo: &Repository, j: &Job, databases: Vec<String>) -> crate::Result<usize> {
-    let all = snapshots::list(repo, &Filter::default())?;
+///
+/// The first job of a repository in this step (`fresh`) lists its catalogue; the later ones
+/// reuse that listing with what this process wrote since (the earlier jobs' tombstones), see
+/// [`catalogue::load_cached`]: each job only forgets its own snapshots, and another process's
+/// changes in the seconds between two jobs matter no more than in the seconds between a
+/// forget's listing and its deletions. (The view loaded at the start of the run is not reused:
+/// the dumps take minutes, in which another process may forget or add snapshots.)
+fn forget_job(
+    repo: &Repository,
+    j: &Job,
+    databases: Vec<String>,
+    fresh: bool,
+) -> crate::Result<usize> {
+    let view = match fresh {
+        true => catalogue::load(repo)?,
+        false => catalogue::load_cached(repo)?,
+    };
+    snapshots::warn_damaged(&view.damaged);
+    let mut all: Vec<SnapshotEntry> = (view.entries.iter())
+        .map(|e| SnapshotEntry {
+            id: crate::id::Id(e.id),
+            manifest: e.to_manifest(),
+        })
+        .collect();
+    all.sort_by_cached_key(|e| (e.time(), e.id));
     let opts = ForgetOptions {
         policy: j.keep.clone(),
         group_by: GroupBy::parse("host,database")

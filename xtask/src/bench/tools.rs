@@ -153,7 +153,13 @@ impl Tool {
                 .arg("-");
             }
             Kind::Rustic => {
-                c.args(["backup", "--stdin-filename", &self.name, "-"]);
+                // `--force`: no parent. rustic 0.11 matches the stdin entry against the
+                // previous snapshot's (same name, no size or mtime to differ) and then keeps
+                // the parent's content without reading stdin: from a pipe the dump tool is
+                // killed by SIGPIPE (the pgbench model's exit 141); from a file the snapshot
+                // silently holds the previous dump. restic and borg never use a parent for
+                // stdin; every chunk is still deduplicated against the index.
+                c.args(["backup", "--force", "--stdin-filename", &self.name, "-"]);
             }
         }
     }
@@ -174,11 +180,17 @@ impl Tool {
                 } else {
                     let mut inner = self.cmd();
                     self.backup_args(&mut inner);
+                    // Each side's status on its own: a dump killed by SIGPIPE (141) means the
+                    // tool stopped reading before the end, whatever the tool's own status.
                     let line = format!(
-                        "set -o pipefail; {} {} | {}",
+                        "{} {} | {}; s=(\"${{PIPESTATUS[@]}}\"); \
+                         if [ \"${{s[0]}}\" != 0 ]; then echo \"the dump command exited ${{s[0]}} \
+                         (141: SIGPIPE: {} stopped reading its stdin early)\" >&2; exit 1; fi; \
+                         exit \"${{s[1]}}\"",
                         sh_quote(pg_dump),
                         sh_quote(url),
-                        shell_line(&inner)
+                        shell_line(&inner),
+                        self.kind.name(),
                     );
                     let mut c = Command::new("bash");
                     c.args(["-c", &line]);

@@ -1,0 +1,253 @@
+//! `cargo xtask bench-index`: memory and load time of the in-memory index (issue 16: at most
+//! 32 bytes per blob). Writes a local repository whose index files list `--blobs` synthetic
+//! blobs (hourly-sized files of 5000 blobs in packs of 250, `--delta-percent` of them deltas),
+//! then loads it in fresh child processes, `--runs` times, and prints per run: the load time
+//! (wall and CPU), the index's heap bytes (computed from its tables' capacities) and the
+//! process's peak RSS. Each run loads it twice: with `dumpvault::index::Index::load`, and as
+//! the index did before issue 16 (every file decoded first, then one hash map of whole ids,
+//! [`HashMapIndex`]), for comparison.
+
+use super::tools::PASSWORD;
+use anyhow::{bail, Context, Result};
+use dumpvault::backend::Backend;
+use dumpvault::crypto::kdf::KdfParams;
+use dumpvault::format::index::{IndexFile, IndexPack};
+use dumpvault::format::pack::{BlobKind, PackBlob};
+use dumpvault::id::Id;
+use dumpvault::index::{superseded, Index, Location};
+use dumpvault::repository::{InitOptions, Repository};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const USAGE: &str = "usage: cargo xtask bench-index [--blobs N] [--delta-percent P] [--runs R]";
+
+/// Runs the bench (or, with `--load DIR`, one measured load in this process).
+pub fn run(args: &[String]) -> Result<()> {
+    let (mut blobs, mut delta_percent, mut runs) = (1_000_000usize, 10usize, 3usize);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--blobs" => blobs = val()?.parse()?,
+            "--delta-percent" => delta_percent = val()?.parse()?,
+            "--runs" => runs = val()?.parse()?,
+            "--load" => return load(Path::new(val()?), false),
+            "--load-hashmap" => return load(Path::new(val()?), true),
+            _ => bail!("unknown argument {a:?}\n{USAGE}"),
+        }
+    }
+    let dir = crate::target_dir().join(format!("bench-index/{blobs}-{delta_percent}"));
+    if !dir.join("config").exists() {
+        let t = Instant::now();
+        write_repository(&dir, blobs, delta_percent)?;
+        eprintln!(
+            "bench-index: wrote {} in {:.1} s",
+            dir.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!("{blobs} blobs, {delta_percent}% deltas, index files of 5000 blobs:");
+    for _ in 0..runs {
+        for mode in ["--load", "--load-hashmap"] {
+            let exe = std::env::current_exe()?;
+            let out = Command::new(exe)
+                .args(["bench-index", mode])
+                .arg(&dir)
+                .output()?;
+            if !out.status.success() {
+                bail!("load failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a repository at `dir` holding only index files (no packs: loading the index
+/// does not read them).
+fn write_repository(dir: &Path, blobs: usize, delta_percent: usize) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let opts = InitOptions {
+        kdf: KdfParams::with_cost(8192, 1, 1),
+        ..Default::default()
+    };
+    let repo = Repository::init(
+        Backend::open(&dir.to_string_lossy())?,
+        PASSWORD.as_bytes(),
+        opts,
+    )?;
+    let id = |what: &str, n: usize| *blake3::hash(format!("{what}{n}").as_bytes()).as_bytes();
+    let mut made = 0;
+    while made < blobs {
+        let mut f = IndexFile::default();
+        while made < blobs && f.packs.len() < 20 {
+            let mut p = IndexPack {
+                id: id("pack", made),
+                size: 16 << 20,
+                blobs: Vec::new(),
+            };
+            for k in 0..250.min(blobs - made) {
+                let delta = made % 100 < delta_percent;
+                p.blobs.push(PackBlob {
+                    kind: if delta {
+                        BlobKind::Delta
+                    } else {
+                        BlobKind::Data
+                    },
+                    id: id("blob", made),
+                    offset: k as u32 * 65_536,
+                    length: 40_000,
+                    raw_length: 65_536,
+                    base: delta.then(|| id("blob", made - made % 100 + 99)),
+                });
+                made += 1;
+            }
+            f.packs.push(p);
+        }
+        repo.save_index_file(&f)?;
+    }
+    Ok(())
+}
+
+/// One measured load of the repository at `dir` (as before issue 16 with `hashmap`), printed
+/// as one line.
+fn load(dir: &Path, hashmap: bool) -> Result<()> {
+    let repo = Repository::open(Backend::open(&dir.to_string_lossy())?, PASSWORD.as_bytes())?;
+    let rss_before = status_kib("VmRSS:")?;
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let (what, blobs, deltas, heap) = if hashmap {
+        let index = HashMapIndex::load(&repo)?;
+        let heap = index.heap_bytes();
+        (
+            "hash map (before)",
+            index.blobs.len(),
+            index.bases.len(),
+            heap,
+        )
+    } else {
+        let index = Index::load(&repo)?;
+        let m = index.memory();
+        (
+            "compact (after)  ",
+            index.len(),
+            index.deltas(),
+            m.blobs + m.bases,
+        )
+    };
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    println!(
+        "  {what}: load {secs:.3} s ({cpu:.3} s CPU); blob and base tables {:.1} MiB = {:.1} \
+         B/blob ({blobs} blobs, {deltas} deltas); RSS {:.1} MiB after ({:.1} before), peak \
+         {:.1} MiB",
+        heap as f64 / 1048576.0,
+        heap as f64 / blobs.max(1) as f64,
+        status_kib("VmRSS:")? as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        status_kib("VmHWM:")? as f64 / 1024.0,
+    );
+    Ok(())
+}
+
+/// This process's CPU time (user and system), seconds, from `/proc/self/schedstat`.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
+    let ns: u64 = stat
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    ns as f64 / 1e9
+}
+
+/// The index as it was before issue 16 (src/index/mod.rs at 66b337f), for comparison: whole
+/// ids in hash maps, built after every index file is decoded.
+#[derive(Default)]
+struct HashMapIndex {
+    live: Vec<bool>,
+    pack_pos: HashMap<Id, u32>,
+    blobs: HashMap<Id, Location>,
+    bases: HashMap<Id, Id>,
+}
+
+impl HashMapIndex {
+    fn load(repo: &Repository) -> Result<Self> {
+        let files = Index::load_files(repo)?;
+        let gone = superseded(&files);
+        let mut index = HashMapIndex::default();
+        for (id, f) in &files {
+            if !gone.contains(id) {
+                let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
+                for p in &f.packs {
+                    index.add_pack_as(p, !marked.contains(&p.id));
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    fn add_pack_as(&mut self, p: &IndexPack, live: bool) {
+        let next = self.pack_pos.len() as u32;
+        let pos = *self.pack_pos.entry(Id(p.id)).or_insert(next);
+        if pos == next {
+            self.live.push(false);
+        }
+        self.live[pos as usize] |= live;
+        for b in &p.blobs {
+            let loc = Location {
+                pack: pos,
+                offset: b.offset,
+                length: b.length,
+                raw_length: b.raw_length,
+                kind: b.kind,
+            };
+            let placed = match self.blobs.entry(Id(b.id)) {
+                Entry::Vacant(v) => {
+                    v.insert(loc);
+                    true
+                }
+                Entry::Occupied(mut o) => {
+                    let old_live = self.live[o.get().pack as usize];
+                    let replace = (live && !old_live)
+                        || (live == old_live
+                            && o.get().kind == BlobKind::Delta
+                            && b.kind != BlobKind::Delta);
+                    if replace {
+                        o.insert(loc);
+                    }
+                    replace
+                }
+            };
+            if placed {
+                match (b.kind, b.base) {
+                    (BlobKind::Delta, Some(base)) => self.bases.insert(Id(b.id), Id(base)),
+                    _ => self.bases.remove(&Id(b.id)),
+                };
+            }
+        }
+    }
+
+    /// Heap bytes of the blob and base maps (hashbrown: capacity · 8/7 buckets of an entry
+    /// and a control byte).
+    fn heap_bytes(&self) -> usize {
+        let map = |cap: usize, entry: usize| cap.div_ceil(7) * 8 * (entry + 1);
+        map(self.blobs.capacity(), std::mem::size_of::<(Id, Location)>())
+            + map(self.bases.capacity(), std::mem::size_of::<(Id, Id)>())
+    }
+}
+
+/// A `/proc/self/status` figure in KiB.
+fn status_kib(field: &str) -> Result<u64> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    let v = s
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
+    Ok(v.trim().trim_end_matches("kB").trim().parse()?)
+}
