@@ -8,6 +8,7 @@ use crate::format::{decode_versioned, encode_versioned};
 use crate::id::Id;
 use crate::repository::versioned_error;
 
+pub mod ordered;
 pub mod walk;
 pub use walk::{Chunk, Node, Stage, Walk, WalkError};
 

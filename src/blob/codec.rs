@@ -105,6 +105,13 @@ impl<'p> Chooser<'p> {
         !self.paying.is_empty()
     }
 
+    /// Whether some base offered so far gives a patch at most 1/[`FAST_PATH_DEN`] of the
+    /// chunk's plain size: another base of the same standing could save at most that much, so
+    /// a caller may stop patching (each patch costs as much CPU as compressing the chunk).
+    pub fn settled(&self) -> bool {
+        (self.paying.iter()).any(|p| p.2.len() * FAST_PATH_DEN <= self.plain.len())
+    }
+
     /// The stored form (`tag || payload`, before sealing) and the base used, if any: among the
     /// patches within the margin, the shallowest base whose patch is at most [`SHALLOW_NUM`] /
     /// [`SHALLOW_DEN`] of the smallest (ties: the smaller patch, then the first offered); else
@@ -277,10 +284,12 @@ mod tests {
         let plain = rows(0);
         let (far, near) = (rows(60), rows(2));
         let mut c = Chooser::new(&plain, 3);
-        assert!(!c.pays());
+        assert!(!c.pays() && !c.settled());
         // Both patches pay; the first offered is much larger.
         assert!(c.offer(id(1), &far, 0));
         assert!(c.offer(id(2), &near, 0));
+        // A patch of a few bytes per KiB: no other base could save much.
+        assert!(c.settled());
         let alone = |b: &[u8]| encode_chunk(&plain, 3, Some((id(9), b))).0.len();
         assert!(alone(&far) * SHALLOW_DEN > alone(&near) * SHALLOW_NUM);
         let (stored, base) = c.finish();

@@ -323,3 +323,47 @@ fn a_fleet_run_lists_the_catalogue_once_for_its_snapshots_and_once_after() {
     let (list, _) = listed(&t.repo, PASSWORD);
     assert_eq!(list.len(), 3, "keep last 1 per job: {list:?}");
 }
+
+#[test]
+fn migrate_catalogue_makes_a_version_1_repository_authoritative_only_when_alone() {
+    let t = TestRepo::new();
+    crate::common::set_config_version(&t.repo, 1);
+    t.snapshot_bytes(&synthetic_dump(30_000, 50), &[]);
+    // A version 1 writer killed between its manifest and its catalogue file.
+    let fifo = fifo(&t);
+    let orphan_data = synthetic_dump(30_000, 51);
+    let (mut killed, _) = paused_snapshot(&t, &fifo, "catalogue-before-write", &orphan_data);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    t.dv(&["unlock", "--remove-all"]).assert().success();
+    // Refused (exit 3, nothing changed) while another process holds a lock.
+    let data = synthetic_dump(30_000, 52);
+    let (writer, _err) = paused_snapshot(&t, &fifo, "snapshot-before-manifest", &data);
+    let out = t.dv(&["migrate", "catalogue"]).assert().code(3);
+    let err = crate::common::stderr(&out);
+    assert!(
+        err.contains("hold a lock") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(config_version(&t.repo), 1);
+    resume(&fifo);
+    assert!(writer.wait_with_output().unwrap().status.success());
+    let all = snapshot_files(&t.repo);
+    assert_eq!(all.len(), 3);
+    let out = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
+    assert_eq!(
+        (out["from_version"].clone(), out["to_version"].clone()),
+        (1.into(), 2.into())
+    );
+    assert_eq!(config_version(&t.repo), 2);
+    // Every snapshot is listed, by the catalogue alone, and the orphan restores.
+    let (list, _) = listed(&t.repo, PASSWORD);
+    assert_eq!(ids(&list), all);
+    assert_eq!(snapshot_folder_lists(&t.repo, &["snapshots"], None), 0);
+    assert!(list
+        .iter()
+        .map(id_of)
+        .any(|id| t.restore_bytes(&id) == orphan_data));
+    let again = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
+    assert_eq!(again["from_version"], 2);
+}

@@ -184,3 +184,160 @@ fn every_refusal_names_the_flag_that_allows_it() {
         "{err}"
     );
 }
+
+/// Flips a byte in the middle of the middle non-list blob that the packs `packs` hold (per
+/// `cat index`); returns that blob's id.
+fn damage_middle_blob(t: &TestRepo, packs: &[std::path::PathBuf]) -> String {
+    let names: Vec<String> = packs
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let mut blobs = Vec::new();
+    for f in crate::common::files_under(&t.repo.join("index")) {
+        let id = f.file_name().unwrap().to_str().unwrap().to_string();
+        let out = t.dv(&["cat", "index", &id]).assert().success();
+        let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        for p in v["packs"].as_array().unwrap() {
+            let pack = p["id"].as_str().unwrap().to_string();
+            let Some(at) = names.iter().position(|n| *n == pack) else {
+                continue;
+            };
+            for b in p["blobs"].as_array().unwrap() {
+                if b["kind"] != "List" {
+                    let mid = b["offset"].as_u64().unwrap() + b["length"].as_u64().unwrap() / 2;
+                    blobs.push((at, mid, b["id"].as_str().unwrap().to_string()));
+                }
+            }
+        }
+    }
+    blobs.sort();
+    let (at, mid, id) = blobs[blobs.len() / 2].clone();
+    let mut bytes = std::fs::read(&packs[at]).unwrap();
+    bytes[mid as usize] ^= 0x40;
+    std::fs::write(&packs[at], bytes).unwrap();
+    id
+}
+
+/// Restore decodes batches of chunks on several threads and writes them in stream order: a
+/// damaged blob in the middle of the stream fails the restore naming the blob, after only the
+/// intact bytes before it (a prefix of the dump) were written to stdout, and `--target`
+/// leaves no file.
+#[test]
+fn a_damaged_blob_in_the_middle_of_a_parallel_restore_fails_it_naming_the_blob() {
+    let t = TestRepo::new();
+    // The first 8 MiB stored alone, so the second snapshot's own blobs lie after them.
+    let mut dump = crate::common::synthetic_dump(8 << 20, 71);
+    t.snapshot_bytes(&dump, &[]);
+    let before: std::collections::HashSet<_> = t.packs().into_iter().collect();
+    dump.extend_from_slice(&crate::common::synthetic_dump(12 << 20, 72));
+    let s = t.snapshot_bytes(&dump, &[]);
+    let id = s["id"].as_str().unwrap().to_string();
+    assert_eq!(t.restore_bytes(&id), dump, "the intact restore");
+    let new: Vec<_> = t
+        .packs()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    let blob = damage_middle_blob(&t, &new);
+
+    let a = t.dv(&["restore", &id, "--stdout"]).assert().failure();
+    let out = &a.get_output().stdout;
+    let err = String::from_utf8_lossy(&a.get_output().stderr);
+    assert!(err.contains(&blob[..8]), "the damaged blob is named: {err}");
+    assert!(
+        out.len() >= 4 << 20 && out.len() < dump.len(),
+        "{} of {} bytes written",
+        out.len(),
+        dump.len()
+    );
+    assert!(dump.starts_with(out), "only intact bytes, in stream order");
+
+    let dir = t.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    let target = dir.join("dump.sql");
+    let mut a = t.dv(&["restore", &id, "--target", target.to_str().unwrap()]);
+    let err = stderr_of(a.assert().failure());
+    assert!(err.contains(&blob[..8]), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "a failed restore leaves nothing: {left:?}");
+}
+
+/// Logs every backend request on standard error.
+const REQUEST_LOG: &str = "dumpvault::backend::stats=debug";
+
+fn data_reads(log: &str) -> usize {
+    (log.lines())
+        .filter(|l| l.contains("op=\"read\"") && l.contains("path=\"data/"))
+        .count()
+}
+
+/// Restore reads and decodes ahead of the writer: held at its first write (test hook
+/// `restore-first-write`), it still makes every pack read the whole restore makes (the old
+/// restore read the next batch only after writing the last one, so one core waited).
+#[test]
+fn restore_reads_and_decodes_ahead_while_the_writer_is_held() {
+    use assert_cmd::cargo::CommandCargoExt;
+    use std::io::{BufRead, Read, Write};
+    use std::process::Stdio;
+    let t = TestRepo::new();
+    let dump = crate::common::synthetic_dump(20 << 20, 73);
+    let id = t.snapshot_bytes(&dump, &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = t.dv(&["restore", &id, "--stdout", "-q"]);
+    let a = a.env("DUMPVAULT_LOG", REQUEST_LOG).assert().success();
+    let all = data_reads(&String::from_utf8_lossy(&a.get_output().stderr));
+    assert!(all >= 4, "{all} pack reads: too few batches");
+
+    let fifo = t.path("pause.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = std::process::Command::cargo_bin("dumpvault")
+        .unwrap()
+        .env("DUMPVAULT_REPOSITORY", &t.repo)
+        .env("DUMPVAULT_PASSWORD", crate::common::PASSWORD)
+        .env_remove("DUMPVAULT_PASSWORD_FILE")
+        .env_remove("DUMPVAULT_PASSWORD_COMMAND")
+        .env("DUMPVAULT_LOG", REQUEST_LOG)
+        .env("DUMPVAULT_TEST_PAUSE", "restore-first-write")
+        .env("DUMPVAULT_TEST_PAUSE_FIFO", &fifo)
+        .args(["restore", &id, "--stdout", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in err.lines() {
+            if l.map(|l| tx.send(l)).is_err() {
+                break;
+            }
+        }
+    });
+    // A timeout only turns a hang (nothing read ahead) into a failure.
+    let (mut paused, mut reads) = (false, 0);
+    while !(paused && reads == all) {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("{reads} of {all} pack reads made while the writer is held (paused: {paused})");
+        };
+        paused |= line.contains("paused at restore-first-write");
+        reads += data_reads(&line);
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writeln!(f, "go").unwrap();
+    drop(f);
+    assert!(child.wait().unwrap().success());
+    assert!(drain.join().unwrap() == dump, "the restored dump differs");
+}

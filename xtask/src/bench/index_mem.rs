@@ -122,33 +122,34 @@ fn load(dir: &Path, hashmap: bool) -> Result<()> {
     let repo = Repository::open(Backend::open(&dir.to_string_lossy())?, PASSWORD.as_bytes())?;
     let rss_before = status_kib("VmRSS:")?;
     let (t, cpu) = (Instant::now(), cpu_seconds());
-    let (what, blobs, deltas, heap) = if hashmap {
+    // Each index is measured before it is dropped.
+    let (what, blobs, deltas, heap, secs, cpu, rss) = if hashmap {
         let index = HashMapIndex::load(&repo)?;
-        let heap = index.heap_bytes();
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        let (n, d, heap) = (index.blobs.len(), index.bases.len(), index.heap_bytes());
         (
             "hash map (before)",
-            index.blobs.len(),
-            index.bases.len(),
+            n,
+            d,
             heap,
+            secs,
+            cpu,
+            status_kib("VmRSS:")?,
         )
     } else {
         let index = Index::load(&repo)?;
-        let m = index.memory();
-        (
-            "compact (after)  ",
-            index.len(),
-            index.deltas(),
-            m.blobs + m.bases,
-        )
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        let (n, d, m) = (index.len(), index.deltas(), index.memory());
+        let rss = status_kib("VmRSS:")?;
+        ("compact (after)  ", n, d, m.blobs + m.bases, secs, cpu, rss)
     };
-    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     println!(
         "  {what}: load {secs:.3} s ({cpu:.3} s CPU); blob and base tables {:.1} MiB = {:.1} \
          B/blob ({blobs} blobs, {deltas} deltas); RSS {:.1} MiB after ({:.1} before), peak \
          {:.1} MiB",
         heap as f64 / 1048576.0,
         heap as f64 / blobs.max(1) as f64,
-        status_kib("VmRSS:")? as f64 / 1024.0,
+        rss as f64 / 1024.0,
         rss_before as f64 / 1024.0,
         status_kib("VmHWM:")? as f64 / 1024.0,
     );
