@@ -343,6 +343,25 @@ fn wait_until_gone(admin: &PgUrl, db: &str, case: &str) {
     }
 }
 
+/// The `n` pg_dump children of this process for database `db`, once each has started
+/// (polling up to 20 s: between fork and exec a child still shows this process's environment
+/// and command line, which once failed this test on a loaded machine).
+fn pg_dumps_started(db: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = children_of_db(db);
+        if pids.len() >= n && pids.iter().all(|p| cmdline(p).contains("pg_dump")) {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} pg_dump runs started",
+            pids.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The command line of process `pid`, arguments joined by spaces.
 fn cmdline(pid: &str) -> String {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -369,7 +388,10 @@ fn both_pg_dump_runs_start_at_once_and_either_failing_fails_the_dump() {
     );
     let db = url.database_name();
     let src = open_source(&url, &PgOptions::default()).unwrap();
-    let mut running: Vec<String> = children_of_db(&db).iter().map(|p| cmdline(p)).collect();
+    let mut running: Vec<String> = pg_dumps_started(&db, 2)
+        .iter()
+        .map(|p| cmdline(p))
+        .collect();
     running.sort();
     assert_eq!(running.len(), 2, "{running:?}");
     assert!(
@@ -399,7 +421,7 @@ fn both_pg_dump_runs_start_at_once_and_either_failing_fails_the_dump() {
     // run, and leaves no pg_dump and no session behind.
     for section in ["--section=pre-data", "--section=data"] {
         let src = open_source(&url, &PgOptions::default()).unwrap();
-        let pids = children_of_db(&db);
+        let pids = pg_dumps_started(&db, 2);
         let victim = pids.iter().find(|p| cmdline(p).contains(section)).unwrap();
         Command::new("kill").args(["-9", victim]).status().unwrap();
         let err = read_all(src).unwrap_err().to_string();
