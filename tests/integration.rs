@@ -49,6 +49,8 @@ mod parallel_restore;
 mod progress;
 #[path = "integration/prune.rs"]
 mod prune;
+#[path = "integration/prune_copies.rs"]
+mod prune_copies;
 #[path = "integration/repair.rs"]
 mod repair;
 #[path = "integration/report.rs"]

@@ -34,8 +34,8 @@ pub(super) struct Sealed {
 
 /// One encoder thread: encodes blobs from `rx` until it closes or `tx`'s packer stopped.
 ///
-/// Every candidate base ([`offer_bases`]) is patched against and the smallest patch within the
-/// margin is kept ([`codec::Chooser`]). A base that cannot be read only costs that attempt:
+/// The candidate bases ([`offer_bases`]) are patched against and the smallest patch within
+/// the margin is kept ([`codec::Chooser`]). A base that cannot be read only costs that attempt:
 /// without any usable one the chunk is stored whole (check reports the damage).
 pub(super) fn encoder(
     repo: &Repository,

@@ -339,8 +339,9 @@ impl BaseFinder {
 }
 
 /// The most candidate bases [`BaseFinder::candidates`] proposes for one chunk (the chunk at
-/// the shifted position and its two neighbours); a writer patches against each (and against
-/// the shallower blobs of the first one's chain, [`offer_order`]) and keeps the smallest patch.
+/// the shifted position and its two neighbours); a writer patches against them in order
+/// until a patch is small (and against the shallower blobs of the first one's chain,
+/// [`offer_order`]) and keeps the smallest patch.
 pub const MAX_CANDIDATES: usize = 3;
 
 /// The base to use for a proposed base `proposed`: itself when it may serve

@@ -34,9 +34,9 @@ use crate::error::{Error, Result};
 use crate::format::index::{IndexFile, IndexPack, ObsoletePack};
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
-use crate::index::{superseded, Index, Location};
+use crate::index::{superseded, Index};
 use crate::pack::packer::Packer;
-use crate::pack::reader::open_blob;
+use crate::pack::reader::open_entry;
 use crate::progress::Progress;
 use crate::repository::lock::{self, LockGuard};
 use crate::repository::{FileKind, Repository};
@@ -177,10 +177,9 @@ fn gather(repo: &Repository) -> Result<Gathered> {
     let files = Index::load_files(repo)?;
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let gone = superseded(&files);
-    let mut index = Index::default();
+    let index = Index::from_files(&files);
     let mut packs: BTreeMap<Id, IndexedPack> = BTreeMap::new();
-    for (fid, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
-        index.add_file(*fid, f);
+    for (_, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
         let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
         for p in &f.packs {
             let e = packs.entry(Id(p.id)).or_insert_with(|| IndexedPack {
@@ -477,8 +476,9 @@ fn repack(
                 let what = format!("pack {}", FileKind::Pack.path(&pack));
                 Error::corrupt(what, "shorter than its index entry says")
             })?;
-            let loc = Location::of_entry(&b);
-            open_blob(repo, index, &pack, &Id(b.id), &loc, sealed)?;
+            // Opened against the base its own entry names: the index may read another copy
+            // of the blob (whole, or a delta on another base), whose base is not this one's.
+            open_entry(repo, index, &pack, &b, sealed)?;
             packer.add(b.kind, Id(b.id), b.raw_length, b.base.map(Id), sealed)?;
             progress.inc(b.length as u64);
         }

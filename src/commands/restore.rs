@@ -261,6 +261,9 @@ impl Writer<'_> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.outcome.bytes_written == 0 {
+            crate::testhook::pause("restore-first-write");
+        }
         self.out
             .write_all(bytes)
             .map_err(|e| Error::io("writing the restored dump", e))?;

@@ -267,12 +267,7 @@ pub fn breakdown(repo: &Repository, spec: &str) -> Result<Breakdown> {
     let target = snapshots::find(repo, spec, &snapshots::Filter::default())?;
     let files = Index::load_files(repo)?;
     let superseded = crate::index::superseded(&files);
-    let mut index = Index::default();
-    for (id, f) in &files {
-        if !superseded.contains(id) {
-            index.add_file(*id, f);
-        }
-    }
+    let index = Index::from_files(&files);
     // What the snapshot refers to.
     let mut added: HashSet<Id> = HashSet::new();
     let mut walk = Walk::new(repo, &index).once();

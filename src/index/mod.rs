@@ -175,18 +175,24 @@ impl Index {
     pub fn load(repo: &Repository) -> Result<Self> {
         let mut index = match Self::load_one_by_one(repo)? {
             Some(index) => index,
-            None => {
-                let files = Self::load_files(repo)?;
-                let superseded = superseded(&files);
-                let mut index = Index::default();
-                for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
-                    index.add_file(*id, f);
-                }
-                index
-            }
+            None => return Ok(Self::from_files(&Self::load_files(repo)?)),
         };
         index.compact();
         Ok(index)
+    }
+
+    /// The index of `files` (as [`Index::load_files`] returns them): every file that no other
+    /// of `files` supersedes, added in the order given, then compacted (32 to 32¼ bytes per
+    /// blob, see [`Index::compact`]). For commands that need the decoded files themselves
+    /// (prune, check, stats, repair) and so read them before building the index.
+    pub fn from_files(files: &[(Id, IndexFile)]) -> Self {
+        let superseded = superseded(files);
+        let mut index = Index::default();
+        for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
+            index.add_file(*id, f);
+        }
+        index.compact();
+        index
     }
 
     /// [`Index::load`] reading and adding one file at a time (in the order of

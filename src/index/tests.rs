@@ -484,3 +484,32 @@ fn load_skips_superseded_files_whether_read_before_or_after_their_replacement() 
     }
     panic!("64 repositories and the replacement never sorted both before and after");
 }
+
+/// Prune, check, stats and repair read the index files themselves and build the index with
+/// [`Index::from_files`]: it must skip superseded files, as [`Index::load`] does, and hold the
+/// compact layout (before it existed they added files without compacting: up to a quarter more
+/// memory, the overlay of the last blobs added).
+#[test]
+fn from_files_skips_superseded_files_and_is_compact() {
+    let n = 20_000;
+    let mut files = synthetic(n, 7);
+    let mut rng = StdRng::seed_from_u64(7);
+    let packs: Vec<[u8; 32]> = (0..6).map(|_| rng.gen()).collect();
+    let blobs: Vec<[u8; 32]> = (0..20).map(|_| rng.gen()).collect();
+    let old = random_file(&mut rng, &packs, &blobs);
+    let mut new = random_file(&mut rng, &packs, &blobs);
+    let old_id = Id(rng.gen());
+    new.supersedes.push(old_id.0);
+    files.insert(1, (old_id, old));
+    files.push((Id(rng.gen()), new));
+    let i = Index::from_files(&files);
+    let mut r = Reference::default();
+    for (id, f) in files.iter().filter(|(id, _)| *id != old_id) {
+        r.add_file(*id, f);
+    }
+    same_answers(&i, &r, &packs, &blobs, "from_files");
+    assert!(!i.files.contains(&old_id) && i.files.len() == files.len() - 1);
+    let m = i.memory();
+    let runs = (1 << (i.len() / 16).ilog2()) + 1;
+    assert_eq!(m.blobs, 32 * i.len() + 4 * runs, "{m:?}");
+}

@@ -140,9 +140,39 @@ pub fn open_blob(
     loc: &Location,
     sealed: &[u8],
 ) -> Result<Vec<u8>> {
-    open_at(repo, index, pack, id, loc, sealed, 0)
+    open_at(repo, index, pack, id, loc, sealed, 0, None)
 }
 
+/// [`open_blob`] for a copy known by its pack header (or index) entry `b`, which need not be
+/// the copy `index` reads for the blob: a delta copy is decoded against the base `b` names,
+/// which may differ from the base of the copy the index chose (the same blob stored whole in
+/// another pack, or as a delta against another base by a concurrent writer). Prune's repack
+/// opens what it copies this way.
+///
+/// Errors: as [`open_blob`].
+pub fn open_entry(
+    repo: &Repository,
+    index: &Index,
+    pack: &Id,
+    b: &crate::format::pack::PackBlob,
+    sealed: &[u8],
+) -> Result<Vec<u8>> {
+    let loc = Location::of_entry(b);
+    open_at(
+        repo,
+        index,
+        pack,
+        &Id(b.id),
+        &loc,
+        sealed,
+        0,
+        b.base.map(Id),
+    )
+}
+
+/// Opens blob `id`; a delta is decoded against `entry_base` when given (the base its own
+/// pack entry names), else against the base of the copy `index` reads.
+#[allow(clippy::too_many_arguments)]
 fn open_at(
     repo: &Repository,
     index: &Index,
@@ -151,12 +181,12 @@ fn open_at(
     loc: &Location,
     sealed: &[u8],
     depth: usize,
+    entry_base: Option<Id>,
 ) -> Result<Vec<u8>> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
     let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt_from(what(), e))?;
     let base = if loc.kind == BlobKind::Delta {
-        let base = index
-            .base_of(id)
+        let base = (entry_base.or_else(|| index.base_of(id)))
             .ok_or_else(|| Error::corrupt(what(), "delta blob without a base in the index"))?;
         Some(read_base_at(repo, index, &base, depth + 1)?)
     } else {
@@ -200,7 +230,7 @@ fn read_blob_at(
     let backend = repo.backend();
     let body = loc.kind != BlobKind::List;
     if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {
-        match open_at(repo, index, &pack, id, &loc, &sealed, depth) {
+        match open_at(repo, index, &pack, id, &loc, &sealed, depth, None) {
             Ok(plain) => return Ok((plain, 0)),
             Err(_) => backend.uncache_blob_body(id),
         }
@@ -210,7 +240,7 @@ fn read_blob_at(
         loc.offset as u64,
         loc.length as u64,
     )?;
-    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth)?;
+    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth, None)?;
     if keep && body {
         backend.cache_blob_body(id, &sealed);
     }

@@ -125,10 +125,13 @@ impl State {
     /// Records what file `fid` holds.
     fn add_file(&mut self, fid: Id, f: CatalogueFile) {
         let mut ids = Vec::with_capacity(f.entries.len());
+        self.catalogued.reserve(f.entries.len());
         for e in f.entries {
             let id = Id(e.id);
             ids.push(id);
-            self.pending.remove(&id);
+            if !self.pending.is_empty() {
+                self.pending.remove(&id);
+            }
             self.catalogued.entry(id).or_insert_with(|| Arc::new(e));
         }
         self.forgotten.extend(f.forgotten.into_iter().map(Id));
@@ -143,23 +146,27 @@ impl State {
     /// that no other supersedes is damaged or unread.
     fn view_of(&self, listed: &[Id]) -> Option<View> {
         let superseded = superseded_by(self, listed);
-        let mut seen: HashSet<Id> = HashSet::new();
-        let mut view = View::default();
+        let mut files = Vec::new();
         for fid in listed.iter().filter(|f| !superseded.contains(f)) {
             // Damaged: its entries and tombstones are unknown.
             let Some(Facts::Read { entries, .. }) = self.files.get(fid) else {
                 return None;
             };
-            for sid in entries {
-                if self.forgotten.contains(sid) || !seen.insert(*sid) {
-                    continue;
-                }
+            files.push(entries);
+        }
+        let mut view = View::default();
+        view.entries.reserve(files.iter().map(|e| e.len()).sum());
+        for sid in files.into_iter().flatten() {
+            if self.forgotten.is_empty() || !self.forgotten.contains(sid) {
                 if let Some(e) = self.catalogued.get(sid) {
                     view.entries.push(e.clone());
                 }
             }
         }
-        view.entries.sort_by_key(|e| e.id);
+        // Snapshot id order, each once (files may repeat an entry; the memo holds one per id):
+        // cheaper than a set of the ids seen.
+        view.entries.sort_unstable_by_key(|e| e.id);
+        view.entries.dedup_by(|a, b| a.id == b.id);
         Some(view)
     }
 }

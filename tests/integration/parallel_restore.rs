@@ -443,7 +443,11 @@ fn pg_jobs_restore_checks_the_whole_stream_hash() {
     .unwrap();
     let mut m = repo.load_manifest(&id).unwrap();
     m.streams[0].blake3[0] ^= 1;
-    let wrong = repo.save_manifest(&m).unwrap().to_hex();
+    let wrong = repo.save_manifest(&m).unwrap();
+    // Published to the catalogue as `snapshot` does: in a config version 2 repository a
+    // manifest without a catalogue entry is not visible (repo-format.md section 17).
+    dumpvault::repository::catalogue::publish(&repo, &wrong, &m, None).unwrap();
+    let wrong = wrong.to_hex();
     let name = unique_name("prhashto");
     let _guard = DropPg(name.clone());
     let to = format!("{}/{name}", pg_server());

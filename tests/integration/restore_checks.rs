@@ -285,7 +285,7 @@ fn restore_reads_and_decodes_ahead_while_the_writer_is_held() {
         .as_str()
         .unwrap()
         .to_string();
-    let a = t.dv(&["restore", &id, "--stdout", "-q"]);
+    let mut a = t.dv(&["restore", &id, "--stdout", "-q"]);
     let a = a.env("DUMPVAULT_LOG", REQUEST_LOG).assert().success();
     let all = data_reads(&String::from_utf8_lossy(&a.get_output().stderr));
     assert!(all >= 4, "{all} pack reads: too few batches");

@@ -48,10 +48,7 @@ pub fn load_index_lenient(repo: &Repository) -> Result<LoadedIndex> {
     }
     let gone = superseded(&files);
     files.retain(|(id, _)| !gone.contains(id));
-    let mut index = Index::default();
-    for (id, f) in &files {
-        index.add_file(*id, f);
-    }
+    let index = Index::from_files(&files);
     Ok(LoadedIndex {
         index,
         files,

@@ -167,11 +167,10 @@ pub fn repair_packs(
 /// latest time each obsolete pack was marked.
 fn list_packs(files: &[(Id, IndexFile)]) -> Listing {
     let gone = superseded(files);
-    let mut index = Index::default();
+    let index = Index::from_files(files);
     let mut listed: BTreeMap<Id, Listed> = BTreeMap::new();
     let mut marks: HashMap<Id, i64> = HashMap::new();
-    for (fid, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
-        index.add_file(*fid, f);
+    for (_, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
         let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
         for o in &f.obsolete {
             let t = marks.entry(Id(o.id)).or_insert(o.marked_at);

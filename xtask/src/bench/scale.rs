@@ -10,9 +10,9 @@
 //! its own time, nothing added), one every hour over the years, database after database, then
 //! the catalogue is compacted as `prune` leaves it. Argon2id has the small test cost.
 //!
-//! At each size, through the release binary with `--stats-backend`, it measures wall time and
-//! backend requests of: one more hourly snapshot of the 1 MB database (a few rows changed),
-//! with an empty cache and then with the cache the first one filled (twice; the faster
+//! At each size, through the release binary with `--stats-backend`, it measures wall time, CPU
+//! time and backend requests of: one more hourly snapshot of the 1 MB database (a few rows
+//! changed), with an empty cache and then with the cache the first one filled (twice; the least
 //! counts); `snapshots`; `forget --dry-run` with the fleet policy (48 hourly, 30 daily,
 //! 12 weekly, 12 monthly); `restore latest` of the 1 MB database. Read-only commands run five
 //! times on local disk (the least wall time and the least CPU time count: the machine may be
@@ -379,7 +379,8 @@ impl Bench {
         c
     }
 
-    /// Runs `args` `times` times; the fastest run counts (its requests are the last run's).
+    /// Runs `args` `times` times; the least wall time and the least CPU time count (the
+    /// requests are the last run's).
     #[allow(clippy::too_many_arguments)]
     fn timed(
         &self,
