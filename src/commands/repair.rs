@@ -32,7 +32,6 @@ use crate::error::{Error, Result};
 use crate::format::index::{IndexFile, IndexPack, ObsoletePack};
 use crate::format::pack::PackBlob;
 use crate::id::Id;
-use crate::index::Location;
 use crate::progress::Progress;
 use crate::repository::lock::LockGuard;
 use crate::repository::{FileKind, Repository};
@@ -213,11 +212,7 @@ fn headers(
         let bytes = repo.backend().read(&FileKind::Pack.path(pack))?;
         progress.inc(bytes.len() as u64);
         let header = check::header_from_bytes(repo, pack, &bytes)?;
-        let locs: Vec<(Id, Location)> = header
-            .iter()
-            .map(|b| (Id(b.id), Location::of_entry(b)))
-            .collect();
-        let bad: HashSet<Id> = check::verify_blobs(repo, None, pack, &bytes, &locs)
+        let bad: HashSet<Id> = check::verify_blobs(repo, None, pack, &bytes, &header)
             .into_iter()
             .map(|b| b.0)
             .collect();

@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
-use crate::pack::reader::{plan_runs, prefetch_bases, read_run, Run};
+use crate::pack::reader::{plan_runs, prefetch_bases, read_run};
 use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::stream::ordered::run_ordered;
 use crate::stream::{Node, Walk};
 use std::io::Write;
 use std::ops::Range;
@@ -29,9 +30,8 @@ pub struct RestoreOutcome {
     pub copied: Option<std::collections::BTreeMap<String, u64>>,
 }
 
-struct Walker<'a> {
-    repo: &'a Repository,
-    index: &'a Index,
+/// Writes the chunks a restore decoded, in stream order, on the calling thread.
+struct Writer<'a> {
     ranges: Option<&'a [Range<u64>]>,
     out: &'a mut dyn Write,
     hasher: Option<blake3::Hasher>,
@@ -40,14 +40,44 @@ struct Walker<'a> {
     what: String,
 }
 
-/// Plain bytes fetched at once by a restore (the chunks of one list are read in such batches).
+/// Plain bytes fetched at once by a restore: the stream's chunks are read and decoded in
+/// batches of about this size (one chunk at least), each by one worker.
 const BATCH_BYTES: u64 = 4 << 20;
+
+/// Plain bytes a restore holds at most at once (batches being read, decoded, or waiting for
+/// an earlier one to be written), bytes: [`BATCH_BYTES`] times the batch window.
+const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
+/// A data chunk to restore: its id, stream offset and length in bytes.
+type Want = (Id, u64, u64);
+
+/// Work for a decoding worker, in stream order.
+enum Job {
+    /// Chunks to read and decode.
+    Batch(Vec<Want>),
+    /// The walk failed here (a list blob could not be read): reported in stream order.
+    Failed(Error),
+}
+
+/// A decoded batch: the chunks, their plaintexts in the same order, and the sealed bytes
+/// read from packs (delta bases not counted).
+struct Decoded {
+    wanted: Vec<Want>,
+    plains: Vec<Vec<u8>>,
+    read: u64,
+}
 
 /// Writes stream `stream` of snapshot `snapshot` to `out`. With `ranges`, only those byte ranges
 /// (sorted, not overlapping) are written, and the whole-stream hash is not checked.
 ///
-/// Errors: [`Error::Corrupt`] naming the pack or the snapshot when data is damaged or the stream
-/// hash does not match; nothing wrong is written for a damaged chunk.
+/// The chunk-list walk runs on one thread, batches of chunks are read and decoded (delta
+/// bases resolved ahead per batch) by a worker per core (2 to 8), and the calling thread
+/// writes and hashes them in stream order; at most [`IN_FLIGHT_BYTES`] of plain data (plus one
+/// chunk per batch) is held at once.
+///
+/// Errors: [`Error::Corrupt`] naming the pack and blob when data is damaged, or the snapshot
+/// when the stream hash does not match; the first error in stream order is returned, after
+/// everything before it was written; nothing wrong is written for a damaged chunk.
 pub fn run(
     repo: &Repository,
     index: &Index,
@@ -61,9 +91,7 @@ pub fn run(
         Some(r) => r.iter().map(|r| r.end - r.start).sum(),
         None => stream.size,
     });
-    let mut w = Walker {
-        repo,
-        index,
+    let mut w = Writer {
         ranges,
         out,
         hasher: ranges.is_none().then(blake3::Hasher::new),
@@ -72,7 +100,18 @@ pub fn run(
         what: format!("snapshot {} stream {}", snapshot.short(), stream.name),
     };
     let bases_before = repo.base_cache().bytes_read();
-    let pos = w.walk(&Id(stream.root)).map_err(repair_hint)?;
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    let root = Id(stream.root);
+    let pos = run_ordered(
+        workers,
+        (IN_FLIGHT_BYTES / BATCH_BYTES) as usize,
+        |emit| produce(repo, index, root, ranges, emit),
+        |job| decode(repo, index, job),
+        |batch| w.write_batch(batch?),
+    )
+    .map_err(repair_hint)?;
     w.outcome.bytes_read += repo.base_cache().bytes_read() - bases_before;
     if let Some(h) = w.hasher.take() {
         if pos != stream.size || *h.finalize().as_bytes() != stream.blake3 {
@@ -87,6 +126,70 @@ pub fn run(
         .map_err(|e| Error::io("writing the restored dump", e))?;
     progress.finish();
     Ok(w.outcome)
+}
+
+/// Walks the tree under `root` (only `ranges` when given) and emits its data chunks in
+/// batches of about [`BATCH_BYTES`]; a list blob that cannot be read is emitted as a failed
+/// job and ends the walk. Returns the stream offset reached, bytes.
+fn produce(
+    repo: &Repository,
+    index: &Index,
+    root: Id,
+    ranges: Option<&[Range<u64>]>,
+    emit: &mut dyn FnMut(Job) -> bool,
+) -> u64 {
+    let mut walk = Walk::of(repo, index, root);
+    if let Some(r) = ranges {
+        walk = walk.ranges(r);
+    }
+    let (mut batch, mut bytes) = (Vec::new(), 0);
+    while let Some(n) = walk.next() {
+        let c = match n {
+            Ok(Node::Chunk(c)) => c,
+            Ok(_) => continue,
+            Err(e) => {
+                if batch.is_empty() || emit(Job::Batch(std::mem::take(&mut batch))) {
+                    emit(Job::Failed(e.into()));
+                }
+                return walk.offset();
+            }
+        };
+        if !batch.is_empty() && bytes + c.size > BATCH_BYTES {
+            if !emit(Job::Batch(std::mem::take(&mut batch))) {
+                return walk.offset();
+            }
+            bytes = 0;
+        }
+        batch.push((c.id, c.offset, c.size));
+        bytes += c.size;
+    }
+    if !batch.is_empty() {
+        emit(Job::Batch(batch));
+    }
+    walk.offset()
+}
+
+/// Reads and decodes one batch: its delta bases ahead, then one range read per run of
+/// adjacent blobs.
+fn decode(repo: &Repository, index: &Index, job: Job) -> Result<Decoded> {
+    let wanted = match job {
+        Job::Batch(w) => w,
+        Job::Failed(e) => return Err(e),
+    };
+    let ids: Vec<Id> = wanted.iter().map(|w| w.0).collect();
+    prefetch_bases(repo, index, &ids);
+    let mut plains = Vec::with_capacity(ids.len());
+    let mut read = 0;
+    for run in plan_runs(index, &ids)? {
+        let (p, n) = read_run(repo, index, &run)?;
+        plains.extend(p);
+        read += n;
+    }
+    Ok(Decoded {
+        wanted,
+        plains,
+        read,
+    })
 }
 
 /// Adds to an error naming a damaged pack the command that retires it (`repair packs`), so
@@ -116,94 +219,48 @@ fn repair_hint(e: Error) -> Error {
     }
 }
 
-impl Walker<'_> {
-    /// Walks the tree under `root`, writing the wanted chunks of each level-0 list; returns
-    /// the stream offset reached, bytes (the stream's length without ranges).
-    fn walk(&mut self, root: &Id) -> Result<u64> {
-        let mut walk = Walk::of(self.repo, self.index, *root);
-        if let Some(r) = self.ranges {
-            walk = walk.ranges(r);
+impl Writer<'_> {
+    /// Writes a decoded batch (or, with ranges, its parts inside them), checking each chunk's
+    /// length against the chunk list and hashing what is written without ranges.
+    fn write_batch(&mut self, batch: Decoded) -> Result<()> {
+        if self.outcome.chunks_read == 0 {
+            // Tests hold the writer here and watch the workers decode on.
+            crate::testhook::pause("restore-first-write");
         }
-        let mut wanted = Vec::new();
-        for n in walk.by_ref() {
-            let Node::Chunk(c) = n? else {
+        self.outcome.bytes_read += batch.read;
+        if batch.plains.len() != batch.wanted.len() {
+            return Err(Error::corrupt(
+                self.what.clone(),
+                "fewer chunks read than the chunk list holds",
+            ));
+        }
+        for (&(_, start, size), plain) in batch.wanted.iter().zip(&batch.plains) {
+            if plain.len() as u64 != size {
+                return Err(Error::corrupt(
+                    self.what.clone(),
+                    "chunk length differs from the chunk list",
+                ));
+            }
+            self.outcome.chunks_read += 1;
+            let Some(r) = self.ranges else {
+                if let Some(h) = self.hasher.as_mut() {
+                    h.update(plain);
+                }
+                self.write(plain)?;
                 continue;
             };
-            wanted.push((c.id, c.offset, c.size));
-            if c.last {
-                self.fetch_list(&wanted)?;
-                wanted.clear();
-            }
-        }
-        Ok(walk.offset())
-    }
-
-    /// Reads and writes the wanted chunks of one list (id, stream offset, length).
-    fn fetch_list(&mut self, wanted: &[(Id, u64, u64)]) -> Result<()> {
-        // Fetched in batches of about BATCH_BYTES of plain data, so memory does not grow with
-        // the chunk size times the 1024 entries a list may hold.
-        let mut from = 0;
-        while from < wanted.len() {
-            let mut to = from;
-            let mut bytes = 0;
-            while to < wanted.len() && (to == from || bytes + wanted[to].2 <= BATCH_BYTES) {
-                bytes += wanted[to].2;
-                to += 1;
-            }
-            self.fetch_and_write(&wanted[from..to])?;
-            from = to;
-        }
-        Ok(())
-    }
-
-    /// Reads the chunks `wanted` (id, stream offset, length) and writes them (or their parts
-    /// inside the ranges).
-    fn fetch_and_write(&mut self, wanted: &[(Id, u64, u64)]) -> Result<()> {
-        let ids: Vec<Id> = wanted.iter().map(|w| w.0).collect();
-        prefetch_bases(self.repo, self.index, &ids);
-        let runs = plan_runs(self.index, &ids)?;
-        let mut i = 0;
-        for batch in fetch_parallel(self.repo, self.index, &runs) {
-            let (plains, read) = batch?;
-            self.outcome.bytes_read += read;
-            for plain in plains {
-                let (_, start, size) = wanted[i];
-                i += 1;
-                if plain.len() as u64 != size {
-                    return Err(Error::corrupt(
-                        self.what.clone(),
-                        "chunk length differs from the chunk list",
-                    ));
+            for rg in r {
+                let s = rg.start.max(start);
+                let e = rg.end.min(start + size);
+                if s < e {
+                    self.write(&plain[(s - start) as usize..(e - start) as usize])?;
                 }
-                self.outcome.chunks_read += 1;
-                let slice = match self.ranges {
-                    None => &plain[..],
-                    Some(r) => {
-                        // Write only the parts inside the ranges.
-                        for rg in r {
-                            let s = rg.start.max(start);
-                            let e = rg.end.min(start + size);
-                            if s < e {
-                                let part = &plain[(s - start) as usize..(e - start) as usize];
-                                self.write(part)?;
-                            }
-                        }
-                        continue;
-                    }
-                };
-                if let Some(h) = self.hasher.as_mut() {
-                    h.update(slice);
-                }
-                self.write(slice)?;
             }
         }
         Ok(())
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        if self.outcome.bytes_written == 0 {
-            crate::testhook::pause("restore-first-write");
-        }
         self.out
             .write_all(bytes)
             .map_err(|e| Error::io("writing the restored dump", e))?;
@@ -211,35 +268,4 @@ impl Walker<'_> {
         self.progress.inc(bytes.len() as u64);
         Ok(())
     }
-}
-
-/// Reads runs on two threads, returning results in order.
-fn fetch_parallel(
-    repo: &Repository,
-    index: &Index,
-    runs: &[Run],
-) -> Vec<Result<(Vec<Vec<u8>>, u64)>> {
-    if runs.len() < 2 {
-        return runs.iter().map(|r| read_run(repo, index, r)).collect();
-    }
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8);
-    let per = runs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    (part.iter())
-                        .map(|r| read_run(repo, index, r))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("reader thread panicked"))
-            .collect()
-    })
 }

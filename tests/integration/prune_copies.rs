@@ -145,6 +145,17 @@ fn prune_checks_and_restores(t: &TestRepo, snapshot: &Id, stream: &[u8]) {
     }
 }
 
+/// Two bases `b1` and `b2` (a few bytes apart) and a blob `x` with the edits of both (and one
+/// of its own): its delta on either base copies that base's edit, so it does not decode
+/// against the other base. Returns `[b1, b2, x]`.
+fn two_bases(repo: &Repository) -> [Blob; 3] {
+    let base = synthetic_dump(48 * 1024, 71);
+    let b1 = blob(repo, edited(&base, 1, 100));
+    let b2 = blob(repo, edited(&base, 2, 3000));
+    let x = blob(repo, edited(&edited(&b1.plain, 2, 3000), 3, 6000));
+    [b1, b2, x]
+}
+
 fn open(t: &TestRepo) -> Repository {
     let backend = Backend::open(t.repo.to_str().unwrap()).unwrap();
     Repository::open(backend, PASSWORD.as_bytes()).unwrap()
@@ -176,12 +187,7 @@ fn a_delta_copy_kept_beside_the_whole_copy_the_index_reads_is_repacked() {
 fn a_delta_copy_on_another_base_than_the_indexed_copy_is_repacked() {
     let t = TestRepo::new();
     let repo = open(&t);
-    let base = synthetic_dump(48 * 1024, 71);
-    let b1 = blob(&repo, edited(&base, 1, 100));
-    let b2 = blob(&repo, edited(&base, 2, 3000));
-    // x has both edits (and one of its own): its delta on either base copies that base's
-    // edit, so it does not decode against the other base.
-    let x = blob(&repo, edited(&edited(&b1.plain, 2, 3000), 3, 6000));
+    let [b1, b2, x] = two_bases(&repo);
     let unused = [71, 72, 73].map(|s| blob(&repo, synthetic_dump(48 * 1024, s + 10)));
     write_pack(&repo, &[(&b1, None), (&b2, None)]);
     // x as a delta on b1 (pack `one`) and on b2 (pack `two`), each beside an unused blob. The
@@ -195,4 +201,48 @@ fn a_delta_copy_on_another_base_than_the_indexed_copy_is_repacked() {
     }
     let (snapshot, stream) = write_snapshot(&repo, &[&x, &b1, &b2]);
     prune_checks_and_restores(&t, &snapshot, &stream);
+}
+
+/// `check --read-data` and `repair packs` open every copy they read against the base its own
+/// entry names: before, `repair packs` decoded the copy the index does not read against the
+/// indexed copy's base, called it damaged ("blob content does not match its id") and retired
+/// its pack.
+#[test]
+fn check_and_repair_packs_open_a_delta_copy_on_another_base_against_its_own() {
+    let t = TestRepo::new();
+    let repo = open(&t);
+    let [b1, b2, x] = two_bases(&repo);
+    write_pack(&repo, &[(&b1, None), (&b2, None)]);
+    write_pack(&repo, &[(&x, Some(&b1))]);
+    write_pack(&repo, &[(&x, Some(&b2))]);
+    let (snapshot, stream) = write_snapshot(&repo, &[&x, &b1, &b2]);
+    t.dv(&["check", "--read-data"]).assert().success();
+    let out = t.dv(&["repair", "packs", "--json"]).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "repair packs failed: {stdout}{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["examined"], 4, "{stdout}");
+    assert_eq!(v["repaired"], serde_json::json!([]), "{stdout}");
+    assert_eq!(v["dropped_blobs"], serde_json::json!([]), "{stdout}");
+    assert_eq!(v["index_file"], serde_json::Value::Null, "{stdout}");
+    t.dv(&["check", "--read-data"]).assert().success();
+    let target = t.path("restored.sql");
+    (t.dv(&[
+        "restore",
+        &snapshot.to_hex(),
+        "--target",
+        target.to_str().unwrap(),
+    ]))
+    .assert()
+    .success();
+    assert!(
+        std::fs::read(&target).unwrap() == stream,
+        "restored stream differs"
+    );
 }

@@ -11,7 +11,7 @@ use crate::format::pack::BlobKind;
 use crate::format::pack::{decode_header, PackBlob, TRAILER_LEN};
 use crate::id::Id;
 use crate::index::{superseded, Index, Location};
-use crate::pack::reader::{open_blob, read_base};
+use crate::pack::reader::{open_entry, read_base};
 use crate::repository::{FileKind, Repository};
 
 /// The index built from every readable index file.
@@ -148,48 +148,57 @@ pub fn read_pack(
     indexed: &[(Id, Location)],
 ) -> Result<PackRead> {
     let bytes = repo.backend().read(&FileKind::Pack.path(pack))?;
+    // The copies the index reads: a delta's base is the one the index keeps for it.
+    let entries: Vec<PackBlob> = (indexed.iter())
+        .map(|(id, loc)| index.pack_blob(id, loc))
+        .collect();
     Ok(PackRead {
         bytes: bytes.len() as u64,
         name_matches: Id::hash(&bytes) == *pack,
         header: Some(header_from_bytes(repo, pack, &bytes).map_err(|e| detail_of(&e))),
-        bad_blobs: verify_blobs(repo, Some(index), pack, &bytes, indexed),
+        bad_blobs: verify_blobs(repo, Some(index), pack, &bytes, &entries),
     })
 }
 
-/// Opens every blob of `blobs` at its location in `bytes` (pack `pack` read in full); returns
-/// those that do not open, decompress or match their id, with what is wrong.
+/// Opens every blob of `entries` (pack header or index entries of pack `pack`, read in full
+/// as `bytes`) at its entry's location; returns those that do not open, decompress or match
+/// their id, with what is wrong.
 ///
-/// A delta blob is checked in full when `index` is given and its base can be read; otherwise
-/// (no index, as in `repair index`, or a damaged base, which is reported as the base's own
-/// problem) only its sealing and compression tag are checked.
+/// A delta blob is decoded against the base its own entry names, which need not be the base
+/// of the copy the index reads (the same blob stored as a delta on another base, or whole,
+/// elsewhere). It is checked in full when `index` is given and that base can be read;
+/// otherwise (no index, as in `repair index`, or a damaged base, which is reported as the
+/// base's own problem) only its sealing and compression tag are checked.
 pub fn verify_blobs(
     repo: &Repository,
     index: Option<&Index>,
     pack: &Id,
     bytes: &[u8],
-    blobs: &[(Id, Location)],
+    entries: &[PackBlob],
 ) -> Vec<(Id, String)> {
     let mut bad = Vec::new();
-    for (id, loc) in blobs {
+    for b in entries {
+        let id = Id(b.id);
+        let loc = Location::of_entry(b);
         let end = loc.offset as usize + loc.length as usize;
         let r = if end > bytes.len() {
             Err("its location lies past the end of the pack".to_string())
         } else {
             let sealed = &bytes[loc.offset as usize..end];
             let base_ok = |index: &Index| {
-                (index.base_of(id)).is_some_and(|b| read_base(repo, index, &b).is_ok())
+                (b.base.map(Id)).is_some_and(|base| read_base(repo, index, &base).is_ok())
             };
             match index {
                 Some(index) if loc.kind != BlobKind::Delta || base_ok(index) => {
-                    open_blob(repo, index, pack, id, loc, sealed)
+                    open_entry(repo, index, pack, b, sealed)
                         .map(|_| ())
                         .map_err(|e| detail_of(&e))
                 }
-                _ => open_sealing(repo, loc, sealed),
+                _ => open_sealing(repo, &loc, sealed),
             }
         };
         if let Err(d) = r {
-            bad.push((*id, d));
+            bad.push((id, d));
         }
     }
     bad

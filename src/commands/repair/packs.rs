@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::format::index::{IndexFile, IndexPack, ObsoletePack};
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
-use crate::index::{superseded, Index, Location};
+use crate::index::{superseded, Index};
 use crate::pack::packer::Packer;
 use crate::progress::Progress;
 use crate::repository::lock::{self, LockGuard};
@@ -501,11 +501,7 @@ fn examine(
             reasons.push(format!("header: {}", check::detail_of(&e)));
         }
     }
-    let locs: Vec<(Id, Location)> = entries
-        .iter()
-        .map(|b| (Id(b.id), Location::of_entry(b)))
-        .collect();
-    let bad: Vec<(Id, String)> = verify_blobs(repo, Some(index), pack, &bytes, &locs);
+    let bad: Vec<(Id, String)> = verify_blobs(repo, Some(index), pack, &bytes, &entries);
     for (b, d) in &bad {
         reasons.push(format!("blob {}: {d}", b.short()));
     }
