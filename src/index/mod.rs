@@ -15,8 +15,9 @@
 mod shared;
 mod table;
 
-#[cfg(test)]
-mod reference;
+/// The pre-compact hash-map index, kept as the reference for the index tests and for
+/// `cargo xtask bench-index` (not used by the repository code).
+pub mod reference;
 #[cfg(test)]
 mod tests;
 

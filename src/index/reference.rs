@@ -1,11 +1,15 @@
-//! The index as it was before the compact tables (a hash map of whole ids), kept for tests
-//! only: the randomized comparison in `tests.rs` checks that the compact index answers every
-//! question exactly as this one does.
+//! The index as it was before the compact tables (src/index/mod.rs at 66b337f: a hash map of
+//! whole ids), kept as the reference, not used by the repository code: the randomized
+//! comparison in the index tests checks that the compact [`Index`] answers every question
+//! exactly as this one does, and `cargo xtask bench-index` measures its load time and memory
+//! beside the compact index's.
 
-use super::Location;
+use super::{Index, Location};
+use crate::error::Result;
 use crate::format::index::{IndexFile, IndexPack};
 use crate::format::pack::BlobKind;
 use crate::id::Id;
+use crate::repository::Repository;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +37,23 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Loads the index of `repo` as the index did before the compact tables: every index file
+    /// is read and decoded first (with [`Index::load_files`]), then those no other file
+    /// supersedes are added in id order.
+    ///
+    /// Errors: an index file that cannot be listed, read or decoded (as [`Index::load_files`]).
+    pub fn load(repo: &Repository) -> Result<Self> {
+        let files = Index::load_files(repo)?;
+        let gone = super::superseded(&files);
+        let mut index = Reference::default();
+        for (id, f) in &files {
+            if !gone.contains(id) {
+                index.add_file(*id, f);
+            }
+        }
+        Ok(index)
+    }
+
     /// Adds the packs of one index file. A pack listed in the file's `obsolete` is added as
     /// obsolete (readable, not used for deduplication) unless another file lists it as live.
     pub fn add_file(&mut self, id: Id, f: &IndexFile) {
@@ -207,11 +228,27 @@ impl Reference {
 }
 
 impl Reference {
-    /// Heap bytes of the per-blob maps, from their capacities.
+    /// Heap bytes of the per-blob maps (blob locations and delta bases), estimated from their
+    /// capacities as hashbrown lays them out (buckets of an entry and a control byte); the
+    /// per-pack and per-file tables are not counted.
     pub fn blob_heap_bytes(&self) -> usize {
         use super::table::hash_map_bytes;
         use std::mem::size_of;
         hash_map_bytes(self.blobs.capacity(), size_of::<(Id, Location)>())
             + hash_map_bytes(self.bases.capacity(), size_of::<(Id, Id)>())
     }
+}
+
+/// CPU time (user and system) so far, seconds, read from a Linux `schedstat` file:
+/// `/proc/self/schedstat` for this process's main task, `/proc/thread-self/schedstat` for the
+/// calling thread. A measure of work that other processes on the machine do not inflate; 0 when
+/// the file cannot be read or parsed (not Linux).
+pub fn cpu_seconds(schedstat: &str) -> f64 {
+    let stat = std::fs::read_to_string(schedstat).unwrap_or_default();
+    let ns: u64 = stat
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    ns as f64 / 1e9
 }

@@ -268,16 +268,9 @@ fn synthetic(n: usize, seed: u64) -> Vec<(Id, IndexFile)> {
     files
 }
 
-/// This thread's CPU time so far, seconds (from `/proc/thread-self/schedstat`; 0 without it):
-/// a measure of work that other processes on the machine do not inflate.
+/// This thread's CPU time so far, seconds (0 without `/proc/thread-self/schedstat`).
 fn cpu_time() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns: u64 = stat
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    ns as f64 / 1e9
+    super::reference::cpu_seconds("/proc/thread-self/schedstat")
 }
 
 #[test]

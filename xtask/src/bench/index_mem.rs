@@ -5,7 +5,7 @@
 //! (wall and CPU), the index's heap bytes (computed from its tables' capacities) and the
 //! process's peak RSS. Each run loads it twice: with `dumpvault::index::Index::load`, and as
 //! the index did before issue 16 (every file decoded first, then one hash map of whole ids,
-//! [`HashMapIndex`]), for comparison.
+//! [`Reference`]), for comparison.
 
 use super::tools::PASSWORD;
 use anyhow::{bail, Context, Result};
@@ -13,11 +13,9 @@ use dumpvault::backend::Backend;
 use dumpvault::crypto::kdf::KdfParams;
 use dumpvault::format::index::{IndexFile, IndexPack};
 use dumpvault::format::pack::{BlobKind, PackBlob};
-use dumpvault::id::Id;
-use dumpvault::index::{superseded, Index, Location};
+use dumpvault::index::reference::{self, Reference};
+use dumpvault::index::Index;
 use dumpvault::repository::{InitOptions, Repository};
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -124,9 +122,9 @@ fn load(dir: &Path, hashmap: bool) -> Result<()> {
     let (t, cpu) = (Instant::now(), cpu_seconds());
     // Each index is measured before it is dropped.
     let (what, blobs, deltas, heap, secs, cpu, rss) = if hashmap {
-        let index = HashMapIndex::load(&repo)?;
+        let index = Reference::load(&repo)?;
         let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
-        let (n, d, heap) = (index.blobs.len(), index.bases.len(), index.heap_bytes());
+        let (n, d, heap) = (index.len(), index.deltas(), index.blob_heap_bytes());
         (
             "hash map (before)",
             n,
@@ -156,91 +154,9 @@ fn load(dir: &Path, hashmap: bool) -> Result<()> {
     Ok(())
 }
 
-/// This process's CPU time (user and system), seconds, from `/proc/self/schedstat`.
+/// This process's CPU time so far, seconds (0 without `/proc/self/schedstat`).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
-    let ns: u64 = stat
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    ns as f64 / 1e9
-}
-
-/// The index as it was before issue 16 (src/index/mod.rs at 66b337f), for comparison: whole
-/// ids in hash maps, built after every index file is decoded.
-#[derive(Default)]
-struct HashMapIndex {
-    live: Vec<bool>,
-    pack_pos: HashMap<Id, u32>,
-    blobs: HashMap<Id, Location>,
-    bases: HashMap<Id, Id>,
-}
-
-impl HashMapIndex {
-    fn load(repo: &Repository) -> Result<Self> {
-        let files = Index::load_files(repo)?;
-        let gone = superseded(&files);
-        let mut index = HashMapIndex::default();
-        for (id, f) in &files {
-            if !gone.contains(id) {
-                let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
-                for p in &f.packs {
-                    index.add_pack_as(p, !marked.contains(&p.id));
-                }
-            }
-        }
-        Ok(index)
-    }
-
-    fn add_pack_as(&mut self, p: &IndexPack, live: bool) {
-        let next = self.pack_pos.len() as u32;
-        let pos = *self.pack_pos.entry(Id(p.id)).or_insert(next);
-        if pos == next {
-            self.live.push(false);
-        }
-        self.live[pos as usize] |= live;
-        for b in &p.blobs {
-            let loc = Location {
-                pack: pos,
-                offset: b.offset,
-                length: b.length,
-                raw_length: b.raw_length,
-                kind: b.kind,
-            };
-            let placed = match self.blobs.entry(Id(b.id)) {
-                Entry::Vacant(v) => {
-                    v.insert(loc);
-                    true
-                }
-                Entry::Occupied(mut o) => {
-                    let old_live = self.live[o.get().pack as usize];
-                    let replace = (live && !old_live)
-                        || (live == old_live
-                            && o.get().kind == BlobKind::Delta
-                            && b.kind != BlobKind::Delta);
-                    if replace {
-                        o.insert(loc);
-                    }
-                    replace
-                }
-            };
-            if placed {
-                match (b.kind, b.base) {
-                    (BlobKind::Delta, Some(base)) => self.bases.insert(Id(b.id), Id(base)),
-                    _ => self.bases.remove(&Id(b.id)),
-                };
-            }
-        }
-    }
-
-    /// Heap bytes of the blob and base maps (hashbrown: capacity · 8/7 buckets of an entry
-    /// and a control byte).
-    fn heap_bytes(&self) -> usize {
-        let map = |cap: usize, entry: usize| cap.div_ceil(7) * 8 * (entry + 1);
-        map(self.blobs.capacity(), std::mem::size_of::<(Id, Location)>())
-            + map(self.bases.capacity(), std::mem::size_of::<(Id, Id)>())
-    }
+    reference::cpu_seconds("/proc/self/schedstat")
 }
 
 /// A `/proc/self/status` figure in KiB.
