@@ -102,9 +102,11 @@ fn every_mode_copies_once_and_restores() {
         assert_eq!(o.mode, *mode);
         assert_eq!(o.copied.len(), 2, "{mode:?}");
         assert!(o.data_chunks_copied > 0);
-        // The second snapshot shares all but a few chunks with the first.
+        // The second snapshot shares all but the chunks around its 10 changed bytes with the
+        // first (up to 3: chunk boundaries follow each repository's chunker key, and the
+        // change can move the cut after it; `* 4 <` failed in CI with 2 of 7).
         assert!(
-            o.copied[1].data_chunks * 4 < o.copied[0].data_chunks,
+            o.copied[1].data_chunks <= 3 && o.copied[1].data_chunks < o.copied[0].data_chunks,
             "{o:?}"
         );
         let again = run(&a, b, &CopyOptions::default(), &NoProgress).unwrap();
