@@ -116,10 +116,6 @@ impl BaseFinder {
                 previous.push((c.id, c.offset));
             }
         }
-        let mut position = HashMap::with_capacity(previous.len());
-        for (i, (id, _)) in previous.iter().enumerate() {
-            position.entry(*id).or_insert(i as u32);
-        }
         let mut data_starts = HashMap::new();
         for sec in &s.sections {
             if sec.kind == crate::format::section::SectionKind::Data {
@@ -127,12 +123,22 @@ impl BaseFinder {
                 data_starts.entry(name.clone()).or_insert(sec.start);
             }
         }
-        Ok(BaseFinder {
+        Ok(Self::over(previous, data_starts))
+    }
+
+    /// A finder against the previous stream's chunks `(id, offset)` in stream order, whose
+    /// tables' data start at the given offsets (unquoted table name → byte offset).
+    fn over(previous: Vec<(Id, u64)>, data_starts: HashMap<String, u64>) -> Self {
+        let mut position = HashMap::with_capacity(previous.len());
+        for (i, (id, _)) in previous.iter().enumerate() {
+            position.entry(*id).or_insert(i as u32);
+        }
+        BaseFinder {
             previous,
             position,
             data_starts,
             ..Default::default()
-        })
+        }
     }
 
     /// Re-anchors the shift at a table boundary: the new stream's data of `table` (unquoted,
@@ -478,13 +484,7 @@ mod tests {
     fn new_chunks_take_the_previous_chunk_at_the_same_position() {
         // Previous stream: chunks 1..=6 of 100 bytes each.
         let previous: Vec<(Id, u64)> = (1..=6).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
-        let mut f = BaseFinder {
-            position: (previous.iter().enumerate())
-                .map(|(i, (x, _))| (*x, i as u32))
-                .collect(),
-            previous,
-            ..Default::default()
-        };
+        let mut f = BaseFinder::over(previous, HashMap::new());
         // 1 2 [x replaces 3] 4 [y, z replace 5 6, cut differently]
         assert_eq!(f.next(&id(1), 100, false), None);
         assert_eq!(f.next(&id(2), 100, false), None);
@@ -495,11 +495,7 @@ mod tests {
         // Past the end of the previous stream: its last chunk.
         assert_eq!(f.next(&id(70), 100, true), Some(id(6)));
         // 10 bytes inserted before chunk 2: the shift follows the matching chunk.
-        let mut g = BaseFinder {
-            previous: f.previous.clone(),
-            position: f.position.clone(),
-            ..Default::default()
-        };
+        let mut g = BaseFinder::over(f.previous.clone(), HashMap::new());
         assert_eq!(g.next(&id(11), 110, true), Some(id(1)));
         assert_eq!(g.next(&id(2), 100, false), None);
         assert_eq!(g.next(&id(31), 100, true), Some(id(3)));
@@ -510,13 +506,7 @@ mod tests {
     #[test]
     fn candidates_are_the_shifted_chunk_then_its_neighbours() {
         let previous: Vec<(Id, u64)> = (1..=4).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
-        let finder = || BaseFinder {
-            position: (previous.iter().enumerate())
-                .map(|(i, (x, _))| (*x, i as u32))
-                .collect(),
-            previous: previous.clone(),
-            ..Default::default()
-        };
+        let finder = || BaseFinder::over(previous.clone(), HashMap::new());
         let mut f = finder();
         // First chunk: no previous neighbour.
         assert_eq!(f.candidates(&id(10), 100, true), vec![id(1), id(2)]);
@@ -555,13 +545,7 @@ mod tests {
                 (id(n as u8 + 1), at - c.len() as u64)
             })
             .collect();
-        let mut f = BaseFinder {
-            position: (previous.iter().enumerate())
-                .map(|(i, (x, _))| (*x, i as u32))
-                .collect(),
-            previous,
-            ..Default::default()
-        };
+        let mut f = BaseFinder::over(previous, HashMap::new());
         let mut reads = 0;
         let mut load = |b: &Id| {
             reads += 1;
@@ -581,11 +565,7 @@ mod tests {
         assert_eq!(reads, 12);
         assert_eq!(f.loads(), 12);
         // By position alone (the same stream, no shared chunk), the last chunks are missed.
-        let mut g = BaseFinder {
-            previous: f.previous.clone(),
-            position: f.position.clone(),
-            ..Default::default()
-        };
+        let mut g = BaseFinder::over(f.previous.clone(), HashMap::new());
         let last: Vec<Vec<Id>> = (new.iter().enumerate())
             .map(|(n, c)| g.candidates(&id(100 + n as u8), c.len() as u64, true))
             .collect();
@@ -596,14 +576,8 @@ mod tests {
     fn a_table_start_re_anchors_the_shift() {
         // Previous stream: table a's data in chunks 1..=4, table b's in 5..=8 (100 bytes each).
         let previous: Vec<(Id, u64)> = (1..=8).map(|n| (id(n), (n as u64 - 1) * 100)).collect();
-        let finder = || BaseFinder {
-            position: (previous.iter().enumerate())
-                .map(|(i, (x, _))| (*x, i as u32))
-                .collect(),
-            previous: previous.clone(),
-            data_starts: [("a".to_string(), 0), ("b".to_string(), 400)].into(),
-            ..Default::default()
-        };
+        let starts: HashMap<String, u64> = [("a".to_string(), 0), ("b".to_string(), 400)].into();
+        let finder = || BaseFinder::over(previous.clone(), starts.clone());
         // 300 bytes appended to table a: b's data starts at 700, not 400; no chunk shared.
         let mut f = finder();
         for n in 0..7 {

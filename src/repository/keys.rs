@@ -81,11 +81,16 @@ fn try_key(path: &str, id: &Id, bytes: &[u8], password: &[u8]) -> Result<Attempt
 /// message), [`Error::Corrupt`] naming them when every key file is damaged,
 /// [`Error::NotARepository`] when there are no key files.
 pub fn find_key(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey)> {
-    find_key_file(backend, password).map(|(id, key, _)| (id, key))
+    find_key_file(backend, password, None).map(|(id, key, _)| (id, key))
 }
 
-/// As [`find_key`], also returning the bytes of the key file that opened.
-fn find_key_file(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey, Vec<u8>)> {
+/// As [`find_key`], also returning the bytes of the key file that opened; `wrong` names a key
+/// file the password is already known not to open (it is not read or derived again).
+fn find_key_file(
+    backend: &Backend,
+    password: &[u8],
+    wrong: Option<&Id>,
+) -> Result<(Id, MasterKey, Vec<u8>)> {
     let files = backend.list(FileKind::Key.dir())?;
     if files.is_empty() {
         return Err(Error::NotARepository {
@@ -100,6 +105,9 @@ fn find_key_file(backend: &Backend, password: &[u8]) -> Result<(Id, MasterKey, V
             continue;
         };
         tried += 1;
+        if wrong == Some(&id) {
+            continue;
+        }
         let bytes = backend.read(&path)?;
         match try_key(&path, &id, &bytes, password)? {
             Attempt::Opened(key) => return Ok((id, key, bytes)),
@@ -146,20 +154,27 @@ pub fn find_key_for_config(
     config: &[u8],
     password: &[u8],
 ) -> Result<(Id, MasterKey)> {
+    let mut wrong = None;
     if let Some((id, bytes)) = backend.cached_key(config) {
         let path = FileKind::Key.path(&id);
-        if let Ok(Attempt::Opened(key)) = try_key(&path, &id, &bytes, password) {
-            if key.open(config).is_err() {
-                backend.forget_key(config);
-            } else if backend.size(&path)? == Some(bytes.len() as u64) {
-                return Ok((id, key));
-            } else {
-                // Removed (or replaced) in the repository: the listing decides.
-                backend.forget_key(config);
+        match try_key(&path, &id, &bytes, password) {
+            Ok(Attempt::Opened(key)) => {
+                if key.open(config).is_err() {
+                    backend.forget_key(config);
+                } else if backend.size(&path)? == Some(bytes.len() as u64) {
+                    return Ok((id, key));
+                } else {
+                    // Removed (or replaced) in the repository: the listing decides.
+                    backend.forget_key(config);
+                }
             }
+            // Another key's password: the listing need not derive this one's key again (the
+            // KDF is the cost of an open).
+            Ok(Attempt::Wrong) => wrong = Some(id),
+            _ => {}
         }
     }
-    let (id, key, bytes) = find_key_file(backend, password)?;
+    let (id, key, bytes) = find_key_file(backend, password, wrong.as_ref())?;
     if key.open(config).is_ok() {
         backend.remember_key(config, &id, &bytes);
     }
