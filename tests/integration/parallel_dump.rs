@@ -44,9 +44,11 @@ fn a_snapshot_with_table_sessions_stores_the_stream_one_session_stores() {
     let [one_id, three_id] = [&one, &three].map(|s| s["id"].as_str().unwrap().to_string());
     assert_eq!(restored(&t, &one_id), restored(&t, &three_id));
     // Byte-identical apart from pg_dump's random restrict keys: only the chunks holding those
-    // two lines, and the chunk list, are new.
+    // two lines, and the chunk list, are new; every other chunk is deduplicated (the ~1 MB dump
+    // cuts into 4 to ~20 chunks, by each repository's chunker key: `>= 10` failed once in CI
+    // with 9).
     let [new, chunks] = ["new_blobs", "chunks"].map(|k| three[k].as_u64().unwrap());
-    assert!(new <= 4 && chunks >= 10, "{three}");
+    assert!(new <= 4 && chunks > new, "{three}");
     let listed = json_ok(&t, &["snapshots", "--json"]);
     let options = |id: &str| {
         let all = listed.as_array().unwrap();
