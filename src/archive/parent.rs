@@ -77,18 +77,18 @@ impl BaseFinder {
         // The catalogue, not every manifest: a fleet run shares one view among its snapshots
         // (see [`crate::repository::catalogue::share`]). Snapshots forgotten meanwhile, or
         // damaged, are skipped: deltas are an optimisation and must never fail a snapshot.
-        let view = crate::repository::catalogue::for_writers(repo)?;
         // The same database (retention's identity), also for piped streams recorded before
         // they carried a database name; the view indexes its entries by identity once.
-        let previous =
-            (view.newest_with_stream(info.identity().as_deref(), stream)).and_then(|e| {
-                let s = e
-                    .to_manifest()
-                    .streams
-                    .into_iter()
-                    .find(|s| s.name == stream)?;
-                Some(((), s, Id(e.id)))
-            });
+        let identity = info.identity();
+        let view = crate::repository::catalogue::for_writers(repo, identity.as_deref())?;
+        let previous = (view.newest_with_stream(identity.as_deref(), stream)).and_then(|e| {
+            let s = e
+                .to_manifest()
+                .streams
+                .into_iter()
+                .find(|s| s.name == stream)?;
+            Some(((), s, Id(e.id)))
+        });
         Ok(match previous {
             Some((_, mut s, id)) => {
                 // The catalogue leaves out the table index: the manifest holds it (a manifest

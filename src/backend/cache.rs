@@ -48,7 +48,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// The repository folders whose files are cached: files that never change once written.
-pub const CACHED: [FileKind; 3] = [FileKind::Index, FileKind::Snapshot, FileKind::Catalogue];
+pub const CACHED: [FileKind; 4] = [
+    FileKind::Index,
+    FileKind::Snapshot,
+    FileKind::Catalogue,
+    FileKind::CataloguePart,
+];
 
 mod bodies;
 mod keys;

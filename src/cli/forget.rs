@@ -1,12 +1,15 @@
-//! `dumpvault forget`: parse the policy, plan, print per group, delete (then maybe prune).
+//! `dumpvault forget`: parse the policy, plan, print per group ([`super::forget_out`]), delete
+//! (then maybe prune).
 
+use super::forget_out::{write_text, ForgetJson};
 use super::prune::PruneFlags;
 use super::{Ctx, FilterArgs};
 use anyhow::{Context, Result};
-use dumpvault::commands::forget::{self, ForgetOptions, ForgetPlan};
+use dumpvault::commands::forget::{self, ForgetOptions};
 use dumpvault::commands::{prune, snapshots};
 use dumpvault::retention::{parse_duration, CalendarDuration, GroupBy, Policy};
 use dumpvault::Error;
+use std::io::Write;
 
 /// Arguments of `forget`.
 #[derive(clap::Args)]
@@ -138,7 +141,9 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
         forget::execute(&repo, &plan).context("removing snapshots")?
     };
     if !ctx.json {
-        print(&plan, a.dry_run, a.prune);
+        let mut out = super::listing::stdout();
+        write_text(&mut out, &plan, a.dry_run, a.prune)?;
+        out.flush()?;
     }
     let pruned = if a.prune {
         let bar = super::output::Bar::new(ctx.progress, None);
@@ -147,50 +152,17 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
         None
     };
     if ctx.json {
-        let v = serde_json::json!({"dry_run": a.dry_run, "plan": plan,
-            "removed": removed.iter().map(|id| id.to_hex()).collect::<Vec<_>>(),
-            "prune": pruned});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let doc = ForgetJson {
+            dry_run: a.dry_run,
+            plan: &plan,
+            removed: &removed,
+            prune: pruned.as_ref(),
+        };
+        let mut out = super::listing::stdout();
+        doc.write(&mut out)?;
+        out.flush()?;
     } else if let Some(p) = &pruned {
         super::prune::print(p, prune_opts.settings.grace_secs);
     }
     Ok(0)
-}
-
-/// Prints the plan; `pruning`: a prune follows in this run (`--prune`), so the message does
-/// not send the user to `dumpvault prune`.
-fn print(plan: &ForgetPlan, dry_run: bool, pruning: bool) {
-    for g in &plan.groups {
-        let keep = g.snapshots.iter().filter(|v| v.keep).count();
-        println!(
-            "{}: keep {keep}, remove {}",
-            g.group,
-            g.snapshots.len() - keep
-        );
-        for v in &g.snapshots {
-            println!(
-                "  {:<6}  {}  {:<25}  {}",
-                if v.keep { "keep" } else { "remove" },
-                v.short_id,
-                v.time.split('[').next().unwrap_or(""),
-                v.reasons.join(", ")
-            );
-        }
-    }
-    if dry_run {
-        println!(
-            "dry run: would keep {} and remove {} snapshot(s); nothing was removed",
-            plan.keep, plan.remove
-        );
-    } else if pruning {
-        println!(
-            "kept {}, removed {} snapshot(s); pruning their data:",
-            plan.keep, plan.remove
-        );
-    } else {
-        println!(
-            "kept {}, removed {} snapshot(s); `dumpvault prune` frees their space",
-            plan.keep, plan.remove
-        );
-    }
 }

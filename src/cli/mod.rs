@@ -1,12 +1,15 @@
 //! Command-line parsing and printing. Each command: parse, one library call, print text or JSON.
 
 mod check;
+mod columns;
 mod completions;
 mod config;
 mod copy;
 mod diff;
 mod forget;
+mod forget_out;
 mod key;
+mod listing;
 mod logging;
 mod migrate;
 mod output;
@@ -383,6 +386,6 @@ fn list_snapshots(ctx: &Ctx, a: SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let list = commands::snapshots::list(&repo, &a.filter.filter())?;
     let verified = commands::verify::latest(&repo)?;
-    output::print_snapshots(&list, &verified, ctx.json, a.utc)?;
+    listing::print_snapshots(&list, &verified, ctx.json, a.utc)?;
     Ok(0)
 }

@@ -1,12 +1,9 @@
 //! Text and JSON output, and progress: a terminal bar, or JSON status lines with `--json`.
 
 use dumpvault::commands::snapshot::SnapshotOutcome;
-use dumpvault::commands::snapshots::SnapshotEntry;
 use dumpvault::format::section::Section;
-use dumpvault::format::verification::Verification;
 use dumpvault::progress::{Progress, Progresses};
 use serde_json::json;
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -619,73 +616,4 @@ pub fn snapshot_summary(o: &SnapshotOutcome) -> String {
         None => format!("{head}: nothing added, every chunk was already in the repository"),
         Some((r, what)) => format!("{head} ({r:.1}x smaller, {what})"),
     }
-}
-
-/// `ok 2026-12-04` or `FAILED 2026-12-04` (UTC date of the newest verification), or `-`.
-fn verified_cell(v: Option<&Verification>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) => format!(
-            "{} {}",
-            if v.ok { "ok" } else { "FAILED" },
-            v.time.get(..10).unwrap_or(&v.time)
-        ),
-    }
-}
-
-/// Prints the snapshot list; `verified` holds the newest verification of each snapshot (by
-/// snapshot id, hex).
-///
-/// Errors: writing to stdout failed (a closed pipe: `dumpvault snapshots | head -1`).
-pub fn print_snapshots(
-    list: &[SnapshotEntry],
-    verified: &HashMap<String, Verification>,
-    json: bool,
-    utc: bool,
-) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        let v: Vec<_> = list
-            .iter()
-            .map(|e| {
-                let m = &e.manifest;
-                json!({"id": e.id.to_hex(), "short_id": e.id.short(), "time": e.time().to_string(),
-                    "local_time": e.local_time(), "host": m.host, "tags": m.tags, "source": m.source,
-                    "database": m.database(), "engine": m.source.kind,
-                    "size": m.streams.iter().map(|s| s.size).sum::<u64>(),
-                    "added": m.summary.bytes_added,
-                    "verified": verified.get(&e.id.to_hex()),
-                    "streams": m.streams.iter().map(|s| json!({"name": s.name, "size": s.size,
-                        "blake3": hex::encode(s.blake3), "chunks": s.chunks})).collect::<Vec<_>>()})
-            })
-            .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        )?;
-        return out.flush();
-    }
-    let time = if utc { "time (UTC)" } else { "time" };
-    let header = [
-        "id", time, "host", "engine", "database", "size", "verified", "tags",
-    ];
-    let mut t = table(&header, &[5]);
-    for e in list {
-        let m = &e.manifest;
-        let size: u64 = m.streams.iter().map(|s| s.size).sum();
-        t.add_row(vec![
-            e.id.short(),
-            show_time(e.time(), utc),
-            m.host.clone(),
-            m.source.kind.clone(),
-            m.database().unwrap_or_else(|| "-".into()),
-            human_bytes(size),
-            verified_cell(verified.get(&e.id.to_hex())),
-            m.tags.join(","),
-        ]);
-    }
-    writeln!(out, "{}", render(&t))?;
-    writeln!(out, "{} snapshot(s)", list.len())?;
-    out.flush()
 }

@@ -1,10 +1,12 @@
-//! `migrate catalogue`: make the snapshot catalogue of a config version 1 repository
-//! authoritative (config version 2, `repo-format.md` sections 4 and 17).
+//! `migrate catalogue`: make the snapshot catalogue of a config version 1 or 2 repository
+//! authoritative and split into per-database parts (config version 3, `repo-format.md`
+//! sections 4 and 17).
 //!
-//! Under the exclusive lock, and only while no other process holds a lock: compacts the
-//! catalogue completely (every manifest listed gets an entry, `catalogue::compact`), then
-//! writes the config with version 2. From then on readers list `catalogue/` only, and
-//! dumpvault versions that predate version 2 refuse the repository.
+//! Under the exclusive lock, and only while no other process holds a lock: from version 1,
+//! compacts the catalogue completely (every manifest listed gets an entry,
+//! `catalogue::compact`); then writes the config with version 3, and compacts again into
+//! parts. From then on readers list `catalogue/` only, and dumpvault versions that predate
+//! version 3 refuse the repository.
 
 use crate::commands::snapshots;
 use crate::error::{Error, Result};
@@ -26,8 +28,8 @@ pub struct MigrateOutcome {
     pub damaged: Vec<String>,
 }
 
-/// Migrates `repo` to config version 2; a repository already there is left alone (its
-/// outcome says so). Returns the repository as migrated.
+/// Migrates `repo` to config version 3 ([`crate::format::CONFIG_VERSION`]); a repository
+/// already there is left alone (its outcome says so). Returns the repository as migrated.
 ///
 /// Errors: [`Error::Locked`] when another process holds a lock (a prune's, or any writer's:
 /// nothing is changed; run it again when they are done); storage errors (the config is written
@@ -39,7 +41,7 @@ pub fn catalogue(repo: &Repository) -> Result<(Repository, MigrateOutcome)> {
         to_version: from,
         ..Default::default()
     };
-    if repo.config().catalogue_authoritative() {
+    if repo.config().version >= crate::format::CONFIG_VERSION {
         return Ok((repo.clone(), out));
     }
     let guard = LockGuard::exclusive(repo, "migrate")?;
@@ -60,11 +62,18 @@ pub fn catalogue(repo: &Repository) -> Result<(Repository, MigrateOutcome)> {
     let manifests: Vec<_> = (loaded.entries.into_iter())
         .map(|e| (e.id, e.manifest))
         .collect();
-    catalogue::compact(repo, &manifests)?;
+    if !repo.config().catalogue_authoritative() {
+        // Complete before the catalogue decides (version 1 files, which version 1 readers
+        // sharing the repository meanwhile read).
+        catalogue::compact(repo, &manifests)?;
+    }
     let mut config = repo.config().clone();
-    config.version = crate::format::CONFIG_CATALOGUE_AUTHORITATIVE;
+    config.version = crate::format::CONFIG_VERSION;
     let migrated = repo.clone().with_config(config);
     migrated.write_config()?;
+    // Now in parts (config version 3): dumpvault versions that do not read parts refuse the
+    // repository from the config on. Interrupted here, the next prune does it.
+    catalogue::compact(&migrated, &manifests)?;
     guard.release()?;
     out.to_version = migrated.config().version;
     out.snapshots = manifests.len();

@@ -38,6 +38,16 @@ impl Filter {
         self.passes(&e.host, &e.tags, &e.source, first)
     }
 
+    /// The catalogue's view for this filter: with `--database`, only the catalogue parts
+    /// of those databases are read (`repo-format.md` section 17), so one database's listing
+    /// costs what its own history costs; the view may hold other snapshots too.
+    ///
+    /// Errors: as [`crate::repository::catalogue::load`].
+    pub fn load(&self, repo: &Repository) -> Result<crate::repository::catalogue::View> {
+        use crate::repository::catalogue::{load_where, Want};
+        load_where(repo, Want::Databases(&self.databases))
+    }
+
     /// The test of both: host, tags, and the database as recorded, by identity, or (piped
     /// streams) by the first stream's name.
     fn passes(
@@ -184,7 +194,7 @@ pub fn warn_damaged(damaged: &[Id]) {
 ///
 /// Errors: as [`load_catalogued`].
 pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
-    let view = crate::repository::catalogue::load(repo)?;
+    let view = filter.load(repo)?;
     warn_damaged(&view.damaged);
     let mut out: Vec<SnapshotEntry> = (view.entries.iter())
         .filter(|e| filter.matches_entry(e))
@@ -204,7 +214,7 @@ pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
 pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEntry> {
     if spec == "latest" {
         // The newest as `list` orders them (time, then id), without building every manifest.
-        let view = crate::repository::catalogue::load(repo)?;
+        let view = filter.load(repo)?;
         warn_damaged(&view.damaged);
         let newest = (view.entries.iter())
             .filter(|e| filter.matches_entry(e))

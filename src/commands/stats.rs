@@ -142,6 +142,7 @@ pub fn run(repo: &Repository, by_database: bool) -> Result<Stats> {
         FileKind::Lock,
         FileKind::Verification,
         FileKind::Catalogue,
+        FileKind::CataloguePart,
     ] {
         repository_bytes += repo.list(kind)?.iter().map(|p| p.1).sum::<u64>();
     }

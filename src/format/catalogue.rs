@@ -86,6 +86,21 @@ impl CatalogueEntry {
         self.database().map(|db| self.source.identity_of(&db))
     }
 
+    /// Every name a `--database` filter matches this entry by (see
+    /// `crate::commands::snapshots::Filter`): the database, its identity, and for a piped
+    /// stream its first stream's name. What a [`CataloguePart`] records in `names`.
+    pub fn filter_names(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(3);
+        if let Some(db) = self.database() {
+            out.push(self.source.identity_of(&db));
+            out.push(db);
+        }
+        if self.source.is_stream() {
+            out.extend(self.streams.first().map(|s| s.name.clone()));
+        }
+        out
+    }
+
     /// The manifest this entry summarises, with every stream's `sections` empty (read the
     /// manifest itself when the sections are needed).
     pub fn to_manifest(&self) -> Manifest {
@@ -110,8 +125,26 @@ impl CatalogueEntry {
     }
 }
 
-/// The newest catalogue file version: 2 added `forgotten` (tombstones). Readers read 1 and 2.
-pub const CATALOGUE_VERSION: u8 = 2;
+/// The newest catalogue file version: 2 added `forgotten` (tombstones), 3 added `parts`.
+/// Readers read 1, 2 and 3.
+pub const CATALOGUE_VERSION: u8 = 3;
+
+/// One part of a compacted catalogue (version 3): the entries of ONE database identity, in a
+/// file `catalogue-parts/<file>` of their own, so that a reader that needs one database's
+/// snapshots reads only its part. Written by prune only (`repo-format.md` section 17).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CataloguePart {
+    /// The part file's id (BLAKE3 of its stored bytes): `catalogue-parts/<file>`, sealed
+    /// `version || bincode(CatalogueFile)` with only `entries`.
+    pub file: [u8; 32],
+    /// [`CatalogueEntry::identity`] shared by every entry of the part.
+    pub identity: Option<String>,
+    /// Every name a `--database` filter may match one of its entries by
+    /// ([`CatalogueEntry::filter_names`] of all its entries), sorted, each once.
+    pub names: Vec<String>,
+    /// Number of entries in the part file.
+    pub count: u64,
+}
 
 /// The contents of one catalogue file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +159,18 @@ pub struct CatalogueFile {
     /// snapshot id, once here, never names a live snapshot again (ids are hashes of sealed
     /// bytes with a random nonce). Empty in version 1 files.
     pub forgotten: Vec<[u8; 32]>,
+    /// Parts (version 3, written by prune): entries kept in part files of their own, one per
+    /// database identity. A reader that reads this file must also read the parts whose
+    /// entries it needs; they belong to this file as if inline. Empty in older versions.
+    pub parts: Vec<CataloguePart>,
+}
+
+/// A version 2 catalogue file, which has no parts.
+#[derive(Deserialize, Serialize)]
+struct CatalogueFileV2 {
+    entries: Vec<CatalogueEntry>,
+    supersedes: Vec<[u8; 32]>,
+    forgotten: Vec<[u8; 32]>,
 }
 
 /// A version 1 catalogue file, which has no tombstones.
@@ -135,10 +180,11 @@ struct CatalogueFileV1 {
     supersedes: Vec<[u8; 32]>,
 }
 
-/// Encodes a catalogue file's plaintext (before sealing) as `version` 1 or 2 (any other value
-/// writes [`CATALOGUE_VERSION`]). Repositories whose config is version 1 get version 1 files,
-/// which older dumpvault versions still read; those have no tombstones, so `forgotten` must be
-/// empty then (it is dropped otherwise).
+/// Encodes a catalogue file's plaintext (before sealing) as `version` 1, 2 or 3 (any other
+/// value writes [`CATALOGUE_VERSION`]). Repositories get the version their config asks for, so
+/// that the dumpvault versions that may share them read them: version 1 has no tombstones and
+/// version 2 no parts, so `forgotten` (version 1) and `parts` (versions 1 and 2) must be empty
+/// then (they are dropped otherwise).
 pub fn encode_catalogue_file(f: &CatalogueFile, version: u8) -> Vec<u8> {
     if version == 1 {
         return encode_versioned(&CatalogueFileV1 {
@@ -146,21 +192,36 @@ pub fn encode_catalogue_file(f: &CatalogueFile, version: u8) -> Vec<u8> {
             supersedes: f.supersedes.clone(),
         });
     }
+    if version == 2 {
+        let mut out = encode_versioned(&CatalogueFileV2 {
+            entries: f.entries.clone(),
+            supersedes: f.supersedes.clone(),
+            forgotten: f.forgotten.clone(),
+        });
+        out[0] = 2;
+        return out;
+    }
     let mut out = encode_versioned(f);
     out[0] = CATALOGUE_VERSION;
     out
 }
 
-/// Decodes a catalogue file's plaintext, version 1 (no tombstones) or 2. Errors: another
-/// version byte ([`FormatError::Version`]), or bytes that do not decode (trailing bytes
-/// included).
+/// Decodes a catalogue file's plaintext, version 1 (no tombstones), 2 (no parts) or 3.
+/// Errors: another version byte ([`FormatError::Version`]), or bytes that do not decode
+/// (trailing bytes included).
 pub fn decode_catalogue_file(bytes: &[u8]) -> Result<CatalogueFile, FormatError> {
     match bytes.first() {
         None => Err(FormatError::Decode("empty".into())),
         Some(1) => decode_body::<CatalogueFileV1>(&bytes[1..]).map(|f| CatalogueFile {
             entries: f.entries,
             supersedes: f.supersedes,
-            forgotten: Vec::new(),
+            ..Default::default()
+        }),
+        Some(2) => decode_body::<CatalogueFileV2>(&bytes[1..]).map(|f| CatalogueFile {
+            entries: f.entries,
+            supersedes: f.supersedes,
+            forgotten: f.forgotten,
+            parts: Vec::new(),
         }),
         Some(&v) if v == CATALOGUE_VERSION => decode_body(&bytes[1..]),
         Some(&v) => Err(FormatError::Version(v as u32)),
@@ -199,26 +260,40 @@ mod tests {
         let mut f = CatalogueFile {
             entries: vec![CatalogueEntry::of([5; 32], 99, &m)],
             supersedes: vec![[6; 32]],
-            forgotten: vec![],
+            ..Default::default()
         };
         // Version 1 (no tombstones) reads back as version 2 with none.
         let v1 = encode_catalogue_file(&f, 1);
         assert_eq!(v1[0], 1);
         assert_eq!(decode_catalogue_file(&v1).unwrap(), f);
         f.forgotten = vec![[7; 32], [8; 32]];
+        let v2 = encode_catalogue_file(&f, 2);
+        assert_eq!(v2[0], 2);
+        assert_eq!(decode_catalogue_file(&v2).unwrap(), f);
+        f.parts = vec![CataloguePart {
+            file: [3; 32],
+            identity: Some("sqlite /x/shop.db".into()),
+            names: vec!["shop".into(), "sqlite /x/shop.db".into()],
+            count: 40,
+        }];
         let bytes = encode_catalogue_file(&f, CATALOGUE_VERSION);
-        assert_eq!(bytes[0], 2);
+        assert_eq!(bytes[0], 3);
         let back = decode_catalogue_file(&bytes).unwrap();
         assert_eq!(back, f);
-        // A version 2 file is not a version 1 file with trailing bytes, nor the reverse.
-        let mut as_v1 = bytes.clone();
-        as_v1[0] = 1;
-        assert!(decode_catalogue_file(&as_v1).is_err());
+        // A version 3 file is not a version 2 file with trailing bytes, nor the reverse.
+        for older in [1, 2] {
+            let mut as_older = bytes.clone();
+            as_older[0] = older;
+            assert!(decode_catalogue_file(&as_older).is_err());
+        }
+        let mut v2_as_3 = v2.clone();
+        v2_as_3[0] = 3;
+        assert!(decode_catalogue_file(&v2_as_3).is_err());
         let mut newer = bytes.clone();
-        newer[0] = 3;
+        newer[0] = 4;
         assert!(matches!(
             decode_catalogue_file(&newer),
-            Err(FormatError::Version(3))
+            Err(FormatError::Version(4))
         ));
         assert_eq!(back.entries[0].to_manifest(), m);
         assert_eq!(back.entries[0].identity(), m.identity());

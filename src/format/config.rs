@@ -33,8 +33,9 @@ impl Default for ChunkerParams {
 /// The repository configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
-    /// Config version: 1 (the listing of `snapshots/` decides which snapshots exist) or 2
-    /// (the catalogue does); see [`super::CONFIG_VERSION`].
+    /// Config version: 1 (the listing of `snapshots/` decides which snapshots exist), 2 (the
+    /// catalogue does) or 3 (its compaction has per-database parts); see
+    /// [`super::CONFIG_VERSION`].
     pub version: u32,
     /// Random repository id (64 hex digits).
     pub id: String,
@@ -51,5 +52,11 @@ impl Config {
     /// later, `repo-format.md` section 17); otherwise the listing of `snapshots/` does.
     pub fn catalogue_authoritative(&self) -> bool {
         self.version >= super::CONFIG_CATALOGUE_AUTHORITATIVE
+    }
+
+    /// Whether prune splits the catalogue into per-database parts and catalogue files are
+    /// written in version 3 (config version 3 and later, `repo-format.md` section 17).
+    pub fn catalogue_parts(&self) -> bool {
+        self.version >= super::CONFIG_CATALOGUE_PARTS
     }
 }

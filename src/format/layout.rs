@@ -20,6 +20,9 @@ pub enum FileKind {
     Verification,
     /// `catalogue/<id>` (snapshot catalogue files, repo-format.md section 17).
     Catalogue,
+    /// `catalogue-parts/<id>` (the parts of a compacted catalogue, one per database identity;
+    /// read through the catalogue file that names them, never listed by readers).
+    CataloguePart,
 }
 
 impl FileKind {
@@ -33,6 +36,7 @@ impl FileKind {
             FileKind::Lock => "locks/",
             FileKind::Verification => "verifications/",
             FileKind::Catalogue => "catalogue/",
+            FileKind::CataloguePart => "catalogue-parts/",
         }
     }
 
@@ -46,6 +50,7 @@ impl FileKind {
             FileKind::Lock => "lock",
             FileKind::Verification => "verification",
             FileKind::Catalogue => "catalogue",
+            FileKind::CataloguePart => "catalogue part",
         }
     }
 

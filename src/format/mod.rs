@@ -28,12 +28,17 @@ use serde::Serialize;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The config version `init` writes and the highest a reader accepts: 2 since the catalogue
-/// decides which snapshots exist (`repo-format.md` sections 4 and 17). Version 1 configs
-/// (older repositories) keep the listing of `snapshots/` as that authority.
-pub const CONFIG_VERSION: u32 = 2;
+/// decides which snapshots exist, 3 since prune may split it into per-database parts
+/// (`repo-format.md` sections 4 and 17). Version 1 configs (older repositories) keep the
+/// listing of `snapshots/` as that authority.
+pub const CONFIG_VERSION: u32 = 3;
 
 /// The first config version in which the snapshot catalogue is authoritative.
 pub const CONFIG_CATALOGUE_AUTHORITATIVE: u32 = 2;
+
+/// The first config version whose catalogue files may have parts (catalogue file version 3,
+/// `catalogue-parts/`): dumpvault versions that do not read parts refuse the repository.
+pub const CONFIG_CATALOGUE_PARTS: u32 = 3;
 
 /// Version byte of pack headers and index files, which gained the delta blob's `base` in
 /// version 2 (`repo-format.md`, section 7). Readers accept 1 and 2; writers write 2.

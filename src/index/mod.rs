@@ -1,9 +1,10 @@
 //! The in-memory repository index: blob id to (pack, offset, length), built from all index files.
 //!
-//! Cost per blob: 32 bytes (a 16-byte id prefix and a 16-byte location in one sorted array, see
-//! [`table`]) and at most 1/4 byte for the array's directory, plus for a delta blob 48 bytes for
-//! its base (a separate table: whole blobs do not pay for it). Per pack: its id, size, position
-//! and liveness (about 90 bytes).
+//! Cost per blob: 28 bytes (a 16-byte id prefix and a 12-byte location in two sorted arrays,
+//! see [`table`] and [`packed`]) and at most 1/4 byte for the arrays' directory, plus for a
+//! delta blob 28 bytes for its base (a side table: whole blobs do not pay for it). At 10% delta
+//! blobs that is 30.9 bytes per blob. Per pack: its id, size, position and liveness (about 90
+//! bytes).
 //!
 //! Blobs are told apart by the first 16 bytes (128 bits) of their id only. Ids are keyed BLAKE3
 //! hashes (the key is secret, so nobody can aim at a collision), so among `n` blobs the chance
@@ -11,13 +12,17 @@
 //! the chance that a new chunk is wrongly taken as known is n/2¹²⁸ per lookup (3·10⁻³⁰ at 10⁹
 //! blobs; 3·10⁻¹⁸ over 10¹² lookups). That is far below the chance of an undetected memory or
 //! disk error, and the full 256-bit id is still what packs, index files and manifests record.
+//! A delta's base is known by its whole id: the side table keeps the 16 bytes the prefix lacks.
 
+mod packed;
 mod shared;
 mod table;
 
 /// The pre-compact hash-map index, kept as the reference for the index tests and for
 /// `cargo xtask bench-index` (not used by the repository code).
 pub mod reference;
+#[cfg(test)]
+mod encoding_tests;
 #[cfg(test)]
 mod tests;
 
@@ -30,8 +35,8 @@ use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
-use table::{key, Table};
+use packed::{Slot, MAX_PACKS};
+use table::{key, At, Table};
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,48 +67,7 @@ impl Location {
     }
 }
 
-/// A blob's location as the table stores it: [`Location`] in 16 bytes, the pack position and
-/// the kind in one word (`pack << 2 | kind code`, kind codes 1 to 3, never 0, so that an
-/// `Option<Slot>` costs no more than a `Slot`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Slot {
-    pack_kind: NonZeroU32,
-    offset: u32,
-    length: u32,
-    raw_length: u32,
-}
-
-/// Pack positions must fit in 30 bits beside the kind: 2³⁰ packs are 16 PiB at the 16 MiB pack
-/// target, and their per-pack entries alone would take about 100 GiB of memory.
-const MAX_PACKS: usize = 1 << 30;
-
 impl Slot {
-    fn new(pack: u32, b: &PackBlob) -> Self {
-        let code = match b.kind {
-            BlobKind::Data => 1,
-            BlobKind::List => 2,
-            BlobKind::Delta => 3,
-        };
-        Slot {
-            pack_kind: NonZeroU32::MIN.saturating_add((pack << 2 | code) - 1),
-            offset: b.offset,
-            length: b.length,
-            raw_length: b.raw_length,
-        }
-    }
-
-    fn pack(&self) -> u32 {
-        self.pack_kind.get() >> 2
-    }
-
-    fn kind(&self) -> BlobKind {
-        match self.pack_kind.get() & 3 {
-            1 => BlobKind::Data,
-            2 => BlobKind::List,
-            _ => BlobKind::Delta,
-        }
-    }
-
     fn location(&self) -> Location {
         Location {
             pack: self.pack(),
@@ -123,7 +87,7 @@ impl Slot {
 /// A pack that any index file lists as live is live, whatever other files say.
 ///
 /// Blobs are keyed by the first 16 bytes of their id (see the module documentation for why a
-/// false match is not a concern): 32 to 32¼ bytes per blob, 48 more per delta blob for its
+/// false match is not a concern): 28 to 28¼ bytes per blob, 28 more per delta blob for its
 /// base.
 #[derive(Default)]
 pub struct Index {
@@ -131,10 +95,9 @@ pub struct Index {
     pack_pos: HashMap<Id, u32>,
     /// Per position in `packs`: whether some index file lists the pack as live.
     live: Vec<bool>,
-    blobs: Table<Slot>,
-    /// Base of each blob whose location is a [`BlobKind::Delta`], kept apart so that whole
-    /// blobs do not pay for it.
-    bases: Table<[u8; 32]>,
+    /// Locations, and the bases of delta blobs (kept in a side table, so that whole blobs do
+    /// not pay for them).
+    blobs: Table,
     /// Index files read, in load order.
     pub files: Vec<Id>,
     /// Packs marked obsolete by prune, with the mark time (seconds since the epoch). A pack may
@@ -145,9 +108,11 @@ pub struct Index {
 /// Heap bytes an [`Index`] holds, from the capacities of its tables (not timed, not sampled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IndexMemory {
-    /// The blob table: 32 to 32¼ bytes per blob once compacted (see [`Index::compact`]).
+    /// The blob table: 28 to 28¼ bytes per blob once compacted (see [`Index::compact`]).
     pub blobs: usize,
-    /// The delta bases: 48 to 48¼ bytes per delta blob once compacted.
+    /// The side table of delta blobs (their bases) and of locations whose numbers do not fit
+    /// the blob table: 28 bytes per delta blob once compacted, 16 more for a base that is
+    /// in no index.
     pub bases: usize,
     /// Per-pack tables (ids, sizes, positions, liveness, obsolete marks) and loaded file ids.
     pub packs: usize,
@@ -183,7 +148,7 @@ impl Index {
     }
 
     /// The index of `files` (as [`Index::load_files`] returns them): every file that no other
-    /// of `files` supersedes, added in the order given, then compacted (32 to 32¼ bytes per
+    /// of `files` supersedes, added in the order given, then compacted (28 to 28¼ bytes per
     /// blob, see [`Index::compact`]). For commands that need the decoded files themselves
     /// (prune, check, stats, repair) and so read them before building the index.
     pub fn from_files(files: &[(Id, IndexFile)]) -> Self {
@@ -270,12 +235,11 @@ impl Index {
     }
 
     /// Merges the blobs added since the last call into the sorted tables and frees their spare
-    /// capacity: afterwards the index holds 32 to 32¼ bytes per blob and 48 to 48¼ per delta
-    /// base.
+    /// capacity: afterwards the index holds 28 to 28¼ bytes per blob and 28 more per delta
+    /// blob.
     /// Takes time linear in the size of the index; [`Index::load`] calls it once at the end.
     pub fn compact(&mut self) {
         self.blobs.compact();
-        self.bases.compact();
         self.packs.shrink_to_fit();
         self.live.shrink_to_fit();
     }
@@ -293,37 +257,24 @@ impl Index {
         self.live[pos as usize] |= live;
         for b in &p.blobs {
             let k = key(&Id(b.id));
-            // What the blob table held for `k`: None when `b` was not placed, Some(None) when
-            // it was new, Some(Some(kind)) when it replaced a copy of that kind.
-            let mut replaced: Option<Option<BlobKind>> = None;
-            let live_packs = &self.live;
-            self.blobs.update(k, |old| {
-                let replace = match old {
-                    None => true,
-                    Some(old) => {
-                        // A live copy beats an obsolete one; between copies of equal standing
-                        // a whole blob beats a delta, which needs its base chain (a writer
-                        // stores a blob again, whole, when the chain of the copy it knew is
-                        // not live).
-                        let old_live = live_packs[old.pack() as usize];
-                        (live && !old_live)
-                            || (live == old_live
-                                && old.kind() == BlobKind::Delta
-                                && b.kind != BlobKind::Delta)
-                    }
-                };
-                replace.then(|| {
-                    replaced = Some(old.map(Slot::kind));
-                    Slot::new(pos, b)
-                })
-            });
-            // Only a blob placed as a delta has a base (so only a replaced delta can have one
-            // to drop): whole blobs never touch the base table.
-            match (replaced, b.kind, b.base) {
-                (None, _, _) => {}
-                (Some(_), BlobKind::Delta, Some(base)) => self.bases.insert(k, base),
-                (Some(Some(BlobKind::Delta)), _, _) => self.bases.remove(k),
-                (Some(_), _, _) => {}
+            let at = self.blobs.find(k);
+            let replace = match at {
+                None => true,
+                Some(at) => {
+                    // A live copy beats an obsolete one; between copies of equal standing a
+                    // whole blob beats a delta, which needs its base chain (a writer stores a
+                    // blob again, whole, when the chain of the copy it knew is not live).
+                    let old = self.blobs.slot(at);
+                    let old_live = self.live[old.pack() as usize];
+                    (live && !old_live)
+                        || (live == old_live
+                            && old.kind() == BlobKind::Delta
+                            && b.kind != BlobKind::Delta)
+                }
+            };
+            if replace {
+                // Only a blob placed as a delta keeps a base (the table drops it otherwise).
+                self.blobs.put(at, k, Slot::new(pos, b), b.base);
             }
         }
     }
@@ -337,9 +288,8 @@ impl Index {
 
     /// Where blob `id` is, with its pack id.
     pub fn get(&self, id: &Id) -> Option<(Id, Location)> {
-        self.blobs
-            .get(key(id))
-            .map(|s| (self.packs[s.pack() as usize].0, s.location()))
+        let s = self.blobs.slot(self.blobs.find(key(id))?);
+        Some((self.packs[s.pack() as usize].0, s.location()))
     }
 
     /// Whether blob `id` may be relied on by a writer (the deduplication test, rule W2 of
@@ -348,16 +298,16 @@ impl Index {
     /// whose chain reaches one (or is longer than [`crate::format::pack::READ_DELTA_DEPTH`],
     /// or has a base in no index), do not count: a writer stores such a chunk again.
     pub fn contains(&self, id: &Id) -> bool {
-        let mut at = key(id);
+        let mut at = self.blobs.find(key(id));
         for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
-            let Some(s) = self.blobs.get(at) else {
+            let Some(here) = at else {
                 return false;
             };
-            if !self.live[s.pack() as usize] {
+            if !self.live[self.blobs.slot(here).pack() as usize] {
                 return false;
             }
-            match self.bases.get(at) {
-                Some(base) => at = key(&Id(*base)),
+            match self.blobs.base(here) {
+                Some((_, next)) => at = next,
                 None => return true,
             }
         }
@@ -367,7 +317,7 @@ impl Index {
     /// Whether blob `id` is known at all, in a live or an obsolete pack (readable, see
     /// [`Index::get`]), as opposed to [`Index::contains`].
     pub fn knows(&self, id: &Id) -> bool {
-        self.blobs.get(key(id)).is_some()
+        self.blobs.find(key(id)).is_some()
     }
 
     /// The packs that reading blob `id` needs: its own and those of its delta chain (empty
@@ -375,14 +325,14 @@ impl Index {
     /// (rule W4 of `repo-format.md` section 14).
     pub fn chain_packs(&self, id: &Id) -> Vec<Id> {
         let mut packs = Vec::new();
-        let mut at = key(id);
+        let mut at = self.blobs.find(key(id));
         for _ in 0..=crate::format::pack::READ_DELTA_DEPTH {
-            let Some(s) = self.blobs.get(at) else {
+            let Some(here) = at else {
                 break;
             };
-            packs.push(self.packs[s.pack() as usize].0);
-            match self.bases.get(at) {
-                Some(base) => at = key(&Id(*base)),
+            packs.push(self.packs[self.blobs.slot(here).pack() as usize].0);
+            match self.blobs.base(here) {
+                Some((_, next)) => at = next,
                 None => break,
             }
         }
@@ -391,25 +341,25 @@ impl Index {
 
     /// The base of blob `id` when its indexed copy is a delta blob.
     pub fn base_of(&self, id: &Id) -> Option<Id> {
-        self.bases.get(key(id)).map(|b| Id(*b))
+        self.blobs.base(self.blobs.find(key(id))?).map(|b| b.0)
     }
 
     /// Number of delta blobs (their copy in the index is a delta).
     pub fn deltas(&self) -> usize {
-        self.bases.len()
+        self.blobs.with_base()
     }
 
     /// How many bases lie under blob `id` (0 for a whole blob), following the chain in this
     /// index; stops counting at `limit` (chains are bounded when written, and a damaged index
     /// must not loop).
     pub fn delta_depth(&self, id: &Id, limit: usize) -> usize {
-        let (mut depth, mut at) = (0, key(id));
-        while let Some(b) = self.bases.get(at) {
+        let (mut depth, mut at) = (0, self.blobs.find(key(id)));
+        while let Some((_, next)) = at.and_then(|here: At| self.blobs.base(here)) {
             depth += 1;
             if depth >= limit {
                 break;
             }
-            at = key(&Id(*b));
+            at = next;
         }
         depth
     }
@@ -456,9 +406,10 @@ impl Index {
     /// Heap bytes held, from the capacities of the tables.
     pub fn memory(&self) -> IndexMemory {
         use std::mem::size_of;
+        let table = self.blobs.heap_bytes();
         IndexMemory {
-            blobs: self.blobs.heap_bytes(),
-            bases: self.bases.heap_bytes(),
+            blobs: table.blobs,
+            bases: table.extras,
             packs: self.packs.capacity() * size_of::<(Id, u64)>()
                 + table::hash_map_bytes(self.pack_pos.capacity(), size_of::<(Id, u32)>())
                 + self.live.capacity()

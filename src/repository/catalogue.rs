@@ -18,15 +18,21 @@
 //!   between manifest and catalogue, a damaged catalogue file). Entries read from manifests are
 //!   added by the next write of the same process (version 1 only).
 //!
-//! A process reads each catalogue file once: what it read is kept in a [`Memo`] shared by the
-//! clones of its [`Repository`]. A fleet run shares one view of the catalogue between all of
-//! its snapshots ([`share`]), as it shares one index.
+//! With config version 3 prune splits the catalogue into per-database parts
+//! (`catalogue-parts/<id>`, named by the catalogue file that holds them): a load that needs one
+//! database's snapshots ([`load_where`] with [`Want::Identity`] or [`Want::Databases`]) reads
+//! the catalogue files and that database's part only, so its cost follows that database's
+//! history, not the repository's.
+//!
+//! A process reads each catalogue file and part once: what it read is kept in a [`Memo`]
+//! shared by the clones of its [`Repository`]. A fleet run shares one view of the catalogue
+//! between all of its snapshots ([`share`]), as it shares one index.
 
 use super::{FileKind, Repository};
 use crate::backend::ErrorClass;
 use crate::error::{Error, Result};
 use crate::format::catalogue::{
-    decode_catalogue_file, encode_catalogue_file, CatalogueEntry, CatalogueFile, CATALOGUE_VERSION,
+    encode_catalogue_file, CatalogueEntry, CatalogueFile, CataloguePart, CATALOGUE_VERSION,
 };
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
@@ -35,14 +41,47 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 mod compact;
 #[cfg(test)]
+mod parts_tests;
+mod read;
+#[cfg(test)]
 mod tests;
 
-pub use compact::{compact, Compacted};
+pub use compact::{compact, Compacted, PART_MIN_ENTRIES};
+pub use read::{read_file, read_part};
+use read::{read_parts, read_unread, superseded_by};
+
+/// Which snapshots a load needs: all, or those of one database (then only the catalogue parts
+/// of that database are read; the view may hold other snapshots too, from catalogue files
+/// without parts).
+#[derive(Debug, Clone, Copy)]
+pub enum Want<'a> {
+    /// Every snapshot.
+    All,
+    /// The snapshots whose [`CatalogueEntry::identity`] is this (`None`: of no database).
+    Identity(Option<&'a str>),
+    /// The snapshots a `--database` filter of these names may match
+    /// ([`CatalogueEntry::filter_names`]); every snapshot when empty.
+    Databases(&'a [String]),
+}
+
+impl Want<'_> {
+    /// Whether the entries of part `p` are needed.
+    fn wants(&self, p: &CataloguePart) -> bool {
+        match self {
+            Want::All => true,
+            Want::Identity(i) => p.identity.as_deref() == *i,
+            Want::Databases(names) => {
+                names.is_empty() || p.names.iter().any(|n| names.iter().any(|w| w == n))
+            }
+        }
+    }
+}
 
 /// The listing of the repository's snapshots as the catalogue gives it.
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    /// One entry per readable snapshot, in snapshot id order.
+    /// One entry per readable snapshot (of a load with [`Want::All`]; else at least every
+    /// snapshot wanted), in snapshot id order.
     pub entries: Vec<Arc<CatalogueEntry>>,
     /// Snapshots that no catalogue file summarises and whose manifest is damaged
     /// ([`Error::Corrupt`]), in id order.
@@ -100,6 +139,8 @@ struct State {
     listed: Option<Vec<Id>>,
     /// Catalogue files read or written (damaged ones included, so each is warned about once).
     files: HashMap<Id, Facts>,
+    /// Catalogue parts read or written: the snapshot ids of their entries, `None` when damaged.
+    parts: HashMap<Id, Option<Vec<Id>>>,
     /// Entries of the catalogue files read or written, by snapshot id (a snapshot's entries
     /// are all alike: a manifest never changes).
     catalogued: HashMap<Id, Arc<CatalogueEntry>>,
@@ -110,23 +151,32 @@ struct State {
     pending: HashMap<Id, Arc<CatalogueEntry>>,
 }
 
+/// Why [`State::view_of`] gives no view.
+enum Missing {
+    /// A listed file that nothing supersedes, or a part wanted, is damaged or unread.
+    Damaged,
+    /// These wanted parts have not been read yet.
+    Parts(Vec<Id>),
+}
+
 /// What one catalogue file holds, as far as existence goes.
 enum Facts {
-    /// Read: the snapshot ids of its entries and the files it supersedes.
+    /// Read: the snapshot ids of its entries, the files it supersedes, and its parts.
     Read {
         entries: Vec<Id>,
         supersedes: Vec<Id>,
+        parts: Vec<CataloguePart>,
     },
     /// Damaged (does not match its name, open or decode), or of a newer version.
     Damaged,
 }
 
 impl State {
-    /// Records what file `fid` holds.
-    fn add_file(&mut self, fid: Id, f: CatalogueFile) {
-        let mut ids = Vec::with_capacity(f.entries.len());
-        self.catalogued.reserve(f.entries.len());
-        for e in f.entries {
+    /// Takes the entries `entries` into the memo; returns their snapshot ids.
+    fn add_entries(&mut self, entries: Vec<CatalogueEntry>) -> Vec<Id> {
+        let mut ids = Vec::with_capacity(entries.len());
+        self.catalogued.reserve(entries.len());
+        for e in entries {
             let id = Id(e.id);
             ids.push(id);
             if !self.pending.is_empty() {
@@ -134,25 +184,50 @@ impl State {
             }
             self.catalogued.entry(id).or_insert_with(|| Arc::new(e));
         }
+        ids
+    }
+
+    /// Records what file `fid` holds.
+    fn add_file(&mut self, fid: Id, f: CatalogueFile) {
+        let ids = self.add_entries(f.entries);
         self.forgotten.extend(f.forgotten.into_iter().map(Id));
         let facts = Facts::Read {
             entries: ids,
             supersedes: f.supersedes.into_iter().map(Id).collect(),
+            parts: f.parts,
         };
         self.files.insert(fid, facts);
     }
 
-    /// The view that the files `listed` give (config version 2), or `None` when one of them
-    /// that no other supersedes is damaged or unread.
-    fn view_of(&self, listed: &[Id]) -> Option<View> {
+    /// Records what part `pid` holds (its entries; a part has nothing else).
+    fn add_part(&mut self, pid: Id, f: CatalogueFile) {
+        let ids = self.add_entries(f.entries);
+        self.parts.insert(pid, Some(ids));
+    }
+
+    /// The view that the files `listed` give (config version 2) for `want`; an error when
+    /// one of them that no other supersedes, or one of their parts `want` needs, is damaged
+    /// or unread.
+    fn view_of(&self, listed: &[Id], want: &Want) -> std::result::Result<View, Missing> {
         let superseded = superseded_by(self, listed);
         let mut files = Vec::new();
+        let mut unread = Vec::new();
         for fid in listed.iter().filter(|f| !superseded.contains(f)) {
             // Damaged: its entries and tombstones are unknown.
-            let Some(Facts::Read { entries, .. }) = self.files.get(fid) else {
-                return None;
+            let Some(Facts::Read { entries, parts, .. }) = self.files.get(fid) else {
+                return Err(Missing::Damaged);
             };
             files.push(entries);
+            for p in parts.iter().filter(|p| want.wants(p)) {
+                match self.parts.get(&Id(p.file)) {
+                    Some(Some(ids)) => files.push(ids),
+                    Some(None) => return Err(Missing::Damaged),
+                    None => unread.push(Id(p.file)),
+                }
+            }
+        }
+        if !unread.is_empty() {
+            return Err(Missing::Parts(unread));
         }
         let mut view = View::default();
         view.entries.reserve(files.iter().map(|e| e.len()).sum());
@@ -167,7 +242,7 @@ impl State {
         // cheaper than a set of the ids seen.
         view.entries.sort_unstable_by_key(|e| e.id);
         view.entries.dedup_by(|a, b| a.id == b.id);
-        Some(view)
+        Ok(view)
     }
 }
 
@@ -197,90 +272,6 @@ impl Drop for Memo {
     }
 }
 
-/// Reads catalogue file `id`: `Ok(None)` when it is gone (superseded and deleted by a prune
-/// meanwhile).
-///
-/// Errors: [`Error::Corrupt`] when its content does not match its name, it fails
-/// authentication or does not decode; [`Error::UnsupportedVersion`]; storage errors.
-pub fn read_file(repo: &Repository, id: &Id) -> Result<Option<CatalogueFile>> {
-    let plain = match repo.load_file(FileKind::Catalogue, id) {
-        Ok(p) => p,
-        Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    decode_catalogue_file(&plain)
-        .map(Some)
-        .map_err(|e| match e {
-            crate::format::FormatError::Version(v) => Error::UnsupportedVersion {
-                object: format!("catalogue {id}"),
-                found: v,
-                supported: u32::from(CATALOGUE_VERSION),
-            },
-            e => super::versioned_error(format!("catalogue {id}"), e),
-        })
-}
-
-/// Warns once per process and file that catalogue file `id` is ignored.
-fn warn_ignored(id: &Id, e: &Error) {
-    static WARNED: Mutex<Vec<Id>> = Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if warned.contains(id) {
-        return;
-    }
-    warned.push(*id);
-    eprintln!(
-        "dumpvault: warning: {}: {e}; it is ignored and the snapshot manifests are read instead \
-         (nothing is lost; `dumpvault prune` replaces a damaged catalogue file)",
-        FileKind::Catalogue.path(id)
-    );
-}
-
-/// Reads the files of `listed` this process has not read yet into the memo, except those that
-/// a listed file already read supersedes (their live entries are in that file). Returns
-/// whether a file was gone when read (deleted by a prune after the listing).
-///
-/// Errors: storage errors reading a file.
-fn read_unread(repo: &Repository, memo: &Memo, listed: &[Id]) -> Result<bool> {
-    let (unread, mut superseded) = {
-        let st = memo.state();
-        let unread: Vec<Id> = (listed.iter().copied())
-            .filter(|id| !st.files.contains_key(id))
-            .collect();
-        let superseded: HashSet<Id> = superseded_by(&st, listed);
-        (unread, superseded)
-    };
-    let mut gone = false;
-    for fid in unread {
-        if superseded.contains(&fid) {
-            continue;
-        }
-        match read_file(repo, &fid) {
-            Ok(Some(f)) => {
-                superseded.extend(f.supersedes.iter().map(|s| Id(*s)));
-                memo.state().add_file(fid, f);
-            }
-            Ok(None) => gone = true,
-            Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => {
-                warn_ignored(&fid, &e);
-                memo.state().files.insert(fid, Facts::Damaged);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(gone)
-}
-
-/// The files that the files of `listed` read so far supersede.
-fn superseded_by(st: &State, listed: &[Id]) -> HashSet<Id> {
-    let mut out = HashSet::new();
-    for fid in listed {
-        if let Some(Facts::Read { supersedes, .. }) = st.files.get(fid) {
-            out.extend(supersedes.iter().copied());
-        }
-    }
-    out
-}
-
 /// How often an authoritative load lists `catalogue/` again when a listed file was deleted
 /// (superseded) before it could be read, before it falls back to listing `snapshots/`.
 const RELISTS: usize = 4;
@@ -295,10 +286,18 @@ const RELISTS: usize = 4;
 /// Errors: listing fails; a catalogue file or manifest cannot be read for a reason other than
 /// damage (storage errors; [`Error::UnsupportedVersion`] for a manifest).
 pub fn load(repo: &Repository) -> Result<View> {
+    load_where(repo, Want::All)
+}
+
+/// As [`load`], reading only the catalogue parts `want` needs (config version 3; the view
+/// holds at least every snapshot wanted, and may hold others). With [`Want::All`], [`load`].
+///
+/// Errors: as [`load`].
+pub fn load_where(repo: &Repository, want: Want) -> Result<View> {
     let memo = repo.catalogue_memo();
     let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
     if repo.config().catalogue_authoritative() {
-        if let Some(view) = authoritative(repo, memo)? {
+        if let Some(view) = authoritative(repo, memo, &want)? {
             memo.state().loaded = true;
             return Ok(view);
         }
@@ -316,11 +315,11 @@ pub fn load(repo: &Repository) -> Result<View> {
 pub fn load_catalogue_only(repo: &Repository) -> Result<Option<View>> {
     let memo = repo.catalogue_memo();
     let _loading = memo.loading.lock().unwrap_or_else(|e| e.into_inner());
-    authoritative(repo, memo)
+    authoritative(repo, memo, &Want::All)
 }
 
-fn authoritative(repo: &Repository, memo: &Memo) -> Result<Option<View>> {
-    for _ in 0..RELISTS {
+fn authoritative(repo: &Repository, memo: &Memo, want: &Want) -> Result<Option<View>> {
+    'listing: for _ in 0..RELISTS {
         let listed: Vec<Id> = (repo.list(FileKind::Catalogue)?.into_iter())
             .map(|(id, _)| id)
             .collect();
@@ -328,12 +327,23 @@ fn authoritative(repo: &Repository, memo: &Memo) -> Result<Option<View>> {
             // A prune wrote the file superseding it before deleting it: list again.
             continue;
         }
-        let mut st = memo.state();
-        let view = st.view_of(&listed);
-        if view.is_some() {
-            st.listed = Some(listed);
+        loop {
+            let unread = {
+                let mut st = memo.state();
+                match st.view_of(&listed, want) {
+                    Ok(view) => {
+                        st.listed = Some(listed);
+                        return Ok(Some(view));
+                    }
+                    Err(Missing::Damaged) => return Ok(None),
+                    Err(Missing::Parts(p)) => p,
+                }
+            };
+            if read_parts(repo, memo, &unread)? {
+                // A prune superseded the file naming it, then deleted it: list again.
+                continue 'listing;
+            }
         }
-        return Ok(view);
     }
     Ok(None)
 }
@@ -349,7 +359,7 @@ fn authoritative(repo: &Repository, memo: &Memo) -> Result<Option<View>> {
 pub fn load_cached(repo: &Repository) -> Result<View> {
     if repo.config().catalogue_authoritative() {
         let st = repo.catalogue_memo().state();
-        if let Some(view) = st.listed.as_ref().and_then(|l| st.view_of(l)) {
+        if let Some(view) = (st.listed.as_ref()).and_then(|l| st.view_of(l, &Want::All).ok()) {
             return Ok(view);
         }
     }
@@ -366,6 +376,18 @@ fn by_listing(repo: &Repository, memo: &Memo) -> Result<View> {
         .map(|(id, _)| id)
         .collect();
     read_unread(repo, memo, &files)?;
+    // Every part of the files read: a part gone or damaged leaves its snapshots to their
+    // manifests below.
+    let parts: Vec<Id> = {
+        let st = memo.state();
+        (files.iter().filter_map(|f| st.files.get(f)))
+            .flat_map(|facts| match facts {
+                Facts::Read { parts, .. } => parts.iter().map(|p| Id(p.file)).collect(),
+                Facts::Damaged => Vec::new(),
+            })
+            .collect()
+    };
+    read_parts(repo, memo, &parts)?;
     let mut view = View::default();
     for (id, size) in snapshots {
         // An entry counts only for a manifest file of the recorded length: a file replaced or
@@ -417,10 +439,7 @@ pub fn tombstones(repo: &Repository) -> Result<HashSet<Id>> {
 /// version 1, so that older dumpvault versions sharing the repository read it), and records
 /// it in the memo. Durable when it returns.
 fn write_file(repo: &Repository, file: CatalogueFile) -> Result<Id> {
-    let version = match repo.config().catalogue_authoritative() {
-        true => CATALOGUE_VERSION,
-        false => 1,
-    };
+    let version = file_version(repo);
     let fid = repo.save_file(FileKind::Catalogue, &encode_catalogue_file(&file, version))?;
     let mut st = repo.catalogue_memo().state();
     st.add_file(fid, file);
@@ -428,6 +447,32 @@ fn write_file(repo: &Repository, file: CatalogueFile) -> Result<Id> {
         l.push(fid);
     }
     Ok(fid)
+}
+
+/// Seals and writes catalogue part `entries` (`catalogue-parts/<id>`, config version 3, prune
+/// only), records it in the memo, and returns its id. Durable when it returns.
+///
+/// Errors: storage errors writing the file.
+fn write_part(repo: &Repository, entries: Vec<CatalogueEntry>) -> Result<Id> {
+    let file = CatalogueFile {
+        entries,
+        ..Default::default()
+    };
+    let plain = encode_catalogue_file(&file, CATALOGUE_VERSION);
+    let pid = repo.save_file(FileKind::CataloguePart, &plain)?;
+    repo.catalogue_memo().state().add_part(pid, file);
+    Ok(pid)
+}
+
+/// The catalogue file version the config asks for: 1, 2 or 3 for config version 1, 2 or 3 (and
+/// later), so that the dumpvault versions that may share the repository read them.
+fn file_version(repo: &Repository) -> u8 {
+    let c = repo.config();
+    match (c.catalogue_parts(), c.catalogue_authoritative()) {
+        (true, _) => CATALOGUE_VERSION,
+        (false, true) => 2,
+        (false, false) => 1,
+    }
 }
 
 /// Writes a catalogue file summarising snapshot `id` (whose manifest `m` was just written,
@@ -462,8 +507,8 @@ pub fn record(repo: &Repository, id: &Id, m: &Manifest, replaces: Option<&Id>) -
     };
     let file = CatalogueFile {
         entries: entries.into_values().collect(),
-        supersedes: Vec::new(),
         forgotten,
+        ..Default::default()
     };
     crate::testhook::pause("catalogue-before-write");
     write_file(repo, file)
@@ -541,11 +586,12 @@ pub fn share(repo: &Repository) -> Shared {
     Shared { _cell: cell }
 }
 
-/// The catalogue view a writer uses to choose delta bases: the shared one while a [`Shared`]
-/// lives (waiting for its loading), else a fresh [`load`].
+/// The catalogue view a writer of database `identity` ([`CatalogueEntry::identity`]) uses to
+/// choose delta bases: the shared one while a [`Shared`] lives (waiting for its loading), else
+/// a fresh [`load_where`] of that database.
 ///
 /// Errors: as [`load`].
-pub fn for_writers(repo: &Repository) -> Result<Arc<View>> {
+pub fn for_writers(repo: &Repository, identity: Option<&str>) -> Result<Arc<View>> {
     let shared = (repo.catalogue_memo().shared.lock())
         .unwrap_or_else(|e| e.into_inner())
         .upgrade();
@@ -554,5 +600,5 @@ pub fn for_writers(repo: &Repository) -> Result<Arc<View>> {
             return Ok(v.clone());
         }
     }
-    load(repo).map(Arc::new)
+    load_where(repo, Want::Identity(identity)).map(Arc::new)
 }

@@ -44,9 +44,9 @@ pub(super) fn check(
         .collect();
     let Some(view) = view else {
         let damaged = damaged_files(repo)?;
-        for f in damaged {
+        for (kind, f) in damaged {
             problems.add(
-                &format!("catalogue {}", FileKind::Catalogue.path(&f)),
+                &format!("{} {}", kind.noun(), kind.path(&f)),
                 "damaged: listings read the snapshot manifests instead until `dumpvault prune` \
                  replaces it (a file that decrypts with no key of this repository stays: move \
                  it out of the repository)",
@@ -104,16 +104,28 @@ pub(super) fn check(
     Ok(())
 }
 
-/// The listed catalogue files that do not match their name, open or decode.
-fn damaged_files(repo: &Repository) -> Result<Vec<Id>> {
+/// The listed catalogue files that do not match their name, open or decode, and the parts
+/// named by the others that do not (or are missing), as `(kind, id)`.
+fn damaged_files(repo: &Repository) -> Result<Vec<(FileKind, Id)>> {
     let mut out = Vec::new();
     for (fid, _) in repo.list(FileKind::Catalogue)? {
-        match catalogue::read_file(repo, &fid) {
-            Ok(_) => {}
+        let parts = match catalogue::read_file(repo, &fid) {
+            Ok(f) => f.map(|f| f.parts).unwrap_or_default(),
             Err(crate::Error::Corrupt { .. } | crate::Error::UnsupportedVersion { .. }) => {
-                out.push(fid)
+                out.push((FileKind::Catalogue, fid));
+                continue;
             }
             Err(e) => return Err(e),
+        };
+        for p in parts {
+            match catalogue::read_part(repo, &Id(p.file)) {
+                Ok(Some(_)) => {}
+                Ok(None)
+                | Err(crate::Error::Corrupt { .. } | crate::Error::UnsupportedVersion { .. }) => {
+                    out.push((FileKind::CataloguePart, Id(p.file)))
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(out)

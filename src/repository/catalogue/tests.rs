@@ -87,7 +87,7 @@ fn newest_with_stream_picks_the_newest_of_the_database_by_time_then_id() {
 }
 
 /// Two processes `a` and `b` of a new repository at `url` whose config has `version`.
-fn pair(url: &str, version: u32) -> (Repository, Repository) {
+pub(super) fn pair(url: &str, version: u32) -> (Repository, Repository) {
     let backend = Backend::open(url).unwrap();
     let opts = InitOptions {
         kdf: KdfParams::with_cost(64, 1, 1),
@@ -112,7 +112,7 @@ fn snapshot(repo: &Repository, n: u64, replaces: Option<&Id>) -> Id {
     id
 }
 
-fn sorted(mut v: Vec<Id>) -> Vec<Id> {
+pub(super) fn sorted(mut v: Vec<Id>) -> Vec<Id> {
     v.sort();
     v
 }
