@@ -1,5 +1,5 @@
 //! A table laid out as [`super::output::table`] lays it out (restic's look: a header, a line
-//! of dashes, columns two spaces apart, no borders, no wrapping), for listings of any length:
+//! of dashes, columns three blanks apart, no borders, no wrapping), for listings of any length:
 //! the cells are formatted once into one buffer, the column widths come from one pass over
 //! them, and the lines are written straight to the output. `comfy_table` lays out a table of
 //! 50 000 snapshots in about half of what `snapshots` costs; this writes the same bytes in a
@@ -8,6 +8,10 @@
 use std::fmt::{Display, Write as _};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
+
+/// Between two columns: `comfy_table`'s right padding of two blanks and its (blank) vertical
+/// line; the line under the header is dashes across them too.
+const GAP: &str = "   ";
 
 /// The cells of a table, row after row, and how to lay them out.
 pub struct Columns {
@@ -84,7 +88,7 @@ impl Columns {
         let mut line = String::new();
         self.line(&mut line, &widths, |c| self.header[c].as_str());
         out.write_all(line.as_bytes())?;
-        let total: usize = widths.iter().sum::<usize>() + 2 * (n - 1);
+        let total: usize = widths.iter().sum::<usize>() + GAP.len() * (n - 1);
         let mut dashes = "-".repeat(total);
         dashes.push('\n');
         out.write_all(dashes.as_bytes())?;
@@ -96,7 +100,7 @@ impl Columns {
         Ok(())
     }
 
-    /// One line of cells `cell(0..n)` into `line`: padded to `widths`, two blanks apart,
+    /// One line of cells `cell(0..n)` into `line`: padded to `widths`, [`GAP`] apart,
     /// trailing blanks trimmed, and a line break.
     fn line<'a>(&self, line: &mut String, widths: &[usize], cell: impl Fn(usize) -> &'a str) {
         for (c, w) in widths.iter().enumerate() {
@@ -110,7 +114,7 @@ impl Columns {
                 line.extend(std::iter::repeat_n(' ', pad));
             }
             if c + 1 < widths.len() {
-                line.push_str("  ");
+                line.push_str(GAP);
             }
         }
         line.truncate(line.trim_end_matches(' ').len());

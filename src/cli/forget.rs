@@ -164,5 +164,6 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
     } else if let Some(p) = &pruned {
         super::prune::print(p, prune_opts.settings.grace_secs);
     }
+    super::listing::leave_to_exit((all, plan));
     Ok(0)
 }

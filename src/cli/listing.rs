@@ -28,6 +28,14 @@ pub fn stdout() -> BufWriter<std::io::StdoutLock<'static>> {
     BufWriter::with_capacity(BUFFER, std::io::stdout().lock())
 }
 
+/// Leaves `big` (a listing of every snapshot, and what was built from it) to the end of the
+/// process instead of freeing it: call it last in a command, just before it returns to
+/// `main`, which exits. The kernel takes the pages back at once, where freeing 50 000
+/// manifests one allocation at a time was about a sixth of `snapshots`' CPU time.
+pub fn leave_to_exit<T>(big: T) {
+    std::mem::forget(big);
+}
+
 /// Prints the snapshot list; `verified` holds the newest verification of each snapshot (by
 /// snapshot id, hex). With `json`, one pretty-printed JSON array; else a table (times in UTC
 /// when `utc`, else in the local time zone) and a count.
@@ -89,7 +97,12 @@ pub fn write_table(
         t.cell(&m.source.kind);
         t.cell(m.database().as_deref().unwrap_or("-"));
         t.cell(human_bytes(size));
-        match verified.get(&e.id.to_hex()) {
+        // Most repositories have no verification records: no id spelled out to look one up.
+        let v = match verified.is_empty() {
+            true => None,
+            false => verified.get(&e.id.to_hex()),
+        };
+        match v {
             None => t.cell("-"),
             Some(v) => t.cell(format_args!(
                 "{} {}",

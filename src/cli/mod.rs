@@ -387,5 +387,6 @@ fn list_snapshots(ctx: &Ctx, a: SnapshotsArgs) -> Result<i32> {
     let list = commands::snapshots::list(&repo, &a.filter.filter())?;
     let verified = commands::verify::latest(&repo)?;
     listing::print_snapshots(&list, &verified, ctx.json, a.utc)?;
+    listing::leave_to_exit((list, verified));
     Ok(0)
 }

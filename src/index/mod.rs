@@ -18,11 +18,11 @@ mod packed;
 mod shared;
 mod table;
 
+#[cfg(test)]
+mod encoding_tests;
 /// The pre-compact hash-map index, kept as the reference for the index tests and for
 /// `cargo xtask bench-index` (not used by the repository code).
 pub mod reference;
-#[cfg(test)]
-mod encoding_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,8 +34,8 @@ use crate::format::index::{IndexFile, IndexPack};
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
-use std::collections::{HashMap, HashSet};
 use packed::{Slot, MAX_PACKS};
+use std::collections::{HashMap, HashSet};
 use table::{key, At, Table};
 
 /// Where a blob is stored.

@@ -294,7 +294,10 @@ fn a_compact_index_holds_at_most_32_bytes_per_blob_with_a_tenth_deltas() {
     assert_eq!(m.bases, 28 * deltas, "{m:?}");
     assert!(per_blob(m.blobs + m.bases) <= 32.0, "{m:?}");
     // Loading costs at most a third more (the overlay of the last blobs added).
-    assert!(per_blob(loading.blobs + loading.bases) <= 32.0 * 4.0 / 3.0, "{loading:?}");
+    assert!(
+        per_blob(loading.blobs + loading.bases) <= 32.0 * 4.0 / 3.0,
+        "{loading:?}"
+    );
     // The index this one replaced fails the same bound.
     assert!(per_blob(r.blob_heap_bytes()) > 32.0);
 }
@@ -306,7 +309,11 @@ fn a_compact_index_holds_at_most_32_bytes_per_blob_with_a_tenth_deltas() {
 fn whole_blobs_pay_nothing_for_bases_and_absent_bases_pay_16_bytes() {
     let n = 20_000;
     let mut whole = synthetic(n, 3);
-    for b in whole.iter_mut().flat_map(|f| f.1.packs.iter_mut()).flat_map(|p| &mut p.blobs) {
+    for b in whole
+        .iter_mut()
+        .flat_map(|f| f.1.packs.iter_mut())
+        .flat_map(|p| &mut p.blobs)
+    {
         (b.kind, b.base) = (BlobKind::Data, None);
     }
     let m = Index::from_files(&whole).memory();
@@ -314,7 +321,10 @@ fn whole_blobs_pay_nothing_for_bases_and_absent_bases_pay_16_bytes() {
     let i = Index::from_files(&synthetic_with(n, 3, true));
     let m = i.memory();
     assert_eq!(i.deltas(), n / 10);
-    assert_eq!((m.blobs, m.bases), (28 * n + runs_bytes(n), (28 + 16) * n / 10));
+    assert_eq!(
+        (m.blobs, m.bases),
+        (28 * n + runs_bytes(n), (28 + 16) * n / 10)
+    );
 }
 
 /// One random index file over small pools of pack and blob ids, so that packs and blobs recur
@@ -351,7 +361,13 @@ fn random_file(rng: &mut StdRng, packs: &[[u8; 32]], blobs: &[[u8; 32]]) -> Inde
 }
 
 /// Asserts that `i` answers every question about `pools` as the reference `r` does.
-pub(super) fn same_answers(i: &Index, r: &Reference, packs: &[[u8; 32]], blobs: &[[u8; 32]], at: &str) {
+pub(super) fn same_answers(
+    i: &Index,
+    r: &Reference,
+    packs: &[[u8; 32]],
+    blobs: &[[u8; 32]],
+    at: &str,
+) {
     assert_eq!(
         (i.len(), i.is_empty(), i.deltas()),
         (r.len(), r.is_empty(), r.deltas()),

@@ -17,6 +17,10 @@ use std::process::{Child, Command, Stdio};
 #[path = "catalogue_v2.rs"]
 mod v2;
 
+/// Config version 3 (the catalogue in per-database parts): its own tests.
+#[path = "catalogue_parts.rs"]
+mod parts;
+
 /// The binary for repository `repo` with `password`, as a plain process.
 pub(crate) fn process(repo: &Path, password: &str, args: &[&str]) -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin("dumpvault"));

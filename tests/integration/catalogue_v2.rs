@@ -128,7 +128,7 @@ fn listing_restore_latest_and_the_parent_choice_list_no_snapshots_folder() {
     let a = t.snapshot_bytes(&synthetic_dump(60_000, 1), &[]);
     t.snapshot_bytes(&synthetic_dump(60_000, 2), &[]);
     assert_eq!(snapshot_folder_lists(&t.repo, &["snapshots"], None), 0);
-    assert_eq!(config_version(&t.repo), 2, "init writes config version 2");
+    assert_eq!(config_version(&t.repo), 3, "init writes config version 3");
     let target = t.path("latest.out");
     let restore = ["restore", "latest", "--target", target.to_str().unwrap()];
     assert_eq!(snapshot_folder_lists(&t.repo, &restore, None), 0);
@@ -353,9 +353,9 @@ fn migrate_catalogue_makes_a_version_1_repository_authoritative_only_when_alone(
     let out = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
     assert_eq!(
         (out["from_version"].clone(), out["to_version"].clone()),
-        (1.into(), 2.into())
+        (1.into(), 3.into())
     );
-    assert_eq!(config_version(&t.repo), 2);
+    assert_eq!(config_version(&t.repo), 3);
     // Every snapshot is listed, by the catalogue alone, and the orphan restores.
     let (list, _) = listed(&t.repo, PASSWORD);
     assert_eq!(ids(&list), all);
@@ -365,5 +365,5 @@ fn migrate_catalogue_makes_a_version_1_repository_authoritative_only_when_alone(
         .map(id_of)
         .any(|id| t.restore_bytes(&id) == orphan_data));
     let again = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
-    assert_eq!(again["from_version"], 2);
+    assert_eq!(again["from_version"], 3);
 }

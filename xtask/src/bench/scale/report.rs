@@ -31,9 +31,20 @@ fn verdict(ratio: f64) -> String {
     }
 }
 
-/// A target line: `what`: `z` at the largest size ≤ 1.5 × `a` at the smallest.
-fn line(what: &str, (z, a): (f64, f64), (hi, lo): (usize, usize), unit: &str) -> (String, bool) {
-    let ratio = z / a.max(1e-3);
+/// CPU times are counted in clock ticks of 10 ms: a figure below is taken as 10 ms in a
+/// ratio (a command of 0 ticks at 100 snapshots would make any later figure look infinite).
+const CPU_TICK: f64 = 0.01;
+
+/// A target line: `what`: `z` at the largest size ≤ 1.5 × `a` at the smallest, the smaller
+/// figure taken as at least `floor` in the ratio.
+fn line(
+    what: &str,
+    (z, a): (f64, f64),
+    (hi, lo): (usize, usize),
+    unit: &str,
+    floor: f64,
+) -> (String, bool) {
+    let ratio = z.max(floor) / a.max(floor);
     let fig = |v: f64| match unit {
         "s" => format!("{v:.3} s"),
         _ => format!("{v:.0} {unit}"),
@@ -65,16 +76,17 @@ pub(super) fn targets(rows: &[Row], levels: &[usize]) -> Vec<(String, bool)> {
                     (z.wall, a.wall),
                     (hi, lo),
                     "s",
+                    1e-3,
                 ));
                 let what = format!("{s}, local, {c}, CPU");
-                out.push(line(&what, (z.cpu, a.cpu), (hi, lo), "s"));
+                out.push(line(&what, (z.cpu, a.cpu), (hi, lo), "s", CPU_TICK));
             }
         }
         for c in &COMMANDS[1..] {
             if let (Some(a), Some(z)) = (find(shape, "S3", lo, c), find(shape, "S3", hi, c)) {
                 let what = format!("{s}, S3 warm cache, {}", label(c));
                 let figs = (z.total() as f64, a.total() as f64);
-                out.push(line(&what, figs, (hi, lo), "requests"));
+                out.push(line(&what, figs, (hi, lo), "requests", 1.0));
             }
         }
         // Only remote repositories are cached: on local disk every index file is read each
