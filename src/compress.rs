@@ -104,24 +104,16 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The zstd level of every delta patch, whatever the repository's level: level 1 is zstd's
-/// `fast` strategy with one hash table of 2^13–2^14 entries, which fits in the L2 cache, where
-/// level 3 fills two tables of 2^15–2^17 entries (its `dfast` strategy). Loading the base into
-/// the tables costs as much as compressing the chunk, and was the largest item of a later
-/// snapshot's profile at level 3 (issue 16); a base that resembles the chunk gives long
-/// matches that both levels find, so the patches are about as small (measured: docs/bench.md,
-/// "Later snapshots: the patch level").
-pub const DELTA_LEVEL: i32 = 1;
-
 /// The level [`compress_delta`] uses for a repository compressing at `level`.
 fn delta_level(level: i32) -> i32 {
     // TEMPORARY A/B switch (helper C, issue 16): removed before the report.
-    static OLD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OLD.get_or_init(|| std::env::var_os("DV_C_OLD_DELTA").is_some()) {
-        return level.max(1);
-    }
-    let _ = level;
-    DELTA_LEVEL
+    static FORCED: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+    let forced = FORCED.get_or_init(|| {
+        std::env::var("DV_C_DELTA_LEVEL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    forced.unwrap_or(level.max(1))
 }
 
 /// Reverses [`compress_delta`]: `tagged` must carry [`TAG_DELTA`]; `base` is the base blob's

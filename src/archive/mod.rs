@@ -22,6 +22,7 @@
 //! take locks or choose which snapshots to store (that is [`crate::commands`]). Commands never
 //! seal or compress a blob, nor assemble packs: they hand a reader to an [`Archiver`].
 
+mod ahead;
 mod content;
 mod encode;
 pub mod parent;
@@ -307,42 +308,55 @@ impl Archiver<'_> {
                 .map_err(|_| Error::Invalid("archive pipeline stopped".into()))
         };
         // The base finder reads previous chunks to match rows (into the base cache, where the
-        // encoders find the bases it proposed).
-        let repo = self.repo;
-        let mut load = |b: &Id| crate::pack::reader::read_base(repo, &index, b).ok();
+        // encoders find the bases it proposed), with the chunks that follow each one read
+        // ahead on other threads ([`ahead`]).
         let key = self.repo.key();
         let mut list = ListWriter::new();
         let mut chunks = 0u64;
-        for read::ReadChunk { data, tables } in rx {
-            // The chunk's keyed BLAKE3 here, not in the reader (which chunks, hashes the whole
-            // stream and scans it): the two threads share the hashing.
-            let id = key.blob_id(&data);
-            chunks += 1;
-            let entry = ListEntry {
-                id: id.0,
-                size: data.len() as u64,
+        let index = &*index;
+        let root = std::thread::scope(|s| {
+            let mut ahead = ahead::ReadAhead::start(s, self.repo, index);
+            // TEMPORARY A/B switch (helper C, issue 16): removed before the report.
+            let no_ahead = std::env::var_os("DV_C_NO_AHEAD").is_some();
+            let repo = self.repo;
+            let mut load = |b: &Id| {
+                if no_ahead {
+                    crate::pack::reader::read_base(repo, index, b).ok()
+                } else {
+                    ahead.load(b)
+                }
             };
-            let is_new = !index.contains(&id);
-            let mut bases: Vec<Id> = Vec::new();
-            let proposed = finder.propose(&mut load, &id, &data, is_new, &tables);
-            for b in proposed {
-                if let Some(b) = choose_base(&index, b) {
-                    if !bases.contains(&b) {
-                        bases.push(b);
+            for read::ReadChunk { data, tables } in rx {
+                // The chunk's keyed BLAKE3 here, not in the reader (which chunks, hashes the whole
+                // stream and scans it): the two threads share the hashing.
+                let id = key.blob_id(&data);
+                chunks += 1;
+                let entry = ListEntry {
+                    id: id.0,
+                    size: data.len() as u64,
+                };
+                let is_new = !index.contains(&id);
+                let mut bases: Vec<Id> = Vec::new();
+                let proposed = finder.propose(&mut load, &id, &data, is_new, &tables);
+                for b in proposed {
+                    if let Some(b) = choose_base(&index, b) {
+                        if !bases.contains(&b) {
+                            bases.push(b);
+                        }
                     }
                 }
+                store(BlobKind::Data, id, data, bases)?;
+                list.push(entry, &mut |plain| {
+                    let lid = key.blob_id(&plain);
+                    store(BlobKind::List, lid, plain, Vec::new())?;
+                    Ok(lid)
+                })?;
             }
-            store(BlobKind::Data, id, data, bases)?;
-            list.push(entry, &mut |plain| {
+            list.finish(&mut |plain| {
                 let lid = key.blob_id(&plain);
                 store(BlobKind::List, lid, plain, Vec::new())?;
                 Ok(lid)
-            })?;
-        }
-        let root = list.finish(&mut |plain| {
-            let lid = key.blob_id(&plain);
-            store(BlobKind::List, lid, plain, Vec::new())?;
-            Ok(lid)
+            })
         })?;
         tracing::debug!(
             stream,

@@ -122,12 +122,19 @@ pub fn run(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
         .into());
     }
     let repo = ctx.open()?;
-    let all = snapshots::list(&repo, &Default::default())?;
+    // A policy plans only the snapshots the filter selects, so only those are listed (with
+    // `--database`, that database's catalogue part); ids are resolved among all.
+    let filter = if a.snapshots.is_empty() {
+        a.filter.filter()
+    } else {
+        Default::default()
+    };
+    let all = snapshots::list(&repo, &filter)?;
     let plan = if a.snapshots.is_empty() {
         let opts = ForgetOptions {
             policy,
             group_by,
-            filter: a.filter.filter(),
+            filter,
             tz,
             allow_remove_all: a.unsafe_allow_remove_all,
         };

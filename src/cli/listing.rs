@@ -98,9 +98,10 @@ pub fn write_table(
         t.cell(m.database().as_deref().unwrap_or("-"));
         t.cell(human_bytes(size));
         // Most repositories have no verification records: no id spelled out to look one up.
-        let v = match verified.is_empty() {
-            true => None,
-            false => verified.get(&e.id.to_hex()),
+        let v = if verified.is_empty() {
+            None
+        } else {
+            verified.get(&e.id.to_hex())
         };
         match v {
             None => t.cell("-"),

@@ -86,8 +86,8 @@ impl CatalogueEntry {
         self.database().map(|db| self.source.identity_of(&db))
     }
 
-    /// Every name a `--database` filter matches this entry by (see
-    /// `crate::commands::snapshots::Filter`): the database, its identity, and for a piped
+    /// Every name a `--database` filter matches this entry by (the snapshot filter of the
+    /// commands): the database, its identity, and for a piped
     /// stream its first stream's name. What a [`CataloguePart`] records in `names`.
     pub fn filter_names(&self) -> Vec<String> {
         let mut out = Vec::with_capacity(3);

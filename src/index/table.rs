@@ -357,11 +357,11 @@ impl Table {
             }
         }
         let mut based: Vec<(usize, [u8; 32])> = Vec::new();
-        let new: Vec<(Key, Record)> = adds
+        let records: Vec<Record> = adds
             .iter()
-            .map(|(k, slot)| (*k, self.new_record(*k, slot, &mut based)))
+            .map(|(k, slot)| self.new_record(*k, slot, &mut based))
             .collect();
-        self.place(&new);
+        self.place(&adds, &records);
         self.index_runs();
         self.resolve_absent();
         for (e, b) in based {
@@ -418,9 +418,9 @@ impl Table {
         self.runs.push(n as u32);
     }
 
-    /// Merges the sorted `adds` (keys not in `keys`) into the sorted arrays from the back, in
-    /// place.
-    fn place(&mut self, adds: &[(Key, Record)]) {
+    /// Merges the keys of the sorted `adds` (keys not in `keys`) into the sorted arrays from
+    /// the back, in place; `records[j]` is the record of `adds[j]`.
+    fn place(&mut self, adds: &[(Key, Slot)], records: &[Record]) {
         let (old, new) = (self.keys.len(), adds.len());
         self.keys.reserve_exact(new);
         self.records.reserve_exact(new);
@@ -434,7 +434,7 @@ impl Table {
                 self.records[w] = self.records[i - 1];
                 i -= 1;
             } else {
-                (self.keys[w], self.records[w]) = adds[j - 1];
+                (self.keys[w], self.records[w]) = (adds[j - 1].0, records[j - 1]);
                 j -= 1;
             }
         }

@@ -355,15 +355,17 @@ fn authoritative(repo: &Repository, memo: &Memo, want: &Want) -> Result<Option<V
 /// counts of snapshots, its later jobs' retention in one repository, see
 /// `crate::fleet::run`). Falls back to [`load`] otherwise.
 ///
+/// Only the parts `want` needs are read (see [`load_where`]).
+///
 /// Errors: as [`load`].
-pub fn load_cached(repo: &Repository) -> Result<View> {
+pub fn load_cached(repo: &Repository, want: Want) -> Result<View> {
     if repo.config().catalogue_authoritative() {
         let st = repo.catalogue_memo().state();
-        if let Some(view) = (st.listed.as_ref()).and_then(|l| st.view_of(l, &Want::All).ok()) {
+        if let Some(view) = (st.listed.as_ref()).and_then(|l| st.view_of(l, &want).ok()) {
             return Ok(view);
         }
     }
-    load(repo)
+    load_where(repo, want)
 }
 
 /// The listing algorithm (config version 1, and the fallback of version 2): `snapshots/`

@@ -72,7 +72,14 @@ fn one_database_commands_read_its_catalogue_part_only() {
     assert_eq!(parts_on_disk(&t).len(), 3, "one part per database");
     let target = t.path("alpha.out");
     let target = target.to_str().unwrap();
-    let restore = ["restore", "latest", "--database", "alpha", "--target", target];
+    let restore = [
+        "restore",
+        "latest",
+        "--database",
+        "alpha",
+        "--target",
+        target,
+    ];
     let (code, _, reads) = part_reads(&t, &restore, b"");
     assert_eq!((code, reads), (0, 1));
     assert_eq!(std::fs::read(target).unwrap(), synthetic_dump(20_000, 0));
@@ -118,4 +125,25 @@ fn a_damaged_part_is_reported_by_check_listed_around_and_replaced_by_prune() {
     assert!(!parts_on_disk(&t).contains(&parts[0]));
     assert_eq!(parts_on_disk(&t).len(), 2);
     t.dv(&["check"]).assert().success();
+}
+
+/// `forget` with a policy and `--database` plans that database's snapshots only, so it lists
+/// that database's part only (it listed every snapshot of the repository before: brief A).
+#[test]
+fn forget_of_one_database_reads_its_catalogue_part_only() {
+    let t = TestRepo::new();
+    let per_db = PART_MIN_ENTRIES + 2;
+    history(&t, &["alpha", "beta", "gamma"], per_db);
+    t.dv(&["prune"]).assert().success();
+    let all = ["forget", "--dry-run", "--keep-last", "3"];
+    let one = [&all[..], &["--database", "alpha"]].concat();
+    let (code, out, reads) = part_reads(&t, &one, b"");
+    assert_eq!((code, reads), (0, 1), "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"]["groups"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["plan"]["keep"], 3);
+    assert_eq!(v["plan"]["remove"], per_db - 3);
+    // The whole repository's plan reads every part.
+    let (code, _, reads) = part_reads(&t, &all, b"");
+    assert_eq!((code, reads), (0, 3));
 }

@@ -51,7 +51,10 @@ pub(super) fn tally(repos: &Repos, warnings: &mut Vec<String>) -> Tally {
         let Ok(repo) = r else { continue };
         // The catalogue as this run listed it last, with what it wrote since (config version
         // 2; no new listing: counts may miss another process's last seconds).
-        match crate::repository::catalogue::load_cached(repo) {
+        match crate::repository::catalogue::load_cached(
+            repo,
+            crate::repository::catalogue::Want::All,
+        ) {
             Ok(view) => {
                 snapshots::warn_damaged(&view.damaged);
                 // Per job and database: the snapshots that job made (its `job=NAME` tag).

@@ -69,18 +69,6 @@ fn forget_job(
     databases: Vec<String>,
     fresh: bool,
 ) -> crate::Result<usize> {
-    let view = match fresh {
-        true => catalogue::load(repo)?,
-        false => catalogue::load_cached(repo)?,
-    };
-    snapshots::warn_damaged(&view.damaged);
-    let mut all: Vec<SnapshotEntry> = (view.entries.iter())
-        .map(|e| SnapshotEntry {
-            id: crate::id::Id(e.id),
-            manifest: e.to_manifest(),
-        })
-        .collect();
-    all.sort_by_cached_key(|e| (e.time(), e.id));
     let opts = ForgetOptions {
         policy: j.keep.clone(),
         group_by: GroupBy::parse("host,database")
@@ -95,6 +83,23 @@ fn forget_job(
         tz: jiff::tz::TimeZone::system(),
         allow_remove_all: false,
     };
+    // Only the catalogue parts of this job's databases, and a manifest built only for the
+    // snapshots the filter passes: a job's retention costs its own history, not the
+    // repository's (the plan applies the same filter).
+    let want = catalogue::Want::Databases(&opts.filter.databases);
+    let view = match fresh {
+        true => catalogue::load_where(repo, want)?,
+        false => catalogue::load_cached(repo, want)?,
+    };
+    snapshots::warn_damaged(&view.damaged);
+    let mut all: Vec<SnapshotEntry> = (view.entries.iter())
+        .filter(|e| opts.filter.matches_entry(e))
+        .map(|e| SnapshotEntry {
+            id: crate::id::Id(e.id),
+            manifest: e.to_manifest(),
+        })
+        .collect();
+    all.sort_by_cached_key(|e| (e.time(), e.id));
     let plan = forget::plan(&all, &opts)?;
     Ok(forget::execute(repo, &plan)?.len())
 }

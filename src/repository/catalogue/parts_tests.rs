@@ -74,9 +74,17 @@ fn version_3_compaction_splits_by_database_and_one_database_reads_its_part_only(
     let c = compact(&a, &[]).unwrap();
     assert_eq!((c.parts_written, c.parts_removed), (2, 0));
     let h = head(&a);
-    assert_eq!(h.entries.len(), 3, "a database below the minimum stays inline");
+    assert_eq!(
+        h.entries.len(),
+        3,
+        "a database below the minimum stays inline"
+    );
     assert_eq!(h.parts.len(), 2);
-    let big_part = h.parts.iter().find(|p| p.identity == identity("big")).unwrap();
+    let big_part = h
+        .parts
+        .iter()
+        .find(|p| p.identity == identity("big"))
+        .unwrap();
     assert_eq!(big_part.count, n + 3);
     assert!(big_part.names.contains(&"big".to_string()));
     assert_eq!(parts_listed(&a).len(), 2);
@@ -87,7 +95,12 @@ fn version_3_compaction_splits_by_database_and_one_database_reads_its_part_only(
     let v = load_where(&r, Want::Identity(big_id.as_deref())).unwrap();
     assert_eq!(ids(&v), sorted([big.clone(), small.clone()].concat()));
     assert_eq!(
-        r.catalogue_memo().state().parts.keys().copied().collect::<Vec<_>>(),
+        r.catalogue_memo()
+            .state()
+            .parts
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
         vec![Id(big_part.file)]
     );
     let v = load_where(&r, Want::Identity(identity("small").as_deref())).unwrap();
@@ -106,7 +119,9 @@ fn version_3_compaction_splits_by_database_and_one_database_reads_its_part_only(
     // other database's part named again unchanged, the old part deleted.
     forget(&a, &[big[0]]).unwrap();
     assert!(!ids(&load(&r).unwrap()).contains(&big[0]));
-    a.backend().delete(&FileKind::Snapshot.path(&big[0])).unwrap();
+    a.backend()
+        .delete(&FileKind::Snapshot.path(&big[0]))
+        .unwrap();
     let c = compact(&a, &[]).unwrap();
     assert_eq!((c.parts_written, c.parts_removed), (1, 1));
     let h2 = head(&a);
@@ -139,7 +154,13 @@ fn version_3_a_part_gone_or_damaged_falls_back_to_the_manifests_and_prune_replac
     let all = sorted([big.clone(), other].concat());
     compact(&a, &[]).unwrap();
     let h = head(&a);
-    let part = |db: &str| Id(h.parts.iter().find(|p| p.identity == identity(db)).unwrap().file);
+    let part = |db: &str| {
+        Id(h.parts
+            .iter()
+            .find(|p| p.identity == identity(db))
+            .unwrap()
+            .file)
+    };
     let fresh = || Repository::open(a.backend().clone(), b"pw").unwrap();
     // Damaged: the catalogue alone cannot say; the listing and the manifests do.
     let path = FileKind::CataloguePart.path(&part("big"));
@@ -160,7 +181,9 @@ fn version_3_a_part_gone_or_damaged_falls_back_to_the_manifests_and_prune_replac
     // Gone (deleted by hand): the same.
     let h = head(&a);
     let gone = Id(h.parts[0].file);
-    a.backend().delete(&FileKind::CataloguePart.path(&gone)).unwrap();
+    a.backend()
+        .delete(&FileKind::CataloguePart.path(&gone))
+        .unwrap();
     assert!(load_catalogue_only(&fresh()).unwrap().is_none());
     assert_eq!(ids(&load(&fresh()).unwrap()), all);
     let c = compact(&a, &[]).unwrap();

@@ -1,0 +1,311 @@
+//! Read-ahead of the previous stream's chunks for the delta base finder (issue 16: later
+//! snapshots). The finder ([`super::parent::BaseFinder::propose`]) loads previous chunks one at
+//! a time, in stream order, on the dedup thread, the pipeline's bottleneck: each load is a
+//! range read, a decryption, a decompression (for a delta, of its base too) and a keyed hash,
+//! about half that thread's time on a later snapshot of a dump with scattered churn.
+//!
+//! A writer stores a stream's new blobs in stream order, so the chunks that follow a previous
+//! chunk in the previous stream mostly follow it in its pack too. On each load, [`ReadAhead`]
+//! reads the pack's header (once per pack) and hands the next [`AHEAD`] data and delta blobs
+//! after the loaded one to worker threads, which read them through
+//! [`crate::pack::reader::read_base`] into the repository's base cache, where the finder's next
+//! loads (and the encoders) find them. It only moves work between threads: the plaintext a load
+//! returns is what [`crate::pack::reader::read_base`] returns, so the chosen bases and the
+//! stored bytes are as without it. Must not decide which chunks are loaded (the finder does).
+
+use crate::error::{Error, Result};
+use crate::format::pack::{decode_header, BlobKind, TRAILER_LEN};
+use crate::id::Id;
+use crate::index::Index;
+use crate::pack::reader::read_base;
+use crate::repository::{FileKind, Repository};
+use crossbeam_channel::{bounded, Sender};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Blobs read ahead after each loaded one (about 512 KiB of 64 KiB chunks, a few percent of
+/// the base cache).
+pub const AHEAD: usize = 8;
+/// Worker threads reading ahead.
+pub const WORKERS: usize = 2;
+
+/// The data and delta blobs of one pack in pack order, and each one's place in that order.
+struct PackOrder {
+    ids: Vec<Id>,
+    at: HashMap<Id, usize>,
+}
+
+/// Blobs handed to the workers and not yet read: queued, or being read.
+#[derive(Default)]
+struct Pending {
+    queued: HashSet<Id>,
+    reading: HashSet<Id>,
+}
+
+/// State shared with the workers.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Signalled whenever a worker finishes a blob.
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The finder's loader with read-ahead: see the module notes. Dropping it stops its workers
+/// (after the blob each is reading).
+pub struct ReadAhead<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    shared: Arc<Shared>,
+    tx: Option<Sender<Id>>,
+    /// Pack sizes in bytes (made on the first header read).
+    sizes: Option<HashMap<Id, u64>>,
+    /// Per pack: its blob order, or `None` when its header cannot be read (no read-ahead).
+    orders: HashMap<Id, Option<PackOrder>>,
+    /// Blobs already handed to the workers once (not again).
+    issued: HashSet<Id>,
+    /// Whether dropping lets the workers read what is queued ([`ReadAhead::finish`]).
+    drain: bool,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// A loader for `repo` with `index`, whose [`WORKERS`] workers run in `scope`.
+    pub fn start<'s>(
+        scope: &'s std::thread::Scope<'s, '_>,
+        repo: &'a Repository,
+        index: &'a Index,
+    ) -> Self
+    where
+        'a: 's,
+    {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = bounded::<Id>(WORKERS * AHEAD * 2);
+        for _ in 0..WORKERS {
+            let (rx, shared) = (rx.clone(), shared.clone());
+            scope.spawn(move || {
+                for id in rx {
+                    {
+                        let mut p = shared.lock();
+                        // Taken over by the loader meanwhile: it reads the blob itself.
+                        if !p.queued.remove(&id) {
+                            continue;
+                        }
+                        p.reading.insert(id);
+                    }
+                    // An unreadable blob only costs the read-ahead: the load reports nothing
+                    // either (the finder then matches nothing in it).
+                    let _ = read_base(repo, index, &id);
+                    shared.lock().reading.remove(&id);
+                    shared.done.notify_all();
+                }
+            });
+        }
+        ReadAhead {
+            repo,
+            index,
+            shared,
+            tx: Some(tx),
+            sizes: None,
+            orders: HashMap::new(),
+            issued: HashSet::new(),
+            drain: false,
+        }
+    }
+
+    /// The plaintext of previous chunk `id` (as [`read_base`] gives it; `None` when it cannot
+    /// be read), after handing the blobs that follow it in its pack to the workers. Waits for
+    /// a worker already reading `id`; takes over one only queued.
+    pub fn load(&mut self, id: &Id) -> Option<Arc<Vec<u8>>> {
+        self.read_ahead_of(id);
+        {
+            let mut p = self.shared.lock();
+            p.queued.remove(id);
+            while p.reading.contains(id) {
+                p = self.shared.done.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        read_base(self.repo, self.index, id).ok()
+    }
+
+    /// Hands the next [`AHEAD`] blobs after `id` in its pack, not cached nor handed out
+    /// before, to the workers (without waiting: a full queue skips them).
+    fn read_ahead_of(&mut self, id: &Id) {
+        let Some((pack, _)) = self.index.get(id) else {
+            return;
+        };
+        if !self.orders.contains_key(&pack) {
+            let order = self.pack_order(&pack).ok();
+            self.orders.insert(pack, order);
+        }
+        let Some(Some(order)) = self.orders.get(&pack) else {
+            return;
+        };
+        let Some(&at) = order.at.get(id) else {
+            return;
+        };
+        let next: Vec<Id> = (order.ids.iter().skip(at + 1).take(AHEAD))
+            .filter(|b| self.repo.base_cache().get(b).is_none())
+            .copied()
+            .collect();
+        let Some(tx) = &self.tx else { return };
+        for b in next {
+            if !self.issued.insert(b) {
+                continue;
+            }
+            self.shared.lock().queued.insert(b);
+            if tx.try_send(b).is_err() {
+                self.shared.lock().queued.remove(&b);
+                self.issued.remove(&b);
+            }
+        }
+    }
+
+    /// The data and delta blobs of `pack` in pack order, from its header (two range reads).
+    ///
+    /// Errors: storage errors; [`Error::Corrupt`] for a damaged trailer or header.
+    fn pack_order(&mut self, pack: &Id) -> Result<PackOrder> {
+        let sizes =
+            (self.sizes).get_or_insert_with(|| self.index.packs().iter().copied().collect());
+        let size = *sizes
+            .get(pack)
+            .ok_or_else(|| Error::Invalid(format!("pack {pack} not in the index")))?;
+        let corrupt = |what: &str| Error::corrupt(format!("pack {pack}"), what.to_string());
+        let path = FileKind::Pack.path(pack);
+        let trailer_at = size
+            .checked_sub(TRAILER_LEN as u64)
+            .ok_or_else(|| corrupt("shorter than its trailer"))?;
+        let backend = self.repo.backend();
+        let trailer = backend.read_range(&path, trailer_at, TRAILER_LEN as u64)?;
+        let hlen = u32::from_le_bytes(trailer[..].try_into().map_err(|_| corrupt("trailer"))?);
+        let header_at = (trailer_at)
+            .checked_sub(u64::from(hlen))
+            .ok_or_else(|| corrupt("header length exceeds the pack"))?;
+        let sealed = backend.read_range(&path, header_at, u64::from(hlen))?;
+        let plain = (self.repo.key().open(&sealed)).map_err(|_| corrupt("header does not open"))?;
+        let blobs = decode_header(&plain).map_err(|e| corrupt(&e.to_string()))?;
+        let ids: Vec<Id> = (blobs.iter())
+            .filter(|b| b.kind != BlobKind::List)
+            .map(|b| Id(b.id))
+            .collect();
+        let at = ids.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+        Ok(PackOrder { ids, at })
+    }
+}
+
+impl ReadAhead<'_> {
+    /// Stops the workers once they have read every queued blob (dropping skips those): when
+    /// the scope [`ReadAhead::start`] got has ended, they are in the base cache.
+    #[cfg(test)]
+    pub fn finish(mut self) {
+        self.drain = true;
+    }
+}
+
+impl Drop for ReadAhead<'_> {
+    fn drop(&mut self) {
+        // Closing the channel ends the workers; unless draining, what is still queued is not
+        // read (the stream has ended: nothing will load it).
+        if !self.drain {
+            self.shared.lock().queued.clear();
+        }
+        self.tx.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+    use crate::commands::snapshot::{self, SnapshotOptions};
+    use crate::crypto::kdf::KdfParams;
+    use crate::format::config::ChunkerParams;
+    use crate::index::SharedIndex;
+    use crate::progress::NoProgress;
+    use crate::repository::InitOptions;
+    use crate::source::stdin::ReaderSource;
+    use crate::source::DumpSource;
+    use crate::stream::{Node, Walk};
+
+    /// A repository with small chunks holding one snapshot of dump-like text, and its data
+    /// chunk ids in stream order.
+    fn stored() -> (Repository, Vec<Id>) {
+        let backend = Backend::open("memory://ahead").unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams::with_cost(64, 1, 1),
+            chunker: ChunkerParams {
+                min_size: 256,
+                avg_size: 1024,
+                max_size: 4096,
+                normalization: 1,
+            },
+            ..Default::default()
+        };
+        let repo = Repository::init(backend, b"pw", opts).unwrap();
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{i}\tname {}\n", i.wrapping_mul(2_654_435_761)).into_bytes())
+            .collect();
+        let src: Box<dyn DumpSource> = Box::new(ReaderSource::new(std::io::Cursor::new(text)));
+        let shared = SharedIndex::start(&repo, "snapshot").unwrap();
+        let o = snapshot::run(
+            &repo,
+            &shared,
+            vec![("d".into(), src)],
+            &SnapshotOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        drop(shared);
+        let index = Index::load(&repo).unwrap();
+        let root = Id(o.manifest.streams[0].root);
+        let ids = (Walk::of(&repo, &index, root))
+            .filter_map(|n| match n.unwrap() {
+                Node::Chunk(c) => Some(c.id),
+                _ => None,
+            })
+            .collect();
+        (repo, ids)
+    }
+
+    /// Issue 16 (later snapshots): loading a previous chunk reads the chunks that follow it in
+    /// its pack on the workers, into the base cache; every load returns the chunk's plaintext,
+    /// whether a worker read it, is reading it, or only queued it.
+    #[test]
+    fn a_load_reads_the_following_chunks_ahead_and_every_load_is_the_chunk() {
+        let (repo, ids) = stored();
+        assert!(ids.len() > 4 * AHEAD, "{} chunks", ids.len());
+        let index = Index::load(&repo).unwrap();
+        let want = |id: &Id| crate::pack::reader::read_blob(&repo, &index, id).unwrap();
+        // Read ahead only: a load puts the next AHEAD chunks of its pack in the cache (the
+        // pack order is about the stream order: two encoders may swap neighbours).
+        let fresh = Repository::open(repo.backend().clone(), b"pw").unwrap();
+        let order = std::thread::scope(|s| {
+            let mut ahead = ReadAhead::start(s, &fresh, &index);
+            let pack = index.get(&ids[0]).unwrap().0;
+            let order = ahead.pack_order(&pack).unwrap().ids;
+            assert_eq!(order.len(), ids.len());
+            assert_eq!(*ahead.load(&order[0]).unwrap(), want(&order[0]));
+            ahead.finish();
+            order
+        });
+        for id in &order[1..=AHEAD] {
+            assert_eq!(*fresh.base_cache().get(id).expect("read ahead"), want(id));
+        }
+        assert!(fresh.base_cache().get(&order[AHEAD + 1]).is_none());
+        // Loads racing the workers, in stream order and out of it: always the chunk.
+        let fresh = Repository::open(repo.backend().clone(), b"pw").unwrap();
+        std::thread::scope(|s| {
+            let mut ahead = ReadAhead::start(s, &fresh, &index);
+            let mut order: Vec<usize> = (0..ids.len()).collect();
+            order.swap(3, 20);
+            for i in order {
+                assert_eq!(*ahead.load(&ids[i]).unwrap(), want(&ids[i]), "chunk {i}");
+            }
+            assert!(ahead.load(&Id([7; 32])).is_none());
+        });
+    }
+}
