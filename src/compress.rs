@@ -89,31 +89,18 @@ pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
 /// compression context per thread is reused, since creating and clearing one per delta was a
 /// tenth of a later snapshot's CPU time (issue 16).
 pub fn compress_delta(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> {
-    let level = delta_level(level);
     let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
     DELTA_CCTX
         .with(|cell| {
             let mut slot = cell.borrow_mut();
             let cctx = slot.get_or_insert_with(zstd::zstd_safe::CCtx::create);
-            cctx.compress_using_dict(&mut frame, data, base, level)
+            cctx.compress_using_dict(&mut frame, data, base, level.max(1))
         })
         .ok()?;
     let mut out = Vec::with_capacity(frame.len() + 1);
     out.push(TAG_DELTA);
     out.extend_from_slice(&frame);
     Some(out)
-}
-
-/// The level [`compress_delta`] uses for a repository compressing at `level`.
-fn delta_level(level: i32) -> i32 {
-    // TEMPORARY A/B switch (helper C, issue 16): removed before the report.
-    static FORCED: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
-    let forced = FORCED.get_or_init(|| {
-        std::env::var("DV_C_DELTA_LEVEL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    forced.unwrap_or(level.max(1))
 }
 
 /// Reverses [`compress_delta`]: `tagged` must carry [`TAG_DELTA`]; `base` is the base blob's

@@ -26,6 +26,9 @@ use std::sync::{Arc, Condvar, Mutex};
 /// Blobs read ahead after each loaded one (about 512 KiB of 64 KiB chunks, a few percent of
 /// the base cache).
 pub const AHEAD: usize = 8;
+/// Blobs handed to a worker at once (at least; fewer at a pack's end): a worker is woken once
+/// per batch, not once per blob (each wake-up is a system call and a context switch).
+pub const BATCH: usize = AHEAD / 2;
 /// Worker threads reading ahead.
 pub const WORKERS: usize = 2;
 
@@ -40,6 +43,8 @@ struct PackOrder {
 struct Pending {
     queued: HashSet<Id>,
     reading: HashSet<Id>,
+    /// Whether the loader waits for a blob being read (workers then signal each one done).
+    waiting: bool,
 }
 
 /// State shared with the workers.
@@ -62,7 +67,7 @@ pub struct ReadAhead<'a> {
     repo: &'a Repository,
     index: &'a Index,
     shared: Arc<Shared>,
-    tx: Option<Sender<Id>>,
+    tx: Option<Sender<Vec<Id>>>,
     /// Pack sizes in bytes (made on the first header read).
     sizes: Option<HashMap<Id, u64>>,
     /// Per pack: its blob order, or `None` when its header cannot be read (no read-ahead).
@@ -84,11 +89,11 @@ impl<'a> ReadAhead<'a> {
         'a: 's,
     {
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = bounded::<Id>(WORKERS * AHEAD * 2);
+        let (tx, rx) = bounded::<Vec<Id>>(WORKERS * 2);
         for _ in 0..WORKERS {
             let (rx, shared) = (rx.clone(), shared.clone());
             scope.spawn(move || {
-                for id in rx {
+                for id in rx.into_iter().flatten() {
                     {
                         let mut p = shared.lock();
                         // Taken over by the loader meanwhile: it reads the blob itself.
@@ -100,8 +105,11 @@ impl<'a> ReadAhead<'a> {
                     // An unreadable blob only costs the read-ahead: the load reports nothing
                     // either (the finder then matches nothing in it).
                     let _ = read_base(repo, index, &id);
-                    shared.lock().reading.remove(&id);
-                    shared.done.notify_all();
+                    let mut p = shared.lock();
+                    p.reading.remove(&id);
+                    if p.waiting {
+                        shared.done.notify_all();
+                    }
                 }
             });
         }
@@ -126,14 +134,17 @@ impl<'a> ReadAhead<'a> {
             let mut p = self.shared.lock();
             p.queued.remove(id);
             while p.reading.contains(id) {
+                p.waiting = true;
                 p = self.shared.done.wait(p).unwrap_or_else(|e| e.into_inner());
             }
+            p.waiting = false;
         }
         read_base(self.repo, self.index, id).ok()
     }
 
     /// Hands the next [`AHEAD`] blobs after `id` in its pack, not cached nor handed out
-    /// before, to the workers (without waiting: a full queue skips them).
+    /// before, to a worker, once there are [`BATCH`] of them or the pack ends (without
+    /// waiting: a full queue skips them).
     fn read_ahead_of(&mut self, id: &Id) {
         let Some((pack, _)) = self.index.get(id) else {
             return;
@@ -148,21 +159,30 @@ impl<'a> ReadAhead<'a> {
         let Some(&at) = order.at.get(id) else {
             return;
         };
+        let ends = at + 1 + AHEAD >= order.ids.len();
         let next: Vec<Id> = (order.ids.iter().skip(at + 1).take(AHEAD))
-            .filter(|b| self.repo.base_cache().get(b).is_none())
+            .filter(|b| !self.issued.contains(*b) && self.repo.base_cache().get(b).is_none())
             .copied()
             .collect();
         let Some(tx) = &self.tx else { return };
-        for b in next {
-            if !self.issued.insert(b) {
-                continue;
-            }
-            self.shared.lock().queued.insert(b);
-            if tx.try_send(b).is_err() {
-                self.shared.lock().queued.remove(&b);
-                self.issued.remove(&b);
+        if next.is_empty() || (next.len() < BATCH && !ends) {
+            return;
+        }
+        self.shared.lock().queued.extend(next.iter().copied());
+        match tx.try_send(next) {
+            Ok(()) => {}
+            Err(e) => {
+                let mut p = self.shared.lock();
+                for b in e.into_inner() {
+                    p.queued.remove(&b);
+                }
+                return;
             }
         }
+        let Some(Some(order)) = self.orders.get(&pack) else {
+            return;
+        };
+        (self.issued).extend(order.ids.iter().skip(at + 1).take(AHEAD).copied());
     }
 
     /// The data and delta blobs of `pack` in pack order, from its header (two range reads).

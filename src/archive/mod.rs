@@ -316,15 +316,13 @@ impl Archiver<'_> {
         let index = &*index;
         let root = std::thread::scope(|s| {
             let mut ahead = ahead::ReadAhead::start(s, self.repo, index);
-            // TEMPORARY A/B switch (helper C, issue 16): removed before the report.
-            let no_ahead = std::env::var_os("DV_C_NO_AHEAD").is_some();
+            // Only on a local disk: on a remote store each read is a paid request, and a warm
+            // cache holds the bases already (issue 19's request bound).
+            let local = self.repo.backend().is_local();
             let repo = self.repo;
-            let mut load = |b: &Id| {
-                if no_ahead {
-                    crate::pack::reader::read_base(repo, index, b).ok()
-                } else {
-                    ahead.load(b)
-                }
+            let mut load = |b: &Id| match local {
+                true => ahead.load(b),
+                false => crate::pack::reader::read_base(repo, index, b).ok(),
             };
             for read::ReadChunk { data, tables } in rx {
                 // The chunk's keyed BLAKE3 here, not in the reader (which chunks, hashes the whole
@@ -339,7 +337,7 @@ impl Archiver<'_> {
                 let mut bases: Vec<Id> = Vec::new();
                 let proposed = finder.propose(&mut load, &id, &data, is_new, &tables);
                 for b in proposed {
-                    if let Some(b) = choose_base(&index, b) {
+                    if let Some(b) = choose_base(index, b) {
                         if !bases.contains(&b) {
                             bases.push(b);
                         }

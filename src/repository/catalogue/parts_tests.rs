@@ -3,31 +3,15 @@
 
 use super::tests::{pair, sorted};
 use super::*;
-use crate::format::snapshot::{StreamRef, Summary};
-use crate::source::SourceInfo;
 
-/// Manifest `n` of SQLite database `db`.
+/// Manifest `n` of SQLite database `db` (stream `<db>.sql`).
 fn manifest_of(db: &str, n: u64) -> Manifest {
-    Manifest {
-        time: format!("2026-12-06T{:02}:{:02}:00+00:00", n / 60 % 24, n % 60),
-        host: "h".into(),
-        tags: vec![],
-        source: SourceInfo {
-            kind: "sqlite".into(),
-            database: Some(db.into()),
-            ..Default::default()
-        },
-        streams: vec![StreamRef {
-            name: format!("{db}.sql"),
-            size: n,
-            blake3: [0; 32],
-            root: [0; 32],
-            chunks: 1,
-            sections: vec![],
-        }],
-        summary: Summary::default(),
-        original: None,
-    }
+    let mut m = super::tests::manifest(n);
+    m.time = format!("2026-12-06T{:02}:{:02}:00+00:00", n / 60 % 24, n % 60);
+    m.source.kind = "sqlite".into();
+    m.source.database = Some(db.into());
+    m.streams[0].name = format!("{db}.sql");
+    m
 }
 
 /// Writes `count` snapshots of `db` with their catalogue files; returns their ids.

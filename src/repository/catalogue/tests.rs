@@ -7,7 +7,7 @@ use crate::format::snapshot::{StreamRef, Summary};
 use crate::repository::InitOptions;
 use crate::source::SourceInfo;
 
-fn manifest(n: u64) -> Manifest {
+pub(super) fn manifest(n: u64) -> Manifest {
     Manifest {
         time: format!("2026-12-06T10:{:02}:00+00:00", n % 60),
         host: "h".into(),
