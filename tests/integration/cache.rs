@@ -9,6 +9,9 @@
 #[path = "cache/warm.rs"]
 mod warm;
 
+#[path = "cache/parts.rs"]
+mod parts;
+
 use crate::common::{files_under, synthetic_dump, TestRepo};
 use crate::s3server::{Repo, S3Server};
 use serde_json::Value;
