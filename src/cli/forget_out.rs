@@ -188,7 +188,7 @@ mod tests {
             short_id: id.short(),
             time: format!("2026-12-0{n}T08:00:00+01:00[Europe/Berlin]"),
             host: "db1".into(),
-            database: (n % 2 == 0).then(|| "shop".to_string()),
+            database: n.is_multiple_of(2).then(|| "shop".to_string()),
             tags: vec!["fleet".into(), format!("job={n}")],
             keep,
             reasons: if keep {

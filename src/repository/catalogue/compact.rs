@@ -255,9 +255,57 @@ pub fn compact(repo: &Repository, manifests: &[(Id, Manifest)]) -> Result<Compac
         && plan.new.is_empty()
         && plan.kept.len() == read.parts.len();
     if unchanged {
-        return Ok(Compacted::default());
+        // Only parts an interrupted prune left may be deleted.
+        let named: HashSet<Id> = read.parts.iter().map(|p| Id(p.part.file)).collect();
+        let unnamed = unnamed_parts(repo, &read, &named)?;
+        let parts_removed = delete_parts(repo, &unnamed)?;
+        return Ok(Compacted {
+            parts_removed,
+            ..Default::default()
+        });
     }
     write(repo, plan, read, forgotten)
+}
+
+/// The parts no catalogue file names once the file naming `named` is the only one: those of
+/// the files `read` that are not in `named` (unless one may be another key's), and, when every
+/// listed file was read (so that no unread file may name one), every other part listed (left
+/// by a prune stopped between its parts and its file).
+///
+/// Errors: listing `catalogue-parts/` fails.
+fn unnamed_parts(repo: &Repository, read: &Read, named: &HashSet<Id>) -> Result<Vec<Id>> {
+    let mut unnamed: Vec<Id> = (read.parts.iter())
+        .filter(|p| p.deletable && !named.contains(&Id(p.part.file)))
+        .map(|p| Id(p.part.file))
+        .collect();
+    if read.every_file_read {
+        let old: HashSet<Id> = read.parts.iter().map(|p| Id(p.part.file)).collect();
+        unnamed.extend(
+            (repo.list(FileKind::CataloguePart)?.into_iter())
+                .map(|(id, _)| id)
+                .filter(|id| !named.contains(id) && !old.contains(id)),
+        );
+    }
+    Ok(unnamed)
+}
+
+/// Deletes the parts `ids` (one gone already counts) and forgets them in the memo; returns
+/// how many.
+///
+/// Errors: a deletion fails.
+fn delete_parts(repo: &Repository, ids: &[Id]) -> Result<u64> {
+    let mut n = 0;
+    for id in ids {
+        match repo.backend().delete(&FileKind::CataloguePart.path(id)) {
+            Err(e) if e.class != ErrorClass::NotFound => return Err(e.into()),
+            _ => n += 1,
+        }
+    }
+    let mut st = repo.catalogue_memo().state();
+    for id in ids {
+        st.parts.remove(id);
+    }
+    Ok(n)
 }
 
 /// Writes the new parts, then the catalogue file naming them, then deletes what it
@@ -290,33 +338,13 @@ fn write(
             _ => out.removed += 1,
         }
     }
-    // Parts no file names any more: those of the files just deleted, and (when every file
-    // was read, so that no unread file may name one) parts left by an interrupted prune.
-    let mut unnamed: Vec<Id> = (read.parts.iter())
-        .filter(|p| p.deletable && !named.contains(&Id(p.part.file)))
-        .map(|p| Id(p.part.file))
-        .collect();
-    if read.every_file_read {
-        let old: HashSet<Id> = read.parts.iter().map(|p| Id(p.part.file)).collect();
-        unnamed.extend(
-            (repo.list(FileKind::CataloguePart)?.into_iter())
-                .map(|(id, _)| id)
-                .filter(|id| !named.contains(id) && !old.contains(id)),
-        );
-    }
-    for id in &unnamed {
-        match repo.backend().delete(&FileKind::CataloguePart.path(id)) {
-            Err(e) if e.class != ErrorClass::NotFound => return Err(e.into()),
-            _ => out.parts_removed += 1,
-        }
-    }
+    // Parts no file names any more.
+    let unnamed = unnamed_parts(repo, &read, &named)?;
+    out.parts_removed = delete_parts(repo, &unnamed)?;
     // Forget the deleted files: a later load of this process must not count their entries.
     let mut st = repo.catalogue_memo().state();
     for id in &read.replaced {
         st.files.remove(id);
-    }
-    for id in &unnamed {
-        st.parts.remove(id);
     }
     if let Some(l) = st.listed.as_mut() {
         l.retain(|f| !read.replaced.contains(f));
