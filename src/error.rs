@@ -10,7 +10,7 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 ([`EXIT_OK`]) | everything worked |
-//! | 1 ([`EXIT_FAILURE`]) | the operation failed (a dump, a restore, storage, a database) |
+//! | 1 ([`EXIT_FAILURE`]) | the operation failed (a dump, a restore, storage, a database, a repository too large for the index) |
 //! | 2 ([`EXIT_USAGE`]) | usage or configuration error (no repository, no password, bad flags or URL, wrong password); nothing was done |
 //! | 3 ([`EXIT_DAMAGED`]) | the repository is damaged, or locked by another process |
 //! | 130 / 143 ([`EXIT_SIGINT`] / [`EXIT_SIGTERM`]) | interrupted by SIGINT / SIGTERM |
@@ -136,6 +136,20 @@ pub enum Error {
     /// The request is invalid as given.
     #[error("{0}")]
     Invalid(String),
+    /// The repository is larger than the in-memory index holds (about 2³¹ blobs; see
+    /// [`crate::index::IndexFull`]): the command stopped. Exit code 1 ([`EXIT_FAILURE`]):
+    /// the repository is not damaged, and no flag fixes it.
+    #[error(
+        "repository {location} is too large for dumpvault's in-memory index ({limit}); \
+         the command stopped: split it (copy some snapshots to another repository with \
+         `dumpvault copy`, then `forget --prune` them here)"
+    )]
+    IndexTooLarge {
+        /// Repository location.
+        location: String,
+        /// Which limit its index files pass.
+        limit: crate::index::IndexFull,
+    },
 }
 
 impl Error {

@@ -431,7 +431,8 @@ mod tests {
             id: [200; 32],
             size: 10_000,
             blobs: (1..=deltas + 1).map(blob).collect(),
-        });
+        })
+        .unwrap();
         index
     }
 

@@ -177,7 +177,7 @@ fn gather(repo: &Repository) -> Result<Gathered> {
     let files = Index::load_files(repo)?;
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let gone = superseded(&files);
-    let index = Index::from_files(&files);
+    let index = Index::from_files(repo, &files)?;
     let mut packs: BTreeMap<Id, IndexedPack> = BTreeMap::new();
     for (_, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
         let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();

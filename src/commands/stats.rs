@@ -268,7 +268,7 @@ pub fn breakdown(repo: &Repository, spec: &str) -> Result<Breakdown> {
     let target = snapshots::find(repo, spec, &snapshots::Filter::default())?;
     let files = Index::load_files(repo)?;
     let superseded = crate::index::superseded(&files);
-    let index = Index::from_files(&files);
+    let index = Index::from_files(repo, &files)?;
     // What the snapshot refers to.
     let mut added: HashSet<Id> = HashSet::new();
     let mut walk = Walk::new(repo, &index).once();

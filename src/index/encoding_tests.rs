@@ -50,7 +50,7 @@ fn step_by_step(
         let mut r = Reference::default();
         for (n, f) in files.iter().enumerate() {
             let fid = Id([n as u8 + 100; 32]);
-            i.add_file(fid, f);
+            i.add_file(fid, f).unwrap();
             r.add_file(fid, f);
             if layout == 2 || (layout == 3 && n % 2 == 0) {
                 i.compact();
@@ -251,7 +251,7 @@ fn the_blob_table_agrees_with_a_hash_map_through_merges_and_compactions() {
                 1 => Some(pool[rng.gen_range(0..pool.len())]),
                 _ => Some(rng.gen()),
             };
-            t.put(t.find(k), k, slot, base);
+            t.put(t.find(k), k, slot, base).unwrap();
             let kept = base.filter(|_| slot.kind() == BlobKind::Delta);
             want.insert(k, (slot, kept));
             if rng.gen_bool(0.02) {

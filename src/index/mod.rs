@@ -3,8 +3,11 @@
 //! Cost per blob: 28 bytes (a 16-byte id prefix and a 12-byte location in two sorted arrays,
 //! see [`table`] and [`packed`]) and at most 1/4 byte for the arrays' directory, plus for a
 //! delta blob 28 bytes for its base (a side table: whole blobs do not pay for it). At 10% delta
-//! blobs that is 30.9 bytes per blob. Per pack: its id, size, position and liveness (about 90
-//! bytes).
+//! blobs that is 30.9 bytes per blob. A base that is in no index costs 16 bytes more, and a
+//! location whose numbers do not fit a record 28 more (see [`packed`]). Per
+//! pack: its id, size, position and liveness (about 90 bytes). Limits: 2³¹ blobs, 2³⁰ delta
+//! blobs and wide locations together, 2³⁰ packs (about 60 GiB of index; beyond, loading fails
+//! with [`Error::IndexTooLarge`], see [`limit`]).
 //!
 //! Blobs are told apart by the first 16 bytes (128 bits) of their id only. Ids are keyed BLAKE3
 //! hashes (the key is secret, so nobody can aim at a collision), so among `n` blobs the chance
@@ -14,6 +17,7 @@
 //! disk error, and the full 256-bit id is still what packs, index files and manifests record.
 //! A delta's base is known by its whole id: the side table keeps the 16 bytes the prefix lacks.
 
+mod limit;
 mod packed;
 mod shared;
 mod table;
@@ -26,6 +30,7 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
+pub use limit::IndexFull;
 pub use shared::SharedIndex;
 
 use crate::backend::ErrorClass;
@@ -34,7 +39,7 @@ use crate::format::index::{IndexFile, IndexPack};
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
-use packed::{Slot, MAX_PACKS};
+use packed::Slot;
 use std::collections::{HashMap, HashSet};
 use table::{key, At, Table};
 
@@ -137,11 +142,13 @@ impl Index {
     /// index files, or one was interrupted) makes the load start over from
     /// [`Index::load_files`], which holds every file until it knows which ones count.
     ///
-    /// Errors: the first index file that cannot be read or decoded, by name.
+    /// Errors: the first index file that cannot be read or decoded, by name;
+    /// [`Error::IndexTooLarge`] when the files list more than the index holds (see
+    /// [`IndexFull`]).
     pub fn load(repo: &Repository) -> Result<Self> {
         let mut index = match Self::load_one_by_one(repo)? {
             Some(index) => index,
-            None => return Ok(Self::from_files(&Self::load_files(repo)?)),
+            None => return Self::from_files(repo, &Self::load_files(repo)?),
         };
         index.compact();
         Ok(index)
@@ -151,14 +158,22 @@ impl Index {
     /// of `files` supersedes, added in the order given, then compacted (28 to 28¼ bytes per
     /// blob, see [`Index::compact`]). For commands that need the decoded files themselves
     /// (prune, check, stats, repair) and so read them before building the index.
-    pub fn from_files(files: &[(Id, IndexFile)]) -> Self {
+    ///
+    /// Errors: [`Error::IndexTooLarge`] naming `repo` (the repository `files` come from) when
+    /// they list more than the index holds.
+    pub fn from_files(repo: &Repository, files: &[(Id, IndexFile)]) -> Result<Self> {
+        Self::build(files).map_err(|e| e.in_repository(repo))
+    }
+
+    /// [`Index::from_files`] without a repository to name in its error.
+    fn build(files: &[(Id, IndexFile)]) -> Result<Self, IndexFull> {
         let superseded = superseded(files);
         let mut index = Index::default();
         for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
-            index.add_file(*id, f);
+            index.add_file(*id, f)?;
         }
         index.compact();
-        index
+        Ok(index)
     }
 
     /// [`Index::load`] reading and adding one file at a time (in the order of
@@ -182,7 +197,7 @@ impl Index {
                 };
                 superseded.extend(f.supersedes.iter().map(|s| Id(*s)));
                 if !superseded.contains(&id) {
-                    index.add_file(id, &f);
+                    index.add_file(id, &f).map_err(|e| e.in_repository(repo))?;
                 }
             }
             let stale = index.files.iter().any(|f| superseded.contains(f));
@@ -217,21 +232,27 @@ impl Index {
     /// Adds the packs of one index file. A pack listed in the file's `obsolete` is added as
     /// obsolete (readable, not used for deduplication) unless another file lists it as live.
     /// Blobs added since the last [`Index::compact`] cost a few bytes more until then.
-    pub fn add_file(&mut self, id: Id, f: &IndexFile) {
+    ///
+    /// Errors: [`IndexFull`] when the file's blobs or packs pass the index's limits; the index
+    /// then holds part of the file and is to be dropped.
+    pub fn add_file(&mut self, id: Id, f: &IndexFile) -> Result<(), IndexFull> {
         let marked: HashSet<[u8; 32]> = f.obsolete.iter().map(|o| o.id).collect();
         for o in &f.obsolete {
             let t = self.obsolete.entry(Id(o.id)).or_insert(o.marked_at);
             *t = (*t).max(o.marked_at);
         }
         for p in &f.packs {
-            self.add_pack_as(p, !marked.contains(&p.id));
+            self.add_pack_as(p, !marked.contains(&p.id))?;
         }
         self.files.push(id);
+        Ok(())
     }
 
     /// Adds one live pack's blobs.
-    pub fn add_pack(&mut self, p: &IndexPack) {
-        self.add_pack_as(p, true);
+    ///
+    /// Errors: [`IndexFull`] as for [`Index::add_file`].
+    pub fn add_pack(&mut self, p: &IndexPack) -> Result<(), IndexFull> {
+        self.add_pack_as(p, true)
     }
 
     /// Merges the blobs added since the last call into the sorted tables and frees their spare
@@ -246,14 +267,24 @@ impl Index {
 
     /// Adds one pack's blobs. A blob already known keeps its first location, except that a
     /// location in a live pack replaces one in an obsolete pack.
-    fn add_pack_as(&mut self, p: &IndexPack, live: bool) {
+    ///
+    /// Errors: [`IndexFull`] when the pack is one too many, or one of its blobs is.
+    fn add_pack_as(&mut self, p: &IndexPack, live: bool) -> Result<(), IndexFull> {
         let pid = Id(p.id);
-        let pos = *self.pack_pos.entry(pid).or_insert_with(|| {
-            debug_assert!(self.packs.len() < MAX_PACKS, "more than 2^30 packs");
-            self.packs.push((pid, p.size));
-            self.live.push(false);
-            (self.packs.len() - 1) as u32
-        });
+        let pos = match self.pack_pos.get(&pid) {
+            Some(&pos) => pos,
+            None => {
+                let max = self.blobs.limits().packs;
+                if self.packs.len() >= max {
+                    return Err(IndexFull::Packs(max));
+                }
+                self.packs.push((pid, p.size));
+                self.live.push(false);
+                let pos = (self.packs.len() - 1) as u32;
+                self.pack_pos.insert(pid, pos);
+                pos
+            }
+        };
         self.live[pos as usize] |= live;
         for b in &p.blobs {
             let k = key(&Id(b.id));
@@ -274,9 +305,10 @@ impl Index {
             };
             if replace {
                 // Only a blob placed as a delta keeps a base (the table drops it otherwise).
-                self.blobs.put(at, k, Slot::new(pos, b), b.base);
+                self.blobs.put(at, k, Slot::new(pos, b), b.base)?;
             }
         }
+        Ok(())
     }
 
     /// Whether pack `id` is listed as live by some index file.

@@ -14,6 +14,7 @@
 //! overlay adds a few bytes per key while loading; [`Table::compact`] merges it and frees the
 //! slack. A key is in the overlay or in the arrays, never both.
 
+use super::limit::{IndexFull, Limits};
 use super::packed::{self, BaseRef, Extra, Record, Slot, ABSENT, NO_BASE};
 use crate::id::Id;
 use std::collections::HashMap;
@@ -124,6 +125,10 @@ pub struct Table {
     recent: Overlay<Slot>,
     /// Whole base ids of the delta blobs in `recent` that have one.
     recent_bases: Overlay<[u8; 32]>,
+    /// Number of slots in `recent` that will take a side-table entry when merged.
+    recent_extras: usize,
+    /// How many keys and side-table entries the table may hold.
+    limits: Limits,
     /// Number of keys with a base.
     with_base: usize,
     /// Merge threshold (tests lower it to exercise merges).
@@ -142,6 +147,8 @@ impl Default for Table {
             shift: 128,
             recent: Overlay::default(),
             recent_bases: Overlay::default(),
+            recent_extras: 0,
+            limits: Limits::current(),
             with_base: 0,
             min_recent: MIN_RECENT,
         }
@@ -211,13 +218,43 @@ impl Table {
         }
     }
 
+    /// The limits the table was made with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether one more side-table entry fits (counting those the overlay will take).
+    fn extra_room(&self) -> Result<(), IndexFull> {
+        match self.extras.len() + self.recent_extras < self.limits.extras {
+            true => Ok(()),
+            false => Err(IndexFull::SideEntries(self.limits.extras)),
+        }
+    }
+
     /// Sets the entry of `k`, found at `at` (`None`: a new key), to `slot`, with base `base`
     /// (kept only for a delta blob).
-    pub fn put(&mut self, at: Option<At>, k: Key, slot: Slot, base: Option<[u8; 32]>) {
+    ///
+    /// Errors: [`IndexFull`] when a new key, or a side-table entry `slot` needs, would pass the
+    /// table's [`Limits`]; the table is unchanged then.
+    pub fn put(
+        &mut self,
+        at: Option<At>,
+        k: Key,
+        slot: Slot,
+        base: Option<[u8; 32]>,
+    ) -> Result<(), IndexFull> {
         let base = base.filter(|_| slot.kind() == crate::format::pack::BlobKind::Delta);
-        self.with_base += usize::from(base.is_some());
+        let extra = packed::needs_extra(&slot);
         match at {
             None => {
+                if self.len() >= self.limits.blobs {
+                    return Err(IndexFull::Blobs(self.limits.blobs));
+                }
+                if extra {
+                    self.extra_room()?;
+                }
+                self.with_base += usize::from(base.is_some());
+                self.recent_extras += usize::from(extra);
                 self.recent.insert(k, slot);
                 if let Some(b) = base {
                     self.recent_bases.insert(k, b);
@@ -227,6 +264,12 @@ impl Table {
                 }
             }
             Some(At::Recent(k)) => {
+                let had = packed::needs_extra(&self.recent[&k]);
+                if extra && !had {
+                    self.extra_room()?;
+                }
+                self.recent_extras = self.recent_extras + usize::from(extra) - usize::from(had);
+                self.with_base += usize::from(base.is_some());
                 self.recent.insert(k, slot);
                 let old = match base {
                     Some(b) => self.recent_bases.insert(k, b),
@@ -234,8 +277,15 @@ impl Table {
                 };
                 self.with_base -= usize::from(old.is_some());
             }
-            Some(At::Sorted(i)) => self.put_sorted(i, slot, base),
+            Some(At::Sorted(i)) => {
+                if extra && packed::extra_of(&self.records[i]).is_none() {
+                    self.extra_room()?;
+                }
+                self.with_base += usize::from(base.is_some());
+                self.put_sorted(i, slot, base);
+            }
         }
+        Ok(())
     }
 
     /// [`Table::put`] for the key at position `i` of the sorted arrays: in place, reusing its
@@ -252,6 +302,11 @@ impl Table {
         }
         let mut extra = Extra::new(&slot);
         if let Some(b) = base {
+            if self.absent.len() >= self.limits.extras {
+                // Keys of bases whose entries were overwritten since the last merge: at most
+                // one per side-table entry is left, so the list stays below 2³¹ entries.
+                self.resolve_absent();
+            }
             extra.base = self.base_ref(key(&Id(b)));
             extra.base_suffix = suffix(&b);
         }
@@ -265,12 +320,9 @@ impl Table {
         self.records[i] = packed::extra_record(&slot, e);
     }
 
-    /// Appends a side-table entry; its position.
+    /// Appends a side-table entry; its position. [`Table::put`] checked there is room.
     fn push_extra(&mut self, extra: Extra) -> usize {
-        assert!(
-            self.extras.len() < packed::MAX_EXTRAS,
-            "more than 2^30 delta blobs in the index"
-        );
+        debug_assert!(self.extras.len() < self.limits.extras.min(packed::MAX_EXTRAS));
         self.extras.push(extra);
         self.extras.len() - 1
     }
@@ -344,11 +396,10 @@ impl Table {
             return;
         }
         let mut adds: Vec<(Key, Slot)> = self.recent.drain().collect();
+        self.recent_extras = 0;
         adds.sort_unstable_by_key(|e| e.0);
-        assert!(
-            self.keys.len() + adds.len() < ABSENT as usize,
-            "more than 2^31 blobs in the index"
-        );
+        // [`Table::put`] checked the limits.
+        debug_assert!(self.keys.len() + adds.len() < ABSENT as usize);
         // A record at position q moves up by the number of new keys below its key.
         for e in &mut self.extras {
             if e.base & ABSENT == 0 {

@@ -42,7 +42,7 @@ fn obsolete_blobs_are_readable_but_not_for_dedup() {
         supersedes: vec![],
         obsolete: vec![marked(1, 50)],
     };
-    i.add_file(Id([0; 32]), &f);
+    i.add_file(Id([0; 32]), &f).unwrap();
     assert!(!i.contains(&Id([10; 32])));
     assert_eq!(i.get(&Id([10; 32])).unwrap().0, Id([1; 32]));
     assert!(i.contains(&Id([12; 32])));
@@ -67,7 +67,7 @@ fn w2_a_delta_counts_only_when_its_whole_chain_is_live() {
         supersedes: vec![],
         obsolete: vec![marked(7, 50)],
     };
-    i.add_file(Id([0; 32]), &f);
+    i.add_file(Id([0; 32]), &f).unwrap();
     assert!(!i.contains(&Id([20; 32])));
     assert!(!i.contains(&Id([21; 32])));
     assert!(i.knows(&Id([20; 32])));
@@ -82,7 +82,8 @@ fn w2_a_delta_counts_only_when_its_whole_chain_is_live() {
             packs: vec![pack(8, &[20])],
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert!(i.contains(&Id([20; 32])));
     assert_eq!(i.get(&Id([20; 32])).unwrap().0, Id([8; 32]));
     assert_eq!(i.base_of(&Id([20; 32])), None);
@@ -94,7 +95,8 @@ fn w2_a_delta_counts_only_when_its_whole_chain_is_live() {
             packs: vec![delta(9, 30, 31)],
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert!(!j.contains(&Id([30; 32])));
 }
 
@@ -106,14 +108,14 @@ fn live_in_any_file_wins_and_live_copies_are_preferred() {
         supersedes: vec![],
         obsolete: vec![marked(1, 50), marked(3, 60)],
     };
-    i.add_file(Id([0; 32]), &pruned);
+    i.add_file(Id([0; 32]), &pruned).unwrap();
     // A snapshot's index file written concurrently lists pack 3 as live, and pack 2 holds
     // another copy of blob 10.
     let snap = IndexFile {
         packs: vec![pack(3, &[13]), pack(2, &[10])],
         ..Default::default()
     };
-    i.add_file(Id([9; 32]), &snap);
+    i.add_file(Id([9; 32]), &snap).unwrap();
     assert!(i.is_live(&Id([3; 32])));
     assert!(i.contains(&Id([13; 32])));
     assert!(i.contains(&Id([10; 32])));
@@ -153,7 +155,8 @@ fn lookups_find_every_blob_and_nothing_else() {
             packs: vec![p],
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert_eq!(i.len(), 50);
     for (n, id) in ids.iter().enumerate() {
         let (pack, loc) = i.get(id).unwrap();
@@ -191,11 +194,11 @@ fn the_same_blob_in_two_packs_keeps_the_first_live_whole_copy() {
     p2.blobs.push(blob(BlobKind::Data, x, 7, None));
     let mut p3 = pack(3, &[]);
     p3.blobs.push(blob(BlobKind::Data, x, 9, None));
-    i.add_file(Id([0; 32]), &file(vec![p1]));
+    i.add_file(Id([0; 32]), &file(vec![p1])).unwrap();
     assert_eq!(i.base_of(&Id(x)), Some(Id([41; 32])));
     assert_eq!(i.deltas(), 1);
     // A whole copy beats the delta; a later whole copy does not beat the first whole one.
-    i.add_file(Id([1; 32]), &file(vec![p2, p3]));
+    i.add_file(Id([1; 32]), &file(vec![p2, p3])).unwrap();
     assert_eq!(i.get(&Id(x)).unwrap().0, Id([2; 32]));
     assert_eq!(i.get(&Id(x)).unwrap().1.offset, 7);
     assert_eq!((i.base_of(&Id(x)), i.deltas(), i.len()), (None, 0, 1));
@@ -263,7 +266,7 @@ fn a_compact_index_holds_at_most_32_bytes_per_blob_with_a_tenth_deltas() {
     let started = cpu_time();
     let mut i = Index::default();
     for (id, f) in &files {
-        i.add_file(*id, f);
+        i.add_file(*id, f).unwrap();
     }
     let loading = i.memory();
     i.compact();
@@ -316,9 +319,9 @@ fn whole_blobs_pay_nothing_for_bases_and_absent_bases_pay_16_bytes() {
     {
         (b.kind, b.base) = (BlobKind::Data, None);
     }
-    let m = Index::from_files(&whole).memory();
+    let m = Index::build(&whole).unwrap().memory();
     assert_eq!((m.blobs, m.bases), (28 * n + runs_bytes(n), 0));
-    let i = Index::from_files(&synthetic_with(n, 3, true));
+    let i = Index::build(&synthetic_with(n, 3, true)).unwrap();
     let m = i.memory();
     assert_eq!(i.deltas(), n / 10);
     assert_eq!(
@@ -419,12 +422,12 @@ fn randomized_comparison_with_the_hash_map_index() {
             if rng.gen_bool(0.1) && !f.packs.is_empty() {
                 whole_files = false;
                 r.add_pack(&f.packs[0]);
-                small.add_pack(&f.packs[0]);
-                default.add_pack(&f.packs[0]);
+                small.add_pack(&f.packs[0]).unwrap();
+                default.add_pack(&f.packs[0]).unwrap();
             } else {
                 r.add_file(fid, &f);
-                small.add_file(fid, &f);
-                default.add_file(fid, &f);
+                small.add_file(fid, &f).unwrap();
+                default.add_file(fid, &f).unwrap();
                 files.push((fid, f));
             }
             let at = format!("seed {seed}, file {n}");
@@ -514,7 +517,7 @@ fn from_files_skips_superseded_files_and_is_compact() {
     new.supersedes.push(old_id.0);
     files.insert(1, (old_id, old));
     files.push((Id(rng.gen()), new));
-    let i = Index::from_files(&files);
+    let i = Index::build(&files).unwrap();
     let mut r = Reference::default();
     for (id, f) in files.iter().filter(|(id, _)| *id != old_id) {
         r.add_file(*id, f);

@@ -48,7 +48,7 @@ pub fn load_index_lenient(repo: &Repository) -> Result<LoadedIndex> {
     }
     let gone = superseded(&files);
     files.retain(|(id, _)| !gone.contains(id));
-    let index = Index::from_files(&files);
+    let index = Index::from_files(repo, &files)?;
     Ok(LoadedIndex {
         index,
         files,

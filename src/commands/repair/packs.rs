@@ -112,7 +112,7 @@ pub fn repair_packs(
         index,
         listed,
         marks,
-    } = list_packs(&files);
+    } = list_packs(repo, &files)?;
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let targets = resolve(repo, &opts.packs, &listed, &stored)?;
     progress.set_total(targets.iter().filter_map(|p| stored.get(p)).sum());
@@ -165,9 +165,11 @@ pub fn repair_packs(
 /// The packs the index files that no other one supersedes list: each with its size, its
 /// blobs (each once) and whether any of them lists it without marking it obsolete; and the
 /// latest time each obsolete pack was marked.
-fn list_packs(files: &[(Id, IndexFile)]) -> Listing {
+///
+/// Errors: [`crate::error::Error::IndexTooLarge`] naming `repo`, where `files` come from.
+fn list_packs(repo: &Repository, files: &[(Id, IndexFile)]) -> Result<Listing> {
     let gone = superseded(files);
-    let index = Index::from_files(files);
+    let index = Index::from_files(repo, files)?;
     let mut listed: BTreeMap<Id, Listed> = BTreeMap::new();
     let mut marks: HashMap<Id, i64> = HashMap::new();
     for (_, f) in files.iter().filter(|(id, _)| !gone.contains(id)) {
@@ -190,11 +192,11 @@ fn list_packs(files: &[(Id, IndexFile)]) -> Listing {
             }
         }
     }
-    Listing {
+    Ok(Listing {
         index,
         listed,
         marks,
-    }
+    })
 }
 
 /// Blobs the index will hold: every blob of an undamaged pack, the good ones of damaged
