@@ -29,13 +29,16 @@ impl Limits {
         packs: super::packed::MAX_PACKS,
     };
 
-    /// The limits a new table takes: [`Limits::REAL`], or in tests what [`with_limits`] set
-    /// for this thread.
+    /// The limits a new table takes: [`Limits::REAL`].
+    #[cfg(not(test))]
     pub fn current() -> Limits {
-        let limits = Limits::REAL;
-        #[cfg(test)]
-        let limits = TEST_LIMITS.with(|l| l.get());
-        limits
+        Limits::REAL
+    }
+
+    /// The limits a new table takes: in tests, what [`with_limits`] set for this thread.
+    #[cfg(test)]
+    pub fn current() -> Limits {
+        TEST_LIMITS.with(|l| l.get())
     }
 }
 
@@ -187,6 +190,36 @@ mod tests {
             k.compact();
             k.add_pack(&delta(12, 30, 33)).unwrap();
             assert_eq!(k.base_of(&Id([30; 32])), Some(Id([33; 32])));
+        });
+    }
+
+    /// A delta blob given a new base again and again (each base in no index) does not grow
+    /// the list of absent base keys past one per side-table entry (plus one): it used to keep
+    /// every replaced key until the next merge, so its 31-bit references could overflow.
+    #[test]
+    fn replaced_absent_bases_do_not_pile_up() {
+        use crate::format::pack::{BlobKind, PackBlob};
+        use crate::index::packed::Slot;
+        use crate::index::table::{key, At, Table};
+        with_limits(limited(100, 4, 100), || {
+            let mut t = Table::default();
+            let b = PackBlob {
+                kind: BlobKind::Delta,
+                id: [1; 32],
+                offset: 0,
+                length: 10,
+                raw_length: 20,
+                base: None,
+            };
+            let k = key(&Id([1; 32]));
+            t.put(None, k, Slot::new(0, &b), Some([2; 32])).unwrap();
+            t.compact();
+            for base in 3..40u8 {
+                t.put(Some(At::Sorted(0)), k, Slot::new(0, &b), Some([base; 32]))
+                    .unwrap();
+                assert!(t.absent_len() <= 5, "{} at base {base}", t.absent_len());
+            }
+            assert_eq!(t.base(At::Sorted(0)).unwrap().0, Id([39; 32]));
         });
     }
 

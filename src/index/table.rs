@@ -303,8 +303,9 @@ impl Table {
         let mut extra = Extra::new(&slot);
         if let Some(b) = base {
             if self.absent.len() >= self.limits.extras {
-                // Keys of bases whose entries were overwritten since the last merge: at most
-                // one per side-table entry is left, so the list stays below 2³¹ entries.
+                // The list also keeps the keys of bases whose entries were overwritten since
+                // the last merge; rebuilt, it holds at most one per side-table entry (2³⁰), so
+                // it stays below 2³¹ entries (the width of a reference to it).
                 self.resolve_absent();
             }
             extra.base = self.base_ref(key(&Id(b)));
@@ -337,6 +338,12 @@ impl Table {
                 ABSENT | (self.absent.len() - 1) as BaseRef
             }
         }
+    }
+
+    /// Length of the list of absent base keys (tests).
+    #[cfg(test)]
+    pub fn absent_len(&self) -> usize {
+        self.absent.len()
     }
 
     /// Number of keys.

@@ -30,7 +30,8 @@
 //! (output proportional to the history, marked †) and of the measured database
 //! (`--database`, what a DBA types); `restore latest` of the 1 MB database. Read-only commands
 //! run five times on local disk (the least wall time and the least CPU time count: the machine
-//! may be loaded), once on moto (whose own listing dominates). Prints Markdown, writes
+//! may be loaded), twice on moto (whose own listing dominates; the first run warms the cache,
+//! the second's requests count). Prints Markdown, writes
 //! target/bench/scale.md and scale.json, and reports every target of every command and shape
 //! (≤ 1.5× the figure at 100 on local disk, ≤ 1.5× the requests at 100 on S3 with a warm
 //! cache), met or missed by how much. The repository is made by `init` (the catalogue decides
