@@ -41,7 +41,7 @@
 use anyhow::{bail, Context, Result};
 use dumpvault::backend::Backend;
 use dumpvault::crypto::kdf::KdfParams;
-use dumpvault::repository::{catalogue, InitOptions, Repository};
+use dumpvault::repository::{catalogue, FileKind, InitOptions, Repository};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -312,8 +312,9 @@ impl Bench<'_> {
             let t = Instant::now();
             let written = grower.grow_to(level)?;
             let c = catalogue::compact(&repo, &written)?;
+            let merged = merge_index(&repo)?;
             let msg = format!(
-                "{}, {name}: grew to {level} snapshots of {} databases in {:.1} s ({} manifests written, catalogue compacted, {} files removed)",
+                "{}, {name}: grew to {level} snapshots of {} databases in {:.1} s ({} manifests written, catalogue compacted, {} files removed, {merged} index files merged into one)",
                 self.shape.name(),
                 self.shape.databases(level),
                 t.elapsed().as_secs_f64(),
@@ -359,4 +360,31 @@ mod tests {
         assert!(parse(&args("--shape wide")).is_err());
         assert!(parse(&args("--shape")).is_err());
     }
+}
+
+/// Merges the index files of `repo` into ONE superseding them all, then deletes them, as
+/// prune's step 7 and 8 leave a repository (the real snapshots of a fleet write one index
+/// file each, which a daily prune merges). Returns how many files were merged.
+fn merge_index(repo: &Repository) -> Result<usize> {
+    use dumpvault::format::index::IndexFile;
+    let files = repo.list(FileKind::Index)?;
+    if files.len() < 2 {
+        return Ok(0);
+    }
+    let mut merged = IndexFile {
+        packs: Vec::new(),
+        supersedes: Vec::new(),
+        obsolete: Vec::new(),
+    };
+    for (id, _) in &files {
+        let f = repo.load_index_file(id)?;
+        merged.packs.extend(f.packs);
+        merged.obsolete.extend(f.obsolete);
+        merged.supersedes.push(id.0);
+    }
+    repo.save_index_file(&merged)?;
+    for (id, _) in &files {
+        repo.backend().delete(&FileKind::Index.path(id))?;
+    }
+    Ok(files.len())
 }
