@@ -427,12 +427,13 @@ mod tests {
             base: (n > 1).then_some([n - 1; 32]),
         };
         let mut index = Index::default();
-        index.add_pack(&IndexPack {
-            id: [200; 32],
-            size: 10_000,
-            blobs: (1..=deltas + 1).map(blob).collect(),
-        })
-        .unwrap();
+        index
+            .add_pack(&IndexPack {
+                id: [200; 32],
+                size: 10_000,
+                blobs: (1..=deltas + 1).map(blob).collect(),
+            })
+            .unwrap();
         index
     }
 
