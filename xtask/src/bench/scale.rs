@@ -336,32 +336,6 @@ impl Bench<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn shape_defaults_to_both_fleet_first_and_takes_one() {
-        let o = parse(&args("--scale --max 1000 --no-s3")).unwrap();
-        assert_eq!(o.shapes, vec![Shape::Fleet, Shape::Deep]);
-        assert_eq!((o.max, o.s3), (1000, false));
-        let o = parse(&args("--scale --shape deep")).unwrap();
-        assert_eq!(o.shapes, vec![Shape::Deep]);
-        let o = parse(&args("--shape fleet --max 100")).unwrap();
-        assert_eq!(o.shapes, vec![Shape::Fleet]);
-        assert_eq!(
-            parse(&args("--shape both")).unwrap().shapes,
-            Shape::ALL.to_vec()
-        );
-        assert!(parse(&args("--shape wide")).is_err());
-        assert!(parse(&args("--shape")).is_err());
-    }
-}
-
 /// Merges the index files of `repo` into ONE superseding them all, then deletes them, as
 /// prune's step 7 and 8 leave a repository (the real snapshots of a fleet write one index
 /// file each, which a daily prune merges). Returns how many files were merged.
@@ -387,4 +361,30 @@ fn merge_index(repo: &Repository) -> Result<usize> {
         repo.backend().delete(&FileKind::Index.path(id))?;
     }
     Ok(files.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn shape_defaults_to_both_fleet_first_and_takes_one() {
+        let o = parse(&args("--scale --max 1000 --no-s3")).unwrap();
+        assert_eq!(o.shapes, vec![Shape::Fleet, Shape::Deep]);
+        assert_eq!((o.max, o.s3), (1000, false));
+        let o = parse(&args("--scale --shape deep")).unwrap();
+        assert_eq!(o.shapes, vec![Shape::Deep]);
+        let o = parse(&args("--shape fleet --max 100")).unwrap();
+        assert_eq!(o.shapes, vec![Shape::Fleet]);
+        assert_eq!(
+            parse(&args("--shape both")).unwrap().shapes,
+            Shape::ALL.to_vec()
+        );
+        assert!(parse(&args("--shape wide")).is_err());
+        assert!(parse(&args("--shape")).is_err());
+    }
 }
