@@ -288,3 +288,20 @@ fn agrees(t: &Table, want: &HashMap<u128, (Slot, Option<[u8; 32]>)>, pool: &[[u8
         }
     }
 }
+
+/// Reserved, the sorted arrays are filled in place through every merge (grown step by step,
+/// the blocks they left stayed resident: a load's peak RSS was 12 to 14 MiB higher at 10⁶
+/// blobs), and compacting gives back what the estimate had too many.
+#[test]
+fn reserved_arrays_fill_in_place_and_compact_gives_back_the_rest() {
+    let mut t = Table::with_min_recent(16);
+    t.reserve(1500);
+    for n in 0..1000u32 {
+        let id = *blake3::hash(&n.to_le_bytes()).as_bytes();
+        let slot = Slot::new(0, &blob(BlobKind::Data, id, n, None));
+        t.put(None, key(&Id(id)), slot, None).unwrap();
+        assert_eq!(t.capacity(), 1500, "after {n} keys");
+    }
+    t.compact();
+    assert_eq!((t.len(), t.capacity()), (1000, 1000));
+}

@@ -134,6 +134,12 @@ impl IndexMemory {
 /// (a concurrent prune replaced it).
 const LOAD_ATTEMPTS: usize = 5;
 
+/// An index file holds at least this many bytes per blob entry (its 32-byte id, keyed BLAKE3
+/// output that does not compress), so its size bounds its entries: [`Index::load`] reserves
+/// the blob table from the listed sizes (about 1.5 times the blobs of a typical file, which
+/// costs address space, not memory; see [`Table::reserve`]).
+const MIN_ENTRY_BYTES: u64 = 32;
+
 impl Index {
     /// Loads every index file not superseded by another, and compacts the result.
     ///
@@ -169,6 +175,13 @@ impl Index {
     fn build(files: &[(Id, IndexFile)]) -> Result<Self, IndexFull> {
         let superseded = superseded(files);
         let mut index = Index::default();
+        let counted = files.iter().filter(|(id, _)| !superseded.contains(id));
+        index.blobs.reserve(
+            counted
+                .flat_map(|(_, f)| &f.packs)
+                .map(|p| p.blobs.len())
+                .sum(),
+        );
         for (id, f) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
             index.add_file(*id, f)?;
         }
@@ -185,7 +198,12 @@ impl Index {
             attempt += 1;
             let mut index = Index::default();
             let mut superseded: HashSet<Id> = HashSet::new();
-            for (id, _) in repo.list(FileKind::Index)? {
+            let listed = repo.list(FileKind::Index)?;
+            let bytes: u64 = listed.iter().map(|(_, size)| size).sum();
+            index
+                .blobs
+                .reserve(usize::try_from(bytes / MIN_ENTRY_BYTES).unwrap_or(usize::MAX));
+            for (id, _) in listed {
                 let f = match repo.load_index_file(&id) {
                     Ok(f) => f,
                     Err(Error::Backend(e))
