@@ -137,7 +137,7 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// The repository is larger than the in-memory index holds (about 2³¹ blobs; see
-    /// [`crate::index::IndexFull`]): the command stopped. Exit code 1 ([`EXIT_FAILURE`]):
+    /// the index's `IndexFull`): the command stopped. Exit code 1 ([`EXIT_FAILURE`]):
     /// the repository is not damaged, and no flag fixes it.
     #[error(
         "repository {location} is too large for dumpvault's in-memory index ({limit}); \
@@ -147,8 +147,9 @@ pub enum Error {
     IndexTooLarge {
         /// Repository location.
         location: String,
-        /// Which limit its index files pass.
-        limit: crate::index::IndexFull,
+        /// Which limit its index files pass, worded for the user ("its index files list more
+        /// than N blobs").
+        limit: String,
     },
 }
 

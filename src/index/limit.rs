@@ -83,7 +83,7 @@ impl IndexFull {
     pub fn in_repository(self, repo: &Repository) -> Error {
         Error::IndexTooLarge {
             location: repo.backend().location().to_string(),
-            limit: self,
+            limit: self.to_string(),
         }
     }
 }
@@ -137,8 +137,9 @@ mod tests {
             [Index::load(&repo), Index::from_files(&repo, &files)].map(|r| r.err().unwrap())
         }) {
             assert!(
-                matches!(&err, Error::IndexTooLarge { location, limit: IndexFull::Blobs(5) }
-                    if location == "memory://index-limit"),
+                matches!(&err, Error::IndexTooLarge { location, limit }
+                    if location == "memory://index-limit"
+                        && *limit == IndexFull::Blobs(5).to_string()),
                 "{err:?}"
             );
             assert_eq!(exit_code_of(&err), EXIT_FAILURE);
