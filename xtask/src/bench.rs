@@ -318,7 +318,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// The 1, 5 and 15 minute load averages.
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()

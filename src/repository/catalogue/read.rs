@@ -35,17 +35,23 @@ pub(super) fn read_kind(
         Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    decode(kind, id, &plain).map(Some)
+}
+
+/// Decodes the opened plaintext `plain` of catalogue file (or part) `id`.
+///
+/// Errors: [`Error::UnsupportedVersion`] for a newer version; [`Error::Corrupt`] when it does
+/// not decode.
+pub(super) fn decode(kind: FileKind, id: &Id, plain: &[u8]) -> Result<CatalogueFile> {
     let object = format!("{} {id}", kind.noun());
-    decode_catalogue_file(&plain)
-        .map(Some)
-        .map_err(|e| match e {
-            crate::format::FormatError::Version(v) => Error::UnsupportedVersion {
-                object,
-                found: v,
-                supported: u32::from(CATALOGUE_VERSION),
-            },
-            e => crate::repository::versioned_error(object, e),
-        })
+    decode_catalogue_file(plain).map_err(|e| match e {
+        crate::format::FormatError::Version(v) => Error::UnsupportedVersion {
+            object,
+            found: v,
+            supported: u32::from(CATALOGUE_VERSION),
+        },
+        e => crate::repository::versioned_error(object, e),
+    })
 }
 
 /// Reads the parts `ids` this process has not read yet into the memo (a damaged one is

@@ -177,12 +177,7 @@ pub(super) fn markdown(
         if shapes.len() > 1 { "both" } else { shapes[0] },
         opts.seed,
         took.as_secs_f64(),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::bench::loadavg()
     );
     md
 }
