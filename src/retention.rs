@@ -451,21 +451,6 @@ pub struct GroupKey {
     pub tags: Option<Vec<String>>,
 }
 
-impl GroupKey {
-    fn of(s: &SnapshotMeta, by: GroupBy) -> GroupKey {
-        GroupKey {
-            host: by.host.then(|| s.host.clone()),
-            database: by.database.then(|| s.database.clone()),
-            tags: by.tags.then(|| {
-                let mut t = s.tags.clone();
-                t.sort();
-                t.dedup();
-                t
-            }),
-        }
-    }
-}
-
 impl fmt::Display for GroupKey {
     /// E.g. `host db1, database shop, tags [a, b]`, or `all snapshots` without grouping.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -490,11 +475,39 @@ impl fmt::Display for GroupKey {
 /// Splits snapshots into retention groups. Returns each group's key with the indices (into
 /// `snapshots`, ascending) of its members; groups are ordered by key. Empty input gives no groups.
 pub fn group(snapshots: &[SnapshotMeta], by: GroupBy) -> Vec<(GroupKey, Vec<usize>)> {
-    let mut map: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
-    for (i, s) in snapshots.iter().enumerate() {
-        map.entry(GroupKey::of(s, by)).or_default().push(i);
+    // Keys borrowed from the snapshots (ordered as the owned keys are: the same fields in
+    // the same order, `str` ordered as `String`), so only each group's key is copied.
+    type Borrowed<'a> = (
+        Option<&'a str>,
+        Option<Option<&'a str>>,
+        Option<Vec<&'a str>>,
+    );
+    fn key(s: &SnapshotMeta, by: GroupBy) -> Borrowed<'_> {
+        (
+            by.host.then_some(s.host.as_str()),
+            by.database.then_some(s.database.as_deref()),
+            by.tags.then(|| {
+                let mut t: Vec<&str> = s.tags.iter().map(String::as_str).collect();
+                t.sort_unstable();
+                t.dedup();
+                t
+            }),
+        )
     }
-    map.into_iter().collect()
+    let mut map: BTreeMap<Borrowed<'_>, Vec<usize>> = BTreeMap::new();
+    for (i, s) in snapshots.iter().enumerate() {
+        map.entry(key(s, by)).or_default().push(i);
+    }
+    (map.into_iter())
+        .map(|((host, database, tags), members)| {
+            let key = GroupKey {
+                host: host.map(str::to_string),
+                database: database.map(|d| d.map(str::to_string)),
+                tags: tags.map(|t| t.into_iter().map(str::to_string).collect()),
+            };
+            (key, members)
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -637,8 +650,10 @@ fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone
             if policy.keep_last.is_some_and(|n| pos <= n) {
                 reasons.push(Reason::Last(pos));
             }
-            let dt = tz.to_datetime(snap.time);
-            let offset = tz.to_offset(snap.time).seconds();
+            // One time zone lookup: the offset in force, then the civil time in it.
+            let offset = tz.to_offset(snap.time);
+            let dt = offset.to_datetime(snap.time);
+            let offset = offset.seconds();
             for (unit, remaining, after, make, seen) in &mut rules {
                 if *remaining == Some(0) || after.is_some_and(|c| snap.time <= c) {
                     continue;

@@ -134,6 +134,14 @@ impl Local {
         }
     }
 
+    /// Reads the whole file at `path` (relative to the root). OpenDAL's fs reader does not know a
+    /// file's length and zero-fills a 2 MiB buffer per read step, about 4 MiB for every small
+    /// file: at 50 000 snapshots that was over a quarter of a `snapshots` listing's CPU (500
+    /// catalogue parts). Errors: I/O errors, `NotFound` for a missing file.
+    pub(super) fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.root.join(path.trim_start_matches('/')))
+    }
+
     /// Writes `bytes` to `path` (relative to the root) atomically and durably, mode
     /// [`FILE_MODE`]. Errors: I/O errors (full disk, permissions), or `Interrupted` when the
     /// process is stopping on a signal; the temporary file is removed in every case.

@@ -232,9 +232,14 @@ impl Backend {
             return Ok(b);
         }
         let mut req = stats::request(stats::Kind::Read, path, 0);
-        let b = runtime().block_on(self.op.read(path)).map(|b| b.to_vec());
+        let b = match &self.local {
+            Some(l) => l.read(path).map_err(|e| self.io_err("reading", path, e)),
+            None => (runtime().block_on(self.op.read(path)))
+                .map(|b| b.to_vec())
+                .map_err(|e| self.err("reading", path, e)),
+        };
         req.bytes(b.as_ref().map_or(0, |b| b.len() as u64));
-        let b = b.map_err(|e| self.err("reading", path, e))?;
+        let b = b?;
         limits::downloaded(b.len() as u64);
         if let Some(c) = &self.cache {
             c.put(path, &b);

@@ -56,6 +56,26 @@ impl Columns {
         self.ends.push(self.text.len());
     }
 
+    /// Appends the next cell, `text` as it is.
+    pub fn cell_str(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.multiline |= text.contains('\n');
+        self.ends.push(self.text.len());
+    }
+
+    /// Appends the next cell as `fill` writes it into the table's text, when `fill` returns
+    /// `true`; when it returns `false` (after writing nothing), adds no cell.
+    pub fn cell_with(&mut self, fill: impl FnOnce(&mut String) -> bool) -> bool {
+        let start = self.text.len();
+        if !fill(&mut self.text) {
+            self.text.truncate(start);
+            return false;
+        }
+        self.multiline |= self.text[start..].contains('\n');
+        self.ends.push(self.text.len());
+        true
+    }
+
     /// Rows added so far (complete ones).
     pub fn rows(&self) -> usize {
         self.ends.len() / self.header.len().max(1)

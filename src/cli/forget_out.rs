@@ -39,7 +39,7 @@ pub fn write_text(
                 if v.keep { "keep" } else { "remove" },
                 v.short_id,
                 v.time.split('[').next().unwrap_or(""),
-                v.reasons.join(", ")
+                Joined(&v.reasons)
             )?;
         }
     }
@@ -59,6 +59,21 @@ pub fn write_text(
             out,
             "kept {keep}, removed {remove} snapshot(s); `dumpvault prune` frees their space"
         )
+    }
+}
+
+/// Strings joined by `, `, written without building the joined string.
+struct Joined<'a>(&'a [String]);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
     }
 }
 
@@ -247,6 +262,36 @@ mod tests {
             "removed": removed.iter().map(|id| id.to_hex()).collect::<Vec<_>>(),
             "prune": prune});
         format!("{}\n", serde_json::to_string_pretty(&v).unwrap())
+    }
+
+    #[test]
+    fn the_text_plan_is_the_one_written_before() {
+        // The reference: the reasons joined into a string first, as before.
+        fn old(plan: &ForgetPlan) -> String {
+            let mut out = String::new();
+            for g in &plan.groups {
+                let keep = g.snapshots.iter().filter(|v| v.keep).count();
+                let remove = g.snapshots.len() - keep;
+                out += &format!("{}: keep {keep}, remove {remove}\n", g.group);
+                for v in &g.snapshots {
+                    out += &format!(
+                        "  {:<6}  {}  {:<25}  {}\n",
+                        if v.keep { "keep" } else { "remove" },
+                        v.short_id,
+                        v.time.split('[').next().unwrap_or(""),
+                        v.reasons.join(", ")
+                    );
+                }
+            }
+            out
+        }
+        let mut p = plan();
+        p.groups[0].snapshots[0].reasons.push("tag keep".into());
+        let mut out = Vec::new();
+        write_text(&mut out, &p, true, false).unwrap();
+        let want =
+            old(&p) + "dry run: would keep 2 and remove 1 snapshot(s); nothing was removed\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! instead of going missing from the output.
 
 use super::columns::Columns;
-use dumpvault::commands::snapshots::SnapshotEntry;
+use dumpvault::commands::snapshots::{push_civil, SnapshotEntry};
 use dumpvault::format::snapshot::StreamRef;
 use dumpvault::format::verification::Verification;
 use dumpvault::source::SourceInfo;
@@ -91,11 +91,17 @@ pub fn write_table(
     for e in list {
         let m = &e.manifest;
         let size: u64 = m.streams.iter().map(|s| s.size).sum();
-        t.cell(e.id.short());
-        t.cell(e.time().to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"));
-        t.cell(&m.host);
-        t.cell(&m.source.kind);
-        t.cell(m.database().as_deref().unwrap_or("-"));
+        t.cell_with(|s| push_hex(s, &e.id.0[..4]));
+        let time = e.time();
+        if !t.cell_with(|s| push_civil(s, tz.to_datetime(time), ' ')) {
+            t.cell(time.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"));
+        }
+        t.cell_str(&m.host);
+        t.cell_str(&m.source.kind);
+        match &m.source.database {
+            Some(db) => t.cell_str(db),
+            None => t.cell_str(m.database().as_deref().unwrap_or("-")),
+        }
         t.cell(human_bytes(size));
         // Most repositories have no verification records: no id spelled out to look one up.
         let v = if verified.is_empty() {
@@ -104,32 +110,35 @@ pub fn write_table(
             verified.get(&e.id.to_hex())
         };
         match v {
-            None => t.cell("-"),
+            None => t.cell_str("-"),
             Some(v) => t.cell(format_args!(
                 "{} {}",
                 if v.ok { "ok" } else { "FAILED" },
                 v.time.get(..10).unwrap_or(&v.time)
             )),
         }
-        t.cell(Joined(&m.tags));
+        t.cell_with(|s| {
+            for (i, tag) in m.tags.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(tag);
+            }
+            true
+        });
     }
     t.write_to(out)?;
     writeln!(out, "{} snapshot(s)", list.len())
 }
 
-/// Strings joined by commas, written without building the joined string.
-struct Joined<'a>(&'a [String]);
-
-impl std::fmt::Display for Joined<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(s)?;
-        }
-        Ok(())
+/// Appends `bytes` in lower-case hex (as `hex::encode`).
+fn push_hex(out: &mut String, bytes: &[u8]) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
+    true
 }
 
 /// The JSON array of snapshots, serialized element by element.
@@ -159,21 +168,35 @@ impl Serialize for Entry<'_> {
         let id = e.id.to_hex();
         // A `Value` of the (rare, small) verification, as before: its keys sorted.
         let verified = serde_json::to_value(self.verified.get(&id)).map_err(S::Error::custom)?;
+        let time = e.time();
         let mut map = s.serialize_map(Some(13))?;
         map.serialize_entry("added", &m.summary.bytes_added)?;
-        map.serialize_entry("database", &m.database())?;
+        match &m.source.database {
+            Some(db) => map.serialize_entry("database", db)?,
+            None => map.serialize_entry("database", &m.database())?,
+        }
         map.serialize_entry("engine", &m.source.kind)?;
         map.serialize_entry("host", &m.host)?;
         map.serialize_entry("id", &id)?;
-        map.serialize_entry("local_time", &e.local_time())?;
-        map.serialize_entry("short_id", &e.id.short())?;
+        map.serialize_entry("local_time", &e.local_time_at(time))?;
+        // `Id::short`: the first 8 hex digits.
+        map.serialize_entry("short_id", &id[..8])?;
         map.serialize_entry("size", &m.streams.iter().map(|s| s.size).sum::<u64>())?;
         map.serialize_entry("source", &Source(&m.source))?;
         map.serialize_entry("streams", &Streams(&m.streams))?;
         map.serialize_entry("tags", &m.tags)?;
-        map.serialize_entry("time", &e.time().to_string())?;
+        map.serialize_entry("time", &Shown(time))?;
         map.serialize_entry("verified", &verified)?;
         map.end()
+    }
+}
+
+/// A value serialized as the string its `Display` writes, without building the string.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 

@@ -226,6 +226,8 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         eprintln!("warning: skipped {e}; run `dumpvault check`");
     }
     let index: Index = loaded.index;
+    // The decoded index files are not needed any more (11 MB for a 4 GiB dump's repository).
+    drop(loaded.files);
     let plan = if a.table.is_empty() {
         None
     } else {

@@ -99,6 +99,27 @@ fn verdict(e: &SnapshotEntry, keep: bool, reasons: Vec<String>) -> Verdict {
     }
 }
 
+/// As [`verdict`], taking the id, host and tags of `meta` (the [`SnapshotMeta`] of `e`,
+/// left empty).
+fn verdict_of(
+    e: &SnapshotEntry,
+    meta: &mut SnapshotMeta,
+    keep: bool,
+    reasons: Vec<String>,
+) -> Verdict {
+    let id = std::mem::take(&mut meta.id);
+    Verdict {
+        short_id: id[..8].to_string(),
+        id,
+        time: e.manifest.time.clone(),
+        host: std::mem::take(&mut meta.host),
+        database: e.manifest.database(),
+        tags: std::mem::take(&mut meta.tags),
+        keep,
+        reasons,
+    }
+}
+
 /// Applies the policy of `opts` to `snapshots` (all of the repository's; the filter selects).
 /// Snapshots tagged `keep` are kept whatever the policy ([`retention::KEEP_TAG`]).
 ///
@@ -120,7 +141,7 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
     let selected: Vec<&SnapshotEntry> = (snapshots.iter())
         .filter(|e| opts.filter.matches(&e.manifest))
         .collect();
-    let metas: Vec<SnapshotMeta> = (selected.iter())
+    let mut metas: Vec<SnapshotMeta> = (selected.iter())
         .map(|e| SnapshotMeta {
             id: e.id.to_hex(),
             time: e.time(),
@@ -156,8 +177,9 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
                 })
                 .collect()
         };
+        // Each snapshot is in one group: its meta's strings move to its verdict.
         let snapshots: Vec<Verdict> = (decisions.into_iter())
-            .map(|(i, keep, reasons)| verdict(selected[i], keep, reasons))
+            .map(|(i, keep, reasons)| verdict_of(selected[i], &mut metas[i], keep, reasons))
             .collect();
         out.keep += snapshots.iter().filter(|v| v.keep).count();
         out.remove += snapshots.iter().filter(|v| !v.keep).count();
@@ -278,6 +300,28 @@ mod tests {
         let p = plan(&snaps, &o).unwrap();
         assert_eq!((p.keep, p.remove), (1, 2));
         assert!(p.removed().iter().all(|id| id.0[0] < 10), "crm untouched");
+    }
+
+    #[test]
+    fn verdicts_carry_each_snapshot_as_it_is() {
+        let mut snaps = Vec::new();
+        for (i, d) in (1..=4).enumerate() {
+            let mut e = entry(i as u8, &day(d, 10), "db1", "shop");
+            e.manifest.tags = vec![format!("t{i}"), "fleet".into()];
+            snaps.push(e);
+            snaps.push(entry(10 + i as u8, &day(d, 11), "db2", "crm"));
+        }
+        let daily = Policy {
+            keep_daily: Some(2),
+            ..Default::default()
+        };
+        let p = plan(&snaps, &opts(daily)).unwrap();
+        assert_eq!((p.groups.len(), p.keep, p.remove), (2, 4, 4));
+        for v in p.groups.iter().flat_map(|g| &g.snapshots) {
+            let e = snaps.iter().find(|e| e.id.to_hex() == v.id).unwrap();
+            let want = verdict(e, v.keep, v.reasons.clone());
+            assert_eq!(format!("{v:?}"), format!("{want:?}"));
+        }
     }
 
     #[test]

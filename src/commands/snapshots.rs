@@ -10,6 +10,7 @@ pub use crate::format::snapshot::parse_time;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
+use std::fmt::Write as _;
 
 /// Which snapshots to consider. Empty lists match everything.
 #[derive(Debug, Clone, Default)]
@@ -92,25 +93,69 @@ impl SnapshotEntry {
         })
     }
 
-    /// The snapshot time.
+    /// The snapshot time ([`instant`] of the manifest's; the Unix epoch when it has none).
     pub fn time(&self) -> jiff::Timestamp {
-        parse_time(&self.manifest.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        instant(&self.manifest.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
     /// The snapshot time in the UTC offset it was taken at (the manifest's), to the second, as
     /// RFC 3339: `2026-12-06T14:00:00+01:00` (`+00:00` when the manifest gives none).
     pub fn local_time(&self) -> String {
+        self.local_time_at(self.time())
+    }
+
+    /// [`SnapshotEntry::local_time`] where `time` is [`SnapshotEntry::time`], computed
+    /// already (a listing that shows both parses the time once).
+    pub fn local_time_at(&self, time: jiff::Timestamp) -> String {
         use jiff::fmt::temporal::{Pieces, PiecesOffset};
         let offset = match Pieces::parse(self.manifest.time.as_str()).map(|p| p.offset()) {
             Ok(Some(PiecesOffset::Numeric(n))) => n.offset(),
             _ => jiff::tz::Offset::UTC,
         };
+        let mut out = String::with_capacity(25);
+        let dt = offset.to_datetime(time);
+        let secs = offset.seconds();
+        if secs % 60 == 0 && push_civil(&mut out, dt, 'T') {
+            let (sign, abs) = (if secs < 0 { '-' } else { '+' }, secs.unsigned_abs());
+            let (h, m) = (abs / 3600, abs % 3600 / 60);
+            let _ = write!(out, "{sign}{h:02}:{m:02}");
+            return out;
+        }
         let tz = jiff::tz::TimeZone::fixed(offset);
-        self.time()
-            .to_zoned(tz)
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string()
+        (time.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z")).to_string()
     }
+}
+
+/// As [`parse_time`] (the same instant for every input, or `None` for the same inputs),
+/// faster for a time with a UTC offset (every manifest's): such a string is read as a
+/// timestamp, its offset deciding, without looking up the time zone of its annotation
+/// (`[Europe/Berlin]`), which [`parse_time`] does first. Where [`parse_time`] reads the
+/// string as a zoned time, that offset is either the one the zone has then (the same instant)
+/// or it fails there and falls back to the timestamp too.
+pub fn instant(s: &str) -> Option<jiff::Timestamp> {
+    s.parse::<jiff::Timestamp>().ok().or_else(|| parse_time(s))
+}
+
+/// Appends `dt` as `strftime("%Y-%m-%d{sep}%H:%M:%S")` does (`2026-12-06 14:00:00`, or with
+/// `T`), without interpreting a format; returns `false` and appends nothing for a year
+/// outside 0–9999 (then use `strftime`).
+pub fn push_civil(out: &mut String, dt: jiff::civil::DateTime, sep: char) -> bool {
+    if !(0..=9999).contains(&dt.year()) {
+        return false;
+    }
+    let y = dt.year() as u16;
+    let digits = |n: u16| (b'0' + (n % 10) as u8) as char;
+    out.extend([digits(y / 1000), digits(y / 100), digits(y / 10), digits(y)]);
+    let two = |out: &mut String, c: char, n: i8| {
+        let n = n as u16;
+        out.extend([c, digits(n / 10), digits(n)]);
+    };
+    two(out, '-', dt.month());
+    two(out, '-', dt.day());
+    two(out, sep, dt.hour());
+    two(out, ':', dt.minute());
+    two(out, ':', dt.second());
+    true
 }
 
 /// Every readable snapshot of a repository, and the ones that are damaged.
@@ -219,7 +264,7 @@ pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEn
         let newest = (view.entries.iter())
             .filter(|e| filter.matches_entry(e))
             .max_by_key(|e| {
-                let t = parse_time(&e.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                let t = instant(&e.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
                 (t, Id(e.id))
             })
             .ok_or_else(|| {
@@ -284,6 +329,72 @@ mod tests {
             }],
             summary: Default::default(),
             original: None,
+        }
+    }
+
+    /// Times of every shape a manifest may hold, and some it should not.
+    const TIMES: [&str; 16] = [
+        "2026-12-06T08:06:22+01:00[Europe/Berlin]",
+        "2026-12-06T08:06:22.123456789+01:00[Europe/Berlin]",
+        "2026-12-06T08:06:22+05:00[Europe/Berlin]",
+        "2026-10-25T02:30:00+01:00[Europe/Berlin]",
+        "2026-10-25T02:30:00+02:00[Europe/Berlin]",
+        "2026-12-06T09:00:00Z",
+        "2026-12-06T09:00:00Z[America/New_York]",
+        "2019-01-01T00:00:00+00:00[UTC]",
+        "2026-12-06T08:06:22-03:30",
+        "2026-12-06T08:06:22+01:00[+01:00]",
+        "2026-12-06T10:00:00[Europe/Paris]",
+        "0005-03-04T05:06:07+05:30",
+        "-000044-03-15T12:00:00+00:00",
+        "2026-12-06T08:06:22+01:00[Nowhere/Atlantis]",
+        "not a time",
+        "",
+    ];
+
+    #[test]
+    fn instant_reads_every_time_as_parse_time_does() {
+        for t in TIMES {
+            assert_eq!(instant(t), parse_time(t), "{t:?}");
+        }
+        assert!(instant(TIMES[10]).is_some(), "a zoned time without offset");
+    }
+
+    #[test]
+    fn civil_times_and_local_times_are_written_as_strftime_writes_them() {
+        let tz = jiff::tz::TimeZone::get("America/St_Johns").unwrap();
+        for t in TIMES.iter().filter_map(|t| parse_time(t)) {
+            for z in [jiff::tz::TimeZone::UTC, tz.clone()] {
+                let zoned = t.to_zoned(z.clone());
+                for sep in [' ', 'T'] {
+                    let mut s = String::from("x");
+                    let want = zoned
+                        .strftime(&format!("%Y-%m-%d{sep}%H:%M:%S"))
+                        .to_string();
+                    match push_civil(&mut s, z.to_datetime(t), sep) {
+                        true => assert_eq!(s, format!("x{want}")),
+                        false => assert!(s == "x" && t.to_zoned(z.clone()).year() < 0, "{t}"),
+                    }
+                }
+            }
+        }
+        for t in TIMES {
+            let mut m = manifest("h", &[], SourceInfo::default(), "s");
+            m.time = t.into();
+            let e = SnapshotEntry {
+                id: Id([1; 32]),
+                manifest: m,
+            };
+            // The old computation: the offset of the string, the time shown in it.
+            use jiff::fmt::temporal::{Pieces, PiecesOffset};
+            let offset = match Pieces::parse(t).map(|p| p.offset()) {
+                Ok(Some(PiecesOffset::Numeric(n))) => n.offset(),
+                _ => jiff::tz::Offset::UTC,
+            };
+            let z = parse_time(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let z = z.to_zoned(jiff::tz::TimeZone::fixed(offset));
+            let want = z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+            assert_eq!(e.local_time(), want, "{t:?}");
         }
     }
 

@@ -332,7 +332,9 @@ fn serde_uses_strings_for_times_and_durations() {
     assert!(json.contains(r#""time":"2024-01-01T00:00:00Z""#), "{json}");
     let back: SnapshotMeta = serde_json::from_str(&json).unwrap();
     assert_eq!((back.time, &back.tags), (s.time, &s.tags));
-    let key = GroupKey::of(&s, GroupBy::default());
+    let key = group(std::slice::from_ref(&s), GroupBy::default())
+        .remove(0)
+        .0;
     let json = serde_json::to_string(&key).unwrap();
     assert_eq!(json, r#"{"host":"h","database":null}"#);
     let json = serde_json::to_string(&apply(&policy, &[s], &TimeZone::UTC)).unwrap();
@@ -393,4 +395,55 @@ fn hour_labels_name_the_offset_in_force() {
         &ny(),
     );
     assert_eq!(w[0].reasons[0].to_string(), "weekly 2024-W44 within 1w");
+}
+
+#[test]
+fn groups_are_those_of_owned_keys_in_their_order() {
+    // The reference: a map of owned keys, as `group` was written before it borrowed them.
+    fn owned(snaps: &[SnapshotMeta], by: GroupBy) -> Vec<(GroupKey, Vec<usize>)> {
+        let mut map: BTreeMap<GroupKey, Vec<usize>> = BTreeMap::new();
+        for (i, s) in snaps.iter().enumerate() {
+            let tags = by.tags.then(|| {
+                let mut t = s.tags.clone();
+                t.sort();
+                t.dedup();
+                t
+            });
+            let key = GroupKey {
+                host: by.host.then(|| s.host.clone()),
+                database: by.database.then(|| s.database.clone()),
+                tags,
+            };
+            map.entry(key).or_default().push(i);
+        }
+        map.into_iter().collect()
+    }
+    let t = ts("2024-01-10T12:00Z");
+    let mut snaps = Vec::new();
+    for (i, host) in ["b", "a", "", "ab", "a"].iter().enumerate() {
+        for db in [None, Some("shop"), Some(""), Some("crm")] {
+            for tags in [
+                &[][..],
+                &["x", "a"][..],
+                &["a", "x", "a"][..],
+                &["a"][..],
+                &["", "b"][..],
+            ] {
+                let when = t + hours(i as i64);
+                snaps.push(snap(when, host, db, tags));
+            }
+        }
+    }
+    for by in [
+        "",
+        "host",
+        "database",
+        "tags",
+        "host,database",
+        "host,tags",
+        "host,database,tags",
+    ] {
+        let by = GroupBy::parse(by).unwrap();
+        assert_eq!(group(&snaps, by), owned(&snaps, by), "{by:?}");
+    }
 }

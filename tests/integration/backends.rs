@@ -370,3 +370,25 @@ fn lock_of_a_dead_process_on_another_host_expires_on_s3() {
     assert_eq!(lock_files(), 0);
     repo.dv(&["prune", "--grace", "0s"]).assert().success();
 }
+
+/// A local directory reads whole files without OpenDAL (`src/backend/local.rs`, which saves a
+/// zero-filled 2 MiB buffer per read step): a missing file is still `NotFound`, a folder is no
+/// file, and what was written reads back whole, empty files too.
+#[test]
+fn a_local_directory_reads_as_every_backend_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Backend::open(dir.path().to_str().unwrap()).unwrap();
+    let e = b.read("data/00/missing").unwrap_err();
+    assert_eq!(e.class, ErrorClass::NotFound, "{e}");
+    let body = pattern(3_000_000, 5);
+    b.write("data/ab/object", body.clone()).unwrap();
+    assert!(b.read("data/ab/object").unwrap() == body);
+    assert!(
+        b.read("/data/ab/object").unwrap() == body,
+        "a leading slash"
+    );
+    b.write("data/ab/empty", Vec::new()).unwrap();
+    assert!(b.read("data/ab/empty").unwrap().is_empty());
+    let e = b.read("data/ab").unwrap_err();
+    assert_eq!(e.class, ErrorClass::Permanent, "a folder: {e}");
+}

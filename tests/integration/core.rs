@@ -142,6 +142,30 @@ fn failing_command_leaves_no_snapshot() {
     assert_eq!(t.restore_bytes(ok["id"].as_str().unwrap()), b"hello\n");
 }
 
+/// dumpvault runs with glibc's malloc limited to 2 arenas (peak memory flat with the dump's
+/// size; src/main.rs), and keeps a value the user set: its dump command inherits what the
+/// process had.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_process_runs_with_two_malloc_arenas_unless_the_user_set_them() {
+    let t = TestRepo::new();
+    for (set, want) in [(None, "2\n"), (Some("4"), "4\n")] {
+        let show = "printf '%s\\n' \"$MALLOC_ARENA_MAX\"";
+        let mut c = t.dv(&["snapshot", "--json", "--command", show]);
+        c.env_remove("MALLOC_ARENA_MAX");
+        if let Some(v) = set {
+            c.env("MALLOC_ARENA_MAX", v);
+        }
+        let out = c.assert().success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(
+            t.restore_bytes(v["id"].as_str().unwrap()),
+            want.as_bytes(),
+            "MALLOC_ARENA_MAX set by the user: {set:?}"
+        );
+    }
+}
+
 #[test]
 fn kill_9_during_snapshot_leaves_a_working_repository() {
     let t = TestRepo::new();

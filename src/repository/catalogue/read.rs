@@ -7,6 +7,7 @@ use crate::format::catalogue::{decode_catalogue_file, CatalogueFile, CATALOGUE_V
 use crate::id::Id;
 use crate::repository::{FileKind, Repository};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Reads catalogue file `id`: `Ok(None)` when it is gone (superseded and deleted by a prune
@@ -54,28 +55,86 @@ pub(super) fn decode(kind: FileKind, id: &Id, plain: &[u8]) -> Result<CatalogueF
     })
 }
 
+/// Parts below which [`read_parts`] reads on one thread.
+const PARALLEL_PARTS: usize = 8;
+/// Most threads [`read_parts`] reads and decodes parts on.
+const MAX_THREADS: usize = 4;
+
 /// Reads the parts `ids` this process has not read yet into the memo (a damaged one is
 /// warned about and recorded as such). Returns whether one was gone (deleted by a prune after
-/// the listing of the file that names it).
+/// the listing of the file that names it). Many parts (a whole fleet's) are read and decoded
+/// on up to [`MAX_THREADS`] threads, one per core: reading, authenticating and decoding them
+/// is most of what a listing of every snapshot costs.
 ///
-/// Errors: storage errors reading a part.
+/// Errors: storage errors reading a part (the first of `ids` that failed).
 pub(super) fn read_parts(repo: &Repository, memo: &Memo, ids: &[Id]) -> Result<bool> {
-    let mut gone = false;
-    for pid in ids {
-        if memo.state().parts.contains_key(pid) {
-            continue;
+    let todo: Vec<Id> = {
+        let st = memo.state();
+        let mut seen = HashSet::new();
+        (ids.iter().copied())
+            .filter(|p| !st.parts.contains_key(p) && seen.insert(*p))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores
+        .min(MAX_THREADS)
+        .min(todo.len() / PARALLEL_PARTS)
+        .max(1);
+    if threads == 1 {
+        let mut gone = false;
+        for pid in &todo {
+            gone |= take_part(memo, pid, read_part(repo, pid))?;
         }
-        match read_part(repo, pid) {
-            Ok(Some(f)) => memo.state().add_part(*pid, f),
-            Ok(None) => gone = true,
-            Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => {
-                warn_ignored(FileKind::CataloguePart, pid, &e);
-                memo.state().parts.insert(*pid, None);
-            }
-            Err(e) => return Err(e),
-        }
+        return Ok(gone);
     }
-    Ok(gone)
+    let next = AtomicUsize::new(0);
+    // The first failure (by position in `todo`), and whether a part was gone.
+    let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let gone = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(pid) = todo.get(i) else { break };
+                match take_part(memo, pid, read_part(repo, pid)) {
+                    Ok(g) => {
+                        if g {
+                            gone.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        let mut f = failed.lock().unwrap_or_else(|e| e.into_inner());
+                        if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                            *f = Some((i, e));
+                        }
+                        // Nothing more to read: the load fails.
+                        next.store(todo.len(), Ordering::Relaxed);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some((_, e)) => Err(e),
+        None => Ok(gone.into_inner()),
+    }
+}
+
+/// Records in the memo what reading part `pid` gave; returns whether it was gone.
+///
+/// Errors: `read`'s error, unless the part is damaged (then warned about and recorded).
+fn take_part(memo: &Memo, pid: &Id, read: Result<Option<CatalogueFile>>) -> Result<bool> {
+    match read {
+        Ok(Some(f)) => memo.state().add_part(*pid, f),
+        Ok(None) => return Ok(true),
+        Err(e @ (Error::Corrupt { .. } | Error::UnsupportedVersion { .. })) => {
+            warn_ignored(FileKind::CataloguePart, pid, &e);
+            memo.state().parts.insert(*pid, None);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(false)
 }
 
 /// Warns once per process and file that catalogue file (or part) `id` is ignored.
@@ -137,4 +196,54 @@ pub(super) fn superseded_by(st: &State, listed: &[Id]) -> HashSet<Id> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{manifest, pair, sorted};
+    use super::super::*;
+    use super::PARALLEL_PARTS;
+
+    fn ids(view: View) -> Vec<Id> {
+        sorted(view.entries.iter().map(|e| Id(e.id)).collect())
+    }
+
+    #[test]
+    fn many_parts_are_read_on_several_threads_as_on_one() {
+        let (a, _) = pair("memory://catalogue-parts-threads", 3);
+        let databases = 2 * PARALLEL_PARTS + 1;
+        let mut all = Vec::new();
+        for d in 0..databases {
+            for n in 0..PART_MIN_ENTRIES as u64 {
+                let mut m = manifest(n);
+                m.source.kind = "sqlite".into();
+                m.source.database = Some(format!("db{d}"));
+                m.streams[0].name = format!("db{d}.sql");
+                let id = a.save_manifest(&m).unwrap();
+                record(&a, &id, &m, None).unwrap();
+                all.push(id);
+            }
+        }
+        assert_eq!(compact(&a, &[]).unwrap().parts_written, databases as u64);
+        let all = sorted(all);
+        let fresh = || Repository::open(a.backend().clone(), b"pw").unwrap();
+        assert_eq!(ids(load(&fresh()).unwrap()), all);
+        // A damaged part is warned about and recorded as such, and its snapshots are listed
+        // from their manifests.
+        let parts = a.list(FileKind::CataloguePart).unwrap();
+        let victim = parts[databases / 2].0;
+        let path = FileKind::CataloguePart.path(&victim);
+        let mut bytes = a.backend().read(&path).unwrap();
+        bytes[45] ^= 1;
+        a.backend().write(&path, bytes).unwrap();
+        let r = fresh();
+        assert_eq!(ids(load(&r).unwrap()), all);
+        let st = r.catalogue_memo().state();
+        assert_eq!(st.parts.len(), databases);
+        assert!(matches!(st.parts.get(&victim), Some(None)));
+        assert_eq!(
+            st.parts.values().flatten().map(Vec::len).sum::<usize>(),
+            all.len() - PART_MIN_ENTRIES
+        );
+    }
 }

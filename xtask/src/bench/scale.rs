@@ -43,6 +43,7 @@ use dumpvault::backend::Backend;
 use dumpvault::crypto::kdf::KdfParams;
 use dumpvault::repository::{catalogue, FileKind, InitOptions, Repository};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 mod grow;
@@ -74,7 +75,8 @@ const USAGE: &str =
              histories grow) or both (default, fleet first)
   --no-s3    local disk only (no moto)
   --seed N   seed of the generated databases (default 1)
-  --keep     keep target/bench/scale-work
+  --keep     keep target/bench/scale-work, with a copy of each local repository as measured
+             at each level (repo-SHAPE-LEVEL)
   --bin P    measure this dumpvault binary instead of building target/release/dumpvault";
 
 #[derive(Debug)]
@@ -159,6 +161,7 @@ pub fn run(args: &[String]) -> Result<()> {
             work: &work,
             seed: opts.seed,
             levels: &levels,
+            keep: opts.keep,
         };
         let repo = work.join(format!("repo-{}", shape.name()));
         let runner = Runner {
@@ -283,6 +286,8 @@ struct Bench<'a> {
     work: &'a Path,
     seed: u64,
     levels: &'a [usize],
+    /// `--keep`: a copy of the local repository at each level, `<repo>-<level>`.
+    keep: bool,
 }
 
 impl Bench<'_> {
@@ -331,6 +336,11 @@ impl Bench<'_> {
                 db: &db,
             };
             rows.extend(runner.measure_level(&at, &mut grower.hour)?);
+            if self.keep && !loc.contains("://") {
+                // `--keep`: each level's repository as measured, to measure again by hand.
+                let copy = format!("{loc}-{level}");
+                crate::run(Command::new("cp").args(["-a", loc, &copy]))?;
+            }
         }
         Ok(rows)
     }
