@@ -91,17 +91,14 @@ pub fn write_table(
     for e in list {
         let m = &e.manifest;
         let size: u64 = m.streams.iter().map(|s| s.size).sum();
-        t.cell_with(|s| push_hex(s, &e.id.0[..4]));
+        t.cell_str(&e.id.short());
         let time = e.time();
         if !t.cell_with(|s| push_civil(s, tz.to_datetime(time), ' ')) {
             t.cell(time.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"));
         }
         t.cell_str(&m.host);
         t.cell_str(&m.source.kind);
-        match &m.source.database {
-            Some(db) => t.cell_str(db),
-            None => t.cell_str(m.database().as_deref().unwrap_or("-")),
-        }
+        t.cell_str(m.database().as_deref().unwrap_or("-"));
         t.cell(human_bytes(size));
         // Most repositories have no verification records: no id spelled out to look one up.
         let v = if verified.is_empty() {
@@ -129,16 +126,6 @@ pub fn write_table(
     }
     t.write_to(out)?;
     writeln!(out, "{} snapshot(s)", list.len())
-}
-
-/// Appends `bytes` in lower-case hex (as `hex::encode`).
-fn push_hex(out: &mut String, bytes: &[u8]) -> bool {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
-    }
-    true
 }
 
 /// The JSON array of snapshots, serialized element by element.
@@ -171,16 +158,12 @@ impl Serialize for Entry<'_> {
         let time = e.time();
         let mut map = s.serialize_map(Some(13))?;
         map.serialize_entry("added", &m.summary.bytes_added)?;
-        match &m.source.database {
-            Some(db) => map.serialize_entry("database", db)?,
-            None => map.serialize_entry("database", &m.database())?,
-        }
+        map.serialize_entry("database", &m.database())?;
         map.serialize_entry("engine", &m.source.kind)?;
         map.serialize_entry("host", &m.host)?;
         map.serialize_entry("id", &id)?;
         map.serialize_entry("local_time", &e.local_time_at(time))?;
-        // `Id::short`: the first 8 hex digits.
-        map.serialize_entry("short_id", &id[..8])?;
+        map.serialize_entry("short_id", &e.id.short())?;
         map.serialize_entry("size", &m.streams.iter().map(|s| s.size).sum::<u64>())?;
         map.serialize_entry("source", &Source(&m.source))?;
         map.serialize_entry("streams", &Streams(&m.streams))?;

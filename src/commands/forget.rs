@@ -85,23 +85,22 @@ impl ForgetPlan {
     }
 }
 
-fn verdict(e: &SnapshotEntry, keep: bool, reasons: Vec<String>) -> Verdict {
-    let m = &e.manifest;
-    Verdict {
+/// What retention knows of snapshot `e`.
+fn meta_of(e: &SnapshotEntry) -> SnapshotMeta {
+    SnapshotMeta {
         id: e.id.to_hex(),
-        short_id: e.id.short(),
-        time: m.time.clone(),
-        host: m.host.clone(),
-        database: m.database(),
-        tags: m.tags.clone(),
-        keep,
-        reasons,
+        time: e.time(),
+        host: e.manifest.host.clone(),
+        // Databases of one name on different servers or engines are different groups;
+        // piped streams are told apart by their database (from the stream name).
+        database: e.manifest.identity(),
+        tags: e.manifest.tags.clone(),
     }
 }
 
-/// As [`verdict`], taking the id, host and tags of `meta` (the [`SnapshotMeta`] of `e`,
-/// left empty).
-fn verdict_of(
+/// The verdict on snapshot `e`, taking the id, host and tags of `meta` (its [`meta_of`],
+/// left empty: each snapshot has one verdict).
+fn verdict(
     e: &SnapshotEntry,
     meta: &mut SnapshotMeta,
     keep: bool,
@@ -109,7 +108,7 @@ fn verdict_of(
 ) -> Verdict {
     let id = std::mem::take(&mut meta.id);
     Verdict {
-        short_id: id[..8].to_string(),
+        short_id: e.id.short(),
         id,
         time: e.manifest.time.clone(),
         host: std::mem::take(&mut meta.host),
@@ -141,17 +140,7 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
     let selected: Vec<&SnapshotEntry> = (snapshots.iter())
         .filter(|e| opts.filter.matches(&e.manifest))
         .collect();
-    let mut metas: Vec<SnapshotMeta> = (selected.iter())
-        .map(|e| SnapshotMeta {
-            id: e.id.to_hex(),
-            time: e.time(),
-            host: e.manifest.host.clone(),
-            // Databases of one name on different servers or engines are different groups;
-            // piped streams are told apart by their database (from the stream name).
-            database: e.manifest.identity(),
-            tags: e.manifest.tags.clone(),
-        })
-        .collect();
+    let mut metas: Vec<SnapshotMeta> = selected.iter().map(|e| meta_of(e)).collect();
     let mut out = ForgetPlan::default();
     for (key, members) in retention::group(&metas, opts.group_by) {
         let decisions: Vec<(usize, bool, Vec<String>)> = if remove_all {
@@ -179,7 +168,7 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
         };
         // Each snapshot is in one group: its meta's strings move to its verdict.
         let snapshots: Vec<Verdict> = (decisions.into_iter())
-            .map(|(i, keep, reasons)| verdict_of(selected[i], &mut metas[i], keep, reasons))
+            .map(|(i, keep, reasons)| verdict(selected[i], &mut metas[i], keep, reasons))
             .collect();
         out.keep += snapshots.iter().filter(|v| v.keep).count();
         out.remove += snapshots.iter().filter(|v| !v.keep).count();
@@ -196,7 +185,7 @@ pub fn plan(snapshots: &[SnapshotEntry], opts: &ForgetOptions) -> Result<ForgetP
 pub fn plan_ids(snapshots: &[SnapshotEntry], ids: &[Id]) -> ForgetPlan {
     let mut list: Vec<Verdict> = (snapshots.iter().rev())
         .filter(|e| ids.contains(&e.id))
-        .map(|e| verdict(e, false, vec![]))
+        .map(|e| verdict(e, &mut meta_of(e), false, vec![]))
         .collect();
     list.dedup_by(|a, b| a.id == b.id);
     ForgetPlan {
@@ -319,7 +308,7 @@ mod tests {
         assert_eq!((p.groups.len(), p.keep, p.remove), (2, 4, 4));
         for v in p.groups.iter().flat_map(|g| &g.snapshots) {
             let e = snaps.iter().find(|e| e.id.to_hex() == v.id).unwrap();
-            let want = verdict(e, v.keep, v.reasons.clone());
+            let want = verdict(e, &mut meta_of(e), v.keep, v.reasons.clone());
             assert_eq!(format!("{v:?}"), format!("{want:?}"));
         }
     }

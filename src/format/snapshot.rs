@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 
 /// Parses a manifest time ([`Manifest::time`]: RFC 3339 with offset, optionally with a
 /// bracketed zone name). `None` when `s` is neither.
+///
+/// A time with a UTC offset (every manifest's) is read as a timestamp, its offset deciding,
+/// without looking up the time zone of its annotation (`[Europe/Berlin]`): a listing of 50 000
+/// snapshots spent most of its time parsing in that lookup. Read as a zoned time instead, the
+/// offset is either the one the zone has then (the same instant) or is refused, and the
+/// timestamp was the fallback. Only a zoned time without an offset needs the zone.
 pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
-    s.parse::<jiff::Zoned>()
-        .map(|z| z.timestamp())
-        .or_else(|_| s.parse::<jiff::Timestamp>())
-        .ok()
+    (s.parse::<jiff::Timestamp>().ok())
+        .or_else(|| s.parse::<jiff::Zoned>().ok().map(|z| z.timestamp()))
 }
 
 /// One named stream of a snapshot (a dump, or e.g. PostgreSQL globals).
