@@ -20,7 +20,7 @@ use crate::index::Index;
 use crate::pack::reader::read_base;
 use crate::repository::{FileKind, Repository};
 use crossbeam_channel::{bounded, Sender};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Blobs read ahead after each loaded one (about 512 KiB of 64 KiB chunks, a few percent of
@@ -31,11 +31,18 @@ pub const AHEAD: usize = 8;
 pub const BATCH: usize = AHEAD / 2;
 /// Worker threads reading ahead.
 pub const WORKERS: usize = 2;
+/// Pack orders kept, the most recently used: loads follow the previous stream, which its
+/// writer stored in stream order, so they move on from pack to pack. A pack left behind and
+/// loaded from again has its header read again. Bounds the read-ahead's memory by the size
+/// of a few packs' headers, not of the previous stream (issue 16: 9 MB at a 4 GiB dump).
+pub const ORDERS_KEPT: usize = 8;
 
-/// The data and delta blobs of one pack in pack order, and each one's place in that order.
+/// The data and delta blobs of one pack in pack order, each one's place in that order, and
+/// which of them were handed to the workers (not again).
 struct PackOrder {
     ids: Vec<Id>,
     at: HashMap<Id, usize>,
+    issued: Vec<bool>,
 }
 
 /// Blobs handed to the workers and not yet read: queued, or being read.
@@ -70,10 +77,9 @@ pub struct ReadAhead<'a> {
     tx: Option<Sender<Vec<Id>>>,
     /// Pack sizes in bytes (made on the first header read).
     sizes: Option<HashMap<Id, u64>>,
-    /// Per pack: its blob order, or `None` when its header cannot be read (no read-ahead).
-    orders: HashMap<Id, Option<PackOrder>>,
-    /// Blobs already handed to the workers once (not again).
-    issued: HashSet<Id>,
+    /// Per pack loaded from last (at most [`ORDERS_KEPT`], the latest at the back): its blob
+    /// order, or `None` when its header cannot be read (no read-ahead).
+    orders: VecDeque<(Id, Option<PackOrder>)>,
     /// Whether dropping lets the workers read what is queued ([`ReadAhead::finish`]).
     drain: bool,
 }
@@ -119,8 +125,7 @@ impl<'a> ReadAhead<'a> {
             shared,
             tx: Some(tx),
             sizes: None,
-            orders: HashMap::new(),
-            issued: HashSet::new(),
+            orders: VecDeque::new(),
             drain: false,
         }
     }
@@ -149,20 +154,33 @@ impl<'a> ReadAhead<'a> {
         let Some((pack, _)) = self.index.get(id) else {
             return;
         };
-        if !self.orders.contains_key(&pack) {
-            let order = self.pack_order(&pack).ok();
-            self.orders.insert(pack, order);
+        match self.orders.iter().position(|(p, _)| *p == pack) {
+            Some(i) if i + 1 == self.orders.len() => {}
+            Some(i) => {
+                let kept = self.orders.remove(i).expect("a position just found");
+                self.orders.push_back(kept);
+            }
+            None => {
+                let order = self.pack_order(&pack).ok();
+                if self.orders.len() >= ORDERS_KEPT {
+                    self.orders.pop_front();
+                }
+                self.orders.push_back((pack, order));
+            }
         }
-        let Some(Some(order)) = self.orders.get(&pack) else {
+        let Some((_, Some(order))) = self.orders.back_mut() else {
             return;
         };
         let Some(&at) = order.at.get(id) else {
             return;
         };
         let ends = at + 1 + AHEAD >= order.ids.len();
-        let next: Vec<Id> = (order.ids.iter().skip(at + 1).take(AHEAD))
-            .filter(|b| !self.issued.contains(*b) && self.repo.base_cache().get(b).is_none())
-            .copied()
+        let cache = self.repo.base_cache();
+        let next: Vec<Id> = (order.ids.iter().zip(&order.issued))
+            .skip(at + 1)
+            .take(AHEAD)
+            .filter(|(b, issued)| !**issued && cache.get(b).is_none())
+            .map(|(b, _)| *b)
             .collect();
         let Some(tx) = &self.tx else { return };
         if next.is_empty() || (next.len() < BATCH && !ends) {
@@ -179,10 +197,11 @@ impl<'a> ReadAhead<'a> {
                 return;
             }
         }
-        let Some(Some(order)) = self.orders.get(&pack) else {
+        let Some((_, Some(order))) = self.orders.back_mut() else {
             return;
         };
-        (self.issued).extend(order.ids.iter().skip(at + 1).take(AHEAD).copied());
+        let end = (at + 1 + AHEAD).min(order.issued.len());
+        order.issued[at + 1..end].fill(true);
     }
 
     /// The data and delta blobs of `pack` in pack order, from its header (two range reads).
@@ -213,7 +232,8 @@ impl<'a> ReadAhead<'a> {
             .map(|b| Id(b.id))
             .collect();
         let at = ids.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-        Ok(PackOrder { ids, at })
+        let issued = vec![false; ids.len()];
+        Ok(PackOrder { ids, at, issued })
     }
 }
 
@@ -251,10 +271,10 @@ mod tests {
     use crate::source::DumpSource;
     use crate::stream::{Node, Walk};
 
-    /// A repository with small chunks holding one snapshot of dump-like text, and its data
-    /// chunk ids in stream order.
-    fn stored() -> (Repository, Vec<Id>) {
-        let backend = Backend::open("memory://ahead").unwrap();
+    /// A repository with small chunks holding one snapshot of dump-like text in packs of
+    /// about `pack_size` bytes, and its data chunk ids in stream order.
+    fn stored(pack_size: u64) -> (Repository, Vec<Id>) {
+        let backend = Backend::open(&format!("memory://ahead-{pack_size}")).unwrap();
         let opts = InitOptions {
             kdf: KdfParams::with_cost(64, 1, 1),
             chunker: ChunkerParams {
@@ -263,6 +283,7 @@ mod tests {
                 max_size: 4096,
                 normalization: 1,
             },
+            pack_size,
             ..Default::default()
         };
         let repo = Repository::init(backend, b"pw", opts).unwrap();
@@ -296,7 +317,7 @@ mod tests {
     /// whether a worker read it, is reading it, or only queued it.
     #[test]
     fn a_load_reads_the_following_chunks_ahead_and_every_load_is_the_chunk() {
-        let (repo, ids) = stored();
+        let (repo, ids) = stored(InitOptions::default().pack_size);
         assert!(ids.len() > 4 * AHEAD, "{} chunks", ids.len());
         let index = Index::load(&repo).unwrap();
         let want = |id: &Id| crate::pack::reader::read_blob(&repo, &index, id).unwrap();
@@ -326,6 +347,29 @@ mod tests {
                 assert_eq!(*ahead.load(&ids[i]).unwrap(), want(&ids[i]), "chunk {i}");
             }
             assert!(ahead.load(&Id([7; 32])).is_none());
+        });
+    }
+
+    /// Issue 16 (later snapshots): the read-ahead keeps the orders of the last
+    /// [`ORDERS_KEPT`] packs it loaded from, not of every pack of the previous stream, and
+    /// every load is still the chunk, also from a pack whose order it dropped.
+    #[test]
+    fn only_the_last_packs_orders_are_kept() {
+        let (repo, ids) = stored(4096);
+        let index = Index::load(&repo).unwrap();
+        let packs: HashSet<Id> = ids.iter().map(|id| index.get(id).unwrap().0).collect();
+        assert!(packs.len() > 2 * ORDERS_KEPT, "{} packs", packs.len());
+        let want = |id: &Id| crate::pack::reader::read_blob(&repo, &index, id).unwrap();
+        let fresh = Repository::open(repo.backend().clone(), b"pw").unwrap();
+        std::thread::scope(|s| {
+            let mut ahead = ReadAhead::start(s, &fresh, &index);
+            // Forward through the stream, then its first chunks again.
+            for id in ids.iter().chain(&ids[..AHEAD]) {
+                assert_eq!(*ahead.load(id).unwrap(), want(id));
+                assert!(ahead.orders.len() <= ORDERS_KEPT);
+            }
+            let last = index.get(&ids[AHEAD - 1]).unwrap().0;
+            assert_eq!(ahead.orders.back().map(|o| o.0), Some(last));
         });
     }
 }

@@ -64,11 +64,11 @@ fn bincode_config() -> impl bincode::config::Config {
 
 /// Encodes `value` as `version byte || bincode(value)`.
 pub fn encode_versioned<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoded straight behind the version byte: no second buffer and copy of the whole body
+    // (7 MB for prune's new index file at a 4 GiB dump).
     let mut out = vec![FORMAT_VERSION as u8];
-    out.extend(
-        bincode::serde::encode_to_vec(value, bincode_config())
-            .expect("in-memory bincode encoding cannot fail"),
-    );
+    bincode::serde::encode_into_std_write(value, &mut out, bincode_config())
+        .expect("in-memory bincode encoding cannot fail");
     out
 }
 

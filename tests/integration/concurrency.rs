@@ -494,7 +494,7 @@ pub(crate) fn seed() -> u64 {
 #[test]
 fn stress_snapshots_and_prune_local() {
     let (_dir, repo) = local_repo();
-    stress(&repo, seed(), Duration::from_secs(50), 12);
+    stress(&repo, seed(), Duration::from_secs(30), 12);
 }
 
 #[test]

@@ -64,13 +64,33 @@ pub struct Input<'a> {
     /// Pack files present in `data/`, with their sizes in bytes.
     pub stored: &'a HashMap<Id, u64>,
     /// Every blob (data chunk and list blob) some snapshot references.
-    pub used: &'a HashSet<Id>,
+    pub used: &'a dyn UsedBlobs,
     /// Creation times (seconds since the epoch) of the non-stale shared locks.
     pub lock_created: &'a [i64],
     /// Now, seconds since the epoch; the mark time of new marks.
     pub now: i64,
     /// Settings.
     pub settings: Settings,
+}
+
+/// The blobs (data chunks and list blobs) some snapshot references, as the planner asks
+/// about them: prune keeps them compactly by their place in the index (see
+/// `super::UsedAt`), the unit tests as a set of ids.
+pub trait UsedBlobs: std::fmt::Debug {
+    /// Whether blob `id` is referenced.
+    fn contains(&self, id: &Id) -> bool;
+    /// How many distinct blobs are referenced.
+    fn count(&self) -> usize;
+}
+
+impl UsedBlobs for HashSet<Id> {
+    fn contains(&self, id: &Id) -> bool {
+        HashSet::contains(self, id)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
 }
 
 /// Figures of a prune plan. Bytes are pack file sizes unless named otherwise.
@@ -144,13 +164,13 @@ pub struct Plan {
 
 /// Decides what a prune does. See `repo-format.md`, "Prune", for the rules and why they are
 /// safe while snapshots run.
-pub fn plan(input: &Input) -> Plan {
+pub fn plan<'a>(input: &Input<'a>) -> Plan {
     let mut p = Plan::default();
     p.stats.packs = input.stored.len() as u64;
     p.stats.bytes = input.stored.values().sum();
-    p.stats.used_blobs = input.used.len() as u64;
+    p.stats.used_blobs = input.used.count() as u64;
 
-    let mut by_id: BTreeMap<Id, &IndexedPack> = BTreeMap::new();
+    let mut by_id: BTreeMap<Id, &'a IndexedPack> = BTreeMap::new();
     for pk in input.packs {
         by_id.insert(pk.id, pk);
     }
@@ -164,28 +184,31 @@ pub fn plan(input: &Input) -> Plan {
 }
 
 /// Claims each used blob in one live pack (in id order) whose file exists: returns the blobs
-/// claimed, and each such pack's claimed blobs (an entry, maybe empty, per live pack whose
-/// file exists).
-fn claim_used(
-    input: &Input,
-    by_id: &BTreeMap<Id, &IndexedPack>,
-) -> (HashSet<Id>, HashMap<Id, Vec<PackBlob>>) {
+/// claimed (ids borrowed from the packs' blob lists), and each such pack's claimed blobs as
+/// positions in its blob list (an entry, maybe empty, per live pack whose file exists).
+///
+/// Memory: about 10 to 20 bytes per claimed blob for the set and 4 for the positions (no copy
+/// of the blob entries), so that the plan adds little to prune's peak.
+fn claim_used<'a>(
+    input: &Input<'a>,
+    by_id: &BTreeMap<Id, &'a IndexedPack>,
+) -> (HashSet<&'a [u8; 32]>, HashMap<Id, Vec<u32>>) {
     // A copy serves a used blob if it is whole, or a delta whose base is kept too: `used`
     // holds the base chain of the copy the index reads, and a writer stores a blob again
     // whole when the chain of its delta copy is not live (rule W2), so a delta copy whose
     // base is not in `used` must not be the one that keeps the blob.
     let serves = |b: &PackBlob| b.base.is_none_or(|base| input.used.contains(&Id(base)));
     // Claim each used blob in one live pack (in id order) whose file exists.
-    let mut claimed: HashSet<Id> = HashSet::new();
-    let mut claims: HashMap<Id, Vec<PackBlob>> = HashMap::new();
-    for pk in by_id.values().filter(|pk| pk.live) {
+    let mut claimed: HashSet<&'a [u8; 32]> = HashSet::new();
+    let mut claims: HashMap<Id, Vec<u32>> = HashMap::new();
+    for pk in by_id.values().copied().filter(|pk| pk.live) {
         if !input.stored.contains_key(&pk.id) {
             continue;
         }
         let mine = claims.entry(pk.id).or_default();
-        for b in &pk.blobs {
-            if input.used.contains(&Id(b.id)) && serves(b) && claimed.insert(Id(b.id)) {
-                mine.push(*b);
+        for (i, b) in pk.blobs.iter().enumerate() {
+            if input.used.contains(&Id(b.id)) && serves(b) && claimed.insert(&b.id) {
+                mine.push(i as u32);
             }
         }
     }
@@ -197,7 +220,7 @@ fn claim_used(
 fn sort_live(
     input: &Input,
     by_id: &BTreeMap<Id, &IndexedPack>,
-    claims: &HashMap<Id, Vec<PackBlob>>,
+    claims: &HashMap<Id, Vec<u32>>,
     p: &mut Plan,
 ) -> Vec<Id> {
     let s = input.settings;
@@ -208,10 +231,10 @@ fn sort_live(
             p.keep.push(pk.id);
             continue;
         };
-        let mine = &claims[&pk.id];
+        let mine = claims[&pk.id].iter().map(|&i| &pk.blobs[i as usize]);
         let total: u64 = pk.blobs.iter().map(|b| b.length as u64).sum();
-        let used: u64 = mine.iter().map(|b| b.length as u64).sum();
-        if mine.is_empty() {
+        let used: u64 = mine.clone().map(|b| b.length as u64).sum();
+        if claims[&pk.id].is_empty() {
             p.stats.unused_packs += 1;
             p.stats.unused_bytes += fsize;
             obsolete_now.push(pk.id);
@@ -223,7 +246,7 @@ fn sort_live(
             p.stats.repack_bytes += fsize;
             p.stats.repack_copy_bytes += used;
             p.repack.push(pk.id);
-            p.copy.extend(mine.iter().map(|b| (pk.id, *b)));
+            p.copy.extend(mine.map(|b| (pk.id, *b)));
             obsolete_now.push(pk.id);
         } else {
             p.stats.keep_packs += 1;
@@ -237,21 +260,21 @@ fn sort_live(
 /// Phase 2: each obsolete pack (listed with blobs, or marks only), in id order, is brought
 /// back (a used blob no live pack holds), deleted (grace period over and no lock held back
 /// by rule P3, or instant delete), or left waiting; the mark of a deleted file is dropped.
-fn settle_obsolete(
-    input: &Input,
-    by_id: &BTreeMap<Id, &IndexedPack>,
-    claimed: &mut HashSet<Id>,
+fn settle_obsolete<'a>(
+    input: &Input<'a>,
+    by_id: &BTreeMap<Id, &'a IndexedPack>,
+    claimed: &mut HashSet<&'a [u8; 32]>,
     p: &mut Plan,
 ) {
     let s = input.settings;
     // Phase 2: obsolete packs (listed with blobs, or marks only), in id order.
-    let mut obsolete: BTreeMap<Id, (i64, Option<&IndexedPack>)> = BTreeMap::new();
+    let mut obsolete: BTreeMap<Id, (i64, Option<&'a IndexedPack>)> = BTreeMap::new();
     for (id, at) in input.marks {
         if !by_id.get(id).is_some_and(|pk| pk.live) {
             obsolete.insert(*id, (*at, by_id.get(id).copied()));
         }
     }
-    for pk in by_id.values().filter(|pk| !pk.live) {
+    for pk in by_id.values().copied().filter(|pk| !pk.live) {
         // An obsolete listing always comes with a mark; be safe if one is missing.
         obsolete.entry(pk.id).or_insert((input.now, Some(pk)));
     }
@@ -261,11 +284,10 @@ fn settle_obsolete(
             continue;
         };
         let needed = pk.is_some_and(|pk| {
-            (pk.blobs.iter())
-                .any(|b| input.used.contains(&Id(b.id)) && !claimed.contains(&Id(b.id)))
+            (pk.blobs.iter()).any(|b| input.used.contains(&Id(b.id)) && !claimed.contains(&b.id))
         });
         if let (true, Some(pk)) = (needed, pk) {
-            claimed.extend(pk.blobs.iter().map(|b| Id(b.id)));
+            claimed.extend(pk.blobs.iter().map(|b| &b.id));
             p.resurrect.push(id);
             p.stats.resurrected_packs += 1;
             p.stats.keep_packs += 1;

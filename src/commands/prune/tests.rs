@@ -184,3 +184,46 @@ fn dry_run_and_instant_delete() {
     assert!(restored(&r, &second) == data(5, 100_000));
     assert!(lock::list(&r).unwrap().is_empty());
 }
+
+/// The list blobs and data chunks of `m`'s streams.
+fn blobs_of(repo: &Repository, index: &Index, m: &Manifest) -> HashSet<Id> {
+    let mut out = HashSet::new();
+    for s in &m.streams {
+        let mut walk = Walk::of(repo, index, Id(s.root)).once();
+        for n in walk.by_ref() {
+            if let Node::Chunk(c) = n.unwrap() {
+                out.insert(c.id);
+            }
+        }
+        out.extend(walk.into_seen());
+    }
+    out
+}
+
+/// Issue 16: prune holds the used blobs as their places in the index (8 bytes each, not
+/// 32-byte ids); a blob counts as used exactly when a snapshot walked references it.
+#[test]
+fn used_blobs_by_place_are_the_snapshots_blobs() {
+    let r = repo("used-at");
+    let (_, kept) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(1, 1_500_000),
+    );
+    let (_, other) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(2, 1_500_000),
+    );
+    let index = Index::load(&r).unwrap();
+    let (mine, theirs) = (blobs_of(&r, &index, &kept), blobs_of(&r, &index, &other));
+    assert!(mine.len() > 4 && theirs.difference(&mine).count() > 4);
+    let keys = used_blobs(&r, &index, &[(Id([0; 32]), kept)]).unwrap();
+    let used = UsedAt {
+        index: &index,
+        keys: &keys,
+    };
+    assert_eq!(used.count(), mine.len());
+    assert!(mine.iter().all(|id| used.contains(id)));
+    assert!(theirs.difference(&mine).all(|id| !used.contains(id)));
+}
