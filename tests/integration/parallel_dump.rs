@@ -62,3 +62,44 @@ fn a_snapshot_with_table_sessions_stores_the_stream_one_session_stores() {
     assert!(options(&three_id).contains("table data over 3 sessions"));
     assert!(!options(&one_id).contains("sessions"));
 }
+
+/// Issue 16: with `--jobs 2`, a big table (here: big by `DUMPVAULT_TEST_PIECE_BYTES`, a test
+/// hook) is COPYed in key ranges over both sessions, and the snapshot still stores the stream
+/// one session stores (quoted names, a composite key, a text key that is never cut).
+#[test]
+fn a_big_table_cut_into_key_ranges_stores_the_stream_one_session_stores() {
+    let db = PgDb::create("pgsplit");
+    db.sql(
+        r#"CREATE TABLE "Big ""One""" ("the id" bigint PRIMARY KEY, v text);
+        INSERT INTO "Big ""One""" SELECT i, md5(i::text) FROM generate_series(30000, 1, -1) i;
+        CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (a, b));
+        INSERT INTO pairs SELECT i % 300, i, 'p' || i FROM generate_series(1, 20000) i;
+        CREATE TABLE words (w text PRIMARY KEY);
+        INSERT INTO words SELECT md5(i::text) FROM generate_series(1, 5000) i;
+        ANALYZE "Big ""One""";"#,
+    );
+    let t = TestRepo::new();
+    let one = json_ok(&t, &["snapshot", "--json", &db.url()]);
+    let out = t
+        .dv(&["snapshot", "--json", "--jobs", "2", &db.url()])
+        .env("DUMPVAULT_TEST_PIECE_BYTES", "65536")
+        .env("DUMPVAULT_LOG", "dumpvault::source::postgres=debug")
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let split: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("split by key ranges"))
+        .collect();
+    assert_eq!(split.len(), 2, "{stderr}");
+    assert!(
+        split[0].contains("Big") && split[1].contains("pairs"),
+        "{split:?}"
+    );
+    let two: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let [one_id, two_id] = [&one, &two].map(|s| s["id"].as_str().unwrap().to_string());
+    assert_eq!(restored(&t, &one_id), restored(&t, &two_id));
+    let [new, added, read] =
+        ["new_blobs", "bytes_added", "bytes_read"].map(|k| two[k].as_u64().unwrap());
+    assert!(new <= 6 && added * 20 < read, "{two}");
+}

@@ -5,13 +5,14 @@
 //! databases, and a failed or killed dump must surface from [`DumpSource::finish`], never as a
 //! short but successful stream.
 
-use super::conn::{connect, server_version};
-use super::tabledata::{copy_parallel, copy_serial, Block};
+use super::conn::{server_version, Session};
+use super::ranges::{piece_bytes, split, SplitKey};
+use super::tabledata::{copy_parallel, copy_serial, pieces, Block};
 use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
 use crate::source::command::ChildSource;
 use crate::source::{Dialect, DumpSource, SourceError, SourceInfo};
-use postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
+use postgres::{SimpleQueryMessage, SimpleQueryRow};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -24,8 +25,9 @@ pub struct PgOptions {
     /// Also store the cluster's roles and tablespaces ([`open_globals`]).
     pub globals: bool,
     /// Sessions that COPY the table data of a primary-key-order dump (`snapshot --jobs N` of
-    /// one database); 0 and 1 mean the snapshot session alone. The stream is byte-identical
-    /// whatever the number ([`super::tabledata`]).
+    /// one database): whole tables, and tables of at least 32 MiB whose key starts with an
+    /// integer column in key ranges ([`super::ranges`]); 0 and 1 mean the snapshot session
+    /// alone. The stream is byte-identical whatever the number ([`super::tabledata`]).
     pub jobs: usize,
 }
 
@@ -51,7 +53,9 @@ pub(super) const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeou
     BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 /// Ordinary tables with a primary key that pg_dump dumps data for (not extension members):
-/// schema, name, owner, qualified quoted name, quoted column list, quoted key columns.
+/// schema, name, owner, qualified quoted name, quoted column list, quoted key columns, the
+/// first key column's name when its type is an integer (else NULL), and `RELSIZE` (replaced
+/// by the table's size in bytes or `0`: [`super::ranges`]).
 const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner),
     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
@@ -59,7 +63,12 @@ const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_user
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped GENERATED),
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.i)
        FROM pg_catalog.unnest(p.conkey) WITH ORDINALITY AS k(num, i)
-       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num)
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num),
+    (SELECT a.attname FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = c.oid AND a.attnum = p.conkey[1] AND a.atttypid IN
+        ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+         'pg_catalog.int8'::pg_catalog.regtype)),
+    RELSIZE
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
@@ -126,6 +135,10 @@ struct PkJob {
     rest: Section,
     /// One block per row of [`PK_TABLES_SQL`].
     tables: Vec<Block>,
+    /// What [`split`] needs of each table, for a parallel COPY.
+    keys: Vec<SplitKey>,
+    /// Heap bytes per key range of a split table ([`split`]).
+    piece_bytes: u64,
     /// The database's URL and exported snapshot, for the sessions of a parallel COPY.
     url: PgUrl,
     snapshot: String,
@@ -138,7 +151,7 @@ struct PkJob {
 impl PkJob {
     /// Writes the dump: pg_dump's pre-data, our COPYs in key order, pg_dump's rest. An error
     /// drops the pg_dump runs not yet passed on, which kills them ([`ChildSource`]'s drop).
-    fn run(self, client: &mut Client, out: &mut impl Write) -> Result<(), SourceError> {
+    fn run(mut self, client: &mut Session, out: &mut impl Write) -> Result<(), SourceError> {
         let what = format!("the dump of database \"{}\"", self.db);
         let write_err = |e| io_err(format!("passing on {what}"), e);
         self.pre_data.pass_on(out)?;
@@ -146,7 +159,13 @@ impl PkJob {
             out.write_all(b"SET client_encoding = 'UTF8';\n\n")
                 .map_err(write_err)?;
         }
-        if self.jobs > 1 && self.tables.len() > 1 {
+        if self.jobs > 1 {
+            let ranges = split(client, &self.keys, self.piece_bytes)?;
+            for (block, r) in self.tables.iter_mut().zip(ranges) {
+                block.set_ranges(r);
+            }
+        }
+        if self.jobs > 1 && pieces(&self.tables).len() > 1 {
             copy_parallel(&self.url, &self.snapshot, &self.tables, self.jobs, out)?;
         } else {
             copy_serial(client, &self.tables, out)?;
@@ -203,9 +222,18 @@ impl DumpSource for PkOrderSource {
 /// new as the server, or pg_dump cannot be started. Failures during the dump (pg_dump exiting
 /// non-zero or killed, a lost connection) come from [`DumpSource::finish`].
 pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>, SourceError> {
+    open_with(url, opts, piece_bytes())
+}
+
+/// [`open_source`], cutting tables into key ranges of `piece_bytes` for a parallel COPY.
+pub(super) fn open_with(
+    url: &PgUrl,
+    opts: &PgOptions,
+    piece_bytes: u64,
+) -> Result<Box<dyn DumpSource>, SourceError> {
     let db = url.database_name();
     let what = format!("pg_dump of database \"{db}\"");
-    let mut client = connect(url)?;
+    let mut client = Session::connect(url)?;
     let (num, server) = server_version(&mut client, &db)?;
     let tool = pick_tool("pg_dump", num, &server)?;
     let mut args = vec!["--format=plain".to_string(), "--no-password".to_string()];
@@ -257,16 +285,7 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
             )))
         }
     };
-    let generated = if num >= 120000 {
-        "AND a.attgenerated = ''"
-    } else {
-        ""
-    };
-    let rows = client.simple_query(&PK_TABLES_SQL.replace("GENERATED", generated));
-    let tables: Vec<[String; 6]> = simple_rows(rows.map_err(failed)?)
-        .into_iter()
-        .map(|r| std::array::from_fn(|i| r.get(i).cloned().flatten().unwrap_or_default()))
-        .collect();
+    let tables = pk_tables(&mut client, num, opts.jobs > 1).map_err(failed)?;
     if !tables.is_empty() {
         let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t[3])).collect();
         let lock = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
@@ -282,7 +301,7 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
         vec!["--section=pre-data".into()],
     )?;
     let exclude =
-        |t: &[String; 6]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
+        |t: &[String; 8]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
     // The rest of the data (tables without a usable key, sequence values, large objects)
     // and the post-data in one pg_dump run: each run reads the whole catalog first, which
     // costs about as much as a small database's dump (issue 19, fleet fixed cost).
@@ -291,6 +310,8 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     let rest = Section::spawn(&tool.path, url, &snapshot, rest.collect())?;
     let job = PkJob {
         tables: tables.iter().map(|t| Block::new(t, &db)).collect(),
+        keys: tables.iter().map(split_key).collect(),
+        piece_bytes,
         db,
         pre_data,
         rest,
@@ -317,10 +338,47 @@ pub fn open_source(url: &PgUrl, opts: &PgOptions) -> Result<Box<dyn DumpSource>,
     }))
 }
 
+/// The rows of [`PK_TABLES_SQL`] on a server of version `num`, each column as text (NULL as
+/// empty); with `sizes`, the tables' sizes (else `0`).
+pub(super) fn pk_tables(
+    client: &mut Session,
+    num: u32,
+    sizes: bool,
+) -> Result<Vec<[String; 8]>, postgres::Error> {
+    let generated = if num >= 120000 {
+        "AND a.attgenerated = ''"
+    } else {
+        ""
+    };
+    let size = if sizes {
+        "pg_catalog.pg_relation_size(c.oid)"
+    } else {
+        "0"
+    };
+    let sql = PK_TABLES_SQL
+        .replace("GENERATED", generated)
+        .replace("RELSIZE", size);
+    Ok(simple_rows(client.simple_query(&sql)?)
+        .into_iter()
+        .map(|r| std::array::from_fn(|i| r.get(i).cloned().flatten().unwrap_or_default()))
+        .collect())
+}
+
+/// What [`split`] needs of a row of [`pk_tables`].
+pub(super) fn split_key(t: &[String; 8]) -> SplitKey {
+    SplitKey {
+        schema: t[0].clone(),
+        table: t[1].clone(),
+        qualified: t[3].clone(),
+        column: Some(t[6].clone()).filter(|c| !c.is_empty()),
+        bytes: t[7].parse().unwrap_or(0),
+    }
+}
+
 /// Opens `pg_dumpall --globals-only` (roles, tablespaces) of the URL's server, for
 /// [`PgOptions::globals`]. Errors: as [`open_source`].
 pub fn open_globals(url: &PgUrl) -> Result<Box<dyn DumpSource>, SourceError> {
-    let (num, server) = server_version(&mut connect(url)?, &url.database_name())?;
+    let (num, server) = server_version(&mut Session::connect(url)?, &url.database_name())?;
     let tool = pick_tool("pg_dumpall", num, &server)?;
     let args = vec!["--globals-only".to_string(), "--no-password".to_string()];
     let info = SourceInfo {

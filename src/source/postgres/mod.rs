@@ -24,6 +24,7 @@
 mod catalog;
 mod conn;
 mod dump;
+mod ranges;
 mod tabledata;
 mod target;
 mod tool;

@@ -1,42 +1,56 @@
 //! The table data of a primary-key-order dump: one `COPY (SELECT … ORDER BY <key>) TO STDOUT`
 //! block per table, framed exactly like pg_dump's own data entries, over the snapshot
 //! connection ([`copy_serial`]) or over N connections that share its exported snapshot
-//! ([`copy_parallel`], `snapshot --jobs N` of one database; issue 16, parallel dump).
+//! ([`copy_parallel`], `snapshot --jobs N` of one database; issue 16, parallel dump). Each is a
+//! [`Session`], which runs a whole COPY in one runtime entry: the `postgres` crate's reader
+//! entered its runtime once per row, most of a dump's client CPU (issue 16).
 //!
 //! Either way the blocks come out in the same order with the same bytes, so the dump stream is
 //! byte-identical whatever N is (deduplication against earlier snapshots is unaffected). The
 //! parallel path is pg_dump's `-j` model for a plain stream: each worker opens its own session,
 //! joins the exported snapshot with `SET TRANSACTION SNAPSHOT` (PostgreSQL documentation,
-//! "Transaction Isolation / Snapshot Synchronization"), takes the next table from a shared
+//! "Transaction Isolation / Snapshot Synchronization"), takes the next piece from a shared
 //! counter and COPYs it into a spool file (an unnamed temporary file in `$TMPDIR`, deleted when
-//! dropped); the stream passes the spools on in table order as each completes. The spools hold
-//! the tables finished ahead of the one being passed on: at most the table data of the dump,
-//! as `pg_dump -j -Fd` writes it all to disk.
+//! dropped); the stream passes the spools on in order as each completes. A piece is a whole
+//! table, or one key range of a big table ([`super::ranges`]): the ranges of a table are COPYed
+//! with the same `ORDER BY`, and the first carries the block's header and the last its
+//! terminator, so their concatenation is the table's block. The spools hold the pieces finished
+//! ahead of the one being passed on: at most the table data of the dump, as `pg_dump -j -Fd`
+//! writes it all to disk, and with the pieces taken in stream order, about N pieces.
 //!
-//! Owns only the COPY blocks. It must not start pg_dump or decide the table list ([`super::dump`]).
+//! Owns only the COPY blocks. It must not start pg_dump or decide the table list ([`super::dump`])
+//! or the key ranges ([`super::ranges`]).
 
-use super::dump::{pump, SESSION_SQL};
-use super::{conn::connect, db_err, io_err, PgUrl};
+use super::conn::Session;
+use super::dump::SESSION_SQL;
+use super::{db_err, io_err, PgUrl};
 use crate::source::SourceError;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use postgres::Client;
+use futures_util::StreamExt;
 use std::io::{self, BufWriter, Seek, Write};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// One table's data block: its pg_dump-style header, the COPY that reads its rows in key order,
-/// and its name for errors.
+/// One table's data block: its pg_dump-style header, the COPY that reads its rows in key order
+/// (optionally cut into key ranges), and its name for errors.
 pub(super) struct Block {
     header: String,
-    sql: String,
+    /// `SELECT <columns> FROM ONLY <table>`: the COPY's query before any `WHERE`.
+    select: String,
+    /// The quoted key columns, for `ORDER BY`.
+    key: String,
+    /// `WHERE` predicates of the table's key ranges in key order, or none: one COPY.
+    ranges: Vec<String>,
     what: String,
 }
 
 impl Block {
     /// The block of one row of the table query: `[schema, name, owner, qualified quoted name,
-    /// quoted column list, quoted key columns]`, in database `db`.
-    pub(super) fn new(table: &[String; 6], db: &str) -> Self {
-        let [schema, name, owner, qualified, columns, key] = table;
+    /// quoted column list, quoted key columns, …]`, in database `db`, not cut into ranges.
+    pub(super) fn new(table: &[String], db: &str) -> Self {
+        let [schema, name, owner, qualified, columns, key] =
+            std::array::from_fn(|i| table.get(i).map_or("", String::as_str));
         // As pg_dump's sanitize_line: names in comments must not break the line.
         let [schema_c, name_c, owner_c] =
             [schema, name, owner].map(|s| s.replace(['\n', '\r'], " "));
@@ -45,38 +59,110 @@ impl Block {
                 "--\n-- Data for Name: {name_c}; Type: TABLE DATA; Schema: {schema_c}; \
                  Owner: {owner_c}\n--\n\nCOPY {qualified} ({columns}) FROM stdin;\n"
             ),
-            sql: format!("COPY (SELECT {columns} FROM ONLY {qualified} ORDER BY {key}) TO STDOUT"),
+            select: format!("SELECT {columns} FROM ONLY {qualified}"),
+            key: key.to_string(),
+            ranges: Vec::new(),
             what: format!("COPY of table {qualified} in database \"{db}\""),
         }
     }
 
-    /// Writes the whole block (header, rows, `\.` terminator) to `out` over `client`.
-    fn copy(&self, client: &mut Client, out: &mut impl Write) -> Result<(), SourceError> {
+    /// Cuts the table's COPY into the key ranges `ranges` (`WHERE` predicates that select
+    /// every row exactly once, in key order: [`super::ranges::split`]); none: one COPY.
+    pub(super) fn set_ranges(&mut self, ranges: Vec<String>) {
+        self.ranges = ranges;
+    }
+
+    /// The COPYs of the block: one, or one per key range.
+    fn pieces(&self) -> usize {
+        self.ranges.len().max(1)
+    }
+
+    /// Writes piece `piece` of the block to `out` over `session`: the header before the first,
+    /// the rows of its range, the `\.` terminator after the last. The whole COPY runs in one
+    /// [`Session::run`], each message (a row) written to `out` as it comes.
+    ///
+    /// Errors, worded as the `postgres` crate's reader had them: the COPY cannot start
+    /// (`db_err`), reading its rows fails (`reading …`), writing to `out` fails (`passing on …`).
+    fn copy(
+        &self,
+        session: &mut Session,
+        piece: usize,
+        out: &mut impl Write,
+    ) -> Result<(), SourceError> {
         let write_err = |e| io_err(format!("passing on {}", self.what), e);
-        out.write_all(self.header.as_bytes()).map_err(write_err)?;
-        tracing::debug!(copy = %self.what, "COPY in primary-key order");
-        let mut rows = client
-            .copy_out(&self.sql)
-            .map_err(|e| db_err(&self.what, &e))?;
-        pump(&mut rows, out, &self.what)?;
-        out.write_all(b"\\.\n\n\n").map_err(write_err)
+        let read_err = |e| io_err(format!("reading {}", self.what), io::Error::other(e));
+        if piece == 0 {
+            out.write_all(self.header.as_bytes()).map_err(write_err)?;
+        }
+        let sql = match self.ranges.get(piece) {
+            Some(range) => format!(
+                "COPY ({} WHERE {range} ORDER BY {}) TO STDOUT",
+                self.select, self.key
+            ),
+            None => format!("COPY ({} ORDER BY {}) TO STDOUT", self.select, self.key),
+        };
+        tracing::debug!(copy = %self.what, piece, "COPY in primary-key order");
+        let mut started = false;
+        let outcome = session.run(async |client| {
+            let rows = client.copy_out(&sql).await.map_err(Failed::Start)?;
+            started = true;
+            let mut rows = pin!(rows);
+            while let Some(row) = rows.next().await {
+                out.write_all(&row.map_err(Failed::Read)?)
+                    .map_err(Failed::Write)?;
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(Failed::Start(e))) => return Err(db_err(&self.what, &e)),
+            Ok(Err(Failed::Read(e))) => return Err(read_err(e)),
+            Ok(Err(Failed::Write(e))) => return Err(write_err(e)),
+            Err(e) if started => return Err(read_err(e)),
+            Err(e) => return Err(db_err(&self.what, &e)),
+        }
+        if piece + 1 >= self.pieces() {
+            out.write_all(b"\\.\n\n\n").map_err(write_err)?;
+        }
+        Ok(())
     }
 }
 
-/// Writes every block in order over the snapshot connection `client`.
+/// How one COPY failed.
+enum Failed {
+    /// The server refused the COPY.
+    Start(postgres::Error),
+    /// Reading its rows failed.
+    Read(postgres::Error),
+    /// Writing them out failed.
+    Write(io::Error),
+}
+
+/// Writes every block in order over the snapshot connection `session` (one COPY per range).
 pub(super) fn copy_serial(
-    client: &mut Client,
+    session: &mut Session,
     blocks: &[Block],
     out: &mut impl Write,
 ) -> Result<(), SourceError> {
-    blocks.iter().try_for_each(|b| b.copy(client, out))
+    for b in blocks {
+        (0..b.pieces()).try_for_each(|p| b.copy(session, p, out))?;
+    }
+    Ok(())
 }
 
-/// Writes every block in order, COPYed by `jobs` sessions that join the exported `snapshot`
-/// of the database at `url` (whose exporting transaction must stay open until this returns).
+/// The COPYs of `blocks` in stream order: (block, piece of that block).
+pub(super) fn pieces(blocks: &[Block]) -> Vec<(usize, usize)> {
+    let each = blocks.iter().enumerate();
+    each.flat_map(|(i, b)| (0..b.pieces()).map(move |p| (i, p)))
+        .collect()
+}
+
+/// Writes every block in order, its pieces ([`pieces`]) COPYed by `jobs` sessions that join
+/// the exported `snapshot` of the database at `url` (whose exporting transaction must stay
+/// open until this returns).
 ///
 /// Errors: a session cannot connect or join the snapshot, a COPY fails, a spool cannot be
-/// written, or `out` fails; the first error in table order is returned, and the other workers
+/// written, or `out` fails; the first error in stream order is returned, and the other workers
 /// stop at their next buffer (their sessions close when they return).
 pub(super) fn copy_parallel(
     url: &PgUrl,
@@ -89,7 +175,8 @@ pub(super) fn copy_parallel(
         let msg = format!("unexpected exported snapshot name {snapshot:?}");
         return Err(SourceError::Invalid(msg));
     }
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..blocks.len())
+    let pieces = pieces(blocks);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..pieces.len())
         .map(|_| {
             let (tx, rx) = bounded(1);
             (Mutex::new(Some(tx)), rx)
@@ -99,12 +186,13 @@ pub(super) fn copy_parallel(
         url,
         snapshot,
         blocks,
+        pieces: &pieces,
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         senders,
     };
     std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, blocks.len().max(1)) {
+        for _ in 0..jobs.clamp(1, pieces.len().max(1)) {
             s.spawn(|| work.worker());
         }
         let r = emit(&receivers, out);
@@ -114,7 +202,7 @@ pub(super) fn copy_parallel(
     })
 }
 
-/// One table's outcome: its spool, rewound, or the error that stopped it.
+/// One piece's outcome: its spool, rewound, or the error that stopped it.
 type Spooled = Result<std::fs::File, SourceError>;
 
 /// What the workers of one [`copy_parallel`] share.
@@ -122,17 +210,19 @@ struct Work<'a> {
     url: &'a PgUrl,
     snapshot: &'a str,
     blocks: &'a [Block],
-    /// The next table to take.
+    /// The COPYs in stream order ([`pieces`]).
+    pieces: &'a [(usize, usize)],
+    /// The next piece to take.
     next: AtomicUsize,
     /// Set when the stream stopped (done, or failed): workers return at their next buffer.
     stop: AtomicBool,
-    /// One per table, taken by the worker that COPYs it: a worker that panics drops it, and
-    /// the stream sees the table's channel disconnected instead of waiting forever.
+    /// One per piece, taken by the worker that COPYs it: a worker that panics drops it, and
+    /// the stream sees the piece's channel disconnected instead of waiting forever.
     senders: Vec<Mutex<Option<Sender<Spooled>>>>,
 }
 
 impl Work<'_> {
-    /// Takes the next table (its number and sender), or `None` when every table is taken or
+    /// Takes the next piece (its number and sender), or `None` when every piece is taken or
     /// the stream stopped.
     fn take(&self) -> Option<(usize, Sender<Spooled>)> {
         if self.stop.load(Ordering::SeqCst) {
@@ -144,8 +234,8 @@ impl Work<'_> {
         Some((i, tx))
     }
 
-    /// One worker: a session on the snapshot, then tables until none is left. A failure is
-    /// sent as the outcome of the table it was taking, and ends the worker.
+    /// One worker: a session on the snapshot, then pieces until none is left. A failure is
+    /// sent as the outcome of the piece it was taking, and ends the worker.
     fn worker(&self) {
         let mut client = match self.session() {
             Ok(c) => c,
@@ -157,7 +247,8 @@ impl Work<'_> {
             }
         };
         while let Some((i, tx)) = self.take() {
-            let outcome = self.spool(&mut client, &self.blocks[i]);
+            let (block, piece) = self.pieces[i];
+            let outcome = self.spool(&mut client, &self.blocks[block], piece);
             let failed = outcome.is_err();
             let _ = tx.send(outcome);
             if failed {
@@ -167,8 +258,8 @@ impl Work<'_> {
     }
 
     /// A session with pg_dump's settings in a transaction on the exported snapshot.
-    fn session(&self) -> Result<Client, SourceError> {
-        let mut client = connect(self.url)?;
+    fn session(&self) -> Result<Session, SourceError> {
+        let mut session = Session::connect(self.url)?;
         let sql = format!(
             "{SESSION_SQL}; SET TRANSACTION SNAPSHOT '{}'",
             self.snapshot
@@ -177,23 +268,23 @@ impl Work<'_> {
             "joining the exported snapshot of database \"{}\"",
             self.url.database_name()
         );
-        client.batch_execute(&sql).map_err(|e| db_err(&what, &e))?;
-        Ok(client)
+        session.batch_execute(&sql).map_err(|e| db_err(&what, &e))?;
+        Ok(session)
     }
 
-    /// COPYs one block into a new spool and rewinds it.
-    fn spool(&self, client: &mut Client, block: &Block) -> Spooled {
+    /// COPYs one piece of a block into a new spool and rewinds it.
+    fn spool(&self, client: &mut Session, block: &Block, piece: usize) -> Spooled {
         let spool_err = |e| io_err(format!("spooling {}", block.what), e);
         let file = tempfile::tempfile().map_err(spool_err)?;
         let mut w = Stoppable(BufWriter::with_capacity(256 * 1024, file), &self.stop);
-        block.copy(client, &mut w)?;
+        block.copy(client, piece, &mut w)?;
         let mut file = w.0.into_inner().map_err(|e| spool_err(e.into_error()))?;
         file.rewind().map_err(spool_err)?;
         Ok(file)
     }
 }
 
-/// Passes the spools on in table order as each completes.
+/// Passes the spools on in stream order as each completes.
 fn emit(receivers: &[Receiver<Spooled>], out: &mut impl Write) -> Result<(), SourceError> {
     for rx in receivers {
         let mut spool = match rx.recv() {

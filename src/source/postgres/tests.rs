@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// The test server's `postgres` database, from [`testdb::postgres_url`] (the server
 /// tests/integration uses). A server that does not answer fails the test: database tests never
 /// skip.
-fn server() -> PgUrl {
+pub(super) fn server() -> PgUrl {
     server_at(&testdb::postgres_url())
 }
 
@@ -43,17 +43,17 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
-fn exec(url: &PgUrl, sql: &str) {
+pub(super) fn exec(url: &PgUrl, sql: &str) {
     let result = connect(url).unwrap().batch_execute(sql);
     result.unwrap_or_else(|e| panic!("{}", db_err(sql, &e)));
 }
 
 /// Drops a database (or a role: `DROP ROLE`) at the end of a test, also on failure.
-struct Guard(PgUrl, String, &'static str);
+pub(super) struct Guard(PgUrl, String, &'static str);
 
 impl Guard {
     /// Reserves a database name; with `sql`, creates the database and runs `sql` in it.
-    fn db(admin: &PgUrl, sql: Option<&str>) -> (Guard, PgUrl) {
+    pub(super) fn db(admin: &PgUrl, sql: Option<&str>) -> (Guard, PgUrl) {
         let name = unique("dv_pg");
         let guard = Guard(admin.clone(), name.clone(), "DATABASE");
         if let Some(sql) = sql {
@@ -76,7 +76,7 @@ impl Drop for Guard {
     }
 }
 
-fn read_all(mut src: Box<dyn DumpSource>) -> Result<(String, SourceInfo), SourceError> {
+pub(super) fn read_all(mut src: Box<dyn DumpSource>) -> Result<(String, SourceInfo), SourceError> {
     let mut out = String::new();
     src.read_to_string(&mut out).unwrap();
     Ok((out, src.finish()?))
@@ -97,12 +97,12 @@ fn dump(url: &PgUrl, heap_order: bool) -> String {
 }
 
 /// The dump without the lines that differ between any two pg_dump runs (restrict keys).
-fn normalize(dump: &str) -> Vec<&str> {
+pub(super) fn normalize(dump: &str) -> Vec<&str> {
     let random = |l: &&str| l.starts_with("\\restrict") || l.starts_with("\\unrestrict");
     dump.lines().filter(|l| !random(l)).collect()
 }
 
-fn assert_same(a: &[&str], b: &[&str]) {
+pub(super) fn assert_same(a: &[&str], b: &[&str]) {
     let first = a.iter().zip(b).position(|(x, y)| x != y);
     let at = first.unwrap_or(a.len().min(b.len()));
     assert!(
@@ -649,4 +649,39 @@ fn urls_versions_and_quoting() {
         .to_string();
     assert!(err.starts_with("PostgreSQL server is 99.1 but the newest pg_dump here is 1"));
     assert!(err.ends_with(": install postgresql-client-99"), "{err}");
+}
+
+/// Issue 16: a COPY that fails mid-stream (its session terminated once rows came through)
+/// fails the dump from `finish`, naming the table and the database, and leaves nothing behind.
+#[test]
+fn a_copy_failing_mid_stream_fails_the_dump_naming_the_table() {
+    let admin = server();
+    let rows = "INSERT INTO big SELECT i, repeat('x', 200) FROM generate_series(1, 100000) i";
+    let sql = format!("CREATE TABLE big (id int PRIMARY KEY, v text); {rows}");
+    let (_db, url) = Guard::db(&admin, Some(&sql));
+    let db = url.database_name();
+    let mut src = open_source(&url, &opts(false)).unwrap();
+    // 20 MiB of rows: more than the pipe, the buffers and the socket hold, so the COPY is
+    // still running (blocked on its socket) once its first row came through.
+    let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+    let first_row = b"COPY public.big (id, v) FROM stdin;\n1\t";
+    while !seen.windows(first_row.len()).any(|w| w == first_row) {
+        let n = src.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before the COPY of big");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let kill = format!(
+        "SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 20000))
+           FROM pg_stat_activity WHERE datname = '{db}' AND query LIKE 'COPY (SELECT%'"
+    );
+    let killed: i64 = connect(&admin)
+        .unwrap()
+        .query_one(&kill, &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    let err = read_all(src).unwrap_err().to_string();
+    let what = format!("reading COPY of table public.big in database \"{db}\"");
+    assert!(err.contains(&what), "{err}");
+    wait_until_gone(&admin, &db, "after the failed COPY");
 }
