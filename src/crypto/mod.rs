@@ -39,8 +39,18 @@ impl MasterKey {
     pub fn generate() -> Self {
         let mut m = [0u8; MASTER_KEY_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut m);
-        let k = Self::from_bytes(&m).expect("length is right");
+        #[allow(unused_mut)]
+        let mut k = Self::from_bytes(&m).expect("length is right");
         m.zeroize();
+        // Test builds only: a fixed gear seed, so that a test whose figures depend on where
+        // chunks are cut is reproducible (`DUMPVAULT_TEST_CHUNKER_SEED`, a u64).
+        #[cfg(feature = "test-hooks")]
+        if let Some(seed) = std::env::var("DUMPVAULT_TEST_CHUNKER_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            k.chunker_seed = seed;
+        }
         k
     }
 

@@ -25,6 +25,19 @@ impl TestRepo {
         t
     }
 
+    /// As [`TestRepo::new`], with the FastCDC gear seed fixed to `seed` (a test-build hook), for
+    /// a test whose figures depend on where chunks are cut.
+    pub fn with_chunker_seed(seed: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let t = TestRepo { dir, repo };
+        t.dv(&["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"])
+            .env("DUMPVAULT_TEST_CHUNKER_SEED", seed.to_string())
+            .assert()
+            .success();
+        t
+    }
+
     /// The binary with `--repo` and the password set.
     pub fn dv(&self, args: &[&str]) -> Command {
         let mut c = Command::cargo_bin("dumpvault").unwrap();
