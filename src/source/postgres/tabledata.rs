@@ -48,9 +48,8 @@ pub(super) struct Block {
 impl Block {
     /// The block of one row of the table query: `[schema, name, owner, qualified quoted name,
     /// quoted column list, quoted key columns, …]`, in database `db`, not cut into ranges.
-    pub(super) fn new(table: &[String], db: &str) -> Self {
-        let [schema, name, owner, qualified, columns, key] =
-            std::array::from_fn(|i| table.get(i).map_or("", String::as_str));
+    pub(super) fn new(table: &[String; 8], db: &str) -> Self {
+        let [schema, name, owner, qualified, columns, key, ..] = table;
         // As pg_dump's sanitize_line: names in comments must not break the line.
         let [schema_c, name_c, owner_c] =
             [schema, name, owner].map(|s| s.replace(['\n', '\r'], " "));
