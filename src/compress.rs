@@ -27,8 +27,6 @@ thread_local! {
     /// Each thread's zstd decompression context.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
-    static DELTA_CCTX: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>> =
-        const { std::cell::RefCell::new(None) };
     static DELTA_DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
@@ -79,24 +77,54 @@ pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
     out
 }
 
+/// The minimum match, in bytes, of zstd's long-distance matcher in a patch made with
+/// `long_matches` ([`compress_delta`]; `ZSTD_c_ldmMinMatch`).
+pub const PATCH_LDM_MIN_MATCH: u32 = 64;
+
+/// The first bytes of a zstd dictionary (`ZSTD_MAGIC_DICTIONARY`, little-endian). A reader
+/// that loads a base through `ZSTD_decompress_usingDict` (as [`decompress_delta`] does) takes
+/// a base starting with them for a structured dictionary, not raw content, so no patch is
+/// made against such a base.
+const DICTIONARY_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
+
 /// Compresses `data` at zstd `level` as a patch against `base` (the base blob's plaintext),
-/// returning `TAG_DELTA || frame`; `None` when zstd fails. The caller decides whether the
-/// patch is worth storing (it usually is only when `base` resembles `data`).
+/// returning `TAG_DELTA || frame`; `None` when zstd fails or when `base` starts with the zstd
+/// dictionary magic number (see [`DICTIONARY_MAGIC`]). The caller decides whether the patch
+/// is worth storing (it usually is only when `base` resembles `data`).
 ///
-/// The frame is zstd's compression of `data` with `base` as a raw-content dictionary
-/// (`ZSTD_compress_usingDict`), which is byte for byte the frame of a prefix
-/// (`ZSTD_CCtx_refPrefix` with a window covering both, as this function made before): one
-/// compression context per thread is reused, since creating and clearing one per delta was a
-/// tenth of a later snapshot's CPU time (issue 16).
-pub fn compress_delta(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> {
+/// The frame is zstd's compression of `data` with `base` as a raw-content prefix
+/// (`ZSTD_CCtx_refPrefix`, what `zstd --patch-from` does) and a window covering both (window
+/// log at most 27). With `long_matches`, zstd's long-distance matcher is on (minimum match
+/// [`PATCH_LDM_MIN_MATCH`] bytes): it finds the base's copy of a stretch of rows by a rolling
+/// hash of 64 bytes, where levels 1 to 4 match only 5 to 8 bytes and so take the nearest
+/// repetition (on pgbench_accounts rows, the filler of the row just before) and pay a few
+/// sequences for every row after a change. On the bench's pgbench series that took a patch
+/// from 342 to 75 bytes (mean), for about 1.7 times the CPU (docs/bench.md, "Patches with
+/// long-distance matching"). The frame is a standard zstd frame either way.
+///
+/// A new context is made per patch: a prefix is borrowed for one frame only, and a context
+/// kept for the thread would have to outlive every base.
+pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) -> Option<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    if base.len() >= 8 && base[..4] == DICTIONARY_MAGIC {
+        return None;
+    }
+    let mut cctx = CCtx::create();
+    let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
+    let mut params = vec![
+        CParameter::CompressionLevel(level.max(1)),
+        CParameter::WindowLog(window),
+    ];
+    if long_matches {
+        params.push(CParameter::EnableLongDistanceMatching(true));
+        params.push(CParameter::LdmMinMatch(PATCH_LDM_MIN_MATCH));
+    }
+    for p in params {
+        cctx.set_parameter(p).ok()?;
+    }
+    cctx.ref_prefix(base).ok()?;
     let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-    DELTA_CCTX
-        .with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let cctx = slot.get_or_insert_with(zstd::zstd_safe::CCtx::create);
-            cctx.compress_using_dict(&mut frame, data, base, level.max(1))
-        })
-        .ok()?;
+    cctx.compress2(&mut frame, data).ok()?;
     let mut out = Vec::with_capacity(frame.len() + 1);
     out.push(TAG_DELTA);
     out.extend_from_slice(&frame);
@@ -170,26 +198,22 @@ mod tests {
         assert!(decompress(&[9, 1], 1).is_err());
     }
 
-    /// The frame as this module made it before contexts were reused: a new context per delta,
-    /// `base` as a prefix, a window covering both.
-    fn prefix_frame(data: &[u8], base: &[u8], level: i32) -> Vec<u8> {
-        use zstd::zstd_safe::{CCtx, CParameter};
-        let mut cctx = CCtx::create();
-        cctx.set_parameter(CParameter::CompressionLevel(level))
-            .unwrap();
-        let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
-        cctx.set_parameter(CParameter::WindowLog(window)).unwrap();
-        cctx.ref_prefix(base).unwrap();
-        let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
-        cctx.compress2(&mut frame, data).unwrap();
-        frame
+    /// `frame` decoded the way repo-format.md tells a reader to: the base as a raw-content
+    /// prefix (`ZSTD_DCtx_refPrefix`).
+    fn read_with_prefix(frame: &[u8], base: &[u8], n: usize) -> Vec<u8> {
+        let mut dctx = zstd::zstd_safe::DCtx::create();
+        dctx.ref_prefix(base).unwrap();
+        let mut out = Vec::with_capacity(n);
+        dctx.decompress(&mut out, frame).unwrap();
+        out
     }
 
-    /// Issue 16 (later snapshot CPU): reusing one context per thread must not change a delta
-    /// blob's bytes (ids and stored sizes stay as before), and frames made the old way still
-    /// decode, for chunk sizes from the minimum to the maximum and bases of other sizes.
+    /// Issue 16: a patch, with or without long-distance matching, is one frame with the base
+    /// as a raw-content prefix: it decodes with `refPrefix` (a third-party reader) and with
+    /// [`decompress_delta`], for chunk sizes from the minimum to the maximum and bases of other
+    /// sizes, and carries no dictionary id and no checksum.
     #[test]
-    fn reused_contexts_make_the_frames_a_prefix_made_and_read_them() {
+    fn patches_are_prefix_frames_a_reader_decodes() {
         let text = |n: usize, salt: u32| -> Vec<u8> {
             (0u32..)
                 .flat_map(|i| {
@@ -208,21 +232,57 @@ mod tests {
             let mut data = text(n, 0);
             let at = n / 2;
             data[at..at + 5].copy_from_slice(b"XXXXX");
-            for level in [1, 3, 9] {
-                let new = compress_delta(&data, &base, level).unwrap();
+            for (level, long) in [(1, false), (3, true), (3, false), (6, false), (9, true)] {
+                let patch = compress_delta(&data, &base, level, long).unwrap();
+                let frame = &patch[1..];
                 assert_eq!(
-                    new[1..],
-                    prefix_frame(&data, &base, level),
-                    "{n}/{m} at {level}"
+                    read_with_prefix(frame, &base, n),
+                    data,
+                    "{n}/{m} {level} {long}"
                 );
-                let mut old = vec![TAG_DELTA];
-                old.extend(prefix_frame(&data, &base, level));
-                assert_eq!(decompress_delta(&old, n, &base).unwrap(), data);
-                // A context reused across bases of other sizes is not confused by the last one.
-                let other = compress_delta(&base, &data, level).unwrap();
+                assert_eq!(decompress_delta(&patch, n, &base).unwrap(), data);
+                assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(frame), None);
+                // Frame header descriptor: bit 2 is the checksum flag.
+                assert_eq!(frame[4] & 0b100, 0, "no checksum");
+                let other = compress_delta(&base, &data, level, long).unwrap();
                 assert_eq!(decompress_delta(&other, m, &data).unwrap(), base);
             }
         }
+    }
+
+    /// Issue 16: a base that starts with the zstd dictionary magic number gets no patch. Loaded
+    /// through `ZSTD_compress_usingDict` (as patches were made before), such a base is parsed
+    /// as a structured dictionary, and the frame then does not decode with the base as the
+    /// raw-content prefix that repo-format.md specifies.
+    #[test]
+    fn a_base_that_looks_like_a_zstd_dictionary_gets_no_patch() {
+        let samples: Vec<Vec<u8>> = (0..2000u32)
+            .map(|i| format!("{i}\tcustomer {}\tactive\n", i.wrapping_mul(40_503)).into_bytes())
+            .collect();
+        let dict = zstd::dict::from_samples(&samples, 4096).unwrap();
+        assert_eq!(dict[..4], DICTIONARY_MAGIC);
+        let mut base = dict.clone();
+        base.extend(samples.concat());
+        let mut data = base.clone();
+        let at = data.len() - 100;
+        data[at..at + 5].copy_from_slice(b"XXXXX");
+        assert!(compress_delta(&data, &base, 3, true).is_none());
+        assert!(compress_delta(&data, &base, 6, false).is_none());
+        // The frame the old way: decodes with the same call, not with a raw-content prefix.
+        let mut old = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        let mut cctx = zstd::zstd_safe::CCtx::create();
+        cctx.compress_using_dict(&mut old, &data, &base, 3).unwrap();
+        let raw = {
+            let mut dctx = zstd::zstd_safe::DCtx::create();
+            dctx.ref_prefix(&base).unwrap();
+            let mut out = Vec::with_capacity(data.len());
+            dctx.decompress(&mut out, &old[..]).map(|_| out).ok()
+        };
+        assert_ne!(raw, Some(data.clone()));
+        // Without the magic, the same content is patched.
+        base[0] ^= 0xff;
+        data[0] ^= 0xff;
+        assert!(compress_delta(&data, &base, 3, true).is_some());
     }
 
     #[test]
@@ -233,7 +293,7 @@ mod tests {
         let mut data = base.clone();
         data[5000..5010].copy_from_slice(b"CHANGED!!!");
         let plain = compress(&data, 3);
-        let delta = compress_delta(&data, &base, 3).unwrap();
+        let delta = compress_delta(&data, &base, 3, true).unwrap();
         assert_eq!(delta[0], TAG_DELTA);
         assert!(
             delta.len() * 20 < plain.len(),

@@ -53,20 +53,22 @@ pub const SHALLOW_NUM: usize = 2;
 pub const SHALLOW_DEN: usize = 1;
 
 /// The zstd level at which the chosen patch is made again ([`Chooser::finish`]) when the
-/// repository's level is lower: zstd's levels 1 to 4 (the `fast` and `dfast` match finders)
-/// take the first match they find, and on dump rows that repeat a long run (pgbench's 84-space
-/// filler) that is the run of the row just before, not the same row in the base, so every row
-/// costs a few sequences; level 6 (`lazy`) looks one step further and finds the base's row.
+/// repository's level is lower and the patch is over [`POLISH_ABOVE`] bytes: level 6
+/// (`lazy`) weighs the next position before taking a match, and on rows whose changes are
+/// dense (the bench's uniform and hotspot series) its patches are smaller than those of level
+/// 3 even with long-distance matching. Patches are made with long-distance matching first
+/// ([`compress_delta`]); on pgbench rows that alone gets them small, so few are made again.
 /// Measured on pairs of consecutive hourly dumps (64 KiB chunks, each patched against the
-/// previous chunk holding most of its lines): pgbench scale 3 after 3 s of pgbench, 222 → 89 KB
-/// of patches; the bench's uniform series 138 → 122 KB, hotspot 117 → 108 KB; each level-6
-/// patch costs about 4 times a level-3 one (docs/bench.md, "Patches made again at level 6").
+/// previous chunk holding most of its lines): pgbench scale 10, 10 s of pgbench: 502.8 KB of
+/// patches at level 3, 110.2 KB with long-distance matching, 95.1 KB with this level above
+/// 256 bytes; the bench's uniform series 138.2 → 133.3 → 124.0 KB, hotspot 117.4 → 111.4 →
+/// 104.8 KB (docs/bench.md, "Patches with long-distance matching").
 pub const POLISH_LEVEL: i32 = 6;
 
 /// Only a chosen patch larger than this many bytes (`tag || frame`) is made again at
-/// [`POLISH_LEVEL`]: below it the frame is mostly fixed overhead and level 6 saves a few bytes
-/// for 4 times the CPU.
-pub const POLISH_ABOVE: usize = 128;
+/// [`POLISH_LEVEL`]: below it the frame is mostly fixed overhead, and a level-6 patch costs
+/// about 2.5 times a level-3 one with long-distance matching.
+pub const POLISH_ABOVE: usize = 256;
 
 /// One patch within the margin: the base's id, the depth of its chain, the stored form, and a
 /// copy of the base's plaintext when the patch may be made again ([`POLISH_ABOVE`]).
@@ -108,7 +110,7 @@ impl<'p> Chooser<'p> {
     /// blob): computes the patch and returns whether it is within the margin (kept as a
     /// choice).
     pub fn offer(&mut self, id: Id, base: &[u8], depth: usize) -> bool {
-        let Some(delta) = compress_delta(self.plain, base, self.level) else {
+        let Some(delta) = compress_delta(self.plain, base, self.level, true) else {
             return false;
         };
         // Fast path: a patch this small beats any plain compression of dump text, so the
@@ -169,7 +171,7 @@ impl<'p> Chooser<'p> {
         }
         let chosen = (self.paying).swap_remove(best.expect("the smallest is near itself"));
         let polished = (chosen.base.as_deref())
-            .and_then(|base| compress_delta(self.plain, base, POLISH_LEVEL))
+            .and_then(|base| compress_delta(self.plain, base, POLISH_LEVEL, false))
             .filter(|p| p.len() < chosen.delta.len());
         (polished.unwrap_or(chosen.delta), Some(chosen.id))
     }
@@ -371,37 +373,92 @@ mod tests {
         rows.concat().into_bytes()
     }
 
+    /// Issue 16: after a changed row, level 3 alone matches the filler of the row before and
+    /// pays sequences for every row; long-distance matching finds the base's rows.
     #[test]
-    fn a_large_patch_is_made_again_at_the_polish_level_and_decodes() {
+    fn patches_find_the_base_rows_after_a_changed_one() {
         let base = accounts(&[]);
         // A few scattered updates, as an hour of pgbench leaves in most chunks.
         let edits: Vec<(usize, i64)> = (0..5)
             .map(|e| (e * 131 + 40, e as i64 * 977 - 2500))
             .collect();
         let plain = accounts(&edits);
-        let at_level = compress_delta(&plain, &base, 3).unwrap();
-        assert!(at_level.len() > POLISH_ABOVE, "{} bytes", at_level.len());
+        let at_level = compress_delta(&plain, &base, 3, false).unwrap();
         let (stored, b) = encode_chunk(&plain, 3, Some((id(9), &base)));
         assert_eq!(b, Some(id(9)));
-        // Level 3 follows each row's filler into the row before; level 6 finds the base's row.
         assert!(
-            stored.len() * 3 < at_level.len() * 2,
-            "polished {} against {} at level 3",
+            stored.len() * 3 < at_level.len(),
+            "stored {} against {} at level 3 alone",
             stored.len(),
             at_level.len()
         );
-        assert_eq!(stored, compress_delta(&plain, &base, POLISH_LEVEL).unwrap());
         assert_eq!(
             decompress_delta(&stored, plain.len(), &base).unwrap(),
             plain
         );
-        // A repository already at the polish level or above patches once, at its own level.
+    }
+
+    /// Issue 16: a chosen patch over [`POLISH_ABOVE`] bytes is made again at [`POLISH_LEVEL`]
+    /// and the smaller kept; a smaller one is kept as made, and a repository at the polish
+    /// level or above patches once.
+    /// 600 order-like rows (key, customer, quantity, words, update time); every `every`-th of
+    /// the first `edits × every` rows updated (quantity and time).
+    fn orders(edits: usize, every: usize) -> Vec<u8> {
+        const W: [&str; 12] = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+            "juliet", "kilo", "lima",
+        ];
+        let row = |i: u32| {
+            let e = i as usize % every == 3 && (i as usize / every) < edits;
+            let h = i.wrapping_mul(2_654_435_761);
+            let words: Vec<&str> = (0..8 + h % 9)
+                .map(|k| W[((h >> (k % 28)) as usize + k as usize) % 12])
+                .collect();
+            let (qty, time) = match e {
+                true => (
+                    1 + (h >> 7) % 9,
+                    "2026-12-07 06:30:11.482913+00".to_string(),
+                ),
+                false => (
+                    1 + (h >> 3) % 9,
+                    format!(
+                        "2026-11-{:02} 1{}:2{}:0{}.{:06}+00",
+                        1 + h % 28,
+                        h % 10,
+                        h % 7,
+                        h % 9,
+                        h % 999_983
+                    ),
+                ),
+            };
+            format!("{i}\t{}\t{qty}\t{}\t{time}\n", h % 100_000, words.join(" "))
+        };
+        (0..600).map(row).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn a_large_patch_is_made_again_at_the_polish_level_and_decodes() {
+        let (base, plain) = (orders(0, 10), orders(30, 10));
+        let first = compress_delta(&plain, &base, 3, true).unwrap();
+        let lazy = compress_delta(&plain, &base, POLISH_LEVEL, false).unwrap();
+        assert!(first.len() > POLISH_ABOVE, "{} bytes", first.len());
+        assert!(
+            lazy.len() < first.len(),
+            "{} against {}",
+            lazy.len(),
+            first.len()
+        );
+        let (stored, b) = encode_chunk(&plain, 3, Some((id(9), &base)));
+        assert_eq!((stored.clone(), b), (lazy, Some(id(9))));
+        assert_eq!(
+            decompress_delta(&stored, plain.len(), &base).unwrap(),
+            plain
+        );
         let (high, _) = encode_chunk(&plain, 9, Some((id(9), &base)));
-        assert_eq!(high, compress_delta(&plain, &base, 9).unwrap());
-        // A small patch is kept as made.
-        let one = accounts(&[(5, 7)]);
-        let small = compress_delta(&one, &base, 3).unwrap();
-        assert!(small.len() <= POLISH_ABOVE);
+        assert_eq!(high, compress_delta(&plain, &base, 9, true).unwrap());
+        let one = orders(1, 10);
+        let small = compress_delta(&one, &base, 3, true).unwrap();
+        assert!(small.len() <= POLISH_ABOVE, "{} bytes", small.len());
         assert_eq!(encode_chunk(&one, 3, Some((id(9), &base))).0, small);
     }
 
