@@ -6,7 +6,7 @@
 //! short but successful stream.
 
 use super::conn::{server_version, Session};
-use super::ranges::{piece_bytes, split, SplitKey};
+use super::ranges::{piece_bytes, split, KeyColumn, KeyKind, SplitKey};
 use super::tabledata::{copy_parallel, copy_serial, pieces, Block};
 use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
@@ -25,9 +25,10 @@ pub struct PgOptions {
     /// Also store the cluster's roles and tablespaces ([`open_globals`]).
     pub globals: bool,
     /// Sessions that COPY the table data of a primary-key-order dump (`snapshot --jobs N` of
-    /// one database): whole tables, and tables of at least 32 MiB whose key starts with an
-    /// integer column in key ranges ([`super::ranges`]); 0 and 1 mean the snapshot session
-    /// alone. The stream is byte-identical whatever the number ([`super::tabledata`]).
+    /// one database): whole tables, and tables of at least 32 MiB whose key starts with a
+    /// column of an integer, text, uuid, date, timestamp or numeric type in key ranges
+    /// ([`super::ranges`]); 0 and 1 mean the snapshot session alone. The stream is
+    /// byte-identical whatever the number ([`super::tabledata`]).
     pub jobs: usize,
 }
 
@@ -54,8 +55,10 @@ pub(super) const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeou
 
 /// Ordinary tables with a primary key that pg_dump dumps data for (not extension members):
 /// schema, name, owner, qualified quoted name, quoted column list, quoted key columns, the
-/// first key column's name when its type is an integer (else NULL), and `RELSIZE` (replaced
-/// by the table's size in bytes or `0`: [`super::ranges`]).
+/// first key column's name when [`super::ranges`] can cut on its type (else NULL), `RELSIZE`
+/// (replaced by the table's size in bytes or `0`), then that column's type as
+/// `format_type` names it (`integer`, `timestamp with time zone`) and its collation, qualified
+/// and quoted (NULL when the type has none).
 const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner),
     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
@@ -64,14 +67,24 @@ const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_user
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.i)
        FROM pg_catalog.unnest(p.conkey) WITH ORDINALITY AS k(num, i)
        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num),
-    (SELECT a.attname FROM pg_catalog.pg_attribute a
-      WHERE a.attrelid = c.oid AND a.attnum = p.conkey[1] AND a.atttypid IN
-        ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
-         'pg_catalog.int8'::pg_catalog.regtype)),
-    RELSIZE
+    f.attname, RELSIZE, f.typname, f.collname
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
+  LEFT JOIN LATERAL (
+    SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL) AS typname,
+           (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+              FROM pg_catalog.pg_collation co
+              JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE co.oid = a.attcollation) AS collname
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = c.oid AND a.attnum = p.conkey[1] AND a.atttypid IN
+        ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+         'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.text'::pg_catalog.regtype,
+         'pg_catalog.varchar'::pg_catalog.regtype, 'pg_catalog.uuid'::pg_catalog.regtype,
+         'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
+         'pg_catalog.timestamptz'::pg_catalog.regtype, 'pg_catalog.numeric'::pg_catalog.regtype)
+  ) f ON true
  WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
         WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid
@@ -300,8 +313,7 @@ pub(super) fn open_with(
         &snapshot,
         vec!["--section=pre-data".into()],
     )?;
-    let exclude =
-        |t: &[String; 8]| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
+    let exclude = |t: &TableRow| format!("--exclude-table-data={}.{}", quote(&t[0]), quote(&t[1]));
     // The rest of the data (tables without a usable key, sequence values, large objects)
     // and the post-data in one pg_dump run: each run reads the whole catalog first, which
     // costs about as much as a small database's dump (issue 19, fleet fixed cost).
@@ -338,13 +350,16 @@ pub(super) fn open_with(
     }))
 }
 
-/// The rows of [`PK_TABLES_SQL`] on a server of version `num`, each column as text (NULL as
-/// empty); with `sizes`, the tables' sizes (else `0`).
+/// A row of [`PK_TABLES_SQL`], each column as text (NULL as empty).
+pub(super) type TableRow = [String; 10];
+
+/// The rows of [`PK_TABLES_SQL`] on a server of version `num`; with `sizes`, the tables'
+/// sizes (else `0`).
 pub(super) fn pk_tables(
     client: &mut Session,
     num: u32,
     sizes: bool,
-) -> Result<Vec<[String; 8]>, postgres::Error> {
+) -> Result<Vec<TableRow>, postgres::Error> {
     let generated = if num >= 120000 {
         "AND a.attgenerated = ''"
     } else {
@@ -365,12 +380,22 @@ pub(super) fn pk_tables(
 }
 
 /// What [`split`] needs of a row of [`pk_tables`].
-pub(super) fn split_key(t: &[String; 8]) -> SplitKey {
+pub(super) fn split_key(t: &TableRow) -> SplitKey {
+    let kind = match t[8].as_str() {
+        "smallint" | "integer" | "bigint" => KeyKind::Int,
+        type_name => KeyKind::Literal {
+            type_name: type_name.to_string(),
+            collation: Some(t[9].clone()).filter(|c| !c.is_empty()),
+        },
+    };
     SplitKey {
         schema: t[0].clone(),
         table: t[1].clone(),
         qualified: t[3].clone(),
-        column: Some(t[6].clone()).filter(|c| !c.is_empty()),
+        column: (!t[6].is_empty() && !t[8].is_empty()).then(|| KeyColumn {
+            name: t[6].clone(),
+            kind,
+        }),
         bytes: t[7].parse().unwrap_or(0),
     }
 }

@@ -48,7 +48,7 @@ pub(super) struct Block {
 impl Block {
     /// The block of one row of the table query: `[schema, name, owner, qualified quoted name,
     /// quoted column list, quoted key columns, …]`, in database `db`, not cut into ranges.
-    pub(super) fn new(table: &[String; 8], db: &str) -> Self {
+    pub(super) fn new(table: &super::dump::TableRow, db: &str) -> Self {
         let [schema, name, owner, qualified, columns, key, ..] = table;
         // As pg_dump's sanitize_line: names in comments must not break the line.
         let [schema_c, name_c, owner_c] =
