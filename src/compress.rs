@@ -27,6 +27,9 @@ thread_local! {
     /// Each thread's zstd decompression context.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    /// Each thread's context for patches without long-distance matching.
+    static DELTA_CCTX: std::cell::RefCell<Option<zstd::zstd_safe::CCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
     static DELTA_DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
@@ -102,33 +105,49 @@ const DICTIONARY_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
 /// from 342 to 75 bytes (mean), for about 1.7 times the CPU (docs/bench.md, "Patches with
 /// long-distance matching"). The frame is a standard zstd frame either way.
 ///
-/// A new context is made per patch: a prefix is borrowed for one frame only, and a context
-/// kept for the thread would have to outlive every base.
+/// Without `long_matches`, one context per thread is reused and `base` is given as a
+/// dictionary to `ZSTD_compress_usingDict`, whose frame is byte for byte the prefix frame
+/// (creating and clearing a context per patch was a tenth of a later snapshot's CPU time). With
+/// them, the long-distance matcher needs the base as a prefix (it does not search a loaded
+/// dictionary), and a prefix is borrowed for one frame only, so a context is made per patch.
 pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) -> Option<Vec<u8>> {
     use zstd::zstd_safe::{CCtx, CParameter};
     if base.len() >= 8 && base[..4] == DICTIONARY_MAGIC {
         return None;
     }
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    if !long_matches {
+        DELTA_CCTX
+            .with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let cctx = slot.get_or_insert_with(CCtx::create);
+                cctx.compress_using_dict(&mut frame, data, base, level.max(1))
+            })
+            .ok()?;
+        return Some(tagged_delta(&frame));
+    }
     let mut cctx = CCtx::create();
     let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
-    let mut params = vec![
+    let params = [
         CParameter::CompressionLevel(level.max(1)),
         CParameter::WindowLog(window),
+        CParameter::EnableLongDistanceMatching(true),
+        CParameter::LdmMinMatch(PATCH_LDM_MIN_MATCH),
     ];
-    if long_matches {
-        params.push(CParameter::EnableLongDistanceMatching(true));
-        params.push(CParameter::LdmMinMatch(PATCH_LDM_MIN_MATCH));
-    }
     for p in params {
         cctx.set_parameter(p).ok()?;
     }
     cctx.ref_prefix(base).ok()?;
-    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
     cctx.compress2(&mut frame, data).ok()?;
+    Some(tagged_delta(&frame))
+}
+
+/// `TAG_DELTA || frame`.
+fn tagged_delta(frame: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(frame.len() + 1);
     out.push(TAG_DELTA);
-    out.extend_from_slice(&frame);
-    Some(out)
+    out.extend_from_slice(frame);
+    out
 }
 
 /// Reverses [`compress_delta`]: `tagged` must carry [`TAG_DELTA`]; `base` is the base blob's
@@ -198,6 +217,21 @@ mod tests {
         assert!(decompress(&[9, 1], 1).is_err());
     }
 
+    /// The frame of `data` with `base` as a raw-content prefix at `level`, a new context and a
+    /// window covering both.
+    fn prefix_frame(data: &[u8], base: &[u8], level: i32) -> Vec<u8> {
+        use zstd::zstd_safe::{CCtx, CParameter};
+        let mut cctx = CCtx::create();
+        let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
+        cctx.set_parameter(CParameter::CompressionLevel(level))
+            .unwrap();
+        cctx.set_parameter(CParameter::WindowLog(window)).unwrap();
+        cctx.ref_prefix(base).unwrap();
+        let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        cctx.compress2(&mut frame, data).unwrap();
+        frame
+    }
+
     /// `frame` decoded the way repo-format.md tells a reader to: the base as a raw-content
     /// prefix (`ZSTD_DCtx_refPrefix`).
     fn read_with_prefix(frame: &[u8], base: &[u8], n: usize) -> Vec<u8> {
@@ -211,7 +245,8 @@ mod tests {
     /// Issue 16: a patch, with or without long-distance matching, is one frame with the base
     /// as a raw-content prefix: it decodes with `refPrefix` (a third-party reader) and with
     /// [`decompress_delta`], for chunk sizes from the minimum to the maximum and bases of other
-    /// sizes, and carries no dictionary id and no checksum.
+    /// sizes, and carries no dictionary id and no checksum; without long-distance matching the
+    /// reused context makes the very frame a new context with a prefix makes.
     #[test]
     fn patches_are_prefix_frames_a_reader_decodes() {
         let text = |n: usize, salt: u32| -> Vec<u8> {
@@ -235,6 +270,9 @@ mod tests {
             for (level, long) in [(1, false), (3, true), (3, false), (6, false), (9, true)] {
                 let patch = compress_delta(&data, &base, level, long).unwrap();
                 let frame = &patch[1..];
+                if !long {
+                    assert_eq!(frame, prefix_frame(&data, &base, level), "{n}/{m} {level}");
+                }
                 assert_eq!(
                     read_with_prefix(frame, &base, n),
                     data,
