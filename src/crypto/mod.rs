@@ -34,7 +34,33 @@ pub struct MasterKey {
     chunker_seed: u64,
 }
 
+/// Test builds only: `DUMPVAULT_TEST_CHUNKER_SEED`, a fixed gear seed (a u64).
+#[cfg(feature = "test-hooks")]
+fn test_seed() -> Option<u64> {
+    std::env::var("DUMPVAULT_TEST_CHUNKER_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
 impl MasterKey {
+    /// Fresh random key material from the operating system's generator, with a chunker seed
+    /// drawn until `accept` takes it (at most 10 000 draws, then the last one): a new
+    /// repository screens its gear seed ([`crate::chunker::seed_is_sound`]).
+    pub fn generate_with(accept: impl Fn(u64) -> bool) -> Self {
+        let mut k = Self::generate();
+        for _ in 0..10_000 {
+            if accept(k.chunker_seed) {
+                break;
+            }
+            k.chunker_seed = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
+        }
+        #[cfg(feature = "test-hooks")]
+        if let Some(seed) = test_seed() {
+            k.chunker_seed = seed;
+        }
+        k
+    }
+
     /// Fresh random key material from the operating system's generator.
     pub fn generate() -> Self {
         let mut m = [0u8; MASTER_KEY_LEN];
@@ -45,10 +71,7 @@ impl MasterKey {
         // Test builds only: a fixed gear seed, so that a test whose figures depend on where
         // chunks are cut is reproducible (`DUMPVAULT_TEST_CHUNKER_SEED`, a u64).
         #[cfg(feature = "test-hooks")]
-        if let Some(seed) = std::env::var("DUMPVAULT_TEST_CHUNKER_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(seed) = test_seed() {
             k.chunker_seed = seed;
         }
         k
@@ -139,6 +162,14 @@ pub fn open_with(key: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generate_with_draws_seeds_until_one_is_accepted() {
+        for _ in 0..20 {
+            let k = MasterKey::generate_with(|s| s % 5 == 0);
+            assert_eq!(k.chunker_seed() % 5, 0);
+        }
+    }
 
     #[test]
     fn seal_open_and_tamper() {

@@ -98,7 +98,9 @@ impl Repository {
         let key = match &opts.master {
             Some(m) if opts.share_encryption_key => m.clone(),
             Some(m) => m.with_new_encryption_key(),
-            None => MasterKey::generate(),
+            None => {
+                MasterKey::generate_with(|seed| crate::chunker::seed_is_sound(seed, &opts.chunker))
+            }
         };
         let config = Config {
             version: CONFIG_VERSION,
