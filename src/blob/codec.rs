@@ -52,26 +52,33 @@ pub const SHALLOW_NUM: usize = 2;
 /// Denominator of the shallow-base preference (see [`SHALLOW_NUM`]).
 pub const SHALLOW_DEN: usize = 1;
 
-/// The zstd level at which the chosen patch is made again ([`Chooser::finish`]) when the
-/// repository's level is lower and the patch is over [`POLISH_ABOVE`] bytes: level 6
-/// (`lazy`) weighs the next position before taking a match, and on rows whose changes are
-/// dense (the bench's uniform and hotspot series) its patches are smaller than those of level
-/// 3 even with long-distance matching. Patches are made with long-distance matching first
-/// ([`compress_delta`]); on pgbench rows that alone gets them small, so few are made again.
+/// A chosen patch (made at the repository's level to compare the candidate bases) larger than
+/// this many bytes (`tag || frame`) is made again with zstd's long-distance matcher
+/// ([`compress_delta`] with `long_matches`), and the smaller kept. Levels 1 to 4 match 5 to 8
+/// bytes and take the first match found: after a changed row that is the filler of the row
+/// just before (pgbench_accounts' 84 spaces), not the base's row, and every following row costs
+/// a few sequences; the long-distance matcher finds the base's rows. Candidates are compared
+/// without it (a context reused per thread, no per-patch set-up), so a chunk pays for it once.
 /// Measured on pairs of consecutive hourly dumps (64 KiB chunks, each patched against the
 /// previous chunk holding most of its lines): pgbench scale 10, 10 s of pgbench: 502.8 KB of
-/// patches at level 3, 110.2 KB with long-distance matching, 95.1 KB with this level above
-/// 256 bytes; the bench's uniform series 138.2 → 133.3 → 124.0 KB, hotspot 117.4 → 111.4 →
-/// 104.8 KB (docs/bench.md, "Patches with long-distance matching").
+/// patches at level 3, 96.5 KB with this and [`POLISH_LEVEL`]; the bench's uniform series
+/// 138.2 → 125.8 KB, hotspot 117.4 → 107.7 KB (docs/bench.md, "Patches with long-distance
+/// matching").
+pub const LONG_ABOVE: usize = 128;
+
+/// The zstd level at which the chosen patch is made again when the repository's level is lower
+/// and the patch is still over [`POLISH_ABOVE`] bytes: level 6 (`lazy`) weighs the next
+/// position before taking a match, which on rows whose changes are dense gives smaller
+/// patches than level 3, with or without the long-distance matcher.
 pub const POLISH_LEVEL: i32 = 6;
 
-/// Only a chosen patch larger than this many bytes (`tag || frame`) is made again at
-/// [`POLISH_LEVEL`]: below it the frame is mostly fixed overhead, and a level-6 patch costs
-/// about 2.5 times a level-3 one with long-distance matching.
+/// Only a chosen patch still larger than this many bytes is made again at [`POLISH_LEVEL`]:
+/// below it the frame is mostly fixed overhead, and a level-6 patch costs about 4 times a
+/// level-3 one.
 pub const POLISH_ABOVE: usize = 256;
 
 /// One patch within the margin: the base's id, the depth of its chain, the stored form, and a
-/// copy of the base's plaintext when the patch may be made again ([`POLISH_ABOVE`]).
+/// copy of the base's plaintext when the patch may be made again ([`LONG_ABOVE`]).
 struct Paying {
     id: Id,
     depth: usize,
@@ -110,7 +117,7 @@ impl<'p> Chooser<'p> {
     /// blob): computes the patch and returns whether it is within the margin (kept as a
     /// choice).
     pub fn offer(&mut self, id: Id, base: &[u8], depth: usize) -> bool {
-        let Some(delta) = compress_delta(self.plain, base, self.level, true) else {
+        let Some(delta) = compress_delta(self.plain, base, self.level, false) else {
             return false;
         };
         // Fast path: a patch this small beats any plain compression of dump text, so the
@@ -122,7 +129,7 @@ impl<'p> Chooser<'p> {
             delta.len() * DELTA_MARGIN_DEN <= whole * DELTA_MARGIN_NUM
         };
         if pays {
-            let polish = self.level < POLISH_LEVEL && delta.len() > POLISH_ABOVE;
+            let polish = delta.len() > LONG_ABOVE;
             self.paying.push(Paying {
                 id,
                 depth,
@@ -148,7 +155,8 @@ impl<'p> Chooser<'p> {
     /// The stored form (`tag || payload`, before sealing) and the base used, if any: among the
     /// patches within the margin, the shallowest base whose patch is at most [`SHALLOW_NUM`] /
     /// [`SHALLOW_DEN`] of the smallest (ties: the smaller patch, then the first offered), made
-    /// again at [`POLISH_LEVEL`] when larger than [`POLISH_ABOVE`] and kept if smaller; else
+    /// again with the long-distance matcher when larger than [`LONG_ABOVE`], then at
+    /// [`POLISH_LEVEL`] when still larger than [`POLISH_ABOVE`], the smallest kept; else
     /// the chunk compressed whole.
     pub fn finish(mut self) -> (Vec<u8>, Option<Id>) {
         let Some(min) = self.paying.iter().map(|p| p.delta.len()).min() else {
@@ -170,10 +178,24 @@ impl<'p> Chooser<'p> {
             }
         }
         let chosen = (self.paying).swap_remove(best.expect("the smallest is near itself"));
-        let polished = (chosen.base.as_deref())
-            .and_then(|base| compress_delta(self.plain, base, POLISH_LEVEL, false))
-            .filter(|p| p.len() < chosen.delta.len());
-        (polished.unwrap_or(chosen.delta), Some(chosen.id))
+        let mut delta = chosen.delta;
+        if let Some(base) = chosen.base.as_deref() {
+            let again = [(self.level, true), (POLISH_LEVEL, false)];
+            for (level, long) in again {
+                let worth = match long {
+                    true => delta.len() > LONG_ABOVE,
+                    false => self.level < POLISH_LEVEL && delta.len() > POLISH_ABOVE,
+                };
+                if let Some(p) = worth
+                    .then(|| compress_delta(self.plain, base, level, long))
+                    .flatten()
+                    .filter(|p| p.len() < delta.len())
+                {
+                    delta = p;
+                }
+            }
+        }
+        (delta, Some(chosen.id))
     }
 }
 
@@ -398,9 +420,6 @@ mod tests {
         );
     }
 
-    /// Issue 16: a chosen patch over [`POLISH_ABOVE`] bytes is made again at [`POLISH_LEVEL`]
-    /// and the smaller kept; a smaller one is kept as made, and a repository at the polish
-    /// level or above patches once.
     /// 600 order-like rows (key, customer, quantity, words, update time); every `every`-th of
     /// the first `edits × every` rows updated (quantity and time).
     fn orders(edits: usize, every: usize) -> Vec<u8> {
@@ -436,30 +455,37 @@ mod tests {
         (0..600).map(row).collect::<String>().into_bytes()
     }
 
+    /// Issue 16: the chosen patch is made again with the long-distance matcher when over
+    /// [`LONG_ABOVE`] bytes, then at [`POLISH_LEVEL`] when still over [`POLISH_ABOVE`], and the
+    /// smallest form is stored; a repository at the polish level or above skips the level-6
+    /// pass.
     #[test]
-    fn a_large_patch_is_made_again_at_the_polish_level_and_decodes() {
-        let (base, plain) = (orders(0, 10), orders(30, 10));
-        let first = compress_delta(&plain, &base, 3, true).unwrap();
-        let lazy = compress_delta(&plain, &base, POLISH_LEVEL, false).unwrap();
-        assert!(first.len() > POLISH_ABOVE, "{} bytes", first.len());
-        assert!(
-            lazy.len() < first.len(),
-            "{} against {}",
-            lazy.len(),
-            first.len()
-        );
-        let (stored, b) = encode_chunk(&plain, 3, Some((id(9), &base)));
-        assert_eq!((stored.clone(), b), (lazy, Some(id(9))));
-        assert_eq!(
-            decompress_delta(&stored, plain.len(), &base).unwrap(),
-            plain
-        );
-        let (high, _) = encode_chunk(&plain, 9, Some((id(9), &base)));
-        assert_eq!(high, compress_delta(&plain, &base, 9, true).unwrap());
-        let one = orders(1, 10);
-        let small = compress_delta(&one, &base, 3, true).unwrap();
-        assert!(small.len() <= POLISH_ABOVE, "{} bytes", small.len());
-        assert_eq!(encode_chunk(&one, 3, Some((id(9), &base))).0, small);
+    fn a_large_patch_is_made_again_and_the_smallest_form_kept() {
+        let base = orders(0, 10);
+        for plain in [
+            orders(1, 10),
+            orders(30, 10),
+            orders(60, 10),
+            orders(20, 30),
+        ] {
+            for level in [3, 9] {
+                let mut want = compress_delta(&plain, &base, level, false).unwrap();
+                for (l, long, above) in [(level, true, LONG_ABOVE), (6, false, POLISH_ABOVE)] {
+                    if want.len() > above && (long || level < POLISH_LEVEL) {
+                        let p = compress_delta(&plain, &base, l, long).unwrap();
+                        if p.len() < want.len() {
+                            want = p;
+                        }
+                    }
+                }
+                let (stored, b) = encode_chunk(&plain, level, Some((id(9), &base)));
+                assert_eq!((stored.len(), b), (want.len(), Some(id(9))));
+                assert_eq!(
+                    decompress_delta(&stored, plain.len(), &base).unwrap(),
+                    plain
+                );
+            }
+        }
     }
 
     #[test]
