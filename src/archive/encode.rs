@@ -95,7 +95,7 @@ fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Ch
             }
             None => continue,
         };
-        c.offer(b, &plain, index.delta_depth(&b, parent::MAX_DELTA_DEPTH));
+        c.offer(b, plain, index.delta_depth(&b, parent::MAX_DELTA_DEPTH));
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::compress::{compress, compress_delta, decompress, decompress_delta, DecompressError};
 use crate::crypto::{AuthError, MasterKey};
 use crate::id::Id;
+use std::sync::Arc;
 
 /// A delta is stored only when its sealed payload is at most this fraction (numerator over
 /// [`DELTA_MARGIN_DEN`]) of the plainly compressed chunk.
@@ -77,13 +78,14 @@ pub const POLISH_LEVEL: i32 = 6;
 /// level-3 one.
 pub const POLISH_ABOVE: usize = 256;
 
-/// One patch within the margin: the base's id, the depth of its chain, the stored form, and a
-/// copy of the base's plaintext when the patch may be made again ([`LONG_ABOVE`]).
+/// One patch within the margin: the base's id, the depth of its chain, the stored form, and
+/// the base's plaintext (shared, not copied) when the patch may be made again
+/// ([`LONG_ABOVE`]).
 struct Paying {
     id: Id,
     depth: usize,
     delta: Vec<u8>,
-    base: Option<Vec<u8>>,
+    base: Option<Arc<Vec<u8>>>,
 }
 
 /// Chooses the stored form of one new data chunk among its candidate bases: each base offered
@@ -113,11 +115,11 @@ impl<'p> Chooser<'p> {
         }
     }
 
-    /// Offers base `id` (its plaintext `base`; `depth`: delta links under it, 0 for a whole
-    /// blob): computes the patch and returns whether it is within the margin (kept as a
-    /// choice).
-    pub fn offer(&mut self, id: Id, base: &[u8], depth: usize) -> bool {
-        let Some(delta) = compress_delta(self.plain, base, self.level, false) else {
+    /// Offers base `id` (its plaintext `base`, as the base cache shares it; `depth`: delta
+    /// links under it, 0 for a whole blob): computes the patch and returns whether it is
+    /// within the margin (kept as a choice).
+    pub fn offer(&mut self, id: Id, base: Arc<Vec<u8>>, depth: usize) -> bool {
+        let Some(delta) = compress_delta(self.plain, &base, self.level, false) else {
             return false;
         };
         // Fast path: a patch this small beats any plain compression of dump text, so the
@@ -134,7 +136,7 @@ impl<'p> Chooser<'p> {
                 id,
                 depth,
                 delta,
-                base: polish.then(|| base.to_vec()),
+                base: polish.then_some(base),
             });
         }
         pays
@@ -206,7 +208,7 @@ impl<'p> Chooser<'p> {
 pub fn encode_chunk(plain: &[u8], level: i32, base: Option<(Id, &[u8])>) -> (Vec<u8>, Option<Id>) {
     let mut c = Chooser::new(plain, level);
     if let Some((id, base)) = base {
-        c.offer(id, base, 0);
+        c.offer(id, Arc::new(base.to_vec()), 0);
     }
     c.finish()
 }
@@ -343,8 +345,8 @@ mod tests {
         let mut c = Chooser::new(&plain, 3);
         assert!(!c.pays() && !c.settled());
         // Both patches pay; the first offered is much larger.
-        assert!(c.offer(id(1), &far, 0));
-        assert!(c.offer(id(2), &near, 0));
+        assert!(c.offer(id(1), Arc::new(far.clone()), 0));
+        assert!(c.offer(id(2), Arc::new(near.clone()), 0));
         // A patch of a few bytes per KiB: no other base could save much.
         assert!(c.settled());
         let alone = |b: &[u8]| encode_chunk(&plain, 3, Some((id(9), b))).0.len();
@@ -364,13 +366,13 @@ mod tests {
         let (far, near) = (rows(60), rows(2));
         // The same patch against a deeper and a shallower base: the shallower one.
         let mut c = Chooser::new(&plain, 3);
-        c.offer(id(1), &near, 2);
-        c.offer(id(2), &near, 0);
+        c.offer(id(1), Arc::new(near.clone()), 2);
+        c.offer(id(2), Arc::new(near.clone()), 0);
         assert_eq!(c.finish().1, Some(id(2)));
         // A shallower base whose patch is much larger does not win.
         let mut c = Chooser::new(&plain, 3);
-        c.offer(id(1), &far, 0);
-        c.offer(id(2), &near, 2);
+        c.offer(id(1), Arc::new(far.clone()), 0);
+        c.offer(id(2), Arc::new(near.clone()), 2);
         assert_eq!(c.finish().1, Some(id(2)));
         // Nothing offered, or nothing paying: whole.
         let (stored, base) = Chooser::new(&plain, 3).finish();
@@ -379,7 +381,7 @@ mod tests {
             .flat_map(|i| format!("{}\n", i.wrapping_mul(40_503)).into_bytes())
             .collect();
         let mut c = Chooser::new(&plain, 3);
-        assert!(!c.offer(id(3), &unrelated, 0));
+        assert!(!c.offer(id(3), Arc::new(unrelated.clone()), 0));
         assert_eq!(c.finish().1, None);
     }
 

@@ -47,27 +47,16 @@ impl MasterKey {
     /// drawn until `accept` takes it (at most 10 000 draws, then the last one): a new
     /// repository screens its gear seed ([`crate::chunker::seed_is_sound`]).
     pub fn generate_with(accept: impl Fn(u64) -> bool) -> Self {
-        let mut k = Self::generate();
+        let mut m = [0u8; MASTER_KEY_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut m);
+        let mut k = Self::from_bytes(&m).expect("length is right");
+        m.zeroize();
         for _ in 0..10_000 {
             if accept(k.chunker_seed) {
                 break;
             }
             k.chunker_seed = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
         }
-        #[cfg(feature = "test-hooks")]
-        if let Some(seed) = test_seed() {
-            k.chunker_seed = seed;
-        }
-        k
-    }
-
-    /// Fresh random key material from the operating system's generator.
-    pub fn generate() -> Self {
-        let mut m = [0u8; MASTER_KEY_LEN];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut m);
-        #[allow(unused_mut)]
-        let mut k = Self::from_bytes(&m).expect("length is right");
-        m.zeroize();
         // Test builds only: a fixed gear seed, so that a test whose figures depend on where
         // chunks are cut is reproducible (`DUMPVAULT_TEST_CHUNKER_SEED`, a u64).
         #[cfg(feature = "test-hooks")]
@@ -75,6 +64,11 @@ impl MasterKey {
             k.chunker_seed = seed;
         }
         k
+    }
+
+    /// Fresh random key material from the operating system's generator (any chunker seed).
+    pub fn generate() -> Self {
+        Self::generate_with(|_| true)
     }
 
     /// Key material as stored inside a key file: `encrypt(32) || blob_id(32) || seed(u64 LE)`.
