@@ -53,12 +53,22 @@ pub(super) const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeou
     SET IntervalStyle = postgres; SET extra_float_digits TO 3; SET row_security = off;
     BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
+/// For a `SQL_ASCII` database, whose text may hold any bytes: the client encoding pg_dump
+/// itself sets for such a database, so that the server passes bytes on unchecked (under the
+/// `UTF8` that dumpvault's sessions start with it refuses any text that is not UTF-8, which
+/// fails the COPY). Run before [`SESSION_SQL`]. Text answers on such a session need not be
+/// UTF-8: read them with `try_get` (`get` panics) or as `bytea`, and keep them out of SQL
+/// text, which is UTF-8 (a Rust string).
+pub(super) const RAW_BYTES_SQL: &str = "SET client_encoding = 'SQL_ASCII'";
+
 /// Ordinary tables with a primary key that pg_dump dumps data for (not extension members):
 /// schema, name, owner, qualified quoted name, quoted column list, quoted key columns, the
 /// first key column's name when [`super::ranges`] can cut on its type (else NULL), `RELSIZE`
 /// (replaced by the table's size in bytes or `0`), then that column's type as
 /// `format_type` names it (`integer`, `timestamp with time zone`) and its collation, qualified
-/// and quoted (NULL when the type has none).
+/// and quoted (NULL when the type has none), then the qualified quoted name again in ASCII
+/// (bytes above 127 as `\ooo`, `encode(…, 'escape')`), to name a table whose names are not
+/// UTF-8 ([`RAW_BYTES_SQL`]).
 const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner),
     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
@@ -67,7 +77,9 @@ const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_user
     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.i)
        FROM pg_catalog.unnest(p.conkey) WITH ORDINALITY AS k(num, i)
        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num),
-    f.attname, RELSIZE, f.typname, f.collname
+    f.attname, RELSIZE, f.typname, f.collname,
+    pg_catalog.encode(pg_catalog.textsend(pg_catalog.quote_ident(n.nspname) || '.' ||
+        pg_catalog.quote_ident(c.relname)), 'escape')
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_constraint p ON p.conrelid = c.oid AND p.contype = 'p'
@@ -91,15 +103,20 @@ const PK_TABLES_SQL: &str = "SELECT n.nspname, c.relname, pg_catalog.pg_get_user
           AND d.deptype = 'e')
  ORDER BY n.nspname, c.relname";
 
-/// The rows of a simple query's answer, each column as text (`None`: SQL NULL).
-fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
-    let row = |r: &SimpleQueryRow| (0..r.len()).map(|i| r.get(i).map(String::from)).collect();
-    (messages.iter())
+/// The rows of a simple query's answer.
+fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<SimpleQueryRow> {
+    (messages.into_iter())
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(row(r)),
+            SimpleQueryMessage::Row(r) => Some(r),
             _ => None,
         })
         .collect()
+}
+
+/// Column `i` of a simple query's row as text (`None`: SQL NULL). Errors: no such column, or
+/// it is not UTF-8 (only on a session of a `SQL_ASCII` database, [`RAW_BYTES_SQL`]).
+fn column(row: &SimpleQueryRow, i: usize) -> Result<Option<String>, postgres::Error> {
+    Ok(row.try_get(i)?.map(String::from))
 }
 
 /// A running `pg_dump` of one or more sections, and its name for errors.
@@ -157,8 +174,12 @@ struct PkJob {
     snapshot: String,
     /// Sessions that COPY the tables ([`PgOptions::jobs`]).
     jobs: usize,
-    /// The database is not UTF-8: our COPY rows are, pg_dump's sections are not.
+    /// The database is neither UTF-8 nor `SQL_ASCII`: our COPY rows are UTF-8, pg_dump's
+    /// sections are in the database's encoding.
     utf8_switch: bool,
+    /// The database is `SQL_ASCII`: every COPY session reads bytes as stored
+    /// ([`RAW_BYTES_SQL`]), as pg_dump's sections do, so no switch either.
+    raw: bool,
 }
 
 impl PkJob {
@@ -179,7 +200,8 @@ impl PkJob {
             }
         }
         if self.jobs > 1 && pieces(&self.tables).len() > 1 {
-            copy_parallel(&self.url, &self.snapshot, &self.tables, self.jobs, out)?;
+            let (url, snapshot) = (&self.url, &self.snapshot);
+            copy_parallel(url, snapshot, self.raw, &self.tables, self.jobs, out)?;
         } else {
             copy_serial(client, &self.tables, out)?;
         }
@@ -288,16 +310,19 @@ pub(super) fn open_with(
          pg_catalog.current_setting('server_encoding')"
     );
     let rows = simple_rows(client.simple_query(&start).map_err(failed)?);
-    let [snapshot, encoding] = match rows.first().map(|r| [r.first(), r.get(1)]) {
-        Some([Some(Some(snapshot)), Some(Some(encoding))]) => {
-            [snapshot, encoding].map(String::clone)
-        }
+    let [snapshot, encoding] = match rows.first().map(|r| [column(r, 0), column(r, 1)]) {
+        Some([Ok(Some(snapshot)), Ok(Some(encoding))]) => [snapshot, encoding],
         _ => {
             return Err(SourceError::Invalid(format!(
                 "{starting}: no snapshot exported"
             )))
         }
     };
+    // pg_dump's sections pass a SQL_ASCII database's bytes on as stored: so must our COPYs.
+    let raw = encoding == "SQL_ASCII";
+    if raw {
+        client.batch_execute(RAW_BYTES_SQL).map_err(failed)?;
+    }
     let tables = pk_tables(&mut client, num, opts.jobs > 1).map_err(failed)?;
     if !tables.is_empty() {
         let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t[3])).collect();
@@ -331,6 +356,7 @@ pub(super) fn open_with(
         snapshot,
         jobs: opts.jobs,
         utf8_switch,
+        raw,
     };
     let (reader, writer) = io::pipe().map_err(|e| io_err("creating a pipe".into(), e))?;
     let worker = std::thread::Builder::new()
@@ -351,10 +377,16 @@ pub(super) fn open_with(
 }
 
 /// A row of [`PK_TABLES_SQL`], each column as text (NULL as empty).
-pub(super) type TableRow = [String; 10];
+pub(super) type TableRow = [String; TABLE_COLUMNS];
 
 /// The rows of [`PK_TABLES_SQL`] on a server of version `num`; with `sizes`, the tables'
 /// sizes (else `0`).
+///
+/// On a session of a `SQL_ASCII` database ([`RAW_BYTES_SQL`]) a table whose name, schema name,
+/// owner's name, column names or key collation's name are not UTF-8 is left out, with a
+/// warning naming it (bytes above 127 as `\ooo`): its COPY could not be written in SQL text,
+/// so pg_dump's data section dumps it (in heap order), as it does a table without a primary
+/// key.
 pub(super) fn pk_tables(
     client: &mut Session,
     num: u32,
@@ -373,11 +405,25 @@ pub(super) fn pk_tables(
     let sql = PK_TABLES_SQL
         .replace("GENERATED", generated)
         .replace("RELSIZE", size);
-    Ok(simple_rows(client.simple_query(&sql)?)
-        .into_iter()
-        .map(|r| std::array::from_fn(|i| r.get(i).cloned().flatten().unwrap_or_default()))
-        .collect())
+    let mut tables = Vec::new();
+    for row in simple_rows(client.simple_query(&sql)?) {
+        let table: Result<Vec<_>, _> = (0..TABLE_COLUMNS).map(|i| column(&row, i)).collect();
+        match table {
+            Ok(t) => tables.push(std::array::from_fn(|i| t[i].clone().unwrap_or_default())),
+            Err(_) => tracing::warn!(
+                table = %column(&row, TABLE_COLUMNS).ok().flatten().unwrap_or_default(),
+                "a name of this table (its schema, owner, a column or the key's collation) is \
+                 not UTF-8: pg_dump dumps its data, in heap order, so rows that move in the \
+                 heap change the dump; rename it to dump its data in primary-key order"
+            ),
+        }
+    }
+    Ok(tables)
 }
+
+/// The columns of [`PK_TABLES_SQL`] kept in a [`TableRow`] (the last one, an ASCII name for
+/// warnings, is not).
+const TABLE_COLUMNS: usize = 10;
 
 /// What [`split`] needs of a row of [`pk_tables`].
 pub(super) fn split_key(t: &TableRow) -> SplitKey {

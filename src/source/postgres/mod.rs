@@ -11,6 +11,12 @@
 //! three).
 //! [`PgOptions::heap_order`] runs one plain `pg_dump` instead.
 //!
+//! Encodings: our COPY rows are UTF-8 (a `SET client_encoding = 'UTF8'` precedes them when the
+//! database is in another encoding), except for a `SQL_ASCII` database, whose text may hold
+//! any bytes: as pg_dump does, its sessions read text as stored, and the rows pass on
+//! unchanged. A table of such a database whose names are not UTF-8 has its data dumped by
+//! pg_dump, in heap order.
+//!
 //! Settings missing from the URL fall back to libpq's environment (`PGHOST`, `PGPORT`, `PGUSER`,
 //! `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`). The tools get the URL's parts as those variables, so
 //! a password never appears on a command line. dumpvault's own connection does not speak TLS:

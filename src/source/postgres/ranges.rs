@@ -26,7 +26,9 @@
 //!   give an empty range, and every row still falls in exactly one. A histogram that is not in
 //!   the column's order now (its collation's sort order changed since ANALYZE, as with a C
 //!   library upgrade) would make overlapping ranges: [`split`] checks the order on the server,
-//!   with the column's collation, and does not split such a table.
+//!   with the column's collation, and does not split such a table. In a `SQL_ASCII` database a
+//!   bound need not be UTF-8; such bounds cannot be written in SQL text and are left out (a
+//!   subsequence of bounds in order is in order), so the cuts are the UTF-8 ones.
 //!
 //! The cut points need not be accurate or current: the first range is open below and the last
 //! open above.
@@ -188,14 +190,18 @@ fn int_cuts(
 /// The histogram bounds of `column` of table `k`, in histogram order, each as a quoted SQL
 /// literal of the column's type (`'o''brien'`, `E'back\\slash'`); `None`: no histogram of at
 /// least two bounds, or bounds that are not in the column's order (compared with `>=` of
-/// `type_name` under `collation`, as `ORDER BY` compares).
+/// `type_name` under `collation`, as `ORDER BY` compares). Bounds that are not UTF-8 (a
+/// `SQL_ASCII` database's text, read as stored: [`super::dump::RAW_BYTES_SQL`]) are left out:
+/// they cannot be written in SQL text.
 ///
 /// The server does the quoting and the parsing: the histogram's text form is read back as an
 /// array of the type in this very session, and `quote_literal` writes each bound as its output
-/// function does in this session. For `timestamp with time zone` that text depends on the
-/// session's `TimeZone`, but it carries the offset (`2020-03-08 03:00:00-04` under `DateStyle`
-/// ISO, which every dump session sets), so the literal means the same instant wherever it is
-/// read back: here, and in the sessions that COPY the ranges.
+/// function does in this session, converted to the session's client encoding as the server
+/// would send it as text, but read as `bytea`, so that a bound that is not UTF-8 is no error.
+/// For `timestamp with time zone` that text depends on the session's `TimeZone`, but it
+/// carries the offset (`2020-03-08 03:00:00-04` under `DateStyle` ISO, which every dump
+/// session sets), so the literal means the same instant wherever it is read back: here, and
+/// in the sessions that COPY the ranges.
 fn literal_bounds(
     client: &mut Session,
     k: &SplitKey,
@@ -207,7 +213,8 @@ fn literal_bounds(
         .map(|c| format!(" COLLATE {c}"))
         .unwrap_or_default();
     let sql = format!(
-        "SELECT pg_catalog.array_agg(pg_catalog.quote_literal(b) ORDER BY i),
+        "SELECT pg_catalog.array_agg(pg_catalog.convert_to(pg_catalog.quote_literal(b),
+                    pg_catalog.current_setting('client_encoding')) ORDER BY i),
                 pg_catalog.bool_and(ordered)
            FROM (SELECT h.b, h.i, h.b{collate} >= pg_catalog.lag(h.b{collate}) OVER (ORDER BY h.i)
                         AS ordered
@@ -223,7 +230,7 @@ fn literal_bounds(
         .run(async |c| c.query_one(sql.as_str(), &params).await)
         .and_then(|r| r)
         .map_err(|e| db_err(&what, &e))?;
-    let Ok(Some(bounds)) = row.try_get::<_, Option<Vec<String>>>(0) else {
+    let Ok(Some(bounds)) = row.try_get::<_, Option<Vec<Vec<u8>>>>(0) else {
         tracing::debug!(table = %k.qualified, "no histogram bounds to split by");
         return Ok(None);
     };
@@ -234,6 +241,17 @@ fn literal_bounds(
              since the last ANALYZE?): the table is COPYed whole"
         );
         return Ok(None);
+    }
+    let all = bounds.len();
+    let bounds: Vec<String> = (bounds.into_iter())
+        .filter_map(|b| String::from_utf8(b).ok())
+        .collect();
+    if bounds.len() < all {
+        tracing::debug!(
+            table = %k.qualified,
+            left_out = all - bounds.len(),
+            "histogram bounds that are not UTF-8 are not cut points"
+        );
     }
     Ok(Some(bounds).filter(|b| b.len() >= 2))
 }

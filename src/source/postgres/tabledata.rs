@@ -18,11 +18,14 @@
 //! ahead of the one being passed on: at most the table data of the dump, as `pg_dump -j -Fd`
 //! writes it all to disk, and with the pieces taken in stream order, about N pieces.
 //!
+//! The rows are bytes as the server sends them: UTF-8, except for a `SQL_ASCII` database, whose
+//! sessions read text as stored, as pg_dump does ([`super::dump::RAW_BYTES_SQL`]).
+//!
 //! Owns only the COPY blocks. It must not start pg_dump or decide the table list ([`super::dump`])
 //! or the key ranges ([`super::ranges`]).
 
 use super::conn::Session;
-use super::dump::SESSION_SQL;
+use super::dump::{RAW_BYTES_SQL, SESSION_SQL};
 use super::{db_err, io_err, PgUrl};
 use crate::source::SourceError;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -158,7 +161,8 @@ pub(super) fn pieces(blocks: &[Block]) -> Vec<(usize, usize)> {
 
 /// Writes every block in order, its pieces ([`pieces`]) COPYed by `jobs` sessions that join
 /// the exported `snapshot` of the database at `url` (whose exporting transaction must stay
-/// open until this returns).
+/// open until this returns); with `raw` (a `SQL_ASCII` database) each session reads text as
+/// stored ([`RAW_BYTES_SQL`]), as the snapshot session does.
 ///
 /// Errors: a session cannot connect or join the snapshot, a COPY fails, a spool cannot be
 /// written, or `out` fails; the first error in stream order is returned, and the other workers
@@ -166,6 +170,7 @@ pub(super) fn pieces(blocks: &[Block]) -> Vec<(usize, usize)> {
 pub(super) fn copy_parallel(
     url: &PgUrl,
     snapshot: &str,
+    raw: bool,
     blocks: &[Block],
     jobs: usize,
     out: &mut impl Write,
@@ -184,6 +189,7 @@ pub(super) fn copy_parallel(
     let work = Work {
         url,
         snapshot,
+        raw,
         blocks,
         pieces: &pieces,
         next: AtomicUsize::new(0),
@@ -208,6 +214,8 @@ type Spooled = Result<std::fs::File, SourceError>;
 struct Work<'a> {
     url: &'a PgUrl,
     snapshot: &'a str,
+    /// The sessions read text as stored ([`RAW_BYTES_SQL`]): a `SQL_ASCII` database.
+    raw: bool,
     blocks: &'a [Block],
     /// The COPYs in stream order ([`pieces`]).
     pieces: &'a [(usize, usize)],
@@ -256,11 +264,16 @@ impl Work<'_> {
         }
     }
 
-    /// A session with pg_dump's settings in a transaction on the exported snapshot.
+    /// A session with pg_dump's settings (and client encoding, when [`Self::raw`]) in a
+    /// transaction on the exported snapshot.
     fn session(&self) -> Result<Session, SourceError> {
         let mut session = Session::connect(self.url)?;
+        let raw = match self.raw {
+            true => format!("{RAW_BYTES_SQL}; "),
+            false => String::new(),
+        };
         let sql = format!(
-            "{SESSION_SQL}; SET TRANSACTION SNAPSHOT '{}'",
+            "{raw}{SESSION_SQL}; SET TRANSACTION SNAPSHOT '{}'",
             self.snapshot
         );
         let what = format!(

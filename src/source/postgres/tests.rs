@@ -685,3 +685,250 @@ fn a_copy_failing_mid_stream_fails_the_dump_naming_the_table() {
     assert!(err.contains(&what), "{err}");
     wait_until_gone(&admin, &db, "after the failed COPY");
 }
+
+/// A new database of server encoding `encoding` with the "C" locale (from `template0`), `sql`
+/// run in it when given; dropped at the end of the test.
+fn encoded_db(admin: &PgUrl, encoding: &str, sql: Option<&str>) -> (Guard, PgUrl) {
+    let name = unique("dv_pg_enc");
+    let guard = Guard(admin.clone(), name.clone(), "DATABASE");
+    exec(
+        admin,
+        &format!(
+            "CREATE DATABASE {name} ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' \
+             TEMPLATE template0"
+        ),
+    );
+    let url = admin.with_database(&name);
+    if let Some(sql) = sql {
+        exec(&url, sql);
+    }
+    (guard, url)
+}
+
+/// The whole stream of a dump as bytes (it need not be UTF-8), and its info.
+fn read_bytes(mut src: Box<dyn DumpSource>) -> Result<(Vec<u8>, SourceInfo), SourceError> {
+    let mut out = Vec::new();
+    src.read_to_end(&mut out).unwrap();
+    Ok((out, src.finish()?))
+}
+
+/// [`normalize`] for a dump that need not be UTF-8.
+fn byte_lines(dump: &[u8]) -> Vec<&[u8]> {
+    let random = |l: &&[u8]| l.starts_with(b"\\restrict") || l.starts_with(b"\\unrestrict");
+    dump.split(|&b| b == b'\n').filter(|l| !random(l)).collect()
+}
+
+/// [`assert_same`] for lines that need not be UTF-8 (shown lossily).
+fn assert_same_bytes(a: &[&[u8]], b: &[&[u8]]) {
+    let first = a.iter().zip(b).position(|(x, y)| x != y);
+    let at = first.unwrap_or(a.len().min(b.len()));
+    let show = |l: Option<&&[u8]>| l.map(|l| String::from_utf8_lossy(l).into_owned());
+    assert!(
+        a == b,
+        "differ at line {at}: {:?} / {:?}",
+        show(a.get(at)),
+        show(b.get(at))
+    );
+}
+
+/// The COPY blocks of a dump that need not be UTF-8: each `COPY … FROM stdin;` line and its
+/// data lines, sorted (rows in key order and rows in heap order compare equal).
+fn sorted_copy_blocks(dump: &[u8]) -> BTreeMap<Vec<u8>, Vec<Vec<u8>>> {
+    let mut blocks = BTreeMap::new();
+    let mut lines = dump.split(|&b| b == b'\n');
+    while let Some(line) = lines.next() {
+        if line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;") {
+            let rows = lines.by_ref().take_while(|l| *l != b"\\.");
+            let mut rows: Vec<Vec<u8>> = rows.map(<[u8]>::to_vec).collect();
+            rows.sort();
+            blocks.insert(line.to_vec(), rows);
+        }
+    }
+    blocks
+}
+
+/// The heap-order `pg_dump` of `url`, as bytes.
+fn heap_dump(url: &PgUrl) -> Vec<u8> {
+    read_bytes(open_source(url, &opts(true)).unwrap())
+        .unwrap()
+        .0
+}
+
+/// A SQL_ASCII database holding bytes that are not UTF-8 (`raw(hex)` makes such a text) in
+/// values and in text primary keys (`words`, analysed: some histogram bounds are not UTF-8);
+/// `nums` and `words` are about 1 MiB each.
+const SQL_ASCII_TABLES: &str = r#"
+    CREATE FUNCTION raw(h text) RETURNS text LANGUAGE sql IMMUTABLE
+        AS $$ SELECT pg_catalog.convert_from(pg_catalog.decode(h, 'hex'), 'SQL_ASCII') $$;
+    CREATE TABLE t (id int PRIMARY KEY, v text);
+    INSERT INTO t VALUES (3, 'plain'), (1, raw('e974e9')), (2, E'caf\xe9 \xff\x80 ok');
+    CREATE TABLE nums (id int PRIMARY KEY, v text);
+    INSERT INTO nums SELECT i, raw('e9') || md5(i::text) || raw('ff')
+        FROM generate_series(20000, 1, -1) i;
+    CREATE TABLE words (k text PRIMARY KEY, n int);
+    INSERT INTO words SELECT CASE WHEN i % 3 = 0 THEN raw('c3') ELSE '' END || md5(i::text)
+        || CASE WHEN i % 2 = 0 THEN raw('e9') ELSE 'e' END, i FROM generate_series(1, 20000) i;
+    CREATE TABLE loose (v text);
+    INSERT INTO loose VALUES (raw('e9e9')), ('x');
+    ANALYZE nums; ANALYZE words;"#;
+
+/// Dumps the database at `source` (server encoding `encoding`) in primary-key order over one
+/// session, then over 2 and 3 (tables cut into key ranges of 64 KiB) and checks they are the
+/// same stream; for `SQL_ASCII`, checks that every table's rows are those of `pg_dump`'s own
+/// dump, byte for byte (in other encodings our rows are UTF-8, pg_dump's are not); restores the
+/// dump with psql into a new database of that encoding and checks that its dumps are the same
+/// bytes. Returns the one-session dump.
+fn encoded_round_trip(admin: &PgUrl, source: &PgUrl, encoding: &str) -> Vec<u8> {
+    let small = 64 << 10;
+    let one = read_bytes(super::dump::open_with(source, &opts(false), small).unwrap());
+    let one = one.unwrap().0;
+    let lines = byte_lines(&one);
+    for jobs in [2, 3] {
+        let o = PgOptions {
+            jobs,
+            ..opts(false)
+        };
+        let (text, _) = read_bytes(super::dump::open_with(source, &o, small).unwrap()).unwrap();
+        assert_same_bytes(&lines, &byte_lines(&text));
+    }
+    let blocks = sorted_copy_blocks(&heap_dump(source));
+    if encoding == "SQL_ASCII" {
+        assert_eq!(sorted_copy_blocks(&one), blocks);
+    }
+    let (_target, target) = encoded_db(admin, encoding, None);
+    restore_into(&target, &mut &one[..], false, false).unwrap();
+    let again = read_bytes(open_source(&target, &opts(false)).unwrap());
+    assert_same_bytes(&lines, &byte_lines(&again.unwrap().0));
+    assert_eq!(sorted_copy_blocks(&heap_dump(&target)), blocks);
+    wait_until_gone(admin, &source.database_name(), "after the dumps");
+    one
+}
+
+/// A SQL_ASCII database whose text is not UTF-8 (values, text keys) dumps in primary-key
+/// order over one session and over 2 and 3, the same stream each time: pg_dump's
+/// `SET client_encoding = 'SQL_ASCII'`, then the rows' bytes as stored, in key order. The
+/// dump restores with psql into a SQL_ASCII database, the bytes coming back exactly.
+#[test]
+fn a_sql_ascii_database_with_text_that_is_not_utf8_dumps_in_key_order() {
+    let admin = server();
+    let (_source, source) = encoded_db(&admin, "SQL_ASCII", Some(SQL_ASCII_TABLES));
+    let one = encoded_round_trip(&admin, &source, "SQL_ASCII");
+    let blocks = sorted_copy_blocks(&one);
+    let names: Vec<String> = blocks
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let lines = byte_lines(&one);
+    assert!(lines.contains(&&b"SET client_encoding = 'SQL_ASCII';"[..]));
+    assert!(!lines.contains(&&b"SET client_encoding = 'UTF8';"[..]));
+    let t_rows: Vec<&[u8]> = lines
+        .iter()
+        .skip_while(|l| **l != b"COPY public.t (id, v) FROM stdin;")
+        .skip(1)
+        .take(3)
+        .copied()
+        .collect();
+    assert_eq!(
+        t_rows,
+        [&b"1\t\xe9t\xe9"[..], b"2\tcaf\xe9 \xff\x80 ok", b"3\tplain"]
+    );
+    // The parallel dumps above cut nums (integer key) and words (text key, some histogram
+    // bounds not UTF-8: left out) into key ranges.
+    let ranges = key_ranges(&source, true);
+    assert_eq!(ranges.len(), 3, "{ranges:?}");
+    for (table, r) in &ranges {
+        assert_eq!(r.len() >= 8, table != "t", "{table}: {r:?}");
+    }
+}
+
+/// The tables of a primary-key-order dump of `url` and their key ranges at 64 KiB, chosen in
+/// a snapshot session (`raw`: reading text as stored, for a SQL_ASCII database).
+fn key_ranges(url: &PgUrl, raw: bool) -> Vec<(String, Vec<String>)> {
+    use super::dump::{pk_tables, split_key, RAW_BYTES_SQL, SESSION_SQL};
+    let mut session = super::conn::Session::connect(url).unwrap();
+    let raw = if raw { RAW_BYTES_SQL } else { "" };
+    session
+        .batch_execute(&format!("{raw}; {SESSION_SQL}"))
+        .unwrap();
+    let tables = pk_tables(&mut session, 150000, true).unwrap();
+    let keys: Vec<_> = tables.iter().map(split_key).collect();
+    let ranges = super::ranges::split(&mut session, &keys, 64 << 10).unwrap();
+    keys.into_iter().map(|k| k.table).zip(ranges).collect()
+}
+
+/// A LATIN1 database dumps in primary-key order with our rows in UTF-8 after a
+/// `SET client_encoding = 'UTF8'` (pg_dump's sections are LATIN1), the same stream over one
+/// session or several (a text key cut at bounds that are not ASCII), and restores into a
+/// LATIN1 database whose dumps are the same bytes.
+#[test]
+fn a_latin1_database_dumps_our_rows_in_utf8() {
+    let admin = server();
+    let sql = "CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t VALUES (2, 'été'), (1, 'naïve ÿ');
+        CREATE TABLE words (k text PRIMARY KEY, n int);
+        INSERT INTO words SELECT (ARRAY['é', 'a', 'Ü', 'z'])[i % 4 + 1] || md5(i::text), i
+            FROM generate_series(1, 20000) i;
+        CREATE TABLE loose (v text);
+        INSERT INTO loose VALUES ('àé');
+        ANALYZE words;";
+    let (_source, source) = encoded_db(&admin, "LATIN1", Some(sql));
+    let one = encoded_round_trip(&admin, &source, "LATIN1");
+    let lines = byte_lines(&one);
+    let at = |line: &[u8]| lines.iter().position(|l| *l == line);
+    let [latin1, utf8, t, loose] = [
+        &b"SET client_encoding = 'LATIN1';"[..],
+        b"SET client_encoding = 'UTF8';",
+        b"COPY public.t (id, v) FROM stdin;",
+        b"COPY public.loose (v) FROM stdin;",
+    ]
+    .map(|l| at(l).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(l))));
+    assert!(latin1 < utf8 && utf8 < t && t < loose);
+    assert_eq!(
+        lines[t + 1..t + 3],
+        ["1\tnaïve ÿ".as_bytes(), "2\tété".as_bytes()]
+    );
+    assert_eq!(lines[loose + 1], b"\xe0\xe9", "pg_dump's rows are LATIN1");
+    let ranges = key_ranges(&source, false);
+    assert!(ranges.iter().any(|(t, r)| t == "words" && r.len() >= 8));
+}
+
+/// In a SQL_ASCII database, a table whose name or column names are not UTF-8 has its data
+/// dumped by pg_dump (heap order), the others in key order; the dump is correct over one
+/// session or several, and restores byte for byte.
+#[test]
+fn tables_named_in_bytes_that_are_not_utf8_are_dumped_by_pg_dump() {
+    let admin = server();
+    let sql = r#"
+        CREATE FUNCTION raw(h text) RETURNS text LANGUAGE sql IMMUTABLE
+            AS $$ SELECT pg_catalog.convert_from(pg_catalog.decode(h, 'hex'), 'SQL_ASCII') $$;
+        CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t SELECT i, raw('e9') || i FROM generate_series(20000, 1, -1) i;
+        DO $$ BEGIN
+            EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY, v text)', raw('e974e9'));
+            EXECUTE format('INSERT INTO %I VALUES (2, %L), (1, ''b'')', raw('e974e9'), raw('ff'));
+            EXECUTE format('CREATE TABLE odd_col (id int PRIMARY KEY, %I text)', raw('63e9'));
+            INSERT INTO odd_col VALUES (2, raw('e9')), (1, 'a');
+        END $$;
+        ANALYZE t;"#;
+    let (_source, source) = encoded_db(&admin, "SQL_ASCII", Some(sql));
+    let one = encoded_round_trip(&admin, &source, "SQL_ASCII");
+    let lines = byte_lines(&one);
+    let tables: Vec<String> = key_ranges(&source, true).into_iter().map(|t| t.0).collect();
+    assert_eq!(tables, ["t"]);
+    let block = |copy: &[u8]| -> Vec<&[u8]> {
+        let rows = lines.iter().skip_while(|l| **l != copy).skip(1);
+        rows.take_while(|l| **l != b"\\.").copied().collect()
+    };
+    let odd = block(b"COPY public.\"\xe9t\xe9\" (id, v) FROM stdin;");
+    assert_eq!(odd, [&b"2\t\xff"[..], b"1\tb"], "heap order, from pg_dump");
+    let odd_col = block(b"COPY public.odd_col (id, \"c\xe9\") FROM stdin;");
+    assert_eq!(
+        odd_col,
+        [&b"2\t\xe9"[..], b"1\ta"],
+        "heap order, from pg_dump"
+    );
+    let t = block(b"COPY public.t (id, v) FROM stdin;");
+    assert_eq!(t.len(), 20000);
+    assert_eq!(t[0], b"1\t\xe91", "key order");
+}
