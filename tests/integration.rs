@@ -31,6 +31,8 @@ mod delta;
 mod diff;
 #[path = "integration/diff_rows.rs"]
 mod diff_rows;
+#[path = "integration/dotted_names.rs"]
+mod dotted_names;
 #[path = "integration/faults.rs"]
 mod faults;
 #[path = "integration/faults_index.rs"]

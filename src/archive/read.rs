@@ -198,7 +198,7 @@ fn table_name(rest: &[u8]) -> Option<String> {
         }
         parts.push(String::from_utf8_lossy(&part).into_owned());
         if rest.get(i) != Some(&b'.') {
-            return Some(parts.join("."));
+            return Some(crate::tables::name::encode(&parts));
         }
         i += 1;
     }

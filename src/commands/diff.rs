@@ -28,6 +28,7 @@ use crate::index::Index;
 use crate::repository::Repository;
 use crate::source::Dialect;
 use crate::stream::{Node, Walk};
+use crate::tables::select::{display_name, match_table, NameMatch};
 use crate::tables::{table_summaries, Section, SectionKind, TableSummary};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -583,7 +584,6 @@ pub fn rows(
     sink: &mut dyn FnMut(RowChange) -> Result<()>,
 ) -> Result<TableRows> {
     let (ea, eb) = pair(repo, a, b)?;
-    let wanted = table.replace('"', "");
     let mut found = Vec::new();
     for s in &eb.manifest.streams {
         let sa = ea.manifest.streams.iter().find(|x| x.name == s.name);
@@ -594,17 +594,17 @@ pub fn rows(
             .chain(table_summaries(&s.sections))
             .map(|t| t.name);
         for n in names {
-            let hit = n == wanted || n.rsplit_once('.').is_some_and(|(_, t)| t == wanted);
-            if hit && !found.iter().any(|(_, f): &(_, String)| *f == n) {
-                found.push((s.name.clone(), n));
+            let hit = match_table(table, &n);
+            if hit != NameMatch::No && !found.iter().any(|(_, f, _)| *f == n) {
+                found.push((s.name.clone(), n, hit));
             }
         }
     }
-    let exact: Vec<_> = found
-        .iter()
-        .filter(|(_, n)| *n == wanted)
-        .cloned()
+    let exact: Vec<_> = (found.iter())
+        .filter(|(_, _, m)| *m == NameMatch::Whole)
+        .map(|(s, n, _)| (s.clone(), n.clone()))
         .collect();
+    let found: Vec<_> = found.into_iter().map(|(s, n, _)| (s, n)).collect();
     let (stream, name) = match (exact.as_slice(), found.as_slice()) {
         ([one], _) | ([], [one]) => one.clone(),
         ([], []) => {
@@ -616,7 +616,7 @@ pub fn rows(
         )))
         }
         _ => {
-            let names: Vec<_> = found.iter().map(|(_, n)| n.as_str()).collect();
+            let names: Vec<_> = found.iter().map(|(_, n)| display_name(n)).collect();
             return Err(Error::Invalid(format!(
                 "table name {table} is ambiguous ({}); give it schema-qualified",
                 names.join(", ")

@@ -17,6 +17,8 @@
 //! users see in `ls` and `restore --table`, and `dumpvault::tables::…` is its public path):
 //! - `detect`: which dialect a dump is in, from its first bytes; dialect names for messages.
 //! - `lexer`: the one SQL lexer (statement ends, row tuples); also splits SQLite dumps on restore.
+//! - [`name`]: the stored form of names in the index (schema and table as one string, parts
+//!   holding a dot quoted), [`name::encode`] and [`name::decode`].
 //! - `syntax`: stateless keyword and identifier helpers on a line prefix.
 //! - `scanner`: [`TableScanner`], the streaming driver; its children `postgres`, `mysql` and
 //!   `sqlite` parse each dialect's lines.
@@ -32,6 +34,7 @@ pub use crate::format::section::{Section, SectionKind};
 
 mod detect;
 pub(crate) mod lexer;
+pub mod name;
 mod scanner;
 pub mod select;
 mod summary;

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
+use super::name::{decode, encode, schema_of};
 use super::{table_summaries, Section, SectionKind, TablesError};
 use crate::format::source::Dialect;
 
@@ -38,13 +39,14 @@ impl TableKind {
 /// One table of a snapshot, for `ls`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
-    /// Name as in the table index, unquoted (`Sales.Order Items`).
+    /// Name as in the table index, in its stored form ([`super::name`]: `Sales.Order Items`,
+    /// `"Sales.EU".Order Items`).
     pub name: String,
     /// Name as `ls` prints it and `--table` accepts it (`"Sales"."Order Items"`).
     pub display: String,
     /// Table, partitioned table or partition.
     pub kind: TableKind,
-    /// For a partition: its partitioned table (unquoted), when the index records it.
+    /// For a partition: its partitioned table (stored form), when the index records it.
     pub partition_of: Option<String>,
     /// Data rows, `None` when the dump holds no data for it.
     pub rows: Option<u64>,
@@ -57,7 +59,8 @@ pub struct TableInfo {
 pub struct Plan {
     /// Byte ranges of the stream to write, merged, in stream order.
     pub ranges: Vec<Range<u64>>,
-    /// The tables restored with their data (the selection and the partitions it brings), unquoted.
+    /// The tables restored with their data (the selection and the partitions it brings), in
+    /// the stored form of the table index.
     pub tables: Vec<String>,
     /// What was left out or added, one sentence each (foreign keys, inheritance parents).
     pub warnings: Vec<String>,
@@ -116,9 +119,15 @@ fn quote_part(part: &str) -> String {
     format!("\"{}\"", part.replace('"', "\"\""))
 }
 
-/// A table name as `ls` prints it: schema and table quoted when they are not plain lower-case
-/// identifiers (`public.orders`, `"Sales"."Order Items"`). The split is at the first dot.
+/// A table name (stored form of the table index, [`super::name`]) as `ls` prints it: schema
+/// and table quoted when they are not plain lower-case identifiers (`public.orders`,
+/// `"Sales"."Order Items"`, `"Sales.EU"."Order Items"` for `"Sales.EU".Order Items`).
 pub fn display_name(name: &str) -> String {
+    display_parts(&decode(name))
+}
+
+/// Unquoted name parts as `ls` prints them: each quoted unless plain, joined with `.`.
+fn display_parts<S: AsRef<str>>(parts: &[S]) -> String {
     let q = |p: &str| {
         if plain(p) {
             p.to_string()
@@ -126,10 +135,8 @@ pub fn display_name(name: &str) -> String {
             quote_part(p)
         }
     };
-    match name.split_once('.') {
-        Some((s, t)) => format!("{}.{}", q(s), q(t)),
-        None => q(name),
-    }
+    let parts: Vec<String> = parts.iter().map(|p| q(p.as_ref())).collect();
+    parts.join(".")
 }
 
 /// One part of a `--table` pattern.
@@ -201,11 +208,78 @@ fn part_match(p: &Part, s: &str) -> bool {
     }
 }
 
-/// Resolves `--table` arguments to the tables of the dump (unquoted names, in dump order),
+/// A parsed `--table` argument.
+struct Pattern {
+    parts: Vec<Part>,
+    /// The argument itself when it has no quotes and no wildcards: it also names a table
+    /// (or table part) whose name holds dots (`Sales.EU.Order Items`, MySQL's `Dot.Table`).
+    literal: Option<String>,
+    /// Some part holds a wildcard.
+    glob: bool,
+}
+
+impl Pattern {
+    fn parse(p: &str) -> Option<Pattern> {
+        let parts = parse_pattern(p)?;
+        Some(Pattern {
+            literal: (!p.contains(['"', '*', '?'])).then(|| p.to_string()),
+            glob: parts.iter().any(|p| p.glob),
+            parts,
+        })
+    }
+
+    /// Whether it names stored table name `t` whole (schema and table, or a name of one part).
+    fn whole(&self, t: &str) -> bool {
+        let tp = decode(t);
+        let by_parts = match (&self.parts[..], &tp[..]) {
+            // One part names the whole name (`"Dot.Table"` also in snapshots written before
+            // names were quoted, which hold `Dot.Table`).
+            ([one], _) => part_match(one, &tp.join(".")),
+            ([s, n], [ts, tn]) => part_match(s, ts) && part_match(n, tn),
+            _ => false,
+        };
+        by_parts || self.literal.as_ref().is_some_and(|l| *l == tp.join("."))
+    }
+
+    /// Whether it names the table part of qualified stored name `t`.
+    fn bare(&self, t: &str) -> bool {
+        let literal = |tn: &String| self.literal.as_ref() == Some(tn);
+        match (&self.parts[..], &decode(t)[..]) {
+            ([one], [_, tn]) => part_match(one, tn) || literal(tn),
+            (_, [_, tn]) => literal(tn),
+            _ => false,
+        }
+    }
+}
+
+/// How a table name given by a user names a table of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameMatch {
+    /// Whole: schema and table (`"Sales.EU"."Order Items"`), or a name without schema.
+    Whole,
+    /// By its table part only (`"Order Items"`, `orders`); should be unique among the tables.
+    Bare,
+    /// Not this table (or `pattern` is malformed: an unclosed quote, an empty part).
+    No,
+}
+
+/// Whether `pattern` (a name as `ls` prints it, quotes optional, `*` and `?` wildcards in
+/// unquoted parts) names table `table` (stored form, [`super::name`]), and how. The rules of
+/// [`resolve`], for one table.
+pub fn match_table(pattern: &str, table: &str) -> NameMatch {
+    match Pattern::parse(pattern) {
+        Some(p) if p.whole(table) => NameMatch::Whole,
+        Some(p) if p.bare(table) => NameMatch::Bare,
+        _ => NameMatch::No,
+    }
+}
+
+/// Resolves `--table` arguments to the tables of the dump (stored names, in dump order),
 /// adding the partitions of every partitioned table chosen (recursively). A name is matched
 /// whole (`public.orders`), or, given without a schema, against the table part (`orders`),
 /// which must then be unique; a glob (`public.order*`) may match several tables and must
-/// match one.
+/// match one. Quoted parts may hold dots (`"Sales.EU"."Order Items"`); an unquoted name
+/// without wildcards also matches a table whose parts, joined with `.`, spell it.
 ///
 /// Errors: [`TablesError::NoTables`], [`TablesError::UnknownTable`] (listing the tables as
 /// `ls` prints them), [`TablesError::AmbiguousTable`].
@@ -223,29 +297,18 @@ pub fn resolve(sections: &[Section], patterns: &[String]) -> Result<Vec<String>,
     };
     let mut chosen: BTreeSet<&str> = BTreeSet::new();
     for pat in patterns {
-        let parts = parse_pattern(pat).ok_or_else(|| unknown(pat))?;
-        let whole = |t: &str| match (&parts[..], t.split_once('.')) {
-            ([one], _) => part_match(one, t),
-            ([s, n], Some((ts, tn))) => part_match(s, ts) && part_match(n, tn),
-            _ => false,
-        };
-        let bare = |t: &str| match (&parts[..], t.split_once('.')) {
-            ([one], Some((_, tn))) => part_match(one, tn),
-            _ => false,
-        };
-        let exact: Vec<&str> = all
-            .iter()
-            .map(String::as_str)
-            .filter(|t| whole(t))
+        let p = Pattern::parse(pat).ok_or_else(|| unknown(pat))?;
+        let exact: Vec<&str> = (all.iter().map(String::as_str))
+            .filter(|t| p.whole(t))
             .collect();
-        let found = if exact.is_empty() || parts.iter().any(|p| p.glob) {
+        let found = if exact.is_empty() || p.glob {
             let mut v = exact;
-            v.extend(all.iter().map(String::as_str).filter(|t| bare(t)));
+            v.extend(all.iter().map(String::as_str).filter(|t| p.bare(t)));
             v
         } else {
             exact
         };
-        let glob = parts.iter().any(|p| p.glob);
+        let glob = p.glob;
         match found[..] {
             [] => return Err(unknown(pat)),
             [_, _, ..] if !glob => {
@@ -298,10 +361,11 @@ fn ident(s: &str) -> Option<(Vec<String>, &str)> {
     super::syntax::ident(s.as_bytes()).map(|(p, r)| (p, &s[s.len() - r.len()..]))
 }
 
-/// The tables named after each ` REFERENCES ` in `ddl`, with the byte offset of the keyword.
+/// The tables named after each ` REFERENCES ` in `ddl` (stored form), with the byte offset of
+/// the keyword.
 fn references(ddl: &str) -> Vec<(usize, String)> {
     ddl.match_indices(" REFERENCES ")
-        .filter_map(|(i, k)| Some((i, ident(&ddl[i + k.len()..])?.0.join("."))))
+        .filter_map(|(i, k)| Some((i, encode(&ident(&ddl[i + k.len()..])?.0))))
         .collect()
 }
 
@@ -380,8 +444,8 @@ pub fn plan(
                 } else {
                     let fk = (d.find("ADD CONSTRAINT "))
                         .and_then(|k| ident(&d[k + "ADD CONSTRAINT ".len()..]))
-                        .map_or_else(|| s.name.clone(), |(p, _)| p.join("."));
-                    warnings.push(fk_warning(t, &display_name(&fk), away[0]));
+                        .map_or_else(|| display_name(&s.name), |(p, _)| display_parts(&p));
+                    warnings.push(fk_warning(t, &fk, away[0]));
                     false
                 }
             }
@@ -392,7 +456,7 @@ pub fn plan(
                         cut.push(s.start + r.start as u64..s.start + r.end as u64);
                         let fk = line.split(" FOREIGN KEY").next().unwrap_or(&line);
                         let fk = fk.trim_start_matches("CONSTRAINT ");
-                        let fk = ident(fk).map_or(fk.to_string(), |(p, _)| display_name(&p[0]));
+                        let fk = ident(fk).map_or(fk.to_string(), |(p, _)| display_parts(&p[..1]));
                         warnings.push(fk_warning(t, &fk, &to));
                     }
                 }
@@ -436,10 +500,10 @@ fn subtract(r: Range<u64>, cut: &[Range<u64>]) -> Vec<Range<u64>> {
     out
 }
 
-/// Whether `text` names the schema-qualified object `name` (unquoted parts), written as pg_dump
+/// Whether `text` names the schema-qualified object `name` (stored form), written as pg_dump
 /// writes names (quoted when not plain, or always quoted).
 fn names(text: &str, name: &str) -> bool {
-    let Some((s, n)) = name.split_once('.') else {
+    let [s, n] = &decode(name)[..] else {
         return false;
     };
     let q = |p: &str| {
@@ -485,7 +549,7 @@ fn pg_dependencies(
             };
             let mut rest = &d[k + "\nINHERITS (".len()..];
             while let Some((p, r)) = ident(rest) {
-                let p = p.join(".");
+                let p = encode(&p);
                 if seen.insert(p.clone()) {
                     warnings.push(format!(
                         "also created {} (definition only, no rows), which {} inherits from",
@@ -528,7 +592,7 @@ fn pg_dependencies(
             break;
         }
     }
-    // The schemas of everything kept (and of extensions' `WITH SCHEMA`).
+    // The schemas (unquoted) of everything kept (and of extensions' `WITH SCHEMA`).
     let mut schemas: BTreeSet<String> = BTreeSet::new();
     for (i, s) in sections.iter().enumerate().filter(|(i, _)| keep[*i]) {
         let owner = s.table.as_deref().unwrap_or(&s.name);
@@ -536,8 +600,8 @@ fn pg_dependencies(
             && s.object_type != "EXTENSION"
             && s.object_type != "SCHEMA"
         {
-            if let Some((schema, _)) = owner.split_once('.') {
-                schemas.insert(schema.to_string());
+            if let Some(schema) = schema_of(owner) {
+                schemas.insert(schema);
             }
         }
         if s.object_type == "EXTENSION" {
@@ -550,7 +614,13 @@ fn pg_dependencies(
         }
     }
     for (i, s) in sections.iter().enumerate() {
-        if s.object_type == "SCHEMA" && schemas.contains(&s.name) {
+        // A schema's section is named by the schema alone: `"Sales.EU"` (or, written before
+        // names were quoted, `Sales.EU`).
+        let schema = match &decode(&s.name)[..] {
+            [one] => one.clone(),
+            _ => s.name.clone(),
+        };
+        if s.object_type == "SCHEMA" && schemas.contains(&schema) {
             keep[i] = true;
         }
     }

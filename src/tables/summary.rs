@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use super::name::decode;
 use super::{Section, SectionKind, TablesError};
 
 /// Per-table summary, for `dumpvault ls`.
@@ -57,8 +58,9 @@ pub fn table_summaries(sections: &[Section]) -> Vec<TableSummary> {
 
 /// Byte ranges (merged, in stream order) that restore only `tables`: the preamble, every
 /// `SETTINGS` section (repeated setting blocks and footers), and every schema or data section whose
-/// `table` or `name` is one of `tables`. A bare name (`orders`) also matches a qualified one
-/// (`public.orders`) if that is unique.
+/// `table` or `name` is one of `tables` (stored form, [`super::name`]). A bare name (`orders`,
+/// unquoted) also matches the table part of a qualified one (`public.orders`) if that is
+/// unique.
 pub fn ranges_for_tables(
     sections: &[Section],
     tables: &[String],
@@ -84,7 +86,7 @@ pub fn ranges_for_tables(
         let found: Vec<&str> = keys
             .iter()
             .copied()
-            .filter(|k| k.split_once('.').is_some_and(|(_, b)| b == t))
+            .filter(|k| matches!(&decode(k)[..], [_, b] if b == t))
             .collect();
         match found[..] {
             [one] => wanted.push(one),

@@ -4,6 +4,8 @@
 //! Owns: recognising words and names at the start of a byte slice, without state. Must not:
 //! keep state across lines or find statement ends (that is `lexer`'s).
 
+use super::name::encode;
+
 pub(super) fn skip_ws(s: &[u8]) -> &[u8] {
     &s[s.iter().take_while(|c| c.is_ascii_whitespace()).count()..]
 }
@@ -58,12 +60,13 @@ pub(super) fn ident(s: &[u8]) -> Option<(Vec<String>, &[u8])> {
     }
 }
 
-/// The table after the first bare `ON [ONLY]` keyword (indexes, triggers).
+/// The table after the first bare `ON [ONLY]` keyword (indexes, triggers), in the stored form
+/// of [`encode`].
 pub(super) fn on_table(mut s: &[u8]) -> Option<String> {
     loop {
         s = skip_ws(s);
         if let Some(r) = kw(s, "ON") {
-            return ident(kw(r, "ONLY").unwrap_or(r)).map(|(p, _)| p.join("."));
+            return ident(kw(r, "ONLY").unwrap_or(r)).map(|(p, _)| encode(&p));
         }
         s = match ident(s) {
             Some((_, rest)) => rest,
@@ -72,13 +75,13 @@ pub(super) fn on_table(mut s: &[u8]) -> Option<String> {
     }
 }
 
-/// Parses `INSERT [IGNORE | OR x] INTO name` / `REPLACE INTO name`: the table, whether a column
-/// list follows, and the rest after the name.
+/// Parses `INSERT [IGNORE | OR x] INTO name` / `REPLACE INTO name`: the table (stored form of
+/// [`encode`]), whether a column list follows, and the rest after the name.
 pub(super) fn insert_target(t: &[u8]) -> Option<(String, bool, &[u8])> {
     let mut s = kw(t, "INSERT").or_else(|| kw(t, "REPLACE"))?;
     for _ in 0..3 {
         if let Some((name, rest)) = kw(s, "INTO").and_then(ident) {
-            return Some((name.join("."), skip_ws(rest).starts_with(b"("), rest));
+            return Some((encode(&name), skip_ws(rest).starts_with(b"("), rest));
         }
         s = ident(s)?.1;
     }

@@ -479,6 +479,262 @@ fn completion_marker_must_end_the_dump() {
     ));
 }
 
+#[test]
+fn stored_names_quote_only_parts_that_would_read_wrongly() {
+    use super::name::{decode, encode};
+    let cases: [(&[&str], &str); 10] = [
+        // Unchanged from the form before quoting: old snapshots read as they always did.
+        (&["public", "orders"], "public.orders"),
+        (&["Sales", "Order Items"], "Sales.Order Items"),
+        (&["public", "Dot.Table"], "public.Dot.Table"),
+        (&["public", "q\"uote"], "public.q\"uote"),
+        (&["orders"], "orders"),
+        (&[""], ""),
+        // A dot in a schema, or in a name of one part; a part starting with a quote.
+        (&["Sales.EU", "Order Items"], "\"Sales.EU\".Order Items"),
+        (&["Sales.EU", "x.y"], "\"Sales.EU\".x.y"),
+        (&["Dot.Table"], "\"Dot.Table\""),
+        (&["a\".b", "\"t\""], "\"a\"\".b\".\"\"\"t\"\"\""),
+    ];
+    for (parts, stored) in cases {
+        assert_eq!(encode(parts), stored, "{parts:?}");
+        assert_eq!(decode(stored), parts, "{stored}");
+    }
+    // Names written before quoting whose parts merely start with a quote keep their text.
+    assert_eq!(decode("public.\"x\""), ["public", "\"x\""]);
+    assert_eq!(decode("\"x\".t"), ["\"x\"", "t"]);
+    assert_eq!(decode("\"open.t"), ["\"open", "t"]);
+    assert_eq!(decode("\"a.b\"c.t"), ["\"a", "b\"c.t"]);
+}
+
+/// `select::resolve` of one `--table` argument, as `ls` prints the tables found.
+fn resolved(s: &[Section], pattern: &str) -> Result<Vec<String>, String> {
+    let found = select::resolve(s, &[pattern.to_string()]).map_err(|e| e.to_string())?;
+    Ok(found.iter().map(|t| select::display_name(t)).collect())
+}
+
+/// What `restore --table` writes for `tables` (stored names), with the plan's warnings.
+fn planned(dialect: Dialect, dump: &str, s: &[Section], tables: &[&str]) -> (String, Vec<String>) {
+    let tables: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let ddl = (select::ddl_sections(dialect, s, &tables).into_iter())
+        .map(|i| {
+            (
+                i,
+                dump.as_bytes()[s[i].start as usize..s[i].end as usize].to_vec(),
+            )
+        })
+        .collect();
+    let plan = select::plan(dialect, s, &tables, false, &ddl);
+    let text = (plan.ranges.iter())
+        .map(|r| &dump[r.start as usize..r.end as usize])
+        .collect();
+    (text, plan.warnings)
+}
+
+#[test]
+fn postgres_names_with_dots_are_listed_and_selected_whole() {
+    let s = sections(Dialect::Postgres, PG_DOTTED);
+    let (oi, lines) = ("\"Sales.EU\".Order Items", "\"Sales.EU\".Lines.v2");
+    let expect = [
+        (lines, Some(3)),
+        (oi, Some(2)),
+        ("\"Sales.EU\".Parted.T", None),
+        ("\"Sales.EU\".Parted.T p1", Some(1)),
+        ("\"Sales.EU\".p2", Some(2)),
+        ("public.Dot.Table", Some(1)),
+        ("public.plain", Some(0)),
+        ("public.q\"uote", Some(2)),
+    ];
+    let expect: Vec<_> = expect.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    assert_eq!(rows(&s), expect);
+    for (ty, name, table) in [
+        ("SCHEMA", "\"Sales.EU\"", None),
+        ("TYPE", "\"Sales.EU\".mood.x", None),
+        ("FUNCTION", "\"Sales.EU\".touch()", None),
+        ("SEQUENCE", "\"Sales.EU\".Lines.v2_id_seq", Some(lines)),
+        ("SEQUENCE SET", "\"Sales.EU\".Lines.v2_id_seq", Some(lines)),
+        ("SEQUENCE", "\"Sales.EU\".Order Items_id_seq", Some(oi)),
+        (
+            "SEQUENCE OWNED BY",
+            "\"Sales.EU\".Order Items_id_seq",
+            Some(oi),
+        ),
+        ("SEQUENCE SET", "\"Sales.EU\".Order Items_id_seq", Some(oi)),
+        ("COMMENT", "\"Sales.EU\".COLUMN \"Order Items\".n", Some(oi)),
+        ("DEFAULT", "\"Sales.EU\".Order Items id", Some(oi)),
+        (
+            "CONSTRAINT",
+            "\"Sales.EU\".Order Items Order Items_pkey",
+            Some(oi),
+        ),
+        ("INDEX", "\"Sales.EU\".oi.n", Some(oi)),
+        ("TRIGGER", "\"Sales.EU\".Order Items t.g", Some(oi)),
+        (
+            "FK CONSTRAINT",
+            "\"Sales.EU\".Lines.v2 Lines.v2_item_fkey",
+            Some(lines),
+        ),
+        (
+            "INDEX",
+            "\"Sales.EU\".Parted.T_v_idx",
+            Some("\"Sales.EU\".Parted.T"),
+        ),
+        (
+            "INDEX ATTACH",
+            "\"Sales.EU\".p2_v_idx",
+            Some("\"Sales.EU\".p2"),
+        ),
+        (
+            "CONSTRAINT",
+            "public.Dot.Table Dot.Table_pkey",
+            Some("public.Dot.Table"),
+        ),
+    ] {
+        assert_eq!(table_of(&s, ty, name), table, "{ty} {name}");
+    }
+    let attach: Vec<(&str, Option<&str>)> = (s.iter())
+        .filter(|s| s.object_type == "TABLE ATTACH")
+        .map(|s| (s.name.as_str(), s.table.as_deref()))
+        .collect();
+    let parted = "\"Sales.EU\".Parted.T";
+    let parts = [Some("\"Sales.EU\".Parted.T p1"), Some("\"Sales.EU\".p2")];
+    assert_eq!(attach, [(parted, parts[0]), (parted, parts[1])]);
+
+    let listed: Vec<(String, &str, Option<String>)> = select::list_tables(&s)
+        .into_iter()
+        .map(|t| (t.display, t.kind.as_str(), t.partition_of))
+        .collect();
+    let part_of = Some(parted.to_string());
+    let want = [
+        ("\"Sales.EU\".\"Lines.v2\"", "table", None),
+        ("\"Sales.EU\".\"Order Items\"", "table", None),
+        ("\"Sales.EU\".\"Parted.T\"", "partitioned", None),
+        ("\"Sales.EU\".\"Parted.T p1\"", "partition", part_of.clone()),
+        ("\"Sales.EU\".p2", "partition", part_of),
+        ("public.\"Dot.Table\"", "table", None),
+        ("public.plain", "table", None),
+        ("public.\"q\"\"uote\"", "table", None),
+    ];
+    let want: Vec<_> = want
+        .into_iter()
+        .map(|(d, k, p)| (d.to_string(), k, p))
+        .collect();
+    assert_eq!(listed, want);
+
+    let one = Ok(vec!["\"Sales.EU\".\"Order Items\"".to_string()]);
+    for pattern in [
+        "\"Sales.EU\".\"Order Items\"",
+        "\"Sales.EU\".Order Items",
+        "\"Order Items\"",
+        "Order Items",
+        "Sales.EU.Order Items",
+        "\"Sales.EU\".Order*",
+    ] {
+        assert_eq!(resolved(&s, pattern), one, "{pattern}");
+    }
+    let dot = Ok(vec!["public.\"Dot.Table\"".to_string()]);
+    for pattern in [
+        "public.\"Dot.Table\"",
+        "\"Dot.Table\"",
+        "Dot.Table",
+        "public.Dot.Table",
+    ] {
+        assert_eq!(resolved(&s, pattern), dot, "{pattern}");
+    }
+    assert_eq!(resolved(&s, "\"Sales.EU\".*").unwrap().len(), 5);
+    assert_eq!(resolved(&s, "\"Sales.EU\".\"Parted.T\"").unwrap().len(), 3);
+    assert_eq!(
+        resolved(&s, "q\"uote"),
+        Ok(vec!["public.\"q\"\"uote\"".to_string()])
+    );
+    let err = resolved(&s, "\"Sales\".\"EU.Order Items\"").unwrap_err();
+    assert!(
+        err.contains("available tables: \"Sales.EU\".\"Lines.v2\", \"Sales.EU\".\"Order Items\", "),
+        "{err}"
+    );
+
+    // Restoring the table brings its schema, column type, trigger function and sequence.
+    let (text, warnings) = planned(Dialect::Postgres, PG_DOTTED, &s, &[oi]);
+    for want in [
+        "CREATE SCHEMA \"Sales.EU\";",
+        "CREATE TYPE \"Sales.EU\".\"mood.x\"",
+        "CREATE FUNCTION \"Sales.EU\".touch()",
+        "CREATE TABLE \"Sales.EU\".\"Order Items\"",
+        "CREATE SEQUENCE \"Sales.EU\".\"Order Items_id_seq\"",
+        "COMMENT ON COLUMN \"Sales.EU\".\"Order Items\".n",
+        "COPY \"Sales.EU\".\"Order Items\" (id, n, m) FROM stdin;\n1\ta\ta\n",
+        "setval('\"Sales.EU\".\"Order Items_id_seq\"', 2, true)",
+        "CREATE INDEX \"oi.n\"",
+        "CREATE TRIGGER \"t.g\"",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    assert!(!text.contains("Lines.v2") && !text.contains("Parted") && !text.contains("public."));
+    assert_eq!(warnings, Vec::<String>::new());
+    // A foreign key to a table not restored is left out, naming both tables as `ls` does.
+    let (text, warnings) = planned(Dialect::Postgres, PG_DOTTED, &s, &[lines]);
+    assert!(text.contains("COPY \"Sales.EU\".\"Lines.v2\"") && !text.contains("REFERENCES"));
+    assert!(text.contains("CREATE SCHEMA \"Sales.EU\";"));
+    assert_eq!(
+        warnings,
+        [
+            "left out foreign key \"Lines.v2_item_fkey\" of \"Sales.EU\".\"Lines.v2\" to \
+          \"Sales.EU\".\"Order Items\", which is not restored (add --table \
+          \"Sales.EU\".\"Order Items\" or --with-foreign-keys to keep it)"
+        ]
+    );
+    let (text, warnings) = planned(Dialect::Postgres, PG_DOTTED, &s, &[lines, oi]);
+    assert!(text.contains("REFERENCES \"Sales.EU\".\"Order Items\"(id)") && warnings.is_empty());
+    // A partitioned table brings its partitions, their attachments and index attachments.
+    let tables = select::resolve(&s, &["\"Sales.EU\".\"Parted.T\"".into()]).unwrap();
+    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let (text, _) = planned(Dialect::Postgres, PG_DOTTED, &s, &tables);
+    assert_eq!(text.matches("ATTACH PARTITION").count(), 4, "{text}");
+    assert!(text.contains("COPY \"Sales.EU\".p2 (k, v) FROM stdin;\n11\tb\n12\tc\n\\.\n"));
+}
+
+#[test]
+fn mysql_names_with_dots_are_one_name() {
+    let s = sections(Dialect::MySql, MY_DOTTED);
+    let expect = vec![
+        ("\"Dot.Table\"".to_string(), Some(2)),
+        ("plain".to_string(), Some(1)),
+    ];
+    assert_eq!(rows(&s), expect);
+    let listed: Vec<String> = select::list_tables(&s)
+        .into_iter()
+        .map(|t| t.display)
+        .collect();
+    assert_eq!(listed, ["\"Dot.Table\"", "plain"]);
+    let one = Ok(vec!["\"Dot.Table\"".to_string()]);
+    for pattern in ["\"Dot.Table\"", "Dot.Table"] {
+        assert_eq!(resolved(&s, pattern), one, "{pattern}");
+    }
+    // The index as written before names were quoted reads as it did then.
+    let mut old = s.clone();
+    for sec in &mut old {
+        sec.name = sec.name.replace('"', "");
+        sec.table = sec.table.as_ref().map(|t| t.replace('"', ""));
+    }
+    let listed: Vec<String> = (select::list_tables(&old).into_iter())
+        .map(|t| t.display)
+        .collect();
+    assert_eq!(listed, ["\"Dot\".\"Table\"", "plain"]);
+    let one = Ok(vec!["\"Dot\".\"Table\"".to_string()]);
+    for pattern in ["\"Dot.Table\"", "Dot.Table", "\"Dot\".\"Table\""] {
+        assert_eq!(resolved(&old, pattern), one, "{pattern}");
+    }
+    let (text, warnings) = planned(Dialect::MySql, MY_DOTTED, &s, &["plain"]);
+    assert!(!text.contains("REFERENCES") && text.contains("KEY `fk.d` (`d`)\n) ENGINE"));
+    assert_eq!(
+        warnings,
+        [
+            "left out foreign key \"fk.d\" of plain to \"Dot.Table\", which is not restored (add \
+          --table \"Dot.Table\" or --with-foreign-keys to keep it)"
+        ]
+    );
+}
+
 /// Real `pg_dump` output.
 const PG: &str = r#"--
 -- PostgreSQL database dump
@@ -912,4 +1168,476 @@ begin
   select case when old.id > 0 then 1 else 2 end;
 end;
 COMMIT;
+"#;
+
+/// Real `pg_dump` output: a schema, tables, a type, an index and a trigger whose names hold
+/// dots, a partitioned table, a foreign key, a name with a double quote.
+const PG_DOTTED: &str = r#"--
+-- PostgreSQL database dump
+--
+
+\restrict EZIJM77CMvn8S4yl0DC9pjnybrhjnH19eZ8CoiA7fZEIZgTGgCphnw7WRTAaeT3
+
+-- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
+-- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: Sales.EU; Type: SCHEMA; Schema: -; Owner: postgres
+--
+
+CREATE SCHEMA "Sales.EU";
+
+
+ALTER SCHEMA "Sales.EU" OWNER TO postgres;
+
+--
+-- Name: mood.x; Type: TYPE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TYPE "Sales.EU"."mood.x" AS ENUM (
+    'a',
+    'b'
+);
+
+
+ALTER TYPE "Sales.EU"."mood.x" OWNER TO postgres;
+
+--
+-- Name: touch(); Type: FUNCTION; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE FUNCTION "Sales.EU".touch() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$BEGIN RETURN NEW; END$$;
+
+
+ALTER FUNCTION "Sales.EU".touch() OWNER TO postgres;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: Lines.v2; Type: TABLE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TABLE "Sales.EU"."Lines.v2" (
+    id integer NOT NULL,
+    item integer,
+    q text
+);
+
+
+ALTER TABLE "Sales.EU"."Lines.v2" OWNER TO postgres;
+
+--
+-- Name: Lines.v2_id_seq; Type: SEQUENCE; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE "Sales.EU"."Lines.v2" ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME "Sales.EU"."Lines.v2_id_seq"
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: Order Items; Type: TABLE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TABLE "Sales.EU"."Order Items" (
+    id integer NOT NULL,
+    n text,
+    m "Sales.EU"."mood.x"
+);
+
+
+ALTER TABLE "Sales.EU"."Order Items" OWNER TO postgres;
+
+--
+-- Name: COLUMN "Order Items".n; Type: COMMENT; Schema: Sales.EU; Owner: postgres
+--
+
+COMMENT ON COLUMN "Sales.EU"."Order Items".n IS 'note';
+
+
+--
+-- Name: Order Items_id_seq; Type: SEQUENCE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE SEQUENCE "Sales.EU"."Order Items_id_seq"
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+ALTER TABLE "Sales.EU"."Order Items_id_seq" OWNER TO postgres;
+
+--
+-- Name: Order Items_id_seq; Type: SEQUENCE OWNED BY; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER SEQUENCE "Sales.EU"."Order Items_id_seq" OWNED BY "Sales.EU"."Order Items".id;
+
+
+--
+-- Name: Parted.T; Type: TABLE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TABLE "Sales.EU"."Parted.T" (
+    k integer,
+    v text
+)
+PARTITION BY RANGE (k);
+
+
+ALTER TABLE "Sales.EU"."Parted.T" OWNER TO postgres;
+
+--
+-- Name: Parted.T p1; Type: TABLE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TABLE "Sales.EU"."Parted.T p1" (
+    k integer,
+    v text
+);
+
+
+ALTER TABLE "Sales.EU"."Parted.T p1" OWNER TO postgres;
+
+--
+-- Name: p2; Type: TABLE; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TABLE "Sales.EU".p2 (
+    k integer,
+    v text
+);
+
+
+ALTER TABLE "Sales.EU".p2 OWNER TO postgres;
+
+--
+-- Name: Dot.Table; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public."Dot.Table" (
+    id integer NOT NULL
+);
+
+
+ALTER TABLE public."Dot.Table" OWNER TO postgres;
+
+--
+-- Name: plain; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.plain (
+    id integer
+);
+
+
+ALTER TABLE public.plain OWNER TO postgres;
+
+--
+-- Name: q"uote; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public."q""uote" (
+    id integer
+);
+
+
+ALTER TABLE public."q""uote" OWNER TO postgres;
+
+--
+-- Name: Parted.T p1; Type: TABLE ATTACH; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Parted.T" ATTACH PARTITION "Sales.EU"."Parted.T p1" FOR VALUES FROM (0) TO (10);
+
+
+--
+-- Name: p2; Type: TABLE ATTACH; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Parted.T" ATTACH PARTITION "Sales.EU".p2 FOR VALUES FROM (10) TO (20);
+
+
+--
+-- Name: Order Items id; Type: DEFAULT; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Order Items" ALTER COLUMN id SET DEFAULT nextval('"Sales.EU"."Order Items_id_seq"'::regclass);
+
+
+--
+-- Data for Name: Lines.v2; Type: TABLE DATA; Schema: Sales.EU; Owner: postgres
+--
+
+COPY "Sales.EU"."Lines.v2" (id, item, q) FROM stdin;
+1	1	x
+2	2	y
+3	1	z
+\.
+
+
+--
+-- Data for Name: Order Items; Type: TABLE DATA; Schema: Sales.EU; Owner: postgres
+--
+
+COPY "Sales.EU"."Order Items" (id, n, m) FROM stdin;
+1	a	a
+2	b	b
+\.
+
+
+--
+-- Data for Name: Parted.T p1; Type: TABLE DATA; Schema: Sales.EU; Owner: postgres
+--
+
+COPY "Sales.EU"."Parted.T p1" (k, v) FROM stdin;
+1	a
+\.
+
+
+--
+-- Data for Name: p2; Type: TABLE DATA; Schema: Sales.EU; Owner: postgres
+--
+
+COPY "Sales.EU".p2 (k, v) FROM stdin;
+11	b
+12	c
+\.
+
+
+--
+-- Data for Name: Dot.Table; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public."Dot.Table" (id) FROM stdin;
+1
+\.
+
+
+--
+-- Data for Name: plain; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.plain (id) FROM stdin;
+\.
+
+
+--
+-- Data for Name: q"uote; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public."q""uote" (id) FROM stdin;
+1
+2
+\.
+
+
+--
+-- Name: Lines.v2_id_seq; Type: SEQUENCE SET; Schema: Sales.EU; Owner: postgres
+--
+
+SELECT pg_catalog.setval('"Sales.EU"."Lines.v2_id_seq"', 3, true);
+
+
+--
+-- Name: Order Items_id_seq; Type: SEQUENCE SET; Schema: Sales.EU; Owner: postgres
+--
+
+SELECT pg_catalog.setval('"Sales.EU"."Order Items_id_seq"', 2, true);
+
+
+--
+-- Name: Lines.v2 Lines.v2_pkey; Type: CONSTRAINT; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Lines.v2"
+    ADD CONSTRAINT "Lines.v2_pkey" PRIMARY KEY (id);
+
+
+--
+-- Name: Order Items Order Items_pkey; Type: CONSTRAINT; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Order Items"
+    ADD CONSTRAINT "Order Items_pkey" PRIMARY KEY (id);
+
+
+--
+-- Name: Dot.Table Dot.Table_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public."Dot.Table"
+    ADD CONSTRAINT "Dot.Table_pkey" PRIMARY KEY (id);
+
+
+--
+-- Name: Parted.T_v_idx; Type: INDEX; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE INDEX "Parted.T_v_idx" ON ONLY "Sales.EU"."Parted.T" USING btree (v);
+
+
+--
+-- Name: Parted.T p1_v_idx; Type: INDEX; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE INDEX "Parted.T p1_v_idx" ON "Sales.EU"."Parted.T p1" USING btree (v);
+
+
+--
+-- Name: oi.n; Type: INDEX; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE INDEX "oi.n" ON "Sales.EU"."Order Items" USING btree (n);
+
+
+--
+-- Name: p2_v_idx; Type: INDEX; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE INDEX p2_v_idx ON "Sales.EU".p2 USING btree (v);
+
+
+--
+-- Name: Parted.T p1_v_idx; Type: INDEX ATTACH; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER INDEX "Sales.EU"."Parted.T_v_idx" ATTACH PARTITION "Sales.EU"."Parted.T p1_v_idx";
+
+
+--
+-- Name: p2_v_idx; Type: INDEX ATTACH; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER INDEX "Sales.EU"."Parted.T_v_idx" ATTACH PARTITION "Sales.EU".p2_v_idx;
+
+
+--
+-- Name: Order Items t.g; Type: TRIGGER; Schema: Sales.EU; Owner: postgres
+--
+
+CREATE TRIGGER "t.g" BEFORE INSERT ON "Sales.EU"."Order Items" FOR EACH ROW EXECUTE FUNCTION "Sales.EU".touch();
+
+
+--
+-- Name: Lines.v2 Lines.v2_item_fkey; Type: FK CONSTRAINT; Schema: Sales.EU; Owner: postgres
+--
+
+ALTER TABLE ONLY "Sales.EU"."Lines.v2"
+    ADD CONSTRAINT "Lines.v2_item_fkey" FOREIGN KEY (item) REFERENCES "Sales.EU"."Order Items"(id);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+\unrestrict EZIJM77CMvn8S4yl0DC9pjnybrhjnH19eZ8CoiA7fZEIZgTGgCphnw7WRTAaeT3
+
+"#;
+
+/// Real `mariadb-dump` output: a table whose name holds a dot, a foreign key to it.
+const MY_DOTTED: &str = r#"/*M!999999\- enable the sandbox mode */ 
+-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)
+--
+-- Host: 127.0.0.1    Database: c_dotted_my
+-- ------------------------------------------------------
+-- Server version	10.11.19-MariaDB-0+deb12u1
+
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;
+/*!40101 SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;
+/*!40101 SET NAMES utf8mb4 */;
+/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;
+/*!40103 SET TIME_ZONE='+00:00' */;
+/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;
+/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;
+/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;
+/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;
+
+--
+-- Table structure for table `Dot.Table`
+--
+
+DROP TABLE IF EXISTS `Dot.Table`;
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+/*!40101 SET character_set_client = utf8mb4 */;
+CREATE TABLE `Dot.Table` (
+  `id` int(11) NOT NULL,
+  `v` text DEFAULT NULL,
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+/*!40101 SET character_set_client = @saved_cs_client */;
+
+--
+-- Dumping data for table `Dot.Table`
+--
+
+LOCK TABLES `Dot.Table` WRITE;
+/*!40000 ALTER TABLE `Dot.Table` DISABLE KEYS */;
+INSERT INTO `Dot.Table` VALUES
+(1,'a'),
+(2,'b');
+/*!40000 ALTER TABLE `Dot.Table` ENABLE KEYS */;
+UNLOCK TABLES;
+
+--
+-- Table structure for table `plain`
+--
+
+DROP TABLE IF EXISTS `plain`;
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+/*!40101 SET character_set_client = utf8mb4 */;
+CREATE TABLE `plain` (
+  `id` int(11) NOT NULL,
+  `d` int(11) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  KEY `fk.d` (`d`),
+  CONSTRAINT `fk.d` FOREIGN KEY (`d`) REFERENCES `Dot.Table` (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+/*!40101 SET character_set_client = @saved_cs_client */;
+
+--
+-- Dumping data for table `plain`
+--
+
+LOCK TABLES `plain` WRITE;
+/*!40000 ALTER TABLE `plain` DISABLE KEYS */;
+INSERT INTO `plain` VALUES
+(1,1);
+/*!40000 ALTER TABLE `plain` ENABLE KEYS */;
+UNLOCK TABLES;
+/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
+
+/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;
+/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
+/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;
+/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;
+/*!40101 SET CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS */;
+/*!40101 SET COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;
+/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;
+
+-- Dump completed
 "#;

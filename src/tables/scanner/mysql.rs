@@ -4,6 +4,7 @@
 //! Owns: the MySQL line parser of [`TableScanner`]. Must not: frame lines or lex statements.
 
 use super::TableScanner;
+use crate::tables::name::encode;
 use crate::tables::syntax::{ident, insert_target, kw};
 use crate::tables::SectionKind;
 
@@ -30,7 +31,7 @@ impl TableScanner {
             ];
             for (prefix, ty) in HEADERS {
                 if let Some((name, _)) = c.strip_prefix(prefix).and_then(ident) {
-                    let name = name.join(".");
+                    let name = encode(&name);
                     let table = matches!(ty, "TABLE" | "TABLE DATA").then(|| name.clone());
                     let kind = match ty {
                         "TABLE DATA" => SectionKind::Data,
@@ -43,7 +44,7 @@ impl TableScanner {
             return;
         }
         let (ty, table) = (self.cur.object_type.as_str(), self.cur.table.clone());
-        let named = |p: &str| kw(t, p).and_then(ident).map(|(n, _)| n.join("."));
+        let named = |p: &str| kw(t, p).and_then(ident).map(|(n, _)| encode(&n));
         if (t.starts_with(b"/*!40") && memchr::memmem::find(t, b"=@OLD_").is_some())
             || t.starts_with(b"SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN")
         {

@@ -5,6 +5,7 @@
 //! statements (the scanner and `lexer` do).
 
 use super::TableScanner;
+use crate::tables::name::{encode, schema_of};
 use crate::tables::syntax::{ident, insert_target, kw, on_table};
 use crate::tables::SectionKind;
 
@@ -17,9 +18,17 @@ impl TableScanner {
                 None => (false, c.strip_prefix(b"Name: ").unwrap_or(b"")),
             };
             if let Some((name, ty, schema)) = pg_header(rest) {
+                let schema = Some(schema).filter(|s| !matches!(*s, "-" | ""));
+                // A name in this schema, in the stored form of `encode`.
                 let q = |n: &str| match schema {
-                    "-" | "" => n.to_string(),
-                    s => format!("{s}.{n}"),
+                    Some(s) => encode(&[s, n]),
+                    None => encode(&[n]),
+                };
+                // The section's own name. A tag without a schema that is no plain name
+                // (`CAST (a AS b)`, `EXTENSION x` of a comment) is kept as pg_dump wrote it.
+                let own = match schema {
+                    None if !plain_name(ty) => name.to_string(),
+                    _ => q(name),
                 };
                 let table = match ty {
                     "TABLE" | "FOREIGN TABLE" | "TABLE ATTACH" | "TABLE DATA" | "ROW SECURITY" => {
@@ -27,13 +36,19 @@ impl TableScanner {
                     }
                     "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" | "TRIGGER" | "DEFAULT"
                     | "RULE" | "POLICY" => name.split(' ').next().map(q),
-                    "COMMENT" | "ACL" | "SECURITY LABEL" => (name.strip_prefix("TABLE "))
-                        .or_else(|| name.strip_prefix("FOREIGN TABLE "))
-                        .or_else(|| {
-                            name.strip_prefix("COLUMN ")
-                                .map(|c| c.split('.').next().unwrap_or(c))
+                    "COMMENT" | "ACL" | "SECURITY LABEL" => {
+                        let tag = (name.strip_prefix("TABLE "))
+                            .or_else(|| name.strip_prefix("FOREIGN TABLE "))
+                            .map(|r| (r, false))
+                            .or_else(|| name.strip_prefix("COLUMN ").map(|r| (r, true)));
+                        tag.and_then(|(r, column)| {
+                            let (mut p, _) = ident(r.as_bytes())?;
+                            if column {
+                                p.pop();
+                            }
+                            (p.len() == 1).then(|| q(&p[0]))
                         })
-                        .map(q),
+                    }
                     "SEQUENCE SET" => self.seq_tables.get(&q(name)).cloned(),
                     _ => None,
                 };
@@ -43,7 +58,7 @@ impl TableScanner {
                 } else {
                     SectionKind::Schema
                 };
-                self.split(at, kind, ty, q(name), table);
+                self.split(at, kind, ty, own, table);
             } else if c.starts_with(b"PostgreSQL database dump")
                 && self.cur.kind != SectionKind::Preamble
             {
@@ -81,7 +96,7 @@ impl TableScanner {
         {
             let rest = kw(&t[11..], "ONLY").unwrap_or(&t[11..]);
             if let Some((parts, _)) = ident(rest) {
-                let (seq, table) = (self.cur.name.clone(), parts.join("."));
+                let (seq, table) = (self.cur.name.clone(), encode(&parts));
                 self.link_sequence(seq, table);
             }
         } else if ty == "SEQUENCE OWNED BY" && t.starts_with(b"ALTER SEQUENCE ") {
@@ -89,14 +104,14 @@ impl TableScanner {
                 ident(&t[15..]).and_then(|(s, r)| Some((s, ident(kw(kw(r, "OWNED")?, "BY")?)?.0)));
             if let Some((seq, mut col)) = owner {
                 col.pop();
-                self.cur.table = Some(col.join("."));
-                self.link_sequence(seq.join("."), col.join("."));
+                self.cur.table = Some(encode(&col));
+                self.link_sequence(encode(&seq), encode(&col));
             }
         } else if ty == "DEFAULT" {
             let found = memchr::memmem::find(t, b"nextval('");
             if let (Some(i), Some(table)) = (found, self.cur.table.clone()) {
                 if let Some((seq, _)) = ident(&t[i + 9..]) {
-                    self.link_sequence(seq.join("."), table);
+                    self.link_sequence(encode(&seq), table);
                 }
             }
         }
@@ -117,18 +132,20 @@ impl TableScanner {
                 if let (Some(r), Some(table)) = (kw(t, "ADD CONSTRAINT"), self.cur.table.clone()) {
                     // The index behind a primary key, unique or exclusion constraint.
                     if let Some((n, _)) = ident(r) {
-                        let schema = table.split_once('.').map(|(s, _)| format!("{s}."));
-                        let name = format!("{}{}", schema.unwrap_or_default(), n.join("."));
+                        let name = match schema_of(&table) {
+                            Some(s) => encode(&[vec![s], n].concat()),
+                            None => encode(&n),
+                        };
                         self.index_tables.insert(name, table);
                     }
                 }
-                alter_table(t).map(|(p, _)| p.join("."))
+                alter_table(t).map(|(p, _)| encode(&p))
             }
             "TABLE ATTACH" => {
                 if let Some((parent, r)) = alter_table(t) {
                     if let Some((part, _)) = kw(r, "ATTACH PARTITION").and_then(ident) {
-                        self.cur.name = parent.join(".");
-                        self.cur.table = Some(part.join("."));
+                        self.cur.name = encode(&parent);
+                        self.cur.table = Some(encode(&part));
                     }
                 }
                 return;
@@ -136,12 +153,12 @@ impl TableScanner {
             "INDEX ATTACH" => kw(t, "ALTER INDEX")
                 .and_then(ident)
                 .and_then(|(_, r)| ident(kw(r, "ATTACH PARTITION")?))
-                .and_then(|(p, _)| self.index_tables.get(&p.join(".")).cloned()),
+                .and_then(|(p, _)| self.index_tables.get(&encode(&p)).cloned()),
             "TRIGGER" | "POLICY" if t.starts_with(b"CREATE ") => on_table(t),
             "RULE" => kw(t, "ON")
                 .and_then(ident)
                 .and_then(|(_, r)| ident(kw(r, "TO")?))
-                .map(|(p, _)| p.join(".")),
+                .map(|(p, _)| encode(&p)),
             "COMMENT" | "SECURITY LABEL" => {
                 let r = kw(t, "COMMENT ON").or_else(|| {
                     let r = kw(t, "SECURITY LABEL")?;
@@ -167,24 +184,24 @@ impl TableScanner {
     /// `INDEX i`, `SEQUENCE s`...) after `COMMENT ON` or `GRANT ... ON` belongs to.
     fn pg_object_table(&self, r: &[u8]) -> Option<String> {
         if let Some(r) = kw(r, "TABLE").or_else(|| kw(r, "FOREIGN TABLE")) {
-            return ident(r).map(|(p, _)| p.join("."));
+            return ident(r).map(|(p, _)| encode(&p));
         }
         if let Some(r) = kw(r, "COLUMN") {
             let (mut p, _) = ident(r)?;
             p.pop();
-            return Some(p.join("."));
+            return Some(encode(&p));
         }
         for k in ["CONSTRAINT", "TRIGGER", "POLICY", "RULE"] {
             if let Some(r) = kw(r, k) {
                 let r = kw(ident(r)?.1, "ON")?;
-                return (kw(r, "DOMAIN").is_none()).then(|| ident(r).map(|(p, _)| p.join(".")))?;
+                return (kw(r, "DOMAIN").is_none()).then(|| ident(r).map(|(p, _)| encode(&p)))?;
             }
         }
         if let Some(r) = kw(r, "INDEX") {
-            return self.index_tables.get(&ident(r)?.0.join(".")).cloned();
+            return self.index_tables.get(&encode(&ident(r)?.0)).cloned();
         }
         if let Some(r) = kw(r, "SEQUENCE") {
-            return self.seq_tables.get(&ident(r)?.0.join(".")).cloned();
+            return self.seq_tables.get(&encode(&ident(r)?.0)).cloned();
         }
         None
     }
@@ -210,4 +227,32 @@ fn pg_header(rest: &[u8]) -> Option<(&str, &str, &str)> {
     let (name, after) = s.split_once("; Type: ")?;
     let (ty, after) = after.split_once("; Schema: ").unwrap_or((after, ""));
     Some((name, ty.split(';').next()?, after.split(';').next()?))
+}
+
+/// Whether a pg_dump header's name of type `ty` is the object's plain (unquoted) name, stored
+/// with [`encode`] also when it has no schema (a `SCHEMA` named `Sales.EU` is stored as
+/// `"Sales.EU"`); other tags without a schema are kept as written.
+fn plain_name(ty: &str) -> bool {
+    matches!(
+        ty,
+        "TABLE"
+            | "TABLE DATA"
+            | "FOREIGN TABLE"
+            | "TABLE ATTACH"
+            | "ROW SECURITY"
+            | "VIEW"
+            | "MATERIALIZED VIEW"
+            | "MATERIALIZED VIEW DATA"
+            | "SEQUENCE"
+            | "SEQUENCE SET"
+            | "SEQUENCE OWNED BY"
+            | "INDEX"
+            | "INDEX ATTACH"
+            | "TYPE"
+            | "DOMAIN"
+            | "SCHEMA"
+            | "STATISTICS"
+            | "COLLATION"
+            | "CONVERSION"
+    )
 }

@@ -5,6 +5,7 @@
 //! ends (the `lexer` does, as `sqlite3_complete` would).
 
 use super::TableScanner;
+use crate::tables::name::encode;
 use crate::tables::syntax::{ident, insert_target, kw, on_table, skip_ws};
 use crate::tables::SectionKind;
 
@@ -27,7 +28,7 @@ impl TableScanner {
                         .unwrap_or(r);
                     (kind, ty) = (SectionKind::Schema, k);
                     if let Some((n, rest)) = ident(r) {
-                        name = n.join(".");
+                        name = encode(&n);
                         table = match k {
                             "TABLE" => Some(name.clone()),
                             "VIEW" => None,
@@ -43,10 +44,10 @@ impl TableScanner {
                 ty = "SEQUENCE SET";
                 table = kw(rest, "VALUES")
                     .and_then(|r| ident(skip_ws(r).strip_prefix(b"(")?))
-                    .map(|(n, _)| n.join("."));
+                    .map(|(n, _)| encode(&n));
             }
         } else if let Some((n, _)) = kw(t, "DELETE").and_then(|r| ident(kw(r, "FROM")?)) {
-            name = n.join(".");
+            name = encode(&n);
         }
         let cur = &self.cur;
         let same_data = ty == "TABLE DATA" && cur.object_type == ty && cur.name == name;

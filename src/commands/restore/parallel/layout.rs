@@ -41,7 +41,13 @@ pub struct Layout {
     pub other_data: Vec<Range<u64>>,
     /// Indexes and index-backed constraints, those of the biggest tables first.
     pub indexes: Vec<Unit>,
-    /// Foreign keys, those of the biggest tables first.
+    /// `ALTER INDEX … ATTACH PARTITION` (PostgreSQL `INDEX ATTACH`), in stream order: run in
+    /// one session after every index and constraint (both indexes must exist) and before the
+    /// foreign keys (a partitioned table's unique index is valid, and can back a foreign key,
+    /// only once every partition's index is attached).
+    pub attach: Vec<Range<u64>>,
+    /// Foreign keys, those of the biggest tables first: after every index, constraint and
+    /// index attachment, as pg_dump orders them.
     pub foreign_keys: Vec<Unit>,
     /// The rest of the post-data (and triggers), in stream order.
     pub rest: Vec<Range<u64>>,
@@ -105,7 +111,7 @@ pub fn referenced_table(ddl: &str) -> Option<String> {
             break;
         }
     }
-    Some(parts.join(".")).filter(|p| !p.is_empty())
+    Some(crate::tables::name::encode(&parts)).filter(|p| !p.is_empty())
 }
 
 /// Splits a dump into parts; `None` when it holds no table data (a single session then does).
@@ -154,6 +160,8 @@ pub fn layout(sections: &[Section], ranges: Option<&[Range<u64>]>) -> Option<Lay
             let what = format!("{} {}", s.object_type.to_lowercase(), s.name);
             l.indexes.push(unit(what, Vec::new()));
             continue;
+        } else if i > last_data && s.object_type == "INDEX ATTACH" {
+            &mut l.attach
         } else if i > last_data && s.object_type == "FK CONSTRAINT" {
             let locks: Vec<String> = s.table.iter().cloned().collect();
             let what = format!("foreign key {}", s.name);
