@@ -46,14 +46,19 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 
-/// Chunks in flight between the reader and the dedup stage: 4 MiB at 64 KiB chunks, up to
-/// 16 MiB at the largest. It was 256: when the encoders are the slowest stage (a later
-/// snapshot patching most chunks), every queue stays full, and on a pgbench dump (chunks of
-/// 145 KiB on average) the chunks in flight were 52 MB of a later snapshot's 84 MB peak heap
-/// (heaptrack).
-const CHUNK_QUEUE: usize = 64;
-/// Blobs in flight to and from the encoders.
-const WORK_QUEUE: usize = 64;
+/// Bytes of chunks in flight between the reader and the dedup stage, counted at the
+/// repository's average chunk: 64 chunks at 64 KiB, 16 at 256 KiB (see [`chunk_queue`]). It
+/// was 256 chunks: when the encoders are the slowest stage (a later snapshot patching most
+/// chunks), every queue stays full, and on a pgbench dump (chunks of 145 KiB on average) the
+/// chunks in flight were 52 MB of a later snapshot's 84 MB peak heap (heaptrack).
+const CHUNK_QUEUE_BYTES: usize = 4 << 20;
+
+/// The capacity, in chunks, of each queue of the pipeline (reader to dedup stage, to and from
+/// the encoders) for a repository whose average chunk is `avg_size` bytes: [`CHUNK_QUEUE_BYTES`]
+/// worth, between 8 and 64 chunks.
+fn chunk_queue(avg_size: u32) -> usize {
+    (CHUNK_QUEUE_BYTES / (avg_size.max(1) as usize)).clamp(8, 64)
+}
 
 /// The index a stream deduplicates against.
 #[derive(Clone, Copy)]
@@ -188,9 +193,10 @@ impl Archiver<'_> {
         source: R,
         queued: &mut HashSet<Id>,
     ) -> Result<Archived> {
-        let (chunk_tx, chunk_rx) = bounded::<read::ReadChunk>(CHUNK_QUEUE);
-        let (work_tx, work_rx) = bounded::<Work>(WORK_QUEUE);
-        let (sealed_tx, sealed_rx) = bounded(WORK_QUEUE);
+        let queue = chunk_queue(self.repo.config().chunker.avg_size);
+        let (chunk_tx, chunk_rx) = bounded::<read::ReadChunk>(queue);
+        let (work_tx, work_rx) = bounded::<Work>(queue);
+        let (sealed_tx, sealed_rx) = bounded(queue);
         let repo = self.repo;
         let index = self.index;
         let sink = self.sink;

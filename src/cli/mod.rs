@@ -162,6 +162,17 @@ struct InitArgs {
     /// Default zstd compression level (0 = none).
     #[arg(long, default_value_t = 3)]
     compression_level: i32,
+    /// Smallest chunk in bytes (with --chunker-avg and --chunker-max; default 16384). The
+    /// chunker parameters are fixed for the repository's life.
+    #[arg(long, requires_all = ["chunker_avg", "chunker_max"],
+          conflicts_with_all = ["copy_chunker_params_from", "copy_keys_from"])]
+    chunker_min: Option<u32>,
+    /// Average chunk in bytes (default 65536).
+    #[arg(long, requires_all = ["chunker_min", "chunker_max"])]
+    chunker_avg: Option<u32>,
+    /// Largest chunk in bytes (default 262144).
+    #[arg(long, requires_all = ["chunker_min", "chunker_avg"])]
+    chunker_max: Option<u32>,
     /// Argon2id memory cost in KiB (default 65536; tests use small values).
     #[arg(long, default_value_t = 65536, hide = true)]
     kdf_memory_kib: u32,
@@ -343,6 +354,8 @@ fn init(ctx: &Ctx, a: InitArgs) -> Result<i32> {
         kdf: KdfParams::with_cost(a.kdf_memory_kib, a.kdf_iterations, 1),
         compression_level: a.compression_level,
         pack_size: a.pack_size_mib * 1024 * 1024,
+        chunker: repair::chunker_params(a.chunker_min, a.chunker_avg, a.chunker_max)?
+            .unwrap_or_default(),
         ..Default::default()
     };
     let repo = copy::init_repository(backend, pw.as_bytes(), opts, &a.link)?;

@@ -99,18 +99,24 @@ pub fn run(ctx: &Ctx, a: RepairArgs) -> Result<i32> {
 
 /// The chunker parameters `--chunker-min/avg/max` give (all three or none: clap checks).
 ///
-/// Errors: a usage error unless 0 < min <= avg <= max.
-fn chunker_params(
+/// Errors: a usage error unless min <= avg <= max, all even and within FastCDC (2020)'s
+/// limits (min 64 B..=1 MiB, avg 256 B..=4 MiB, max 1 KiB..=16 MiB).
+pub(crate) fn chunker_params(
     min: Option<u32>,
     avg: Option<u32>,
     max: Option<u32>,
 ) -> Result<Option<ChunkerParams>> {
     Ok(match (min, avg, max) {
         (Some(min_size), Some(avg_size), Some(max_size)) => {
-            if !(min_size <= avg_size && avg_size <= max_size && min_size > 0) {
+            let in_range = (64..=1 << 20).contains(&min_size)
+                && (256..=4 << 20).contains(&avg_size)
+                && (1024..=16 << 20).contains(&max_size);
+            let even = [min_size, avg_size, max_size].iter().all(|v| v % 2 == 0);
+            if !(min_size <= avg_size && avg_size <= max_size && in_range && even) {
                 return Err(dumpvault::Error::usage(format!(
                     "--chunker-min {min_size}, --chunker-avg {avg_size}, --chunker-max \
-                     {max_size}: need 0 < min <= avg <= max"
+                     {max_size}: need even sizes with min <= avg <= max, min 64 B to 1 MiB, \
+                     avg 256 B to 4 MiB, max 1 KiB to 16 MiB (FastCDC's limits)"
                 ))
                 .into());
             }

@@ -252,3 +252,38 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// `init --chunker-min/avg/max` fixes the repository's chunker parameters (borg's
+/// `--chunker-params`): they are recorded in the config, chunks follow them, and sizes outside
+/// FastCDC's limits are a usage error that creates nothing.
+#[test]
+fn init_takes_chunker_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let t = TestRepo { dir, repo };
+    let kdf = ["init", "--kdf-memory-kib", "64", "--kdf-iterations", "1"];
+    let bad = [&kdf[..], &["--chunker-min", "16", "--chunker-avg", "64"]].concat();
+    let bad = [&bad[..], &["--chunker-max", "128"]].concat();
+    let a = t.dv(&bad).assert().code(2);
+    let err = stderr(&a);
+    assert!(err.contains("FastCDC's limits"), "{err}");
+    assert!(!t.repo.join("config").exists(), "nothing created");
+    let sizes = ["--chunker-min", "65536", "--chunker-avg", "262144"];
+    let good = [&kdf[..], &sizes[..], &["--chunker-max", "1048576"]].concat();
+    t.dv(&good).assert().success();
+    let config = json(&mut t.dv(&["cat", "config"]));
+    assert_eq!(config["chunker"]["min_size"], 65536, "{config}");
+    assert_eq!(config["chunker"]["avg_size"], 262144, "{config}");
+    assert_eq!(config["chunker"]["max_size"], 1048576, "{config}");
+    let data = synthetic_dump(8 << 20, 7);
+    let out = t.snapshot_bytes(&data, &[]);
+    let id = out["id"].as_str().unwrap().to_string();
+    assert_eq!(t.restore_bytes(&id), data);
+    let stats = json(&mut t.dv(&["--json", "stats", "--breakdown", &id]));
+    let chunks = stats["breakdown"]["whole"]["count"].as_u64();
+    let chunks = chunks.unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        (8..=128).contains(&chunks),
+        "8 MiB in chunks of >= 64 KiB: {chunks}"
+    );
+}

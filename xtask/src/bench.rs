@@ -37,6 +37,9 @@ pub struct Opts {
     pub synthetic: bool,
     pub postgres: bool,
     pub default_kdf: bool,
+    /// dumpvault's average chunk in KiB (`--chunk-avg-kib`; min a quarter, max four times it),
+    /// `None`: the repository default.
+    pub chunk_avg_kib: Option<u32>,
     pub keep: bool,
     /// The churn models to run (`--model`; default all).
     pub models: Vec<models::Which>,
@@ -45,7 +48,7 @@ pub struct Opts {
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--model uniform|hotspot|mixed|pgbench|sysbench|all]
        [--size BYTES|300MiB|1GiB] [--hours H] [--seed N]
        [--pg-scale N] [--pg-seconds S] [--pg-hours H] [--no-synthetic] [--no-postgres]
-       [--test-kdf] [--keep]
+       [--test-kdf] [--chunk-avg-kib N] [--keep]
        cargo xtask bench --scale [--max N] [--no-s3]   (issue 19: 100 to 50 000 snapshots; --scale --help)
        cargo xtask bench --fleet [--dbs N] [--runs R]  (issue 19: one `run` over 200 databases; --fleet --help)
   --quick         synthetic models 32 MiB and 4 hours; pgbench and sysbench 3 hours of 3 s
@@ -56,6 +59,8 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--model uniform|hotspot
   --hours         hourly snapshots after the first (default 8)
   --pg-seconds    pgbench -T between PostgreSQL snapshots (default 15, quick 3)
   --test-kdf      dumpvault repositories with the small test Argon2id cost (default: 64 MiB, 3 passes)
+  --chunk-avg-kib dumpvault repositories with this average chunk (min N/4, max 4N KiB;
+                  default: the repository default, 64 KiB)
   --keep          keep the repositories under target/bench/work";
 
 fn parse_size(s: &str) -> Result<u64> {
@@ -90,6 +95,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         synthetic: true,
         postgres: true,
         default_kdf: true,
+        chunk_avg_kib: None,
         keep: false,
         models: Vec::new(),
     };
@@ -113,6 +119,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--no-synthetic" => o.synthetic = false,
             "--no-postgres" => o.postgres = false,
             "--test-kdf" => o.default_kdf = false,
+            "--chunk-avg-kib" => o.chunk_avg_kib = Some(val()?.parse()?),
             "--keep" => o.keep = true,
             "--model" => model_args.push(val()?),
             "-h" | "--help" => {
@@ -404,6 +411,19 @@ fn tools_for(env: &Env, opts: &Opts, dir: &Path, name: &str) -> Vec<Tool> {
         name,
         opts.default_kdf,
     )];
+    if let Some(kib) = opts.chunk_avg_kib {
+        let bytes = |k: u32| (k * 1024).to_string();
+        v[0].init_args = [
+            "--chunker-min",
+            &bytes(kib / 4),
+            "--chunker-avg",
+            &bytes(kib),
+        ]
+        .into_iter()
+        .chain(["--chunker-max", &bytes(kib * 4)])
+        .map(String::from)
+        .collect();
+    }
     for (k, p) in &env.peers {
         v.push(Tool::new(*k, p.clone(), dir, name, opts.default_kdf));
     }

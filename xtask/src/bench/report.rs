@@ -512,10 +512,14 @@ pub fn markdown(env: &Env, opts: &Opts, workloads: &[Workload], total: f64, buil
     );
     let _ = writeln!(
         s,
-        "MB = 10^6 bytes; throughput = dump bytes ÷ wall time; costs by {}; dumpvault repositories with {} Argon2id; \
-         restic repository version 2, compression auto; borg `--compression zstd,3`, repokey-blake2.\n",
+        "MB = 10^6 bytes; throughput = dump bytes ÷ wall time; costs by {}; dumpvault repositories with {} Argon2id \
+         and {}; restic repository version 2, compression auto; borg `--compression zstd,3`, repokey-blake2.\n",
         super::measure::method(),
-        if opts.default_kdf { "the default (64 MiB, 3 passes)" } else { "the test (8 MiB, 1 pass)" }
+        if opts.default_kdf { "the default (64 MiB, 3 passes)" } else { "the test (8 MiB, 1 pass)" },
+        match opts.chunk_avg_kib {
+            Some(k) => format!("chunks of {} / {k} / {} KiB", k / 4, k * 4),
+            None => "the default chunker parameters".into(),
+        }
     );
     let _ = writeln!(
         s,
@@ -591,7 +595,8 @@ pub fn json(env: &Env, opts: &Opts, workloads: &[Workload], total: f64, build: f
         "measured_by": super::measure::method(),
         "parameters": {"size": opts.size, "hours": opts.hours, "seed": opts.seed, "quick": opts.quick,
             "pg_scale": opts.pg_scale, "pg_seconds": opts.pg_seconds, "pg_hours": opts.pg_hours,
-            "dumpvault_kdf": if opts.default_kdf { "default: 65536 KiB, 3 passes" } else { "test: 8192 KiB, 1 pass" }},
+            "dumpvault_kdf": if opts.default_kdf { "default: 65536 KiB, 3 passes" } else { "test: 8192 KiB, 1 pass" },
+            "dumpvault_chunk_avg_kib": opts.chunk_avg_kib},
         "total_s": round3(total), "release_build_s": round3(build),
         "workloads": wl,
         "targets": targets::json(workloads),

@@ -47,6 +47,8 @@ pub struct Tool {
     snapshots: usize,
     /// dumpvault's default Argon2id cost (false: the small test cost).
     pub default_kdf: bool,
+    /// More arguments for dumpvault's `init` (the bench's `--chunk-avg-kib`).
+    pub init_args: Vec<String>,
 }
 
 impl Tool {
@@ -59,6 +61,7 @@ impl Tool {
             name: name.into(),
             snapshots: 0,
             default_kdf,
+            init_args: Vec::new(),
         }
     }
 
@@ -104,7 +107,7 @@ impl Tool {
         let mut c = self.cmd();
         match self.kind {
             Kind::Dumpvault => {
-                c.arg("init");
+                c.arg("init").args(&self.init_args);
                 if !self.default_kdf {
                     c.args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
                 }
