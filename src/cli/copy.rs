@@ -6,7 +6,7 @@ use super::output::{human_bytes, Bar};
 use super::password::message;
 use super::{Ctx, FilterArgs};
 use anyhow::{Context, Result};
-use dumpvault::backend::Backend;
+use dumpvault::backend::{Backend, ErrorClass};
 use dumpvault::commands::copy::{self, CopyOptions, KeySharing};
 use dumpvault::password::{PasswordSource, Prompt};
 use dumpvault::repository::{InitOptions, Repository};
@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, a: CopyArgs) -> Result<i32> {
         connections: a.connections,
     };
     let bar = Bar::new(ctx.progress, None);
-    let out = copy::run(&from, &to, &opts, &bar)?;
+    let out = copy::run(&from, &to, &opts, &bar).map_err(|e| source_gone(e, &from))?;
     if ctx.json {
         println!("{}", serde_json::to_string(&out)?);
         return Ok(0);
@@ -127,6 +127,22 @@ pub fn run(ctx: &Ctx, a: CopyArgs) -> Result<i32> {
         out.duration_ms as f64 / 1000.0
     );
     Ok(0)
+}
+
+/// A copy error worded for the user: an object of the source that is gone while copying (a
+/// prune on the source removed it) says so and what to do; any other error is unchanged.
+fn source_gone(e: dumpvault::Error, from: &Repository) -> anyhow::Error {
+    let gone = matches!(&e, dumpvault::Error::Backend(b)
+        if b.class == ErrorClass::NotFound && b.location == from.backend().location());
+    if !gone {
+        return e.into();
+    }
+    anyhow::Error::new(e).context(format!(
+        "source repository {} (--from): a file it lists is gone (removed by a prune on the \
+         source while copying, or lost); the snapshots copied so far are complete: run the copy \
+         again, and if it fails the same way, `dumpvault check` the source",
+        from.backend().location()
+    ))
 }
 
 /// `init` options linking the new repository to an existing one.

@@ -161,15 +161,28 @@ pub fn list(repo: &Repository) -> Result<Vec<(Id, Lock)>> {
     'again: for _ in 0..LIST_ATTEMPTS {
         let mut out = Vec::new();
         for (id, _) in repo.list(FileKind::Lock)? {
+            // A lock file that does not read holds no data: `unlock` removes it as stale.
+            let remove = "remove it with `dumpvault unlock` (it holds no data)";
             let plain = match repo.load_file(FileKind::Lock, &id) {
                 Ok(p) => p,
                 Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => continue 'again,
+                Err(Error::Corrupt {
+                    object,
+                    detail,
+                    source,
+                }) => {
+                    return Err(Error::Corrupt {
+                        object,
+                        detail: format!("{detail}; {remove}"),
+                        source,
+                    })
+                }
                 Err(e) => return Err(e),
             };
             let lock: Lock = decode_json(&plain).map_err(|e| {
                 Error::corrupt(
                     format!("lock {}", FileKind::Lock.path(&id)),
-                    format!("{e}; remove it with `dumpvault unlock --remove-all`"),
+                    format!("{e}; {remove}"),
                 )
             })?;
             out.push((id, lock));

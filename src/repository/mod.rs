@@ -134,8 +134,19 @@ impl Repository {
             Err(e) => return Err(e.into()),
         };
         let (key_id, key) = keys::find_key_for_config(&backend, &sealed, password)?;
-        let plain = key.open(&sealed).map_err(|e| Error::corrupt("config", e))?;
-        let config: Config = decode_json(&plain).map_err(|e| Error::corrupt("config", e))?;
+        // A key opened, so the config itself is damaged: say how to write it again.
+        let damaged = |e: &dyn std::fmt::Display| {
+            Error::corrupt(
+                "config",
+                format!(
+                    "{e}; move it aside (e.g. rename it to config.damaged) and run \
+                     `dumpvault repair config`, which writes it again from your key file and \
+                     the chunk sizes the snapshots record"
+                ),
+            )
+        };
+        let plain = key.open(&sealed).map_err(|e| damaged(&e))?;
+        let config: Config = decode_json(&plain).map_err(|e| damaged(&e))?;
         if config.version > CONFIG_VERSION {
             return Err(Error::UnsupportedVersion {
                 object: "config".into(),

@@ -219,6 +219,8 @@ fn a_damaged_catalogue_file_is_ignored_with_a_warning_and_prune_replaces_it() {
             && stderr.contains("ignored and the snapshot manifests are read instead"),
         "{stderr}"
     );
+    // The file is named once (probe finding 7 f: `catalogue/…: catalogue catalogue/…:`).
+    assert_eq!(stderr.matches(&name[..16]).count(), 1, "{stderr}");
     // Config version 2: the damaged file makes readers list `snapshots/` instead (nothing
     // hidden) until prune replaces it.
     assert!(v2::snapshot_folder_lists(&t.repo, &["snapshots"], None) > 0);

@@ -326,4 +326,16 @@ fn bad_input_names_the_side_and_leaves_the_source_alone() {
 
     assert!(contents(&a.repo) == before, "the source changed");
     assert!(b.snapshots().is_empty());
+
+    // A pack of the source gone while copying (a prune on the source, or lost): the message
+    // names the source and says what to do (probe finding 7 e: a bare NotFound).
+    for pack in a.packs() {
+        std::fs::remove_file(pack).unwrap();
+    }
+    let err = fail(&b, &source(&a), PASSWORD, 1);
+    assert!(
+        err.contains("source repository") && err.contains("run the copy again"),
+        "{err}"
+    );
+    assert!(b.snapshots().is_empty());
 }

@@ -347,6 +347,8 @@ fn damaged_key_or_config_gives_a_clear_error() {
             err.contains("config") && err.contains("corrupt or tampered"),
             "{err}"
         );
+        // The first message says what to do (probe finding 7 c).
+        assert!(err.contains("`dumpvault repair config`"), "{err}");
     }
     let b = Base::build();
     let (code, _, err) = b.run_with_password(&["check"], "not the password");
@@ -460,4 +462,24 @@ fn read_data_subsets_cover_every_pack_and_report_progress_in_json() {
         out.contains("PASS") && out.contains(&b.snaps[2].short),
         "{out}"
     );
+}
+
+/// A lock file that does not read (a byte flipped in a crashed writer's lock) stops `prune`
+/// with a message that names the file and says `dumpvault unlock` removes it; it does
+/// (probe finding 7 d: the message gave no next step).
+#[test]
+fn a_damaged_lock_file_names_unlock() {
+    let b = Base::build();
+    let locks = b.t.repo.join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let name = "ab".repeat(32);
+    std::fs::write(locks.join(&name), b"not a sealed lock").unwrap();
+    let (code, _, err) = b.run(&["prune"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(&name[..8]), "{err}");
+    assert!(err.contains("`dumpvault unlock`"), "{err}");
+    let (code, _, err) = b.run(&["unlock"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.run(&["prune"]);
+    assert_eq!(code, 0, "{err}");
 }

@@ -145,10 +145,14 @@ pub(super) fn warn_ignored(kind: FileKind, id: &Id, e: &Error) {
         return;
     }
     warned.push(*id);
+    // A corrupt object's error names the file already (probe finding 7 f: named twice).
+    let what = match e {
+        Error::Corrupt { detail, .. } => format!("{}: {detail}", kind.path(id)),
+        _ => format!("{}: {e}", kind.path(id)),
+    };
     eprintln!(
-        "dumpvault: warning: {}: {e}; it is ignored and the snapshot manifests are read instead \
-         (nothing is lost; `dumpvault prune` replaces a damaged catalogue file)",
-        kind.path(id)
+        "dumpvault: warning: {what}; it is ignored and the snapshot manifests are read instead \
+         (nothing is lost; `dumpvault prune` replaces a damaged catalogue file)"
     );
 }
 
