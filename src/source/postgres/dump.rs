@@ -7,7 +7,7 @@
 
 use super::conn::{server_version, Session};
 use super::ranges::{piece_bytes, split, KeyColumn, KeyKind, SplitKey};
-use super::tabledata::{copy_parallel, copy_serial, pieces, Block};
+use super::tabledata::{copy_parallel, copy_serial, pieces, Block, LOCKING};
 use super::tool::{describe_cmd, log_cmd, pick_tool, tool_cmd};
 use super::{db_err, io_err, quote, PgUrl};
 use crate::source::command::ChildSource;
@@ -60,6 +60,52 @@ pub(super) const SESSION_SQL: &str = "SET statement_timeout = 0; SET lock_timeou
 /// UTF-8: read them with `try_get` (`get` panics) or as `bytea`, and keep them out of SQL
 /// text, which is UTF-8 (a Rust string).
 pub(super) const RAW_BYTES_SQL: &str = "SET client_encoding = 'SQL_ASCII'";
+
+/// How long a pg_dump section waits for each of its table locks (`pg_dump
+/// --lock-wait-timeout`, a `statement_timeout` on each `LOCK TABLE`). The snapshot session
+/// already holds ACCESS SHARE on every table pg_dump locks ([`LOCK_TABLES_SQL`]), and only an
+/// ACCESS EXCLUSIVE request conflicts with it: so a section that waits can only be waiting
+/// behind a statement (ALTER TABLE, TRUNCATE, DROP…) that is itself queued behind the snapshot
+/// session, which waits for that section's output: a deadlock PostgreSQL cannot see, since one
+/// edge is our pipe. Short, since every session touching the table queues behind that
+/// statement meanwhile; not instant, so that a slow `LOCK TABLE` that does not wait is not cut.
+/// The COPY sessions of a parallel dump lock with `NOWAIT` instead ([`super::tabledata`]), as
+/// `pg_dump -j` workers do.
+pub(super) const LOCK_WAIT_TIMEOUT: &str = "2s";
+
+/// Every table pg_dump locks before it dumps anything, so that the snapshot session holds its
+/// locks first (a superset: pg_dump locks the ordinary and partitioned tables whose
+/// definition, data or policies it dumps): ordinary and partitioned tables outside the
+/// system schemas, not temporary, qualified and quoted, then the same name in ASCII (as in
+/// [`PK_TABLES_SQL`]). Foreign tables cannot be locked.
+const LOCK_TABLES_SQL: &str = "SELECT
+    pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+    pg_catalog.encode(pg_catalog.textsend(pg_catalog.quote_ident(n.nspname) || '.' ||
+        pg_catalog.quote_ident(c.relname)), 'escape')
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+   AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+ ORDER BY n.nspname, c.relname";
+
+/// A session waiting for ACCESS EXCLUSIVE on a table the snapshot session holds (run on that
+/// session): its pid, the table (qualified, quoted; then in ASCII as in [`PK_TABLES_SQL`]) and
+/// the start of its statement (NULL when not visible to this user), the oldest first.
+const QUEUED_DDL_SQL: &str = "SELECT w.pid::text,
+    pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+    pg_catalog.encode(pg_catalog.textsend(pg_catalog.quote_ident(n.nspname) || '.' ||
+        pg_catalog.quote_ident(c.relname)), 'escape'),
+    pg_catalog.left(pg_catalog.regexp_replace(a.query, '\\s+', ' ', 'g'), 200)
+  FROM pg_catalog.pg_locks w
+  JOIN pg_catalog.pg_locks h ON h.locktype = 'relation' AND h.granted
+   AND h.pid = pg_catalog.pg_backend_pid() AND h.database = w.database
+   AND h.relation = w.relation AND h.mode = 'AccessShareLock'
+  JOIN pg_catalog.pg_class c ON c.oid = w.relation
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+ WHERE w.locktype = 'relation' AND NOT w.granted AND w.mode = 'AccessExclusiveLock'
+ ORDER BY a.query_start NULLS LAST, w.pid
+ LIMIT 1";
 
 /// Ordinary tables with a primary key that pg_dump dumps data for (not extension members):
 /// schema, name, owner, qualified quoted name, quoted column list, quoted key columns, the
@@ -123,7 +169,8 @@ fn column(row: &SimpleQueryRow, i: usize) -> Result<Option<String>, postgres::Er
 struct Section(ChildSource, String);
 
 impl Section {
-    /// Starts `pg_dump` on the exported `snapshot` of the URL's database with `args`.
+    /// Starts `pg_dump` on the exported `snapshot` of the URL's database with `args`, waiting
+    /// at most [`LOCK_WAIT_TIMEOUT`] for each table lock.
     fn spawn(
         tool: &Path,
         url: &PgUrl,
@@ -136,6 +183,7 @@ impl Section {
             format!("--snapshot={snapshot}"),
         ];
         all.extend(args);
+        all.push(format!("--lock-wait-timeout={LOCK_WAIT_TIMEOUT}"));
         let what = format!("pg_dump {} of database \"{}\"", all[3], url.database_name());
         tracing::debug!(command = %log_cmd(url, tool, &all), "pg_dump section");
         let child = ChildSource::spawn(
@@ -185,10 +233,17 @@ struct PkJob {
 impl PkJob {
     /// Writes the dump: pg_dump's pre-data, our COPYs in key order, pg_dump's rest. An error
     /// drops the pg_dump runs not yet passed on, which kills them ([`ChildSource`]'s drop).
+    ///
+    /// A lock wait cut short in a secondary session (a pg_dump section, a COPY session) while
+    /// a statement is queued behind the snapshot session's locks fails the dump with
+    /// [`queued_ddl`]'s message.
     fn run(mut self, client: &mut Session, out: &mut impl Write) -> Result<(), SourceError> {
         let what = format!("the dump of database \"{}\"", self.db);
         let write_err = |e| io_err(format!("passing on {what}"), e);
-        self.pre_data.pass_on(out)?;
+        let db = self.db.clone();
+        let pre_data = self.pre_data.pass_on(out);
+        pre_data.map_err(|e| queued_ddl(client, &db, "pg_dump --section=pre-data", e))?;
+        crate::testhook::pause("pg-before-copy");
         if self.utf8_switch && !self.tables.is_empty() {
             out.write_all(b"SET client_encoding = 'UTF8';\n\n")
                 .map_err(write_err)?;
@@ -201,11 +256,14 @@ impl PkJob {
         }
         if self.jobs > 1 && pieces(&self.tables).len() > 1 {
             let (url, snapshot) = (&self.url, &self.snapshot);
-            copy_parallel(url, snapshot, self.raw, &self.tables, self.jobs, out)?;
+            let copied = copy_parallel(url, snapshot, self.raw, &self.tables, self.jobs, out);
+            copied.map_err(|e| queued_ddl(client, &db, "COPY sessions (--jobs)", e))?;
         } else {
             copy_serial(client, &self.tables, out)?;
         }
-        self.rest.pass_on(out)?;
+        let rest = self.rest.pass_on(out);
+        let who = "pg_dump --section=data --section=post-data";
+        rest.map_err(|e| queued_ddl(client, &db, who, e))?;
         let ending = format!("ending the snapshot transaction of {what}");
         client
             .batch_execute("COMMIT")
@@ -324,11 +382,13 @@ pub(super) fn open_with(
         client.batch_execute(RAW_BYTES_SQL).map_err(failed)?;
     }
     let tables = pk_tables(&mut client, num, opts.jobs > 1).map_err(failed)?;
-    if !tables.is_empty() {
-        let list: Vec<String> = tables.iter().map(|t| format!("ONLY {}", t[3])).collect();
-        let lock = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
-        client.batch_execute(&lock).map_err(failed)?;
-    }
+    // Every table pg_dump will lock, locked here first (waiting as long as pg_dump would): a
+    // lock wait in a pg_dump section or a COPY session can then only be behind a statement
+    // queued behind this session, and is cut short (pg_dump's LOCK_WAIT_TIMEOUT, the COPY
+    // sessions' NOWAIT).
+    let locked = lock_tables(&mut client).map_err(failed)?;
+    tracing::debug!(database = %db, tables = locked, "tables locked");
+    crate::testhook::pause("pg-tables-locked");
     let utf8_switch = !matches!(encoding.as_str(), "UTF8" | "SQL_ASCII");
     // Both pg_dump runs start now (the second one's start-up and catalog read overlap the
     // first one and our COPYs); their output is passed on in order, one after the other.
@@ -419,6 +479,103 @@ pub(super) fn pk_tables(
         }
     }
     Ok(tables)
+}
+
+/// Locks every table of [`LOCK_TABLES_SQL`] in ACCESS SHARE mode in one statement, waiting as
+/// long as it takes (as pg_dump does; the session's `lock_timeout` is 0); returns how many.
+/// On a session of a `SQL_ASCII` database ([`RAW_BYTES_SQL`]) a table whose name is not
+/// UTF-8 cannot be named in SQL text: pg_dump is then the first to lock it (a schema change
+/// running on it as the dump starts then fails the dump after [`LOCK_WAIT_TIMEOUT`] instead of
+/// being waited for). Errors: the server's (a table this user may not read, which pg_dump
+/// could not lock either).
+fn lock_tables(client: &mut Session) -> Result<usize, postgres::Error> {
+    let mut list = Vec::new();
+    for row in simple_rows(client.simple_query(LOCK_TABLES_SQL)?) {
+        match column(&row, 0) {
+            Ok(Some(name)) => list.push(format!("ONLY {name}")),
+            _ => tracing::debug!(
+                table = %column(&row, 1).ok().flatten().unwrap_or_default(),
+                "a table name that is not UTF-8: pg_dump locks this table first"
+            ),
+        }
+    }
+    if !list.is_empty() {
+        let lock = format!("LOCK TABLE {} IN ACCESS SHARE MODE", list.join(", "));
+        client.batch_execute(&lock)?;
+    }
+    Ok(list.len())
+}
+
+/// Whether `e` is a secondary session's lock wait cut short: a pg_dump section whose failed
+/// query was a `LOCK TABLE` ([`LOCK_WAIT_TIMEOUT`]; pg_dump prints the query, in any
+/// language), or a COPY session's `LOCK TABLE … NOWAIT` ([`LOCKING`]).
+fn lock_wait_cut(e: &SourceError) -> bool {
+    match e {
+        SourceError::Failed { stderr, .. } => stderr.contains("LOCK TABLE "),
+        SourceError::Database { what, .. } => what.starts_with(LOCKING),
+        _ => false,
+    }
+}
+
+/// The error of a dump whose secondary session `who` failed with `err`: when that was a lock
+/// wait cut short ([`lock_wait_cut`]), a message saying so, naming the statement queued
+/// behind the snapshot session's locks ([`QUEUED_DDL_SQL`], asked on `client`, the snapshot
+/// session, which still holds them) when there is one, and what to do; else `err` itself.
+/// The caller then ends the snapshot transaction and kills the pg_dump runs, which releases
+/// every lock, so the queued statement proceeds.
+fn queued_ddl(client: &mut Session, db: &str, who: &str, err: SourceError) -> SourceError {
+    if !lock_wait_cut(&err) {
+        return err;
+    }
+    let mut cause = err.to_string();
+    if let Some((cut, _)) = cause.char_indices().nth(600) {
+        cause.truncate(cut);
+        cause.push('…');
+    }
+    let waiter = client
+        .simple_query(QUEUED_DDL_SQL)
+        .ok()
+        .and_then(|m| simple_rows(m).into_iter().next());
+    let text = |row: &SimpleQueryRow, i| column(row, i).ok().flatten();
+    // Without a statement to name, say so only when the server said why: a COPY session's
+    // NOWAIT (by its SQLSTATE), or pg_dump's `statement_timeout` (its English message).
+    let timed_out = match &err {
+        SourceError::Failed { stderr, .. } => {
+            stderr.contains("canceling statement due to statement timeout")
+        }
+        _ => true,
+    };
+    let queued = match &waiter {
+        Some(row) => {
+            let table = text(row, 1).or_else(|| text(row, 2)).unwrap_or_default();
+            let pid = text(row, 0).unwrap_or_default();
+            let query = match text(row, 3) {
+                Some(q) => format!(": {q}"),
+                None => String::new(),
+            };
+            format!(
+                "a concurrent statement (pid {pid}{query}) needs an ACCESS EXCLUSIVE lock on \
+                 table {table} and is queued behind this backup's lock on it, and this \
+                 backup's {who} would have to wait behind that statement"
+            )
+        }
+        None if timed_out => format!(
+            "this backup's {who} waited for a lock on a table the backup holds, which only a \
+             statement queued behind the backup's own lock makes it do (an ALTER TABLE, \
+             TRUNCATE, DROP or VACUUM FULL, gone since)"
+        ),
+        None => return err,
+    };
+    SourceError::Database {
+        what: format!("the snapshot of database \"{db}\" stopped"),
+        message: format!(
+            "{queued}, so each would wait for the other forever. No snapshot was written, and \
+             the backup's locks are released, so that statement proceeds. Run the snapshot \
+             again; schedule schema changes (ALTER TABLE, TRUNCATE, DROP, VACUUM FULL) outside \
+             backups, or snapshot with --heap-order (plain pg_dump in one session, which \
+             cannot deadlock this way). The lock wait that failed: {cause}"
+        ),
+    }
 }
 
 /// The columns of [`PK_TABLES_SQL`] kept in a [`TableRow`] (the last one, an ASCII name for

@@ -11,6 +11,13 @@
 //! three).
 //! [`PgOptions::heap_order`] runs one plain `pg_dump` instead.
 //!
+//! Locks: the snapshot session locks every table pg_dump will lock (ACCESS SHARE, waiting as
+//! pg_dump would) before it starts them; then the pg_dump runs (`--lock-wait-timeout`) and the
+//! COPY sessions of `--jobs` (`LOCK … NOWAIT`, as `pg_dump -j` workers) do not wait for a
+//! table lock, since only a statement queued behind the snapshot session (ALTER TABLE,
+//! TRUNCATE…) can make them wait, and it waits for them in turn: the dump fails instead,
+//! naming that statement, and releases every lock.
+//!
 //! Encodings: our COPY rows are UTF-8 (a `SET client_encoding = 'UTF8'` precedes them when the
 //! database is in another encoding), except for a `SQL_ASCII` database, whose text may hold
 //! any bytes: as pg_dump does, its sessions read text as stored, and the rows pass on
@@ -38,7 +45,7 @@ mod url;
 
 pub use catalog::{database_exists, drop_database, list_databases, table_row_counts};
 pub use dump::{open_globals, open_source, PgOptions};
-pub use target::{flush_commits, load_part, prepare_restore, restore_into};
+pub use target::{flush_commits, load_part, prepare_restore_for, restore_into, HEAD_BYTES};
 pub use url::PgUrl;
 
 use super::SourceError;

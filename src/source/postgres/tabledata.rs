@@ -10,8 +10,9 @@
 //! parallel path is pg_dump's `-j` model for a plain stream: each worker opens its own session,
 //! joins the exported snapshot with `SET TRANSACTION SNAPSHOT` (PostgreSQL documentation,
 //! "Transaction Isolation / Snapshot Synchronization"), takes the next piece from a shared
-//! counter and COPYs it into a spool file (an unnamed temporary file in `$TMPDIR`, deleted when
-//! dropped); the stream passes the spools on in order as each completes. A piece is a whole
+//! counter, locks its table with `NOWAIT` (as `pg_dump -j` workers do) and COPYs it into a
+//! spool file (an unnamed temporary file in `$TMPDIR`, deleted when dropped); the stream passes
+//! the spools on in order as each completes. A piece is a whole
 //! table, or one key range of a big table ([`super::ranges`]): the ranges of a table are COPYed
 //! with the same `ORDER BY`, and the first carries the block's header and the last its
 //! terminator, so their concatenation is the table's block. The spools hold the pieces finished
@@ -30,6 +31,7 @@ use super::{db_err, io_err, PgUrl};
 use crate::source::SourceError;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use futures_util::StreamExt;
+use postgres::error::SqlState;
 use std::io::{self, BufWriter, Seek, Write};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,7 +48,15 @@ pub(super) struct Block {
     /// `WHERE` predicates of the table's key ranges in key order, or none: one COPY.
     ranges: Vec<String>,
     what: String,
+    /// `LOCK TABLE ONLY <table> IN ACCESS SHARE MODE NOWAIT`, which a COPY session runs first.
+    lock: String,
+    /// What that lock is called in errors (starts with [`LOCKING`]).
+    lock_what: String,
 }
+
+/// How the error of a COPY session's `LOCK TABLE … NOWAIT` that found the table's lock queue
+/// busy starts its `what` ([`super::dump`] tells these errors apart by it).
+pub(super) const LOCKING: &str = "locking table ";
 
 impl Block {
     /// The block of one row of the table query: `[schema, name, owner, qualified quoted name,
@@ -65,6 +75,8 @@ impl Block {
             key: key.to_string(),
             ranges: Vec::new(),
             what: format!("COPY of table {qualified} in database \"{db}\""),
+            lock: format!("LOCK TABLE ONLY {qualified} IN ACCESS SHARE MODE NOWAIT"),
+            lock_what: format!("{LOCKING}{qualified} (NOWAIT) in database \"{db}\" for its COPY"),
         }
     }
 
@@ -164,9 +176,11 @@ pub(super) fn pieces(blocks: &[Block]) -> Vec<(usize, usize)> {
 /// open until this returns); with `raw` (a `SQL_ASCII` database) each session reads text as
 /// stored ([`RAW_BYTES_SQL`]), as the snapshot session does.
 ///
-/// Errors: a session cannot connect or join the snapshot, a COPY fails, a spool cannot be
-/// written, or `out` fails; the first error in stream order is returned, and the other workers
-/// stop at their next buffer (their sessions close when they return).
+/// Errors: a session cannot connect or join the snapshot, a table's lock is busy
+/// ([`Work::spool`]), a COPY fails, a spool cannot be written, or `out` fails. The first
+/// failure stops the stream at once (the other workers stop at their next buffer, their
+/// sessions closing as they return, so the snapshot's locks go soon after) and is the error
+/// returned.
 pub(super) fn copy_parallel(
     url: &PgUrl,
     snapshot: &str,
@@ -195,8 +209,9 @@ pub(super) fn copy_parallel(
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         senders,
+        failure: Mutex::new(None),
     };
-    std::thread::scope(|s| {
+    let emitted = std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, pieces.len().max(1)) {
             s.spawn(|| work.worker());
         }
@@ -204,7 +219,12 @@ pub(super) fn copy_parallel(
         // On error the workers stop at their next buffer; the scope waits for them.
         work.stop.store(true, Ordering::SeqCst);
         r
-    })
+    });
+    let first = work.failure.into_inner();
+    match (emitted, first.unwrap_or_else(|e| e.into_inner())) {
+        (Err(_), Some(first)) => Err(first),
+        (emitted, _) => emitted,
+    }
 }
 
 /// One piece's outcome: its spool, rewound, or the error that stopped it.
@@ -226,6 +246,9 @@ struct Work<'a> {
     /// One per piece, taken by the worker that COPYs it: a worker that panics drops it, and
     /// the stream sees the piece's channel disconnected instead of waiting forever.
     senders: Vec<Mutex<Option<Sender<Spooled>>>>,
+    /// The failure that stopped the stream, when a worker's did ([`Work::fail`]): the pieces
+    /// before it then fail only because the stream stopped.
+    failure: Mutex<Option<SourceError>>,
 }
 
 impl Work<'_> {
@@ -242,25 +265,35 @@ impl Work<'_> {
     }
 
     /// One worker: a session on the snapshot, then pieces until none is left. A failure is
-    /// sent as the outcome of the piece it was taking, and ends the worker.
+    /// the outcome of the piece it was taking ([`Self::fail`]), and ends the worker.
     fn worker(&self) {
         let mut client = match self.session() {
             Ok(c) => c,
             Err(e) => {
                 if let Some((_, tx)) = self.take() {
-                    let _ = tx.send(Err(e));
+                    self.fail(tx, e);
                 }
                 return;
             }
         };
         while let Some((i, tx)) = self.take() {
             let (block, piece) = self.pieces[i];
-            let outcome = self.spool(&mut client, &self.blocks[block], piece);
-            let failed = outcome.is_err();
-            let _ = tx.send(outcome);
-            if failed {
-                return;
+            match self.spool(&mut client, &self.blocks[block], piece) {
+                Ok(spool) => drop(tx.send(Ok(spool))),
+                Err(e) => return self.fail(tx, e),
             }
+        }
+    }
+
+    /// Ends a piece with error `e`. The first failure anywhere stops the stream at once and
+    /// is kept as the dump's error ([`Self::failure`]; the piece's sender is dropped, so the
+    /// stream sees it end without a result); a later one, caused by the stop or not, is sent
+    /// as the piece's outcome.
+    fn fail(&self, tx: Sender<Spooled>, e: SourceError) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            let _ = tx.send(Err(e));
+        } else {
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
     }
 
@@ -284,8 +317,17 @@ impl Work<'_> {
         Ok(session)
     }
 
-    /// COPYs one piece of a block into a new spool and rewinds it.
+    /// COPYs one piece of a block into a new spool and rewinds it, after locking the table
+    /// with `NOWAIT`, as `pg_dump -j` workers do: the snapshot session holds ACCESS SHARE on
+    /// it, so the lock is busy only when an ACCESS EXCLUSIVE request is queued behind that
+    /// session, which waits for this COPY: waiting would never end. Errors: that lock is busy
+    /// (its `what` starts with [`LOCKING`]), or as [`Block::copy`] and the spool's.
     fn spool(&self, client: &mut Session, block: &Block, piece: usize) -> Spooled {
+        let busy = |e: postgres::Error| match e.code() {
+            Some(&SqlState::LOCK_NOT_AVAILABLE) => db_err(&block.lock_what, &e),
+            _ => db_err(&block.what, &e),
+        };
+        client.batch_execute(&block.lock).map_err(busy)?;
         let spool_err = |e| io_err(format!("spooling {}", block.what), e);
         let file = tempfile::tempfile().map_err(spool_err)?;
         let mut w = Stoppable(BufWriter::with_capacity(256 * 1024, file), &self.stop);

@@ -1,4 +1,4 @@
-//! PostgreSQL as a restore target: [`prepare_restore`] (create, refuse or replace the database),
+//! PostgreSQL as a restore target: [`prepare_restore_for`] (create, refuse or replace the database),
 //! then `psql` loading a whole dump ([`restore_into`]) or one part of it ([`load_part`]).
 //!
 //! Owns getting dump bytes into a database. It must not drop a database without
@@ -18,11 +18,12 @@ use std::process::Stdio;
 /// Restores a plain-format dump into the URL's database with `psql -X -q -v ON_ERROR_STOP=1
 /// --single-transaction`: all or nothing.
 ///
-/// With `create` the database is created (from `template0`); if it exists that is an error
-/// unless `drop_existing`, which drops it first. Without `create` the database must exist and
-/// hold no relations in user schemas, unless `drop_existing`, which then drops and recreates it
-/// (from `template0`, owned by the connecting user). Nothing is dropped without
-/// `drop_existing`; dropping fails while others are connected to the database.
+/// With `create` the database is created (from `template0`, in the dump's encoding: see
+/// [`prepare_restore_for`]); if it exists that is an error unless `drop_existing`, which drops
+/// it first. Without `create` the database must exist and hold no relations in user schemas,
+/// unless `drop_existing`, which then drops and recreates it (likewise, owned by the connecting
+/// user). Nothing is dropped without `drop_existing`; dropping fails while others are connected
+/// to the database.
 ///
 /// Errors: [`SourceError::Invalid`] for a refused or missing target, [`SourceError::Failed`]
 /// naming the database when psql fails (its stderr attached), [`SourceError::Io`] when reading
@@ -33,17 +34,46 @@ pub fn restore_into(
     create: bool,
     drop_existing: bool,
 ) -> Result<(), SourceError> {
-    prepare_restore(url, create, drop_existing)?;
     let db = url.database_name();
-    run_psql(&url.with_database(&db), dump, &db, true).map(drop)
+    let mut head = Vec::new();
+    let reading = format!("reading the dump for the restore of database \"{db}\"");
+    let mut first = (&mut *dump).take(HEAD_BYTES as u64);
+    first
+        .read_to_end(&mut head)
+        .map_err(|e| io_err(reading, e))?;
+    prepare_restore_for(url, &head, create, drop_existing)?;
+    run_psql(
+        &url.with_database(&db),
+        &mut (&head[..]).chain(dump),
+        &db,
+        true,
+    )
+    .map(drop)
 }
 
+/// How much of the start of a dump [`prepare_restore_for`] needs (pg_dump writes its
+/// `SET client_encoding` within the first lines).
+pub const HEAD_BYTES: usize = 64 << 10;
+
 /// Prepares the URL's database for a restore, as [`restore_into`] describes (`create`,
-/// `drop_existing`), without loading anything: the first step of a parallel restore.
+/// `drop_existing`), without loading anything: the first step of a parallel restore. `head`
+/// is the start of the dump (up to [`HEAD_BYTES`]): a database this creates has the encoding
+/// of the dump's first `SET client_encoding = '…';` ([`dump_encoding`]) when that is not the
+/// server's default (`template0`'s), with the `C` locale (which suits every encoding, and
+/// which `SQL_ASCII` needs) from the `libc` provider; else, or without such a line, the
+/// server's default encoding and locale. So a `SQL_ASCII` database's bytes are restored as
+/// they were, instead of loading unchecked into a `UTF8` one, and a `LATIN1` database stays
+/// `LATIN1`.
 ///
 /// Errors: [`SourceError::Invalid`] for a refused or missing target (naming the flag that
-/// allows it), [`SourceError::Database`] when the server refuses.
-pub fn prepare_restore(url: &PgUrl, create: bool, drop_existing: bool) -> Result<(), SourceError> {
+/// allows it), [`SourceError::Database`] when the server refuses (an encoding it does not
+/// know, for one).
+pub fn prepare_restore_for(
+    url: &PgUrl,
+    head: &[u8],
+    create: bool,
+    drop_existing: bool,
+) -> Result<(), SourceError> {
     let db = url.database_name();
     let url = url.with_database(&db);
     let refuse = |why: &str| Err(SourceError::Invalid(format!("database \"{db}\" {why}")));
@@ -76,10 +106,37 @@ pub fn prepare_restore(url: &PgUrl, create: bool, drop_existing: bool) -> Result
                 .batch_execute(&format!("DROP DATABASE {}", quote(&db)))
                 .map_err(failed)?;
         }
-        let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote(&db));
+        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote(&db));
+        if let Some(encoding) = dump_encoding(head) {
+            let default = "SELECT pg_catalog.pg_encoding_to_char(encoding),
+                    pg_catalog.current_setting('server_version_num')::int
+               FROM pg_catalog.pg_database WHERE datname = 'template0'";
+            let row = admin.query_one(default, &[]).map_err(failed)?;
+            let (default, num): (String, i32) = (row.get(0), row.get(1));
+            if !encoding.eq_ignore_ascii_case(&default) {
+                sql += &format!(" ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C'");
+                if num >= 150000 {
+                    sql += " LOCALE_PROVIDER libc";
+                }
+            }
+        }
         admin.batch_execute(&sql).map_err(failed)?;
     }
     Ok(())
+}
+
+/// The encoding a plain-format dump was written in: the value of its first `SET
+/// client_encoding = '…';` line within `head` (pg_dump writes one among its first lines), when
+/// it is a plain name (letters, digits, `_`, `-`); `None` without one.
+pub(super) fn dump_encoding(head: &[u8]) -> Option<String> {
+    const SET: &[u8] = b"SET client_encoding = '";
+    let line = head
+        .split(|b| *b == b'\n')
+        .find_map(|l| l.trim_ascii_start().strip_prefix(SET))?;
+    let name = &line[..line.iter().position(|b| *b == b'\'')?];
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-');
+    let plain = !name.is_empty() && name.len() <= 64 && name.iter().all(plain);
+    plain.then(|| String::from_utf8_lossy(name).into_owned())
 }
 
 /// Makes every commit of a parallel restore durable: a transaction with an id, committed with

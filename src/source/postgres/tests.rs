@@ -288,21 +288,28 @@ fn failures_surface_and_dropping_stops_everything() {
         ),
     );
     let db = url.database_name();
-    // pg_dump fails (permission denied for table secret): the error comes from finish.
+    // pg_dump fails (permission denied for table secret): the error comes from finish. In
+    // primary-key order the snapshot session, which locks every table pg_dump locks before
+    // starting it, fails first, naming the table.
     let as_role = PgUrl {
         user: Some(role),
         ..url.clone()
     };
-    for heap_order in [false, true] {
-        let src = open_source(&as_role, &opts(heap_order)).unwrap();
-        let err = read_all(src).unwrap_err();
-        let text = err.to_string();
-        assert!(matches!(err, SourceError::Failed { .. }), "{text}");
-        assert!(
-            text.contains(&db) && text.contains("permission denied"),
-            "{text}"
-        );
-    }
+    let err = open_source(&as_role, &opts(false)).err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Database { .. }), "{text}");
+    assert!(
+        text.contains(&db) && text.contains("permission denied for table secret"),
+        "{text}"
+    );
+    let src = open_source(&as_role, &opts(true)).unwrap();
+    let err = read_all(src).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Failed { .. }), "{text}");
+    assert!(
+        text.contains(&db) && text.contains("permission denied"),
+        "{text}"
+    );
     // A killed pg_dump (blocked on a full pipe) is detected.
     let mut src = open_source(&url, &opts(true)).unwrap();
     src.read_exact(&mut [0u8; 100]).unwrap();
@@ -931,4 +938,80 @@ fn tables_named_in_bytes_that_are_not_utf8_are_dumped_by_pg_dump() {
     let t = block(b"COPY public.t (id, v) FROM stdin;");
     assert_eq!(t.len(), 20000);
     assert_eq!(t[0], b"1\t\xe91", "key order");
+}
+
+/// The server encoding and `LC_CTYPE` of the database at `url`.
+fn encoding_of(url: &PgUrl) -> (String, String) {
+    let sql = "SELECT pg_catalog.current_setting('server_encoding'), datctype::text
+                 FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()";
+    let row = connect(url).unwrap().query_one(sql, &[]).unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// The encoding of a dump is its first `SET client_encoding = '…';`, a plain name only.
+#[test]
+fn a_dumps_encoding_is_its_first_client_encoding_line() {
+    use super::target::dump_encoding;
+    let pg_dump = b"--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n\
+                    SET client_encoding = 'LATIN1';\nSET client_encoding = 'UTF8';\n";
+    assert_eq!(dump_encoding(pg_dump).as_deref(), Some("LATIN1"));
+    let raw = b"\xe9\xff\n  SET client_encoding = 'SQL_ASCII';\n";
+    assert_eq!(dump_encoding(raw).as_deref(), Some("SQL_ASCII"));
+    for none in [
+        &b"CREATE TABLE t (a int);\n"[..],
+        b"SET client_encoding = 'EUC JP';\n",
+        b"SET client_encoding = '';\n",
+        b"SET client_encoding = 'UTF8",
+        b"-- SET client_encoding = 'LATIN1';\n",
+    ] {
+        assert_eq!(
+            dump_encoding(none),
+            None,
+            "{}",
+            String::from_utf8_lossy(none)
+        );
+    }
+}
+
+/// `restore --create` of a dump of a SQL_ASCII or LATIN1 database creates the target in the
+/// dump's encoding (its `SET client_encoding` line; the `C` locale), not the server's default
+/// (UTF8): a SQL_ASCII database's bytes that are not UTF-8 come back as they were instead of
+/// loading unchecked into a UTF8 database. The parallel restore's first step
+/// ([`prepare_restore_for`], given the dump's start) does the same; a dump without the line
+/// gets the server's default.
+#[test]
+fn restore_create_makes_the_database_in_the_dumps_encoding() {
+    let admin = server();
+    let sql_ascii = r#"
+        CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t VALUES (1, E'caf\xe9'), (2, E'\xff\x80 ok'), (3, 'plain');
+        CREATE TABLE loose (v text);
+        INSERT INTO loose VALUES (E'\xe9\xe9');"#;
+    let latin1 = "CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t VALUES (1, 'café'), (2, 'naïve');";
+    for (encoding, sql) in [("SQL_ASCII", sql_ascii), ("LATIN1", latin1)] {
+        let (_source, source) = encoded_db(&admin, encoding, Some(sql));
+        let (dump, _) = read_bytes(open_source(&source, &opts(false)).unwrap()).unwrap();
+        let (_target, target) = Guard::db(&admin, None);
+        restore_into(&target, &mut &dump[..], true, false).unwrap();
+        let wanted = (encoding.to_string(), "C".to_string());
+        assert_eq!(encoding_of(&target), wanted);
+        let blocks = sorted_copy_blocks(&heap_dump(&source));
+        assert_eq!(
+            sorted_copy_blocks(&heap_dump(&target)),
+            blocks,
+            "{encoding}"
+        );
+        let (_first, first) = Guard::db(&admin, None);
+        let head = &dump[..dump.len().min(HEAD_BYTES)];
+        prepare_restore_for(&first, head, true, false).unwrap();
+        assert_eq!(encoding_of(&first), wanted);
+        wait_until_gone(&admin, &source.database_name(), encoding);
+    }
+    let (_plain, plain) = Guard::db(&admin, None);
+    prepare_restore_for(&plain, b"CREATE TABLE t (a int);\n", true, false).unwrap();
+    let default = "SELECT pg_catalog.pg_encoding_to_char(encoding), datctype::text
+                     FROM pg_catalog.pg_database WHERE datname = 'template0'";
+    let row = connect(&admin).unwrap().query_one(default, &[]).unwrap();
+    assert_eq!(encoding_of(&plain), (row.get(0), row.get(1)));
 }
