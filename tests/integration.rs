@@ -47,6 +47,8 @@ mod keys;
 mod parallel_dump;
 #[path = "integration/parallel_restore.rs"]
 mod parallel_restore;
+#[path = "integration/pg_ddl_race.rs"]
+mod pg_ddl_race;
 #[path = "integration/progress.rs"]
 mod progress;
 #[path = "integration/prune.rs"]
@@ -59,6 +61,8 @@ mod repair;
 mod report;
 #[path = "integration/restore_checks.rs"]
 mod restore_checks;
+#[path = "integration/restore_order.rs"]
+mod restore_order;
 #[path = "integration/retention.rs"]
 mod retention;
 #[path = "integration/run.rs"]

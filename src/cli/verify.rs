@@ -1,12 +1,15 @@
 //! `dumpvault verify <snapshot|latest>`: read a snapshot end to end as a restore would (every
 //! chunk verified, the stream's BLAKE3 matched) without writing anything; with `--into URL`,
-//! restore it into a scratch database, compare each table's row count with the snapshot, and
-//! drop the scratch database. Every run is recorded in the repository (`verifications/`).
+//! restore it into a scratch database the way `restore --to` does (the same parallel loader
+//! and defaults, so a dump that `restore --to` cannot load fails here too), compare each
+//! table's row count with the snapshot, and drop the scratch database. Every run is recorded
+//! in the repository (`verifications/`).
 
 use super::output::{human_bytes, Bar};
 use super::restore::{mismatch, to_database};
 use super::{Ctx, FilterArgs};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use dumpvault::commands::restore::parallel;
 use dumpvault::commands::snapshots::SnapshotEntry;
 use dumpvault::commands::{self, check::load_index_lenient};
 use dumpvault::error::{EXIT_DAMAGED, EXIT_FAILURE};
@@ -29,6 +32,14 @@ pub struct VerifyArgs {
     /// With --into: keep the scratch database the verification created.
     #[arg(long, requires = "into")]
     keep: bool,
+    /// With --into: load this many tables (then indexes and constraints) at once, as
+    /// `restore --to --jobs` does (default: the number of cores, as for `restore --to`).
+    #[arg(long, requires = "into", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// With --into: restore in one session and one transaction, as `restore --to
+    /// --single-transaction` does (default: the parallel loader `restore --to` uses).
+    #[arg(long, requires = "into", conflicts_with = "jobs")]
+    single_transaction: bool,
     #[command(flatten)]
     filter: FilterArgs,
 }
@@ -44,7 +55,14 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     }
     let (code, record) = match &a.into {
         None => verify_streams(ctx, &repo, &loaded.index, &entry)?,
-        Some(into) => verify_into(ctx, &repo, &loaded.index, &entry, into, a.keep)?,
+        Some(into) => {
+            let how = How {
+                keep: a.keep,
+                jobs: a.jobs.map_or_else(parallel::default_jobs, usize::from),
+                single_transaction: a.single_transaction,
+            };
+            verify_into(ctx, &repo, &loaded.index, &entry, into, &how)?
+        }
     };
     if let Err(e) = commands::verify::record(&repo, &record) {
         eprintln!("warning: the verification result could not be recorded: {e}");
@@ -115,14 +133,25 @@ fn engine(url: &DatabaseUrl) -> (&'static str, Dialect) {
     }
 }
 
+/// How `verify --into` restores.
+struct How {
+    /// Keep the scratch database.
+    keep: bool,
+    /// Parts loaded at once by the parallel loader.
+    jobs: usize,
+    /// One session and one transaction instead of the parallel loader.
+    single_transaction: bool,
+}
+
 fn verify_into(
     ctx: &Ctx,
     repo: &Repository,
     index: &Index,
     entry: &SnapshotEntry,
     into: &str,
-    keep: bool,
+    how: &How,
 ) -> Result<(i32, Verification)> {
+    let keep = how.keep;
     let url = DatabaseUrl::parse(into)?;
     let (name, dialect) = engine(&url);
     let short = entry.id.short();
@@ -152,9 +181,34 @@ fn verify_into(
     let db = url.database();
     let existed = url.exists()?;
     let bar = Bar::new(ctx.progress, Some(stream.size));
-    let restored = to_database(&url, !existed, false, image, |w| {
-        commands::restore::run(repo, index, &entry.id, stream, None, w, &bar)
-    });
+    // As `restore --to` chooses: the parallel loader unless the dump is an image, the target
+    // SQLite, or one session was asked for.
+    let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
+    let layout = (!how.single_transaction && !image && !sqlite)
+        .then(|| parallel::layout(&stream.sections, None))
+        .flatten();
+    let restored = match &layout {
+        Some(layout) => {
+            let src = parallel::Source {
+                repo,
+                index,
+                snapshot: &entry.id,
+                stream,
+            };
+            let target = parallel::Target {
+                url: &url,
+                create: !existed,
+                drop_existing: false,
+                jobs: how.jobs,
+                maintenance_work_mem: Some(parallel::DEFAULT_MAINTENANCE_WORK_MEM.into()),
+            };
+            parallel::run(&src, layout, &target, &bar)
+                .with_context(|| format!("restoring into database {db}"))
+        }
+        None => to_database(&url, !existed, false, image, |w| {
+            commands::restore::run(repo, index, &entry.id, stream, None, w, &bar)
+        }),
+    };
     let compared = restored.and_then(|o| {
         let counts = url.row_counts()?;
         Ok((
@@ -196,7 +250,7 @@ fn verify_into(
             } else {
                 for c in checks {
                     if c.ok() {
-                        println!("PASS  {:<40} {:>12} rows", c.table, c.expected);
+                        println!("PASS  {:<40} {:>12} rows", printable(&c.table), c.expected);
                     } else {
                         println!("FAIL  {}", mismatch(c));
                     }
@@ -226,4 +280,18 @@ fn verify_into(
         None => eprintln!("note: kept the scratch database {db:?} (--keep)"),
     }
     Ok((code, v))
+}
+
+/// `name` with control characters (a newline in a table name) escaped (`\n`), so each table
+/// stays on its line.
+fn printable(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
 }

@@ -46,6 +46,19 @@ pub use detect::{completion_marker, detect_dialect, dialect_name};
 pub use scanner::{Scanned, TableScanner};
 pub use summary::{ranges_for_tables, table_summaries, TableSummary};
 
+/// The lines of `bytes` (a MySQL dump's preamble and settings blocks, whole lines) that only
+/// set session state: settings, comments, blanks and version-conditional comments. A parallel
+/// restore starts every session with them. Snapshots taken before the objects mariadb-dump
+/// writes ahead of the first table (sequences) got sections of their own hold those objects'
+/// statements in the preamble: they are left out here (the schema step runs them once).
+pub fn mysql_session_lines(bytes: &[u8]) -> Vec<u8> {
+    (bytes.split_inclusive(|&b| b == b'\n'))
+        .filter(|l| syntax::is_session_line(l))
+        .flatten()
+        .copied()
+        .collect()
+}
+
 /// Errors of [`ranges_for_tables`].
 #[derive(Debug, thiserror::Error)]
 pub enum TablesError {

@@ -44,6 +44,10 @@ pub struct TableScanner {
     seq_tables: HashMap<String, String>,
     /// Index (and index-backed constraint) name -> its table, schema-qualified (PostgreSQL).
     index_tables: HashMap<String, String>,
+    /// PostgreSQL: the first lines of a statement whose quoted name holds a newline (`COPY
+    /// public."new` / `line" (id) FROM stdin;`), joined with `\n` until the name is closed;
+    /// at most [`HEAD_LIMIT`] bytes.
+    pending: Option<Vec<u8>>,
     /// The last line seen outside data and statements was the dialect's completion marker,
     /// followed at most by the footer's trailing lines.
     marker: bool,
@@ -80,6 +84,7 @@ impl TableScanner {
             sections: Vec::new(),
             seq_tables: HashMap::new(),
             index_tables: HashMap::new(),
+            pending: None,
             marker: false,
         }
     }

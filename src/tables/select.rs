@@ -115,8 +115,47 @@ fn plain(part: &str) -> bool {
         && c.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
 }
 
+/// `part` quoted for display: `"Order Items"`; a part holding control characters (a newline,
+/// a tab...) in PostgreSQL's Unicode escape form, `U&"new\000aline"` (a backslash doubled),
+/// so it reads apart from a name with a space there; [`parse_pattern`] reads both back.
 fn quote_part(part: &str) -> String {
-    format!("\"{}\"", part.replace('"', "\"\""))
+    if !part.chars().any(char::is_control) {
+        return format!("\"{}\"", part.replace('"', "\"\""));
+    }
+    let mut out = String::from("U&\"");
+    for c in part.chars() {
+        match c {
+            '"' => out.push_str("\"\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() && (c as u32) <= 0xffff => {
+                out.push_str(&format!("\\{:04x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\+{:06x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Reads a Unicode escape (after its `\`) of a `U&"…"` part: `\`, 4 hex digits or `+` and
+/// 6 hex digits; `None` when malformed.
+fn unicode_escape(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<char> {
+    if chars.peek() == Some(&'\\') {
+        chars.next();
+        return Some('\\');
+    }
+    let n = if chars.peek() == Some(&'+') {
+        chars.next();
+        6
+    } else {
+        4
+    };
+    let hex: String = (0..n).filter_map(|_| chars.next()).collect();
+    (hex.len() == n)
+        .then(|| u32::from_str_radix(&hex, 16).ok())
+        .flatten()
+        .and_then(char::from_u32)
 }
 
 /// A table name (stored form of the table index, [`super::name`]) as `ls` prints it: schema
@@ -148,11 +187,12 @@ struct Part {
 }
 
 /// Splits a `--table` argument into parts: `"Sales"."Order Items"`, `Sales.Order Items`,
-/// `public.order*`. Quoted parts are literal; in unquoted ones `*` and `?` are wildcards.
+/// `public.order*`, `public.U&"new\000aline"` (as `ls` prints names holding control
+/// characters). Quoted parts are literal; in unquoted ones `*` and `?` are wildcards.
 fn parse_pattern(p: &str) -> Option<Vec<Part>> {
     let (mut parts, mut cur, mut quoted, mut glob) = (Vec::new(), String::new(), false, false);
     let mut chars = p.chars().peekable();
-    let mut was_quoted = false;
+    let (mut was_quoted, mut unicode) = (false, false);
     while let Some(c) = chars.next() {
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
@@ -160,13 +200,18 @@ fn parse_pattern(p: &str) -> Option<Vec<Part>> {
                 cur.push('"');
             }
             '"' if quoted => quoted = false,
+            '\\' if quoted && unicode => cur.push(unicode_escape(&mut chars)?),
             '"' if cur.is_empty() && !was_quoted => (quoted, was_quoted) = (true, true),
+            'U' | 'u' if cur.is_empty() && !was_quoted && chars.clone().take(2).eq(['&', '"']) => {
+                chars.nth(1);
+                (quoted, was_quoted, unicode) = (true, true, true);
+            }
             '.' if !quoted && parts.is_empty() => {
                 parts.push(Part {
                     text: std::mem::take(&mut cur),
                     glob,
                 });
-                (glob, was_quoted) = (false, false);
+                (glob, was_quoted, unicode) = (false, false, false);
             }
             '*' | '?' if !quoted => {
                 glob = true;
@@ -393,7 +438,8 @@ fn mysql_foreign_keys(ddl: &str) -> Vec<(Range<usize>, String, String)> {
     out
 }
 
-/// Plans `restore --table` for `tables` (from [`resolve`]): the preamble and setting blocks,
+/// Plans `restore --table` for `tables` (from [`resolve`]): the preamble and setting blocks
+/// (and, MySQL, the sequences and other objects written before the first table),
 /// every section of those tables (definition, data, indexes, constraints, triggers, policies,
 /// comments, grants, owned sequences and their values), the attachment of partitions whose
 /// partitioned table is restored, and what the tables need: their schemas, the types and
@@ -430,6 +476,9 @@ pub fn plan(
         keep[i] = match (s.kind, s.object_type.as_str(), table) {
             (SectionKind::Preamble, _, _) => true,
             (SectionKind::Other, "SETTINGS", _) => true,
+            // MySQL objects written before the first table (sequences...): they were part of
+            // the preamble and came with every table before they had sections of their own.
+            (SectionKind::Schema, "SEQUENCE" | "DDL", None) if dialect == Dialect::MySql => true,
             (SectionKind::Other, _, _) | (_, _, None) => false,
             (_, "TABLE ATTACH", Some(t)) => s.name == t || selected.contains(s.name.as_str()),
             (_, "INDEX ATTACH", Some(t)) => parents.get(t).is_some_and(|p| selected.contains(p)),

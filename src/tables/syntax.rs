@@ -114,3 +114,11 @@ pub(super) fn is_settings_line(t: &[u8]) -> bool {
         .iter()
         .any(|k| kw(t, k).is_some())
 }
+
+/// Whether a MySQL dump line may stay in the preamble, which every parallel restore session
+/// runs: settings, comments, blanks and version-conditional comments (`/*!40101 SET …*/`,
+/// mysqldump's `/*!50717 PREPARE s …*/` probes); any other statement is schema.
+pub(super) fn is_session_line(t: &[u8]) -> bool {
+    let t = skip_ws(t);
+    is_settings_line(t) || t.starts_with(b"/*")
+}

@@ -1641,3 +1641,198 @@ UNLOCK TABLES;
 
 -- Dump completed
 "#;
+
+/// pg_dump writes a name holding a newline over two lines in statements, and with a space in
+/// its one-line headers (probe finding 12).
+const PG_NEWLINE: &str = "--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+
+--
+-- Name: new line; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.\"new
+line\" (
+    id integer NOT NULL,
+    \"col
+nl\" text
+);
+
+
+--
+-- Name: new line; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.\"new line\" (
+    id integer NOT NULL
+);
+
+
+--
+-- Data for Name: new line; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.\"new
+line\" (id, \"col
+nl\") FROM stdin;
+1\tx
+2\ty
+\\.
+
+
+--
+-- Data for Name: new line; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.\"new line\" (id) FROM stdin;
+7
+\\.
+
+
+--
+-- Name: new line new line_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.\"new
+line\"
+    ADD CONSTRAINT \"new
+line_pkey\" PRIMARY KEY (id);
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+";
+
+#[test]
+fn postgres_names_with_newlines_are_read_from_their_statements() {
+    let s = sections(Dialect::Postgres, PG_NEWLINE);
+    // Both tables, told apart, with their rows (the two-line COPY header was 0 rows).
+    assert_eq!(
+        rows(&s),
+        vec![
+            ("public.new\nline".to_string(), Some(2)),
+            ("public.new line".to_string(), Some(1)),
+        ]
+    );
+    let tables: Vec<_> = (s.iter())
+        .filter(|s| s.object_type == "TABLE")
+        .map(|s| s.table.clone().unwrap())
+        .collect();
+    assert_eq!(tables, ["public.new\nline", "public.new line"]);
+    assert_eq!(
+        table_of(&s, "CONSTRAINT", "public.new line new line_pkey"),
+        Some("public.new\nline")
+    );
+    // `ls` prints the newline escaped, apart from the space, and `--table` reads it back.
+    let shown: Vec<_> = (select::list_tables(&s).into_iter())
+        .map(|t| t.display)
+        .collect();
+    assert_eq!(
+        shown,
+        [r#"public.U&"new\000aline""#, r#"public."new line""#]
+    );
+    assert_eq!(
+        resolved(&s, r#"public.U&"new\000aline""#),
+        Ok(vec![r#"public.U&"new\000aline""#.to_string()])
+    );
+    assert_eq!(
+        resolved(&s, r#"public."new line""#),
+        Ok(vec![r#"public."new line""#.to_string()])
+    );
+    let one = select(PG_NEWLINE, &s, &["public.new\nline"]);
+    assert!(
+        one.contains("1\tx\n2\ty\n") && !one.contains("\n7\n"),
+        "{one}"
+    );
+    assert_eq!(
+        select::display_name(r#"a.back\slash"#),
+        r#"a."back\slash""#,
+        "no control character: quoted as before"
+    );
+    assert_eq!(
+        select::display_name("a.b\\\t\"c"),
+        r#"a.U&"b\\\0009""c""#,
+        "backslash doubled, tab escaped, quote doubled"
+    );
+}
+
+#[test]
+fn mysql_sequences_before_the_first_table_are_schema_not_preamble() {
+    let dump = "/*M!999999\\- enable the sandbox mode */ 
+-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)
+--
+-- Host: 127.0.0.1    Database: shop
+-- ------------------------------------------------------
+-- Server version\t10.11.6-MariaDB
+
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET NAMES utf8mb4 */;
+
+--
+-- Sequence structure for `s1`
+--
+
+DROP SEQUENCE IF EXISTS `s1`;
+CREATE SEQUENCE `s1` start with 50 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB;
+DO SETVAL(`s1`, 50, 0);
+
+--
+-- Table structure for table `orders`
+--
+
+DROP TABLE IF EXISTS `orders`;
+CREATE TABLE `orders` (
+  `id` int(11) NOT NULL DEFAULT nextval(`s1`),
+  PRIMARY KEY (`id`)
+) ENGINE=InnoDB;
+
+--
+-- Dumping data for table `orders`
+--
+
+LOCK TABLES `orders` WRITE;
+INSERT INTO `orders` VALUES
+(1),
+(2);
+UNLOCK TABLES;
+/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;
+
+-- Dump completed
+";
+    let s = sections(Dialect::MySql, dump);
+    let pre = &s[0];
+    assert_eq!(pre.kind, SectionKind::Preamble);
+    let text = &dump[pre.start as usize..pre.end as usize];
+    assert!(!text.contains("SEQUENCE"), "{text}");
+    let seq = (s.iter().find(|s| s.object_type == "SEQUENCE")).expect("a SEQUENCE section");
+    assert_eq!((seq.kind, seq.name.as_str()), (SectionKind::Schema, "s1"));
+    let text = &dump[seq.start as usize..seq.end as usize];
+    assert!(text.starts_with("--\n-- Sequence structure") && text.contains("DO SETVAL"));
+    assert_eq!(rows(&s), vec![("orders".to_string(), Some(2))]);
+    // `restore --table orders` still brings the sequence its default uses.
+    let (picked, _) = planned(Dialect::MySql, dump, &s, &["orders"]);
+    assert!(picked.contains("CREATE SEQUENCE `s1`"), "{picked}");
+    // A statement of a kind this scanner has no header for, before the first table: schema.
+    let other = dump.replace("-- Sequence structure for `s1`", "-- Something else");
+    let s = sections(Dialect::MySql, &other);
+    let text = &other[s[0].start as usize..s[0].end as usize];
+    assert!(!text.contains("CREATE SEQUENCE"), "{text}");
+    assert!(s
+        .iter()
+        .any(|x| x.kind == SectionKind::Schema && x.object_type == "DDL"));
+    // A snapshot taken before this kept the sequence in its preamble: a parallel restore
+    // starts each session with the preamble's session lines only.
+    let old_preamble = &dump[..dump.find("--\n-- Table structure").unwrap()];
+    let kept = String::from_utf8(mysql_session_lines(old_preamble.as_bytes())).unwrap();
+    assert!(kept.contains("/*!40101 SET NAMES utf8mb4 */;\n"), "{kept}");
+    assert!(kept.starts_with("/*M!999999"), "{kept}");
+    assert!(
+        !kept.contains("SEQUENCE") && !kept.contains("SETVAL"),
+        "{kept}"
+    );
+}

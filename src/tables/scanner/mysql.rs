@@ -5,7 +5,7 @@
 
 use super::TableScanner;
 use crate::tables::name::encode;
-use crate::tables::syntax::{ident, insert_target, kw};
+use crate::tables::syntax::{ident, insert_target, is_session_line, kw};
 use crate::tables::SectionKind;
 
 impl TableScanner {
@@ -19,8 +19,9 @@ impl TableScanner {
         }
         let at = self.block_start.unwrap_or(self.line_start);
         if let Some(c) = self.comment(t) {
-            const HEADERS: [(&[u8], &str); 8] = [
+            const HEADERS: [(&[u8], &str); 9] = [
                 (b"Table structure for table ", "TABLE"),
+                (b"Sequence structure for ", "SEQUENCE"),
                 (b"Temporary table structure for view ", "VIEW"),
                 (b"Temporary view structure for view ", "VIEW"),
                 (b"Final view structure for view ", "VIEW"),
@@ -35,13 +36,25 @@ impl TableScanner {
                     let table = matches!(ty, "TABLE" | "TABLE DATA").then(|| name.clone());
                     let kind = match ty {
                         "TABLE DATA" => SectionKind::Data,
-                        "TABLE" | "VIEW" => SectionKind::Schema,
+                        "TABLE" | "VIEW" | "SEQUENCE" => SectionKind::Schema,
                         _ => SectionKind::Other,
                     };
                     self.split(at, kind, ty, name, table);
                 }
             }
             return;
+        }
+        if self.cur.kind == SectionKind::Preamble && !is_session_line(t) {
+            // A statement before the first header (DDL of an object mariadb-dump writes before
+            // the tables, under a header this scanner does not know): schema, run once, never
+            // part of the settings every parallel restore session starts with.
+            self.split(
+                self.line_start,
+                SectionKind::Schema,
+                "DDL",
+                String::new(),
+                None,
+            );
         }
         let (ty, table) = (self.cur.object_type.as_str(), self.cur.table.clone());
         let named = |p: &str| kw(t, p).and_then(ident).map(|(n, _)| encode(&n));

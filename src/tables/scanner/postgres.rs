@@ -11,6 +11,26 @@ use crate::tables::SectionKind;
 
 impl TableScanner {
     pub(super) fn pg_line(&mut self, t: &[u8], complete: bool) {
+        // A statement's quoted name may hold newlines: its lines are joined (see
+        // `TableScanner::pending`) and handled as one once the name is closed.
+        let joined;
+        let t = match self.pending.take() {
+            Some(mut p) => {
+                p.push(b'\n');
+                p.extend_from_slice(t);
+                if complete && p.len() < super::HEAD_LIMIT && ends_in_name(&p) {
+                    self.pending = Some(p);
+                    return;
+                }
+                joined = p;
+                &joined[..]
+            }
+            None if complete && starts_statement(t) && ends_in_name(t) => {
+                self.pending = Some(t.to_vec());
+                return;
+            }
+            None => t,
+        };
         let at = self.block_start.unwrap_or(self.line_start);
         if let Some(c) = self.comment(t) {
             let (data, rest) = match c.strip_prefix(b"Data for Name: ") {
@@ -77,6 +97,14 @@ impl TableScanner {
         {
             self.split(self.line_start, SectionKind::Other, "", String::new(), None);
         } else if kind == SectionKind::Data && t.starts_with(b"COPY ") {
+            // The table as the statement names it: the header's name has a newline in it
+            // written as a space (pg_dump's comments are one line).
+            if let Some((parts, _)) = ident(&t[5..]).filter(|(p, _)| p.len() == 2) {
+                if ty == "TABLE DATA" {
+                    self.cur.name = encode(&parts);
+                }
+                self.cur.table = Some(encode(&parts));
+            }
             self.copy = complete && t.ends_with(b"FROM stdin;");
             self.want_tail = !complete;
             if !complete {
@@ -154,6 +182,18 @@ impl TableScanner {
                 .and_then(ident)
                 .and_then(|(_, r)| ident(kw(r, "ATTACH PARTITION")?))
                 .and_then(|(p, _)| self.index_tables.get(&encode(&p)).cloned()),
+            "TABLE" | "FOREIGN TABLE" => {
+                let r = kw(t, "CREATE").map(|r| {
+                    let r = kw(r, "UNLOGGED").unwrap_or(r);
+                    kw(r, "FOREIGN").unwrap_or(r)
+                });
+                let name = r.and_then(|r| ident(kw(r, "TABLE")?));
+                if let Some((parts, _)) = name.filter(|(p, _)| p.len() == 2) {
+                    self.cur.name = encode(&parts);
+                    self.cur.table = Some(encode(&parts));
+                }
+                return;
+            }
             "TRIGGER" | "POLICY" if t.starts_with(b"CREATE ") => on_table(t),
             "RULE" => kw(t, "ON")
                 .and_then(ident)
@@ -255,4 +295,37 @@ fn plain_name(ty: &str) -> bool {
             | "COLLATION"
             | "CONVERSION"
     )
+}
+
+/// Whether line `t` starts a statement whose first line names objects (where a quoted name
+/// may go on over a newline): `COPY`, `CREATE`, `ALTER`, `ADD CONSTRAINT`, `COMMENT ON`,
+/// `GRANT`, `REVOKE`, `SECURITY LABEL`.
+fn starts_statement(t: &[u8]) -> bool {
+    let t = t.trim_ascii_start();
+    [
+        "COPY",
+        "CREATE",
+        "ALTER",
+        "ADD CONSTRAINT",
+        "COMMENT ON",
+        "GRANT",
+        "REVOKE",
+    ]
+    .iter()
+    .chain(&["SECURITY LABEL"])
+    .any(|k| kw(t, k).is_some())
+}
+
+/// Whether `t` ends inside a double-quoted name (outside string literals): the name goes on
+/// on the next line.
+fn ends_in_name(t: &[u8]) -> bool {
+    let (mut name, mut string) = (false, false);
+    for &c in t {
+        match c {
+            b'"' if !string => name = !name,
+            b'\'' if !name => string = !string,
+            _ => {}
+        }
+    }
+    name
 }

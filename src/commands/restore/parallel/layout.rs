@@ -259,6 +259,70 @@ mod tests {
     }
 
     #[test]
+    fn index_attachments_run_after_indexes_and_before_foreign_keys() {
+        // pg_dump's post-data of a foreign key to a partitioned table (probe finding 4): the
+        // parent's key is valid only once the partitions' keys are attached to it.
+        use SectionKind::*;
+        let m = Some("public.measurements");
+        let s = vec![
+            sec(Preamble, "", "", None, 0..10),
+            sec(Schema, "TABLE", "public.measurements", m, 10..20),
+            sec(Data, "TABLE DATA", "public.m1", Some("public.m1"), 20..30),
+            sec(
+                Data,
+                "TABLE DATA",
+                "public.m_ref",
+                Some("public.m_ref"),
+                30..40,
+            ),
+            sec(
+                Schema,
+                "CONSTRAINT",
+                "public.measurements measurements_pkey",
+                m,
+                40..50,
+            ),
+            sec(
+                Schema,
+                "CONSTRAINT",
+                "public.m1 m1_pkey",
+                Some("public.m1"),
+                50..60,
+            ),
+            sec(
+                Schema,
+                "INDEX ATTACH",
+                "public.m1_pkey",
+                Some("public.m1"),
+                60..70,
+            ),
+            sec(
+                Schema,
+                "FK CONSTRAINT",
+                "public.m_ref f",
+                Some("public.m_ref"),
+                70..80,
+            ),
+            sec(
+                Schema,
+                "TRIGGER",
+                "public.m_ref t",
+                Some("public.m_ref"),
+                80..90,
+            ),
+        ];
+        let l = layout(&s, None).unwrap();
+        assert_eq!(l.indexes.len(), 2);
+        assert_eq!(l.attach, vec![60..70]);
+        assert_eq!(l.foreign_keys[0].ranges, vec![70..80]);
+        assert_eq!(
+            l.rest,
+            vec![80..90],
+            "the attachment is no longer left for the end"
+        );
+    }
+
+    #[test]
     fn mysql_layout_defers_triggers_after_all_data() {
         use SectionKind::*;
         let s = vec![

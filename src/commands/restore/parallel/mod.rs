@@ -7,12 +7,17 @@
 //!    16 MiB) is cut into up to N pieces at row or statement boundaries, each loaded over its
 //!    own connection in its own transaction (see [`split`]);
 //! 3. other data (sequence values, large objects, materialized view refreshes), in dump order;
-//! 4. indexes and index-backed constraints N at a time (biggest tables first), then foreign keys
-//!    N at a time, never two at once on the same table (no lock cycles);
+//! 4. indexes and index-backed constraints N at a time (biggest tables first), then the index
+//!    attachments of partitions (`ALTER INDEX … ATTACH PARTITION`) in dump order in one session,
+//!    then foreign keys N at a time, never two at once on the same table (no lock cycles): as in
+//!    pg_dump's order, a foreign key comes after every index it may need, including a
+//!    partitioned table's, which is valid only once all its partitions' indexes are attached;
 //! 5. the rest of the post-data (triggers, comments, grants, views of MySQL...) in dump order.
 //!
 //! Every part starts with the dump's session settings (the preamble and every settings block
-//! before the part), so it runs as it would have in one session. Into PostgreSQL, data parts
+//! before the part), so it runs as it would have in one session; of a MySQL preamble only the
+//! session lines (see [`crate::tables::mysql_session_lines`]): DDL an older snapshot recorded
+//! there runs once, with the schema. Into PostgreSQL, data parts
 //! also commit with `synchronous_commit = off` and index parts build with
 //! [`Target::maintenance_work_mem`] (see `Loader::session`); one synchronous commit at the end
 //! makes every commit durable before the restore succeeds. The rows each table's `COPY` stored,
@@ -64,6 +69,17 @@ pub struct Target<'a> {
     /// PostgreSQL: `maintenance_work_mem` of the sessions that build indexes and constraints
     /// (a server size such as `256MB`; `None`: the server's own).
     pub maintenance_work_mem: Option<String>,
+}
+
+/// `maintenance_work_mem` of the index-building sessions unless told otherwise (`restore
+/// --maintenance-work-mem`'s default; `verify --into` uses it too).
+pub const DEFAULT_MAINTENANCE_WORK_MEM: &str = "256MB";
+
+/// Parts loaded at once unless told otherwise (`--jobs`): the number of cores (2 when it cannot
+/// be told). `restore --to` and `verify --into` both use it, so a verification loads the dump
+/// the way the restore it vouches for would.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// The snapshot stream being restored.
@@ -186,7 +202,7 @@ fn gaps(ranges: &[Range<u64>], size: u64) -> Vec<Range<u64>> {
 fn all_ranges(l: &Layout) -> Vec<Range<u64>> {
     let units = [&l.data, &l.indexes, &l.foreign_keys];
     let unit_ranges = units.into_iter().flatten().flat_map(|u| u.ranges.iter());
-    let lists = [&l.settings, &l.pre, &l.other_data, &l.rest];
+    let lists = [&l.settings, &l.pre, &l.other_data, &l.attach, &l.rest];
     merge(
         lists
             .into_iter()
@@ -282,6 +298,7 @@ pub fn run(
     let units = [&layout.indexes, &layout.foreign_keys];
     let mut small_ranges: Vec<Range<u64>> = (layout.settings.iter())
         .chain(&layout.pre)
+        .chain(&layout.attach)
         .chain(&layout.rest)
         .chain(units.iter().flat_map(|u| u.iter().flat_map(|u| &u.ranges)))
         .cloned()
@@ -304,12 +321,12 @@ pub fn run(
         abort: AtomicBool::new(false),
     };
     let pre = loader.small.concat(&layout.pre);
+    let head = &pre[..pre.len().min(64 << 10)];
     match target.url {
         DatabaseUrl::Postgres(u) => {
-            postgres::prepare_restore(u, target.create, target.drop_existing)?
+            postgres::prepare_restore_for(u, head, target.create, target.drop_existing)?
         }
         DatabaseUrl::MySql(u) => {
-            let head = &pre[..pre.len().min(64 << 10)];
             mysql::prepare_restore(u, head, target.create, target.drop_existing)?
         }
         DatabaseUrl::Sqlite(_) => {}
@@ -334,14 +351,22 @@ pub fn run(
     }
     progress.set_phase("restoring indexes and constraints");
     tracing::info!(step = "indexes and constraints", "parallel restore step");
-    for units in [&layout.indexes, &foreign_keys] {
+    let index_pool = |units: &[Unit]| {
         loader.pool(units, |_, u| {
             let body = Body::Bytes(loader.small.concat(&u.ranges));
             loader
                 .load_at(&u.what, u.start(), body, Step::Index)
                 .map(drop)
-        })?;
+        })
+    };
+    index_pool(&layout.indexes)?;
+    if !layout.attach.is_empty() {
+        tracing::info!(step = "index attachments", "parallel restore step");
+        let body = Body::Bytes(loader.small.concat(&layout.attach));
+        let what = "the index attachments of partitions (ALTER INDEX … ATTACH PARTITION)";
+        loader.load_at(what, layout.attach[0].start, body, Step::Index)?;
     }
+    index_pool(&foreign_keys)?;
     if !layout.rest.is_empty() {
         progress.set_phase("restoring post-data");
         tracing::info!(step = "post-data", "parallel restore step");
@@ -519,7 +544,12 @@ impl Loader<'_> {
             .map(|r| r.start..r.end.min(start))
             .collect();
         let mut prefix = self.session(step).into_bytes();
-        prefix.extend(self.small.concat(&before));
+        let settings = self.small.concat(&before);
+        prefix.extend(match self.target.url {
+            // An older snapshot's preamble may hold a sequence's DDL: never in every session.
+            DatabaseUrl::MySql(_) => crate::tables::mysql_session_lines(&settings),
+            _ => settings,
+        });
         let began = std::time::Instant::now();
         // Shown with the other parts loading at once (a table's data: the table).
         let item = what.strip_prefix("data of table ").unwrap_or(what);
