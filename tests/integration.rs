@@ -53,6 +53,8 @@ mod pg_ddl_race;
 mod progress;
 #[path = "integration/prune.rs"]
 mod prune;
+#[path = "integration/prune_safety.rs"]
+mod prune_safety;
 #[path = "integration/prune_copies.rs"]
 mod prune_copies;
 #[path = "integration/repair.rs"]

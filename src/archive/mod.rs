@@ -18,11 +18,12 @@
 //! Owns: the order of the stages, deduplication against the index (rule W2 of repo-format.md
 //! section 14: a blob is relied on only when [`Index::contains`] it, with its whole chain; one
 //! the index knows only otherwise is stored again whole) and the set of packs a stream relies
-//! on, which the caller confirms (W4) before it writes a manifest. Must not write manifests,
+//! on, which the caller confirms (W4, [`confirm_relied`]) before it writes a manifest. Must not write manifests,
 //! take locks or choose which snapshots to store (that is [`crate::commands`]). Commands never
 //! seal or compress a blob, nor assemble packs: they hand a reader to an [`Archiver`].
 
 mod ahead;
+mod confirm;
 mod content;
 mod encode;
 pub mod parent;
@@ -39,6 +40,7 @@ use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::source::{Dialect, SourceInfo};
 use crate::stream::ListWriter;
+pub use confirm::confirm_relied;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use encode::Work;
 use parent::{choose_base, BaseFinder};
@@ -164,7 +166,8 @@ pub struct Archived {
     /// Sealed bytes of those delta blobs (part of the pack bytes written).
     pub delta_bytes: u64,
     /// Packs the stream relies on: those of deduplicated blobs and of delta base candidates,
-    /// with their whole chains (rule W4: confirm them before writing a manifest).
+    /// with their whole chains (rule W4: confirm them with [`confirm_relied`] before writing a
+    /// manifest).
     pub relied: HashSet<Id>,
 }
 

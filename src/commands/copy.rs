@@ -279,7 +279,7 @@ pub fn run(
             };
             // Packs, then index files, then the manifest.
             uploader.checkpoint()?;
-            crate::index::confirm_packs(to, &counts.relied)?;
+            crate::archive::confirm_relied(to, &counts.relied)?;
             let mut manifest = manifest;
             manifest.original = Some(entry.manifest.original.unwrap_or(entry.id.0));
             // What this snapshot cost the target, not what it cost the source.

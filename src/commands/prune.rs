@@ -10,7 +10,9 @@
 //! 2. phase one: reads the shared locks, then the catalogue's tombstones, then the snapshots,
 //!    then the index files and the pack list, walks every snapshot's chunk-list tree except
 //!    those a tombstone forgets, and plans ([`plan::plan`], pure); then deletes the manifests
-//!    of forgotten snapshots that an interrupted `forget` left;
+//!    of forgotten snapshots that an interrupted `forget` left. A listed manifest that cannot
+//!    be read (damaged) and that no tombstone forgets stops the prune before it plans: its
+//!    data cannot be told apart from unused data (`unreadable_manifests`);
 //! 3. phase two begins: re-reads the snapshots written since, and keeps every pack they need
 //!    ([`recheck`]);
 //! 4. (after the first) and 5. (after the last): deletes the obsolete packs that are due,
@@ -124,8 +126,6 @@ struct Gathered {
     started: i64,
     lock_created: Vec<i64>,
     snapshots: Vec<(Id, Manifest)>,
-    /// Snapshot files that did not open (skipped with a warning).
-    damaged: Vec<Id>,
     /// Manifests listed whose snapshot a catalogue tombstone forgets (a `forget`, `tag` or
     /// `repair` interrupted before deleting them): not walked, deleted by [`run`].
     forgotten: Vec<Id>,
@@ -204,11 +204,19 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         // repository's key: prune must not free its data, and stops.
         crate::commands::repair::foreign::refuse(repo, FileKind::Snapshot, id)?;
     }
-    crate::commands::snapshots::warn_damaged(&loaded.damaged);
+    // A manifest that does not open names data that no walk can find: treating it as absent
+    // would mark, and a later prune delete, what only that snapshot uses, although its file
+    // may yet be put back from a copy. Only a tombstone (above) gives a snapshot up.
+    // A manifest deleted since the listing (a `forget` or `tag` beside this prune, which
+    // wrote its tombstone first with config version 2 and 3) is not damage: `load_all` skips
+    // it, and its data may go, as before.
+    if !loaded.damaged.is_empty() {
+        return Err(unreadable_manifests(repo, &loaded.damaged));
+    }
     let snapshots: Vec<(Id, Manifest)> = (loaded.entries.into_iter())
         .map(|e| (e.id, e.manifest))
         .collect();
-    let files = Index::load_files(repo)?;
+    let files = Index::load_files(repo).map_err(index_advice)?;
     let stored: HashMap<Id, u64> = repo.list(FileKind::Pack)?.into_iter().collect();
     let index = Index::from_files(repo, &files)?;
     let (ids, packs) = take_packs(files);
@@ -217,7 +225,6 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         started,
         lock_created,
         snapshots,
-        damaged: loaded.damaged,
         forgotten,
         files: ids,
         packs,
@@ -225,6 +232,67 @@ fn gather(repo: &Repository) -> Result<Gathered> {
         stored,
         used,
     })
+}
+
+/// How many unreadable manifests [`unreadable_manifests`] names one by one.
+const NAMED_MANIFESTS: usize = 5;
+
+/// The refusal of a prune that found snapshot manifests it cannot read (`damaged`, in id
+/// order, at least one): [`Error::Corrupt`] (exit 3) naming them (the first
+/// [`NAMED_MANIFESTS`], and how many more), saying what is wrong with the first (read again,
+/// on this failure path only) and what to do next.
+fn unreadable_manifests(repo: &Repository, damaged: &[Id]) -> Error {
+    let mut named: Vec<String> = (damaged.iter().take(NAMED_MANIFESTS))
+        .map(|id| FileKind::Snapshot.path(id))
+        .collect();
+    if damaged.len() > NAMED_MANIFESTS {
+        named.push(format!("{} more", damaged.len() - NAMED_MANIFESTS));
+    }
+    let object = match damaged.len() {
+        1 => format!("snapshot {}", named[0]),
+        n => format!("{n} snapshots ({})", named.join(", ")),
+    };
+    let why = match repo.load_manifest(&damaged[0]) {
+        Err(Error::Corrupt { detail, .. }) => detail,
+        Err(e) => e.to_string(),
+        Ok(_) => "corrupt or tampered data".to_string(),
+    };
+    let (it, them, need, file) = match damaged.len() {
+        1 => ("its manifest", "the snapshot", "needs", "the file"),
+        _ => ("their manifests", "those snapshots", "need", "the files"),
+    };
+    Error::corrupt(
+        object,
+        format!(
+            "{it} cannot be read ({why}); prune cannot tell which data {them} {need}, so it \
+             stopped without marking or deleting anything. Put {file} back from a copy of \
+             the repository {loc} (a replica or backup) and run prune again, or give {them} \
+             up with `dumpvault repair snapshots --forget-broken` and then run prune \
+             (`dumpvault check` names the damage)",
+            loc = repo.backend().location()
+        ),
+    )
+}
+
+/// `e`, an error reading the index files, made to say what prune did and what to do next:
+/// an index file that is damaged ([`Error::Corrupt`]) is rebuilt by `dumpvault repair index`.
+/// Other errors are returned unchanged.
+fn index_advice(e: Error) -> Error {
+    match e {
+        Error::Corrupt {
+            object,
+            detail,
+            source,
+        } => Error::Corrupt {
+            object,
+            detail: format!(
+                "{detail}; prune stopped without changing anything: run `dumpvault repair \
+                 index` (it rebuilds the index from the pack headers), then prune again"
+            ),
+            source,
+        },
+        e => e,
+    }
 }
 
 /// The ids of `files` (in their order), and the packs that the files no other of them
@@ -324,8 +392,11 @@ fn used_blobs(
 /// Runs a prune (see the module documentation for the steps).
 ///
 /// Errors: [`Error::Locked`] when another prune holds the exclusive lock; [`Error::Corrupt`]
-/// when a snapshot references missing or damaged data (nothing is changed then); storage
-/// errors (an interrupted prune is finished by the next one).
+/// (nothing is changed then, dry run or not) when a listed snapshot manifest that no
+/// tombstone forgets cannot be read (damaged: prune cannot tell what it needs; the message
+/// says to put the file back or `dumpvault repair snapshots --forget-broken` it), when an
+/// index file is damaged (`dumpvault repair index`), or when a snapshot references missing or
+/// damaged data; storage errors (an interrupted prune is finished by the next one).
 pub fn run(
     repo: &Repository,
     opts: &PruneOptions,
@@ -459,17 +530,18 @@ fn delete_pack(repo: &Repository, id: &Id) -> Result<()> {
 /// This closes what locks alone cannot: a writer whose lock the prune did not see (a stale
 /// listing, a clock far off, an older dumpvault) but which finished before the deletion.
 ///
-/// Errors: a new manifest that does not decode, or references a blob no index lists
-/// ([`Error::Corrupt`]: prune stops before deleting anything); storage errors.
+/// Errors: a new manifest that does not open or decode (as in [`gather`]), or references a
+/// blob no index lists ([`Error::Corrupt`]: prune stops before deleting anything); storage
+/// errors.
 fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
     if plan.delete.is_empty() {
         return Ok(0);
     }
     let known: HashSet<Id> = (g.snapshots.iter().map(|(id, _)| *id))
-        .chain(g.damaged.iter().copied())
         .chain(g.forgotten.iter().copied())
         .collect();
     let mut fresh = Vec::new();
+    let mut damaged = Vec::new();
     for (id, _) in repo.list(FileKind::Snapshot)? {
         if known.contains(&id) {
             continue;
@@ -477,13 +549,20 @@ fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
         match repo.load_manifest(&id) {
             Ok(m) => fresh.push((id, m)),
             Err(Error::Backend(e)) if e.class == ErrorClass::NotFound => {}
+            Err(Error::Corrupt { .. }) => damaged.push(id),
             Err(e) => return Err(e),
         }
+    }
+    if !damaged.is_empty() {
+        for id in &damaged {
+            crate::commands::repair::foreign::refuse(repo, FileKind::Snapshot, id)?;
+        }
+        return Err(unreadable_manifests(repo, &damaged));
     }
     if fresh.is_empty() {
         return Ok(0);
     }
-    let index = Index::load(repo)?;
+    let index = Index::load(repo).map_err(index_advice)?;
     let keys = used_blobs(repo, &index, &fresh)?;
     let packs = index.packs();
     let mut needed: HashSet<Id> = (keys.iter())

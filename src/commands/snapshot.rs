@@ -54,8 +54,10 @@ pub struct SnapshotOutcome {
 /// first; the manifest's source description is the first one's) into `repo`.
 ///
 /// Errors: a source's error when its dump did not complete (no manifest is written; packs and
-/// index files already written stay, so a rerun stores nothing twice); [`Error::NotFound`]
-/// when a pack the snapshot deduplicated against vanished meanwhile (see `confirm_packs`);
+/// index files already written stay, so a rerun stores nothing twice); when a pack the
+/// snapshot deduplicated against is missing (rule W4, see
+/// [`crate::archive::confirm_relied`]): [`Error::NotFound`] if a concurrent prune removed it
+/// (run again), [`Error::Corrupt`] if it was lost outside prune (`check`, `repair index`);
 /// storage errors. The shared lock is held by `index` ([`SharedIndex::start`]). An empty
 /// stream, or a recognised SQL dump without its completion marker, is refused before the
 /// manifest unless `opts` allows it (see [`SnapshotOptions::allow_incomplete`]).
@@ -110,7 +112,7 @@ pub fn run(
     progress.set_phase("saving the snapshot");
     progress.set_item("");
     let confirming = Instant::now();
-    crate::index::confirm_packs(repo, &relied)?;
+    crate::archive::confirm_relied(repo, &relied)?;
     tracing::info!(
         packs = relied.len(),
         ms = confirming.elapsed().as_millis() as u64,

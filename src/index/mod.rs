@@ -483,43 +483,6 @@ impl Index {
     }
 }
 
-/// Rule W4 of `repo-format.md` section 14: before a manifest is written, every pack its
-/// deduplicated blobs and delta bases live in must still exist. A prune that deleted one
-/// (possible only if this writer's lock was not seen, e.g. a stale listing) turns the
-/// snapshot into an error instead of a manifest that cannot be restored.
-///
-/// Few packs are checked one by one; many by one listing of `data/`.
-///
-/// Errors: [`Error::NotFound`] naming the first missing pack; storage errors.
-pub fn confirm_packs(repo: &Repository, relied: &HashSet<Id>) -> Result<()> {
-    const ONE_BY_ONE: usize = 32;
-    let missing = if relied.len() <= ONE_BY_ONE {
-        let mut missing = None;
-        for id in relied {
-            if repo.backend().size(&FileKind::Pack.path(id))?.is_none() {
-                missing = Some(*id);
-                break;
-            }
-        }
-        missing
-    } else {
-        let stored: HashSet<Id> = repo
-            .list(FileKind::Pack)?
-            .into_iter()
-            .map(|p| p.0)
-            .collect();
-        relied.iter().find(|id| !stored.contains(id)).copied()
-    };
-    match missing {
-        None => Ok(()),
-        Some(id) => Err(Error::NotFound(format!(
-            "pack {} that this snapshot deduplicated against was deleted by a concurrent \
-             prune; no snapshot was written: run the snapshot again",
-            FileKind::Pack.path(&id)
-        ))),
-    }
-}
-
 /// Ids of the index files that another of `files` supersedes.
 pub fn superseded(files: &[(Id, IndexFile)]) -> HashSet<Id> {
     files

@@ -227,3 +227,161 @@ fn used_blobs_by_place_are_the_snapshots_blobs() {
     assert!(mine.iter().all(|id| used.contains(id)));
     assert!(theirs.difference(&mine).all(|id| !used.contains(id)));
 }
+
+/// Flips one byte in the middle of the file at `path`; returns its bytes as they were.
+fn flip(repo: &Repository, path: &str) -> Vec<u8> {
+    let good = repo.backend().read(path).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    repo.backend().write(path, bad).unwrap();
+    good
+}
+
+fn grace0(dry_run: bool) -> PruneOptions {
+    PruneOptions {
+        settings: Settings {
+            grace_secs: 0,
+            max_unused_percent: Some(5.0),
+            instant_delete: false,
+        },
+        dry_run,
+    }
+}
+
+/// Probe finding 13: a manifest that does not open (one flipped byte) stops prune, dry run or
+/// not, before it marks or deletes anything; put back from a copy, its snapshot restores.
+/// (The old prune skipped it with a warning, marked its packs, and the next prune deleted
+/// them.)
+#[test]
+fn a_damaged_manifest_stops_prune_before_it_marks_anything() {
+    let r = repo("damaged-manifest");
+    let (a, b) = (data(21, 200_000), data(22, 200_000));
+    snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a.clone());
+    let (bid, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), b.clone());
+    let path = FileKind::Snapshot.path(&bid);
+    let good = flip(&r, &path);
+    let files = |r: &Repository| {
+        (
+            r.list(FileKind::Pack).unwrap(),
+            r.list(FileKind::Index).unwrap(),
+        )
+    };
+    let before = files(&r);
+    for dry_run in [true, false, false] {
+        let e = run(&r, &grace0(dry_run), &NoProgress).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Corrupt { .. }), "{msg}");
+        assert_eq!(e.exit_code(), crate::error::EXIT_DAMAGED);
+        for part in [
+            path.as_str(),
+            "cannot be read",
+            "without marking or deleting anything",
+            "back from a copy",
+            "`dumpvault repair snapshots --forget-broken`",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing: {msg}");
+        }
+        assert_eq!(files(&r), before, "nothing marked or deleted");
+    }
+    assert!(lock::list(&r).unwrap().is_empty(), "the lock is released");
+    // The replica's copy of the manifest: the snapshot restores, and prune keeps its data.
+    r.backend().write(&path, good).unwrap();
+    prune(&r);
+    prune(&r);
+    assert!(restored(&r, &bid) == b);
+}
+
+/// Several damaged manifests are named (up to five, then a count).
+#[test]
+fn unreadable_manifests_names_five_and_counts_the_rest() {
+    let r = repo("damaged-many");
+    let ids: Vec<Id> = (1..=7u8).map(|n| Id([n; 32])).collect();
+    let msg = unreadable_manifests(&r, &ids).to_string();
+    assert!(msg.starts_with("7 snapshots ("), "{msg}");
+    assert!(msg.contains(&FileKind::Snapshot.path(&ids[4])), "{msg}");
+    assert!(!msg.contains(&FileKind::Snapshot.path(&ids[5])), "{msg}");
+    assert!(
+        msg.contains("2 more") && msg.contains("the files back"),
+        "{msg}"
+    );
+}
+
+/// A damaged manifest that a tombstone forgets (`repair snapshots --forget-broken` or a
+/// `forget` interrupted before deleting it) is given up: prune goes on and deletes it.
+#[test]
+fn a_damaged_manifest_a_tombstone_forgets_does_not_stop_prune() {
+    let r = repo("damaged-forgotten");
+    let (a, b) = (data(23, 200_000), data(24, 200_000));
+    let (aid, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a);
+    snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), b);
+    let path = FileKind::Snapshot.path(&aid);
+    flip(&r, &path);
+    crate::repository::catalogue::forget(&r, &[aid]).unwrap();
+    let out = run(&r, &grace0(false), &NoProgress).unwrap();
+    assert_eq!(out.forgotten_manifests_removed, 1);
+    assert!(out.stats.unused_packs > 0, "{out:?}");
+    assert_eq!(r.backend().size(&path).unwrap(), None);
+}
+
+/// Phase two: a manifest written while prune ran that does not open stops prune before it
+/// deletes anything (it may need a pack due for deletion).
+#[test]
+fn a_damaged_manifest_written_during_prune_stops_it_before_deleting() {
+    let r = repo("damaged-fresh");
+    let (aid, _) = snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(25, 200_000),
+    );
+    snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(26, 200_000),
+    );
+    forget(&r, &aid);
+    assert!(prune(&r).unused_packs > 0);
+    let g = gather(&r).unwrap();
+    let mut plan = plan::plan(&plan::Input {
+        packs: &g.packs,
+        marks: &g.index.obsolete,
+        stored: &g.stored,
+        used: &UsedAt {
+            index: &g.index,
+            keys: &g.used,
+        },
+        lock_created: &g.lock_created,
+        now: lock::now_secs() + 1,
+        settings: grace0(false).settings,
+    });
+    assert!(!plan.delete.is_empty());
+    let fresh = Id([7; 32]);
+    r.backend()
+        .write(
+            &FileKind::Snapshot.path(&fresh),
+            b"not a sealed manifest".to_vec(),
+        )
+        .unwrap();
+    let e = recheck(&r, &g, &mut plan).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains(&FileKind::Snapshot.path(&fresh)), "{msg}");
+    assert!(msg.contains("--forget-broken"), "{msg}");
+}
+
+/// Probe finding 7 j: a damaged index file stops prune with the command that rebuilds it.
+#[test]
+fn a_damaged_index_file_stops_prune_with_repair_index() {
+    let r = repo("damaged-index");
+    snap(
+        &r,
+        &SharedIndex::start(&r, "snapshot").unwrap(),
+        data(27, 100_000),
+    );
+    let (file, _) = r.list(FileKind::Index).unwrap()[0];
+    flip(&r, &FileKind::Index.path(&file));
+    let e = run(&r, &grace0(false), &NoProgress).unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), crate::error::EXIT_DAMAGED, "{msg}");
+    assert!(msg.contains(&FileKind::Index.path(&file)), "{msg}");
+    assert!(msg.contains("run `dumpvault repair index`"), "{msg}");
+}
