@@ -79,6 +79,8 @@ mod servers;
 mod signals;
 #[path = "integration/stats.rs"]
 mod stats;
+#[path = "integration/table_deps.rs"]
+mod table_deps;
 #[path = "integration/surface.rs"]
 mod surface;
 #[path = "integration/surface2.rs"]

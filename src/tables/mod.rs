@@ -10,8 +10,9 @@
 //! [`ranges_for_tables`] picks the byte ranges that `restore --table NAME` needs; [`table_summaries`]
 //! is the per-table view for `ls`.
 //!
-//! Limits: objects a table merely depends on (schemas, types, functions called by triggers,
-//! sequences shared between tables) are not selected with it, as with `pg_restore -t`.
+//! `restore --table` also selects what a PostgreSQL table's DDL needs (see [`select::plan`]);
+//! it does not follow custom operators, text search configurations or casts, functions a
+//! function body calls without their schema, nor tables a function reads.
 //!
 //! Files, each owning one idea (the module is `tables`, not `scan`: it is the table index that
 //! users see in `ls` and `restore --table`, and `dumpvault::tables::…` is its public path):

@@ -1,9 +1,12 @@
 //! Which tables a snapshot holds (for `ls`) and what `restore --table` writes: names as users
 //! type them (quoted, globbed), partitions with their partitioned table, and the objects a
-//! table needs (its schema, column types, trigger functions, extensions, inheritance parents),
-//! leaving out foreign keys to tables that are not restored.
+//! table needs (its schema, column types and collations, the functions its constraints,
+//! defaults, generated columns, indexes, policies and triggers call, the sequences its defaults
+//! use, extensions, inheritance parents), leaving out foreign keys to tables that are not
+//! restored.
 //!
-//! The planner is pure: the DDL it reads (table definitions, foreign keys, triggers, types) is
+//! The planner is pure: the DDL it reads (table definitions, functions, sequences, types, the
+//! tables' constraints, defaults, indexes, policies, foreign keys and triggers) is
 //! handed in as bytes per section, fetched by the caller from the repository
 //! ([`ddl_sections`] says which). It must not read the repository or scan dump bytes.
 
@@ -385,15 +388,21 @@ pub fn resolve(sections: &[Section], patterns: &[String]) -> Result<Vec<String>,
 }
 
 /// Indexes into `sections` of the sections whose text [`plan`] reads for `tables` (resolved):
-/// for PostgreSQL every table, type, domain and extension definition (pre-data, small) and
-/// the foreign keys and triggers of `tables`; for MySQL/MariaDB the definitions of `tables`.
+/// for PostgreSQL every table, type, domain, extension, function and sequence definition
+/// (pre-data, small) and the foreign keys, triggers, constraints, defaults, indexes and
+/// policies of `tables`; for MySQL/MariaDB the definitions of `tables`.
 pub fn ddl_sections(dialect: Dialect, sections: &[Section], tables: &[String]) -> Vec<usize> {
     let ours = |s: &Section| s.table.as_ref().is_some_and(|t| tables.contains(t));
     (sections.iter().enumerate())
         .filter(|(_, s)| s.kind == SectionKind::Schema)
         .filter(|(_, s)| match (dialect, s.object_type.as_str()) {
-            (Dialect::Postgres, "TABLE" | "TYPE" | "DOMAIN" | "EXTENSION") => true,
-            (Dialect::Postgres, "FK CONSTRAINT" | "TRIGGER") => ours(s),
+            (Dialect::Postgres, "TABLE" | "TYPE" | "DOMAIN" | "EXTENSION" | "FUNCTION") => true,
+            (Dialect::Postgres, "SEQUENCE") => true,
+            (
+                Dialect::Postgres,
+                "FK CONSTRAINT" | "TRIGGER" | "CHECK CONSTRAINT" | "CONSTRAINT" | "DEFAULT"
+                | "INDEX" | "POLICY",
+            ) => ours(s),
             (Dialect::MySql, "TABLE") => ours(s),
             _ => false,
         })
@@ -442,10 +451,14 @@ fn mysql_foreign_keys(ddl: &str) -> Vec<(Range<usize>, String, String)> {
 /// (and, MySQL, the sequences and other objects written before the first table),
 /// every section of those tables (definition, data, indexes, constraints, triggers, policies,
 /// comments, grants, owned sequences and their values), the attachment of partitions whose
-/// partitioned table is restored, and what the tables need: their schemas, the types and
-/// domains their columns use, their trigger functions, the extensions, and (created empty,
-/// with a warning) the tables they inherit from. A foreign key to a table not restored is left
-/// out with a warning unless `with_foreign_keys`.
+/// partitioned table is restored, and what the tables need: their schemas, the types,
+/// domains and collations their columns use, the functions their CHECK constraints (and their
+/// domains'), defaults, generated columns, index expressions, policies and triggers call (and
+/// the functions those call, schema-qualified), the sequences their defaults use that they do
+/// not own (definition, value, grants; not `OWNED BY`), with the grants and comments of those
+/// objects, the extensions, and (created empty, with a warning) the tables they inherit from
+/// and the table whose identity sequence a default uses. A foreign key to a table not
+/// restored is left out with a warning unless `with_foreign_keys`.
 ///
 /// `ddl` holds the text of sections (by index, see [`ddl_sections`]); a missing one is treated
 /// as holding nothing to look at.
@@ -552,6 +565,17 @@ fn subtract(r: Range<u64>, cut: &[Range<u64>]) -> Vec<Range<u64>> {
 /// Whether `text` names the schema-qualified object `name` (stored form), written as pg_dump
 /// writes names (quoted when not plain, or always quoted).
 fn names(text: &str, name: &str) -> bool {
+    names_then(text, name, |_| true)
+}
+
+/// Whether `text` calls the schema-qualified function `name` (stored form, no arguments):
+/// names it, followed by `(`.
+fn calls(text: &str, name: &str) -> bool {
+    names_then(text, name, |rest| rest.trim_start().starts_with('('))
+}
+
+/// [`names`], where the text after the name must also satisfy `after`.
+fn names_then(text: &str, name: &str, after: impl Fn(&str) -> bool) -> bool {
     let [s, n] = &decode(name)[..] else {
         return false;
     };
@@ -568,9 +592,39 @@ fn names(text: &str, name: &str) -> bool {
     ];
     let is_id = |c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == '"';
     forms.iter().any(|f| {
-        text.match_indices(f.as_str())
-            .any(|(i, _)| !text[..i].ends_with(is_id) && !text[i + f.len()..].starts_with(is_id))
+        text.match_indices(f.as_str()).any(|(i, _)| {
+            let rest = &text[i + f.len()..];
+            !text[..i].ends_with(is_id) && !rest.starts_with(is_id) && after(rest)
+        })
     })
+}
+
+/// The function a `FUNCTION` section is named by (`public.is_even(integer)`, pg_dump's
+/// header names are unquoted): its stored name without the argument list (`public.is_even`).
+fn function_name(section_name: &str) -> Option<String> {
+    let [schema, sig] = &decode(section_name)[..] else {
+        return None;
+    };
+    let (name, _) = sig.split_once('(')?;
+    (!name.is_empty()).then(|| encode(&[schema.as_str(), name]))
+}
+
+/// The object an `ACL`, `COMMENT` or `SECURITY LABEL` section is about, when it is a
+/// function, sequence, type, domain or collation: (kind word, schema, name as pg_dump's
+/// object header writes it, unquoted: `is_even(integer)`, `Order Items_id_seq`).
+fn about(section_name: &str) -> Option<(&'static str, String, String)> {
+    let [schema, tag] = &decode(section_name)[..] else {
+        return None;
+    };
+    let (kind, rest) = ["FUNCTION", "SEQUENCE", "TYPE", "DOMAIN", "COLLATION"]
+        .into_iter()
+        .find_map(|k| Some((k, tag.strip_prefix(k)?.strip_prefix(' ')?)))?;
+    // The tag may quote the name (`SEQUENCE "Order Items_id_seq"`); the object's header does not.
+    let name = match rest.starts_with('"').then(|| ident(rest)).flatten() {
+        Some((p, after)) if p.len() == 1 => format!("{}{after}", p[0]),
+        _ => rest.to_string(),
+    };
+    Some((kind, schema.clone(), name))
 }
 
 /// Adds to `keep` what the kept PostgreSQL tables need (see [`plan`]).
@@ -617,7 +671,10 @@ fn pg_dependencies(
             }
         }
     }
-    // Types and domains the kept definitions name, recursively; trigger functions.
+    // What the kept definitions name, recursively: types, domains and collations of columns;
+    // functions called by CHECK constraints (of tables and domains), defaults, generated
+    // columns, index expressions, policies and triggers, and the functions those call;
+    // sequences used by defaults (a shared one, or another table's), with their values.
     loop {
         let kept_text: String = (0..sections.len())
             .filter(|&i| keep[i] && sections[i].kind == SectionKind::Schema)
@@ -625,14 +682,38 @@ fn pg_dependencies(
             .collect();
         let mut added = false;
         for (i, s) in sections.iter().enumerate() {
+            if keep[i] {
+                continue;
+            }
             let wanted = match s.object_type.as_str() {
-                "TYPE" | "DOMAIN" => names(&kept_text, &s.name),
-                // Trigger functions take no arguments: `public.touch()`.
-                "FUNCTION" => (s.name.strip_suffix("()")).is_some_and(|f| names(&kept_text, f)),
+                "TYPE" | "DOMAIN" | "COLLATION" => names(&kept_text, &s.name),
+                "FUNCTION" => function_name(&s.name).is_some_and(|f| calls(&kept_text, &f)),
+                "SEQUENCE" if names(&kept_text, &s.name) => {
+                    // An identity sequence is made by its table's `ALTER TABLE ... ADD
+                    // GENERATED`: it comes with that table's definition (no rows).
+                    let identity = text(i).is_some_and(|d| d.contains(" ADD GENERATED "));
+                    match s.table.as_deref() {
+                        Some(t) if identity && !selected.contains(t) => {
+                            warnings.push(format!(
+                                "also created {} (definition only, no rows): a restored \
+                                 table's default uses its identity sequence {} (add --table {} \
+                                 to restore its rows too)",
+                                display_name(t),
+                                display_name(&s.name),
+                                display_name(t)
+                            ));
+                            for j in table_defs(t) {
+                                keep[j] = true;
+                            }
+                            true
+                        }
+                        _ => true,
+                    }
+                }
                 "EXTENSION" => true,
                 _ => false,
             };
-            if wanted && !keep[i] {
+            if wanted {
                 keep[i] = true;
                 added = true;
             }
@@ -640,6 +721,41 @@ fn pg_dependencies(
         if !added {
             break;
         }
+    }
+    // The values of the sequences kept, and the grants, comments and security labels of the
+    // functions, sequences, types, domains and collations kept (those of the tables' own
+    // objects are filed under the tables already). Not a sequence's `OWNED BY`: its table
+    // may not be restored.
+    let kinds = |ty: &str| -> &'static [&'static str] {
+        match ty {
+            "FUNCTION" => &["FUNCTION"],
+            "SEQUENCE" => &["SEQUENCE"],
+            "TYPE" | "DOMAIN" => &["TYPE", "DOMAIN"],
+            "COLLATION" => &["COLLATION"],
+            _ => &[],
+        }
+    };
+    let mut deps: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+    let mut sequences: BTreeSet<&str> = BTreeSet::new();
+    for (s, _) in sections.iter().zip(keep.iter()).filter(|(_, k)| **k) {
+        if let [schema, name] = &decode(&s.name)[..] {
+            for k in kinds(&s.object_type) {
+                deps.insert((k, schema.clone(), name.clone()));
+            }
+        }
+        if s.object_type == "SEQUENCE" {
+            sequences.insert(&s.name);
+        }
+    }
+    for (i, s) in sections.iter().enumerate() {
+        let wanted = match s.object_type.as_str() {
+            "SEQUENCE SET" => sequences.contains(s.name.as_str()),
+            "ACL" | "COMMENT" | "SECURITY LABEL" => {
+                about(&s.name).is_some_and(|d| deps.contains(&d))
+            }
+            _ => false,
+        };
+        keep[i] |= wanted;
     }
     // The schemas (unquoted) of everything kept (and of extensions' `WITH SCHEMA`).
     let mut schemas: BTreeSet<String> = BTreeSet::new();
@@ -649,8 +765,13 @@ fn pg_dependencies(
             && s.object_type != "EXTENSION"
             && s.object_type != "SCHEMA"
         {
-            if let Some(schema) = schema_of(owner) {
-                schemas.insert(schema);
+            // The section's own schema too: a sequence of another schema's table.
+            schemas.extend(schema_of(owner));
+            if matches!(
+                s.object_type.as_str(),
+                "SEQUENCE" | "FUNCTION" | "COLLATION"
+            ) {
+                schemas.extend(schema_of(&s.name));
             }
         }
         if s.object_type == "EXTENSION" {

@@ -736,6 +736,85 @@ fn mysql_names_with_dots_are_one_name() {
 }
 
 /// Real `pg_dump` output.
+/// `restore --table` brings what a table's DDL needs beyond types and trigger functions
+/// (probe finding 5): functions called by CHECK constraints (inline and `NOT VALID`), by a
+/// domain's CHECK, generated columns and index expressions, and the functions those call;
+/// a sequence a column default uses that the table does not own (shared, another table's
+/// serial, another table's identity), with its value and grants, never its `OWNED BY`.
+#[test]
+fn postgres_table_brings_functions_and_sequences_its_ddl_uses() {
+    let s = sections(Dialect::Postgres, PG_DEPS);
+    let plan = |t: &str| planned(Dialect::Postgres, PG_DEPS, &s, &[t]);
+
+    let (text, warnings) = plan("public.checked");
+    for want in [
+        "CREATE SCHEMA util;",
+        "CREATE FUNCTION public.is_even(integer)",
+        "CREATE FUNCTION public.is_small(integer)",
+        // Called by is_small's body, which the CHECK calls.
+        "CREATE FUNCTION public.helper(integer)",
+        "CREATE FUNCTION util.positive(numeric)",
+        "CREATE DOMAIN util.money_pos",
+        "CREATE FUNCTION util.twice(integer)",
+        "CREATE TABLE public.checked",
+        "COPY public.checked (id, n, price) FROM stdin;\n2\t1\t2.5\n4\t2\t3.5\n\\.\n",
+        "CREATE INDEX checked_expr ON public.checked USING btree (util.twice(n));",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("public.unused") && !text.contains("SEQUENCE"),
+        "{text}"
+    );
+    assert_eq!(warnings, Vec::<String>::new());
+
+    // A CHECK constraint pg_dump writes apart (NOT VALID).
+    let (text, _) = plan("public.nv");
+    assert!(
+        text.contains("CREATE FUNCTION public.is_even(integer)"),
+        "{text}"
+    );
+    assert!(text.contains("ADD CONSTRAINT nv_even CHECK (public.is_even(id)) NOT VALID;"));
+
+    // A sequence shared by two tables: its definition, value and grant come with either.
+    for (t, not) in [("public.a", "public.b"), ("public.b", "public.a")] {
+        let (text, warnings) = plan(t);
+        for want in [
+            "CREATE SEQUENCE public.shared_seq\n",
+            "SELECT pg_catalog.setval('public.shared_seq', 102, true);",
+            "GRANT USAGE ON SEQUENCE public.shared_seq TO PUBLIC;",
+        ] {
+            assert!(text.contains(want), "{t}: {want} missing from:\n{text}");
+        }
+        assert!(!text.contains(&format!("CREATE TABLE {not} ")), "{text}");
+        assert!(text.find("CREATE SEQUENCE") < text.find("CREATE TABLE"));
+        assert_eq!(warnings, Vec::<String>::new());
+    }
+
+    // Another table's serial: the sequence and its value, not the table nor `OWNED BY`.
+    let (text, warnings) = plan("public.uses_s");
+    assert!(text.contains("CREATE SEQUENCE public.s_id_seq\n"), "{text}");
+    assert!(text.contains("SELECT pg_catalog.setval('public.s_id_seq', 3, true);"));
+    assert!(!text.contains("OWNED BY") && !text.contains("CREATE TABLE public.s "));
+    assert_eq!(warnings, Vec::<String>::new());
+
+    // Another table's identity sequence is made by that table's ALTER TABLE: the table's
+    // definition comes along (no rows), with a warning.
+    let (text, warnings) = plan("public.uses_ident");
+    assert!(text.contains("CREATE TABLE public.ident ("), "{text}");
+    assert!(text.contains("ADD GENERATED ALWAYS AS IDENTITY"));
+    assert!(text.contains("SELECT pg_catalog.setval('public.ident_id_seq', 2, true);"));
+    assert!(!text.contains("COPY public.ident ") && text.contains("COPY public.uses_ident "));
+    assert_eq!(
+        warnings,
+        [
+            "also created public.ident (definition only, no rows): a restored table's default \
+             uses its identity sequence public.ident_id_seq (add --table public.ident to \
+             restore its rows too)"
+        ]
+    );
+}
+
 const PG: &str = r#"--
 -- PostgreSQL database dump
 --
@@ -1836,3 +1915,420 @@ UNLOCK TABLES;
         "{kept}"
     );
 }
+
+/// pg_dump 15 (`--no-owner`) of `tests/integration/table_deps.rs`'s source schema, with
+/// `public.unused`, `public.nv` (a `NOT VALID` CHECK) and `public.uses_ident` added.
+const PG_DEPS: &str = r#"--
+-- PostgreSQL database dump
+--
+
+
+-- Dumped from database version 15.20 (Debian 15.20-0+deb12u1)
+-- Dumped by pg_dump version 15.20 (Debian 15.20-0+deb12u1)
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: util; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA util;
+
+
+--
+-- Name: positive(numeric); Type: FUNCTION; Schema: util; Owner: -
+--
+
+CREATE FUNCTION util.positive(numeric) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT $1 > 0$_$;
+
+
+--
+-- Name: money_pos; Type: DOMAIN; Schema: util; Owner: -
+--
+
+CREATE DOMAIN util.money_pos AS numeric
+	CONSTRAINT money_pos_check CHECK (util.positive(VALUE));
+
+
+--
+-- Name: helper(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.helper(integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT $1 < 1000$_$;
+
+
+--
+-- Name: is_even(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.is_even(integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT $1 % 2 = 0$_$;
+
+
+--
+-- Name: is_small(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.is_small(integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT public.helper($1)$_$;
+
+
+--
+-- Name: unused(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.unused(integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$SELECT true$$;
+
+
+--
+-- Name: twice(integer); Type: FUNCTION; Schema: util; Owner: -
+--
+
+CREATE FUNCTION util.twice(integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT $1 * 2$_$;
+
+
+--
+-- Name: shared_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.shared_seq
+    START WITH 100
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: a; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.a (
+    id bigint DEFAULT nextval('public.shared_seq'::regclass) NOT NULL,
+    v text
+);
+
+
+--
+-- Name: b; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.b (
+    id bigint DEFAULT nextval('public.shared_seq'::regclass) NOT NULL,
+    v text
+);
+
+
+--
+-- Name: checked; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checked (
+    id integer NOT NULL,
+    n integer,
+    price util.money_pos,
+    d integer GENERATED ALWAYS AS (util.twice(id)) STORED,
+    CONSTRAINT checked_id_check CHECK (public.is_even(id)),
+    CONSTRAINT checked_n_check CHECK (public.is_small(n))
+);
+
+
+--
+-- Name: ident; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ident (
+    id integer NOT NULL
+);
+
+
+--
+-- Name: ident_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.ident ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.ident_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: nv; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.nv (
+    id integer NOT NULL
+);
+
+
+--
+-- Name: s; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.s (
+    id integer NOT NULL
+);
+
+
+--
+-- Name: s_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.s_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: s_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.s_id_seq OWNED BY public.s.id;
+
+
+--
+-- Name: uses_ident; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.uses_ident (
+    id integer DEFAULT nextval('public.ident_id_seq'::regclass) NOT NULL
+);
+
+
+--
+-- Name: uses_s; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.uses_s (
+    id integer DEFAULT nextval('public.s_id_seq'::regclass) NOT NULL,
+    v text
+);
+
+
+--
+-- Name: s id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.s ALTER COLUMN id SET DEFAULT nextval('public.s_id_seq'::regclass);
+
+
+--
+-- Data for Name: a; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.a (id, v) FROM stdin;
+100	x
+101	y
+\.
+
+
+--
+-- Data for Name: b; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.b (id, v) FROM stdin;
+102	z
+\.
+
+
+--
+-- Data for Name: checked; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.checked (id, n, price) FROM stdin;
+2	1	2.5
+4	2	3.5
+\.
+
+
+--
+-- Data for Name: ident; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.ident (id) FROM stdin;
+1
+\.
+
+
+--
+-- Data for Name: nv; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.nv (id) FROM stdin;
+3
+4
+\.
+
+
+--
+-- Data for Name: s; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.s (id) FROM stdin;
+1
+\.
+
+
+--
+-- Data for Name: uses_ident; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.uses_ident (id) FROM stdin;
+2
+\.
+
+
+--
+-- Data for Name: uses_s; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+COPY public.uses_s (id, v) FROM stdin;
+2	p
+3	q
+\.
+
+
+--
+-- Name: ident_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('public.ident_id_seq', 2, true);
+
+
+--
+-- Name: s_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('public.s_id_seq', 3, true);
+
+
+--
+-- Name: shared_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('public.shared_seq', 102, true);
+
+
+--
+-- Name: a a_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.a
+    ADD CONSTRAINT a_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: b b_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.b
+    ADD CONSTRAINT b_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: checked checked_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checked
+    ADD CONSTRAINT checked_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: ident ident_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ident
+    ADD CONSTRAINT ident_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: nv nv_even; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.nv
+    ADD CONSTRAINT nv_even CHECK (public.is_even(id)) NOT VALID;
+
+
+--
+-- Name: nv nv_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.nv
+    ADD CONSTRAINT nv_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: s s_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.s
+    ADD CONSTRAINT s_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: uses_ident uses_ident_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.uses_ident
+    ADD CONSTRAINT uses_ident_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: uses_s uses_s_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.uses_s
+    ADD CONSTRAINT uses_s_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: checked_expr; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checked_expr ON public.checked USING btree (util.twice(n));
+
+
+--
+-- Name: SEQUENCE shared_seq; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT USAGE ON SEQUENCE public.shared_seq TO PUBLIC;
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+
+"#;
