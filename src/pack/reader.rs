@@ -203,7 +203,7 @@ fn open_at(
     .map_err(|e| Error::corrupt_from(what(), e))
 }
 
-/// Reads and opens one blob. Errors: [`Error::NotFound`] when the index does not know it.
+/// Reads and opens one blob. Errors: [`Error::Corrupt`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
     read_blob_at(repo, index, id, 0, false).map(|(plain, _)| plain)
 }
@@ -222,11 +222,7 @@ fn read_blob_at(
     depth: usize,
     keep: bool,
 ) -> Result<(Vec<u8>, u64)> {
-    let (pack, loc) = index.get(id).ok_or_else(|| {
-        Error::NotFound(format!(
-            "blob {id} is not in the index (run `dumpvault check`)"
-        ))
-    })?;
+    let (pack, loc) = index.get(id).ok_or_else(|| unindexed("blob", id))?;
     let backend = repo.backend();
     let body = loc.kind != BlobKind::List;
     if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {
@@ -247,6 +243,17 @@ fn read_blob_at(
     Ok((plain, loc.length as u64))
 }
 
+/// The error for blob `id` (a `what`: blob or chunk) that a snapshot refers to and no index
+/// file lists: damage (exit 3), whose repair `check` names (probe finding 7 b: it said only
+/// "not in the index", with exit 1).
+fn unindexed(what: &str, id: &Id) -> Error {
+    Error::corrupt(
+        format!("{what} {id}"),
+        "is in no index file: the pack holding it was lost, or an index file is damaged or \
+         lost; run `dumpvault check`, which names the repair",
+    )
+}
+
 /// A run of blobs stored back to back in one pack.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -258,15 +265,11 @@ pub struct Run {
 
 /// Groups blobs (in the order wanted) into runs of adjacent blobs of the same pack.
 ///
-/// Errors: [`Error::NotFound`] for a blob missing from the index.
+/// Errors: [`Error::Corrupt`] for a blob missing from the index.
 pub fn plan_runs(index: &Index, ids: &[Id]) -> Result<Vec<Run>> {
     let mut runs: Vec<Run> = Vec::new();
     for id in ids {
-        let (pack, loc) = index.get(id).ok_or_else(|| {
-            Error::NotFound(format!(
-                "chunk {id} is not in the index (run `dumpvault check`)"
-            ))
-        })?;
+        let (pack, loc) = index.get(id).ok_or_else(|| unindexed("chunk", id))?;
         if let Some(last) = runs.last_mut() {
             let (_, prev) = last.blobs.last().expect("runs are never empty");
             if last.pack == pack && prev.offset + prev.length == loc.offset {

@@ -483,3 +483,18 @@ fn a_damaged_lock_file_names_unlock() {
     let (code, _, err) = b.run(&["prune"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A chunk no index file lists (its index file lost) fails the restore as damage, exit 3,
+/// saying why and that `check` names the repair (probe finding 7 b: "not in the index",
+/// exit 1).
+#[test]
+fn a_chunk_in_no_index_file_is_damage_that_check_explains() {
+    let b = Base::build();
+    for f in files_under(&b.t.repo.join("index")) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let (code, _, err) = b.run(&["restore", &b.snaps[0].id, "--stdout"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("is in no index file"), "{err}");
+    assert!(err.contains("`dumpvault check`"), "{err}");
+}
