@@ -96,7 +96,8 @@ fn is_stdout_closed(payload: &(dyn Any + Send)) -> bool {
 
 /// Handles SIGINT and SIGTERM for every command but `run` (which stops gracefully by itself):
 /// kills the process groups of the running dump tools, deletes this process's temporary files
-/// and lock files, prints one line and exits with 130 (SIGINT) or 143 (SIGTERM). A second
+/// and lock files, drops a database an unfinished restore created (ending its loaders'
+/// sessions), prints one line and exits with 130 (SIGINT) or 143 (SIGTERM). A second
 /// signal during that cleanup exits at once.
 ///
 /// Errors: the handler cannot be registered.
@@ -122,7 +123,21 @@ pub fn handle_interrupts() -> std::io::Result<()> {
                 let dumps = dumpvault::source::command::kill_running_dumps();
                 let temps = dumpvault::backend::remove_own_temp_files();
                 let locks = dumpvault::repository::lock::remove_held_locks();
+                let restores = dumpvault::source::database::drop_unfinished();
                 let written = match dumpvault::backend::snapshots_written() {
+                    _ if !restores.is_empty() => (restores.iter())
+                        .map(|(db, r)| match r {
+                            Ok(()) => format!(
+                                "dropped database {db}, which the interrupted restore had \
+                                 created"
+                            ),
+                            Err(e) => format!(
+                                "database {db}, which the interrupted restore had created, is \
+                                 left half-loaded ({e}): drop it"
+                            ),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     0 => "no snapshot was written".to_string(),
                     n => format!("{n} snapshot(s) were written before it"),
                 };

@@ -16,6 +16,12 @@
 //! * An empty policy keeps everything (reason "policy is empty"), like restic.
 //! * A snapshot tagged [`KEEP_TAG`] (`keep`) is never forgotten by a policy, and takes no place
 //!   in any rule: the rules apply to the other snapshots of its group as if it were absent.
+//! * A snapshot tagged [`INCOMPLETE_TAG`] (`incomplete`: a cut-short dump stored with
+//!   `--allow-incomplete`) takes no place in `keep-last` or any bucket rule (`keep-daily`,
+//!   `keep-within-daily`, ...), so it never displaces a complete snapshot; `keep-within`
+//!   (measured from the group's newest complete snapshot) and `keep-tag` still keep it, and
+//!   so does being newer than every complete snapshot of its group ([`Reason::IncompleteNewest`]:
+//!   the newest evidence of a failing dump is not thrown away before a complete one replaces it).
 //! * Every reason names its rule and, for bucket rules, the bucket (`last 1`,
 //!   `daily 2026-12-05`, `tag keep`), so `forget --dry-run` shows why each snapshot stays.
 //!
@@ -315,6 +321,15 @@ pub fn is_protected(tags: &[String]) -> bool {
     (tags.iter()).any(|t| t.split(',').any(|part| part.trim() == KEEP_TAG))
 }
 
+/// The tag of a snapshot whose dump was cut short (stored with `--allow-incomplete`; the
+/// snapshot command adds it, see `commands::snapshot`).
+pub const INCOMPLETE_TAG: &str = "incomplete";
+
+/// True when `tags` hold [`INCOMPLETE_TAG`], as a tag or as one part of a comma-joined tag.
+pub fn is_incomplete(tags: &[String]) -> bool {
+    (tags.iter()).any(|t| t.split(',').any(|part| part.trim() == INCOMPLETE_TAG))
+}
+
 /// Why a snapshot is kept. Bucket rules carry the bucket's label (`2026-12-05`, `2026-W49`,
 /// `2026-12`, `2026`, or `2026-12-05 14:00+01:00` for hours, with the UTC offset in force).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,6 +364,9 @@ pub enum Reason {
     Tag(String),
     /// Carries the [`KEEP_TAG`]: no policy forgets it.
     Protected,
+    /// Tagged [`INCOMPLETE_TAG`] and newer than every complete snapshot of its group: kept
+    /// until a complete snapshot follows it.
+    IncompleteNewest,
 }
 
 impl fmt::Display for Reason {
@@ -370,6 +388,7 @@ impl fmt::Display for Reason {
             Reason::WithinYearly(d, b) => write!(f, "yearly {b} within {d}"),
             Reason::Tag(t) => write!(f, "tag {t}"),
             Reason::Protected => write!(f, "tag {KEEP_TAG}"),
+            Reason::IncompleteNewest => f.write_str("incomplete, newer than every complete one"),
         }
     }
 }
@@ -604,10 +623,14 @@ type BucketRule = (
 
 fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone) -> Vec<Decision> {
     items.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(&b.0)));
-    // Protected snapshots are kept and take no place in any rule.
-    let newest = (items.iter())
-        .find(|(_, s)| !is_protected(&s.tags))
+    // Protected snapshots are kept and take no place in any rule; incomplete ones take no
+    // place in the count and bucket rules, and durations are measured from the newest
+    // complete snapshot (the newest incomplete one when the group has none).
+    let unprotected = || (items.iter()).filter(|(_, s)| !is_protected(&s.tags));
+    let newest_complete = unprotected()
+        .find(|(_, s)| !is_incomplete(&s.tags))
         .map(|(_, s)| s.time);
+    let newest = newest_complete.or_else(|| unprotected().next().map(|(_, s)| s.time));
     let (p, after) = (policy, |d| newest.and_then(|n| cutoff(n, d, tz)));
     use {Reason as R, Unit as U};
     let counts: [(_, _, Labelled); 5] = [
@@ -645,6 +668,16 @@ fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone
             reasons.push(Reason::Protected);
         } else if policy.is_empty() {
             reasons.push(Reason::EmptyPolicy);
+        } else if is_incomplete(&snap.tags) {
+            if newest_complete.is_none_or(|c| snap.time > c) {
+                reasons.push(Reason::IncompleteNewest);
+            }
+            if let Some((d, after)) = within {
+                if after.is_none_or(|c| snap.time > c) {
+                    reasons.push(Reason::Within(d));
+                }
+            }
+            reasons.extend(tag_reasons(policy, snap));
         } else {
             pos += 1;
             if policy.keep_last.is_some_and(|n| pos <= n) {
@@ -668,12 +701,7 @@ fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone
                     reasons.push(Reason::Within(d));
                 }
             }
-            for entry in &policy.keep_tags {
-                let mut wanted = entry.split(',').map(str::trim).filter(|t| !t.is_empty());
-                if wanted.all(|t| snap.tags.iter().any(|have| have == t)) {
-                    reasons.push(Reason::Tag(entry.clone()));
-                }
-            }
+            reasons.extend(tag_reasons(policy, snap));
         }
         out.push(Decision {
             index,
@@ -682,6 +710,18 @@ fn decide(policy: &Policy, mut items: Vec<(usize, &SnapshotMeta)>, tz: &TimeZone
         });
     }
     out
+}
+
+/// The `keep-tag` reasons keeping `snap`: one per entry of [`Policy::keep_tags`] whose tags
+/// it all carries.
+fn tag_reasons(policy: &Policy, snap: &SnapshotMeta) -> Vec<Reason> {
+    (policy.keep_tags.iter())
+        .filter(|entry| {
+            let mut wanted = entry.split(',').map(str::trim).filter(|t| !t.is_empty());
+            wanted.all(|t| snap.tags.iter().any(|have| have == t))
+        })
+        .map(|entry| Reason::Tag(entry.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ mod hosts;
 mod incomplete;
 #[path = "integration/keys.rs"]
 mod keys;
+#[path = "integration/latest_choice.rs"]
+mod latest_choice;
 #[path = "integration/parallel_dump.rs"]
 mod parallel_dump;
 #[path = "integration/parallel_restore.rs"]
@@ -53,10 +55,10 @@ mod pg_ddl_race;
 mod progress;
 #[path = "integration/prune.rs"]
 mod prune;
-#[path = "integration/prune_safety.rs"]
-mod prune_safety;
 #[path = "integration/prune_copies.rs"]
 mod prune_copies;
+#[path = "integration/prune_safety.rs"]
+mod prune_safety;
 #[path = "integration/repair.rs"]
 mod repair;
 #[path = "integration/report.rs"]
@@ -79,12 +81,12 @@ mod servers;
 mod signals;
 #[path = "integration/stats.rs"]
 mod stats;
-#[path = "integration/table_deps.rs"]
-mod table_deps;
 #[path = "integration/surface.rs"]
 mod surface;
 #[path = "integration/surface2.rs"]
 mod surface2;
+#[path = "integration/table_deps.rs"]
+mod table_deps;
 #[path = "integration/tags.rs"]
 mod tags;
 #[path = "integration/verify.rs"]

@@ -65,8 +65,26 @@ pub fn print(r: &CheckReport, json: bool) -> Result<()> {
             r.repair_packs.join(" ")
         );
     }
+    // Snapshots a problem keeps from being restored but the chunk walk could not see (a
+    // catalogue entry whose manifest is missing).
+    let mut unreadable: Vec<&str> = (r.problems.iter())
+        .flat_map(|p| &p.affected_snapshots)
+        .map(String::as_str)
+        .filter(|s| !r.damaged_snapshots.iter().any(|d| d.starts_with(s)))
+        .collect();
+    unreadable.sort_unstable();
+    unreadable.dedup();
     let verdict = if r.problems.is_empty() {
         "no errors".to_string()
+    } else if r.damaged_snapshots.is_empty() && !unreadable.is_empty() {
+        format!(
+            "ERRORS FOUND ({} damaged objects; {} snapshot(s) cannot be restored: {}; \
+             `dumpvault repair snapshots --forget-broken` removes them, or restore another \
+             snapshot)",
+            r.problems.len(),
+            unreadable.len(),
+            unreadable.join(", ")
+        )
     } else if r.damaged_snapshots.is_empty() {
         format!(
             "ERRORS FOUND ({} damaged objects; every snapshot still restores)",
@@ -83,7 +101,7 @@ pub fn print(r: &CheckReport, json: bool) -> Result<()> {
              {first} `dumpvault repair snapshots` lists what stays broken and \
              `--forget-broken` removes it)",
             r.problems.len(),
-            r.damaged_snapshots.len()
+            r.damaged_snapshots.len() + unreadable.len()
         )
     };
     println!(

@@ -11,7 +11,7 @@ use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
 use dumpvault::progress::Progress;
 use dumpvault::repository::Repository;
-use dumpvault::source::database::DatabaseUrl;
+use dumpvault::source::database::{DatabaseUrl, UnfinishedGuard};
 use dumpvault::source::Dialect;
 use dumpvault::tables::select::{self, display_name, list_tables};
 use dumpvault::tables::{dialect_name, table_summaries};
@@ -164,8 +164,16 @@ fn url_engine(url: &DatabaseUrl) -> Dialect {
     }
 }
 
-/// The snapshot to restore: with `--to` and `latest`, the newest of the target's engine; any
-/// snapshot of another engine is refused, naming both, before anything is created.
+/// The snapshot to restore. With `--to` and `latest`, the newest usable snapshot (see
+/// [`commands::snapshots::newest_usable`]: not tagged `incomplete`, manifest present) of the
+/// target's engine and, unless `--database` chooses, of the database the target names: a
+/// snapshot of `crm` is never restored into `shop` by `latest` alone. A snapshot of another
+/// engine is refused, naming both, before anything is created.
+///
+/// Errors (nothing created or dropped): a usage error (exit 2) when, without `--database`,
+/// the repository holds snapshots of the target's engine but none of the target's database
+/// name (it names the databases it holds and `--database NAME`); no snapshot of the engine;
+/// as [`commands::snapshots::find`].
 fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Result<SnapshotEntry> {
     let filter = a.filter.filter();
     let Some(url) = url else {
@@ -177,13 +185,11 @@ fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Resu
         let newest = all
             .last()
             .map(|e| (e.id.short(), snapshot_engine(&e.manifest)));
-        match all
-            .into_iter()
-            .rev()
-            .find(|e| snapshot_engine(&e.manifest) == Some(want))
-        {
-            Some(e) => e.complete(repo)?,
-            None => bail!(
+        let of_engine: Vec<&SnapshotEntry> = (all.iter())
+            .filter(|e| snapshot_engine(&e.manifest) == Some(want))
+            .collect();
+        if of_engine.is_empty() {
+            bail!(
                 "no {} snapshot to restore into {} {}{}; choose one by id (`dumpvault snapshots`) \
                  or narrow the choice with --database",
                 dialect_name(want),
@@ -193,8 +199,20 @@ fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Resu
                     Some((id, Some(d))) => format!(" (the newest, {id}, is {})", dialect_name(d)),
                     _ => String::new(),
                 }
-            ),
+            );
         }
+        let target = url.database();
+        let candidates = match filter.databases.is_empty() {
+            true => of_engine_named(&of_engine, &target, want, a.drop_existing)?,
+            false => of_engine,
+        };
+        let newest_first = (candidates.iter().rev()).map(|e| (e.id, &e.manifest.tags[..]));
+        let none = format!(
+            "no {} snapshot to restore into {} {target}; list them with `dumpvault snapshots`",
+            dialect_name(want),
+            dialect_name(want),
+        );
+        commands::snapshots::newest_usable(repo, newest_first, &none)?
     } else {
         commands::snapshots::find(repo, &a.snapshot, &filter)?
     };
@@ -212,6 +230,50 @@ fn choose(repo: &Repository, a: &RestoreArgs, url: Option<&DatabaseUrl>) -> Resu
     }
 }
 
+/// The snapshots of `of_engine` (oldest first) of the database named `target`, the one the
+/// `--to` URL names; when none is, and the repository holds snapshots of one database only
+/// (of this engine) and `drop_existing` is off, that database's (a copy under another name:
+/// unambiguous, and nothing is dropped).
+///
+/// Errors: a usage error (exit 2) otherwise, naming the databases `of_engine` holds and
+/// `--database NAME`: `latest` never picks among several databases by recency, and never
+/// replaces a database with another database's snapshot unless `--database` says so.
+fn of_engine_named<'a>(
+    of_engine: &[&'a SnapshotEntry],
+    target: &str,
+    want: Dialect,
+    drop_existing: bool,
+) -> Result<Vec<&'a SnapshotEntry>> {
+    let named: Vec<&SnapshotEntry> = (of_engine.iter().copied())
+        .filter(|e| e.manifest.database().as_deref() == Some(target))
+        .collect();
+    if !named.is_empty() {
+        return Ok(named);
+    }
+    let mut held: Vec<String> = of_engine
+        .iter()
+        .filter_map(|e| e.manifest.database())
+        .collect();
+    held.sort();
+    held.dedup();
+    let all_named = of_engine.iter().all(|e| e.manifest.database().is_some());
+    let one = held.len() == 1 && all_named;
+    if one && !drop_existing {
+        return Ok(of_engine.to_vec());
+    }
+    let example = held.first().map_or("NAME", String::as_str);
+    let engine = dialect_name(want);
+    Err(dumpvault::Error::usage(format!(
+        "`restore latest --to` chooses among snapshots of the database the target names, \
+         and this repository holds no {engine} snapshot of a database named {target:?} (it \
+         holds {engine} snapshots of {}); nothing was restored or dropped. To restore another \
+         database's newest snapshot into {target:?}, name it: --database {example}; or give a \
+         snapshot id (`dumpvault snapshots`)",
+        held.join(", "),
+    ))
+    .into())
+}
+
 /// Runs `restore`.
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     // Usage errors (exit 2) before the repository is opened.
@@ -219,6 +281,17 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let url = a.to.as_deref().map(DatabaseUrl::parse).transpose()?;
     let entry = choose(&repo, &a, url.as_ref())?;
+    if dumpvault::retention::is_incomplete(&entry.manifest.tags) {
+        eprintln!(
+            "dumpvault: warning: snapshot {} is tagged `incomplete`: its dump was cut short \
+             (stored with --allow-incomplete), so what is restored ends early{}",
+            entry.id.short(),
+            match url {
+                Some(_) => " and loading it into a database will likely fail partway",
+                None => "",
+            }
+        );
+    }
     let stream = pick_stream(&entry, a.stream.as_deref())?;
     // A damaged index file must not stop the restore of snapshots it does not concern.
     let loaded = commands::check::load_index_lenient(&repo)?;
@@ -267,7 +340,14 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
             ranges: ranges.as_deref(),
             tables: &tables,
         };
-        into_database(&a, url, &into, &bar, restore)?
+        let incomplete = dumpvault::retention::is_incomplete(&entry.manifest.tags);
+        into_database(&a, url, &into, &bar, restore).with_context(|| match incomplete {
+            true => format!(
+                "restoring snapshot {}, which is tagged `incomplete` (its dump was cut short)",
+                entry.id.short()
+            ),
+            false => format!("restoring snapshot {}", entry.id.short()),
+        })?
     } else {
         bail!("where to? give --target FILE, --stdout or --to DATABASE_URL");
     };
@@ -339,6 +419,8 @@ fn into_database(
     let image = (entry.manifest.source.options.iter()).any(|o| o == "format=image");
     // Only a database this restore creates is dropped when it fails.
     let created = a.create && !a.keep_failed && !url.exists()?;
+    // Dropped by the interrupt path if a signal stops this restore (probe finding 8).
+    let _unfinished = created.then(|| UnfinishedGuard::register(url));
     let layout = (!a.single_transaction && !image && !matches!(url, DatabaseUrl::Sqlite(_)))
         .then(|| parallel::layout(&stream.sections, into.ranges))
         .flatten();

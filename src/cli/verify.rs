@@ -16,7 +16,7 @@ use dumpvault::error::{EXIT_DAMAGED, EXIT_FAILURE};
 use dumpvault::format::verification::Verification;
 use dumpvault::index::Index;
 use dumpvault::repository::Repository;
-use dumpvault::source::database::DatabaseUrl;
+use dumpvault::source::database::{DatabaseUrl, UnfinishedGuard};
 use dumpvault::source::Dialect;
 
 /// Arguments of `verify`.
@@ -180,6 +180,8 @@ fn verify_into(
     let image = source.options.iter().any(|o| o == "format=image");
     let db = url.database();
     let existed = url.exists()?;
+    // A scratch database this creates is dropped if a signal stops the verification.
+    let _scratch = (!existed && !keep).then(|| UnfinishedGuard::register(&url));
     let bar = Bar::new(ctx.progress, Some(stream.size));
     // As `restore --to` chooses: the parallel loader unless the dump is an image, the target
     // SQLite, or one session was asked for.

@@ -203,14 +203,30 @@ pub fn plan_ids(snapshots: &[SnapshotEntry], ids: &[Id]) -> ForgetPlan {
     }
 }
 
-/// Resolves snapshot ids, unique id prefixes or `latest`.
+/// Resolves snapshot ids, unique id prefixes or `latest`. Here `latest` is the newest
+/// snapshot `dumpvault snapshots` lists, also when it is tagged `incomplete` or its manifest
+/// is missing (unlike [`crate::commands::snapshots::find`], which skips those to name one to
+/// read): `forget latest` must never remove an older complete snapshot instead of the cut
+/// one. A snapshot given by id need not have its manifest (forgetting a lost one is how its
+/// entry is dropped).
 ///
 /// Errors: [`Error::NotFound`] for one that matches nothing, [`Error::Invalid`] for an
 /// ambiguous prefix (before anything is removed).
 pub fn resolve(repo: &Repository, specs: &[String]) -> Result<Vec<Id>> {
-    specs
-        .iter()
-        .map(|s| crate::commands::snapshots::find(repo, s, &Filter::default()).map(|e| e.id))
+    let newest = || -> Result<Id> {
+        let all = crate::commands::snapshots::list(repo, &Filter::default())?;
+        (all.last().map(|e| e.id)).ok_or_else(|| {
+            Error::NotFound(format!(
+                "no snapshot in {}; list them with `dumpvault snapshots`",
+                repo.backend().location()
+            ))
+        })
+    };
+    (specs.iter())
+        .map(|s| match s.as_str() {
+            "latest" => newest(),
+            _ => crate::commands::snapshots::find_id(repo, s),
+        })
         .collect()
 }
 

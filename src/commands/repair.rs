@@ -267,9 +267,34 @@ pub struct RepairSnapshotsOutcome {
     pub check: CheckReport,
 }
 
+/// The snapshots the catalogue lists (config version 2 or later, where it decides which
+/// snapshots exist) whose manifest file is missing: lost or deleted by hand, they are listed
+/// but cannot be read. The catalogue is read before `snapshots/` is listed, so a snapshot
+/// written meanwhile (manifest first, then its entry) is never among them. Empty with
+/// config version 1.
+///
+/// Errors: reading the catalogue or listing `snapshots/` fails.
+pub fn lost_manifests(repo: &Repository) -> Result<Vec<Id>> {
+    if !repo.config().catalogue_authoritative() {
+        return Ok(Vec::new());
+    }
+    let view = crate::repository::catalogue::load(repo)?;
+    let listed: HashSet<Id> = (repo.list(FileKind::Snapshot)?.into_iter())
+        .map(|(id, _)| id)
+        .collect();
+    let mut lost: Vec<Id> = (view.entries.iter())
+        .map(|e| Id(e.id))
+        .filter(|id| !listed.contains(id))
+        .collect();
+    lost.sort();
+    lost.dedup();
+    Ok(lost)
+}
+
 /// Finds the snapshots that cannot be restored in full (a structural check: a chunk in no
-/// index, or only in a pack known damaged; plus a full read of every pack with `read_data`)
-/// and, with `forget_broken`, deletes their manifests. Their data goes with the next `prune`.
+/// index, or only in a pack known damaged; plus a full read of every pack with `read_data`;
+/// and, config version 2 or later, a catalogue entry whose manifest file is missing, see
+/// [`lost_manifests`]) and, with `forget_broken`, tombstones them and deletes their manifests. Their data goes with the next `prune`.
 /// Without `read_data`, damage inside packs that `repair packs` has not yet retired is not seen.
 ///
 /// Errors: [`Error::Invalid`] when the index needs `repair index` first (damaged or
@@ -305,12 +330,28 @@ pub fn repair_snapshots(
         .problems
         .iter()
         .any(|p| p.object.starts_with("index index/"));
+    // Broken by their data, which a repaired index may find again.
+    let by_data = broken.len();
+    for id in lost_manifests(repo)? {
+        if !broken.iter().any(|b| b.id == id.to_hex()) {
+            broken.push(BrokenSnapshot {
+                id: id.to_hex(),
+                short_id: id.short(),
+                causes: vec![format!(
+                    "its missing manifest {} (lost or deleted; the catalogue still lists it)",
+                    FileKind::Snapshot.path(&id)
+                )],
+            });
+        }
+    }
     if forget_broken && !broken.is_empty() {
-        if index_damaged || report.orphan_packs > 0 || report.unindexed_pack_blobs > 0 {
+        let index_incomplete =
+            index_damaged || report.orphan_packs > 0 || report.unindexed_pack_blobs > 0;
+        if by_data > 0 && index_incomplete {
             return Err(Error::Invalid(format!(
                 "{} snapshot(s) look broken, but the index of {} is incomplete or damaged, so \
                  some may be recoverable: run `dumpvault repair index` first, then this again",
-                broken.len(),
+                by_data,
                 repo.backend().location()
             )));
         }

@@ -33,8 +33,8 @@ pub struct SnapshotOptions {
 }
 
 /// Tag of a snapshot stored with [`SnapshotOptions::allow_incomplete`] whose dump lacks its
-/// completion marker.
-pub const INCOMPLETE_TAG: &str = "incomplete";
+/// completion marker (defined with the retention rules that treat it specially).
+pub use crate::retention::INCOMPLETE_TAG;
 
 /// A snapshot that was written.
 #[derive(Debug, Clone)]

@@ -242,32 +242,50 @@ pub fn list(repo: &Repository, filter: &Filter) -> Result<Vec<SnapshotEntry>> {
     Ok(out)
 }
 
-/// Resolves `latest` (the newest passing `filter`, chosen from the catalogue) or a unique id
-/// prefix (filter ignored); returns the full manifest (table sections included).
+/// Resolves `latest` (the newest usable snapshot passing `filter`, chosen from the catalogue,
+/// see [`newest_usable`]: snapshots tagged `incomplete` and entries whose manifest is missing
+/// are skipped with a warning on stderr) or a unique id prefix (filter ignored); returns the
+/// full manifest (table sections included).
 ///
-/// Errors: [`Error::NotFound`] when nothing matches, [`Error::Invalid`] when a prefix is ambiguous.
+/// Errors: [`Error::NotFound`] when nothing matches (or every match is skipped),
+/// [`Error::Invalid`] when a prefix is ambiguous, [`Error::Corrupt`] when the snapshot an id
+/// names is catalogued but its manifest is missing ([`missing_manifest`]).
 pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEntry> {
     if spec == "latest" {
         // The newest as `list` orders them (time, then id), without building every manifest.
         let view = filter.load(repo)?;
         warn_damaged(&view.damaged);
-        let newest = (view.entries.iter())
+        let mut matching: Vec<(jiff::Timestamp, Id, &CatalogueEntry)> = (view.entries.iter())
             .filter(|e| filter.matches_entry(e))
-            .max_by_key(|e| {
+            .map(|e| {
                 let t = parse_time(&e.time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-                (t, Id(e.id))
+                (t, Id(e.id), &**e)
             })
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no snapshot in {} matches the filter; list them with `dumpvault snapshots`",
-                    repo.backend().location()
-                ))
-            })?;
-        return Ok(SnapshotEntry {
-            id: Id(newest.id),
-            manifest: repo.load_manifest(&Id(newest.id))?,
-        });
+            .collect();
+        matching.sort_unstable_by_key(|&(t, id, _)| (t, id));
+        let newest_first = matching.iter().rev().map(|&(_, id, e)| (id, &e.tags[..]));
+        let none = format!(
+            "no snapshot in {} matches the filter; list them with `dumpvault snapshots`",
+            repo.backend().location()
+        );
+        return newest_usable(repo, newest_first, &none);
     }
+    let id = find_id(repo, spec)?;
+    Ok(SnapshotEntry {
+        id,
+        manifest: repo
+            .load_manifest(&id)
+            .map_err(|e| missing_manifest(&id, e))?,
+    })
+}
+
+/// The snapshot a unique id prefix `spec` names, among those that exist (with config version
+/// 2 or later the catalogue's, else the listing of `snapshots/`), without reading its
+/// manifest.
+///
+/// Errors: [`Error::NotFound`] when nothing matches, [`Error::Invalid`] when the prefix is
+/// ambiguous; as [`crate::repository::catalogue::load`].
+pub fn find_id(repo: &Repository, spec: &str) -> Result<Id> {
     let spec_l = spec.to_ascii_lowercase();
     // With config version 2 the catalogue says which snapshots exist (a forgotten manifest
     // not deleted yet is not one); with version 1 the listing of `snapshots/` does.
@@ -283,10 +301,7 @@ pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEn
         .filter(|id| id.to_hex().starts_with(&spec_l))
         .collect();
     match matches.as_slice() {
-        [id] => Ok(SnapshotEntry {
-            id: *id,
-            manifest: repo.load_manifest(id)?,
-        }),
+        [id] => Ok(*id),
         [] => Err(Error::NotFound(format!(
             "no snapshot {spec:?} in {}; list them with `dumpvault snapshots`",
             repo.backend().location()
@@ -295,6 +310,103 @@ pub fn find(repo: &Repository, spec: &str, filter: &Filter) -> Result<SnapshotEn
             "snapshot id prefix {spec:?} is ambiguous; give more digits"
         ))),
     }
+}
+
+/// True for the error of reading a file that is not there.
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Backend(b) if b.class == crate::backend::ErrorClass::NotFound)
+}
+
+/// `e`, the error of reading the manifest of snapshot `id`, made to say what a missing
+/// manifest means ([`Error::Corrupt`], exit 3: the catalogue lists a snapshot whose manifest
+/// file was lost or deleted) and what to do; any other error unchanged.
+pub fn missing_manifest(id: &Id, e: Error) -> Error {
+    if !is_not_found(&e) {
+        return e;
+    }
+    Error::corrupt(
+        format!("snapshot {}", id.short()),
+        format!(
+            "its manifest {} is missing (lost or deleted), so the snapshot is listed but \
+             cannot be read; `dumpvault repair snapshots --forget-broken` (or `dumpvault \
+             prune`) drops the entry; restore another snapshot (`dumpvault snapshots`)",
+            FileKind::Snapshot.path(id)
+        ),
+    )
+}
+
+/// The snapshot `latest` names among `newest_first` (ids with their tags, newest first):
+/// the first one not tagged `incomplete` ([`crate::retention::is_incomplete`]: a cut-short
+/// dump stored with `--allow-incomplete`) whose manifest exists, with its full manifest.
+/// Each snapshot passed over is named in a warning on stderr: a newer incomplete one (give
+/// its id to use it anyway), and a catalogued one whose manifest file is missing (with the
+/// command that drops the entry).
+///
+/// Errors: [`Error::NotFound`] when none is usable: with the message `none` when there is no
+/// candidate, else with one naming the skipped ones; storage
+/// errors reading a manifest (other than its absence).
+pub fn newest_usable<'a>(
+    repo: &Repository,
+    newest_first: impl IntoIterator<Item = (Id, &'a [String])>,
+    none: &str,
+) -> Result<SnapshotEntry> {
+    let (mut incomplete, mut missing) = (Vec::new(), Vec::new());
+    for (id, tags) in newest_first {
+        if crate::retention::is_incomplete(tags) {
+            incomplete.push(id);
+            continue;
+        }
+        match repo.load_manifest(&id) {
+            Ok(manifest) => {
+                if let Some(list) = short_ids(&incomplete) {
+                    eprintln!(
+                        "dumpvault: warning: `latest` is snapshot {}: newer snapshot(s) {list} \
+                         are tagged `incomplete` (the dump was cut short, stored with \
+                         --allow-incomplete) and were skipped; give an id to use one anyway",
+                        id.short()
+                    );
+                }
+                return Ok(SnapshotEntry { id, manifest });
+            }
+            Err(e) if is_not_found(&e) => {
+                eprintln!(
+                    "dumpvault: warning: `latest` skipped snapshot {}: its manifest {} is \
+                     missing (lost or deleted); `dumpvault repair snapshots --forget-broken` \
+                     (or `dumpvault prune`) drops the entry",
+                    id.short(),
+                    FileKind::Snapshot.path(&id)
+                );
+                missing.push(id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut why = Vec::new();
+    if let Some(list) = short_ids(&incomplete) {
+        why.push(format!(
+            "{list} tagged `incomplete` (cut-short dumps; give an id to use one anyway)"
+        ));
+    }
+    if let Some(list) = short_ids(&missing) {
+        why.push(format!(
+            "{list} with a missing manifest (`dumpvault repair snapshots --forget-broken` \
+             drops them)"
+        ));
+    }
+    Err(Error::NotFound(match why.is_empty() {
+        true => none.to_string(),
+        false => format!(
+            "no usable snapshot for `latest` in {}: skipped {}; list them with \
+             `dumpvault snapshots`",
+            repo.backend().location(),
+            why.join(", and ")
+        ),
+    }))
+}
+
+/// `1a2b3c4d, 5e6f7a8b` for a non-empty list.
+fn short_ids(ids: &[Id]) -> Option<String> {
+    (!ids.is_empty()).then(|| ids.iter().map(Id::short).collect::<Vec<_>>().join(", "))
 }
 
 #[cfg(test)]

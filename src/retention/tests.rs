@@ -447,3 +447,69 @@ fn groups_are_those_of_owned_keys_in_their_order() {
         assert_eq!(group(&snaps, by), owned(&snaps, by), "{by:?}");
     }
 }
+
+/// Probe finding 10: a cut-short dump (tagged `incomplete`) must not take a complete
+/// snapshot's place, so `--keep-last 1` keeps the newest complete one.
+#[test]
+fn an_incomplete_snapshot_takes_no_place_in_keep_last_or_buckets() {
+    let t = ts("2026-12-06T10:00:00Z");
+    let complete = snap(t, "h", Some("db"), &[]);
+    let cut = snap(t + hours(1), "h", Some("db"), &["incomplete"]);
+    let snaps = vec![complete, cut];
+    let d = apply(&pol(|p| p.keep_last = Some(1)), &snaps, &TimeZone::UTC);
+    // Newest first: the cut one stays until a complete one follows it, and the complete
+    // one keeps its place.
+    assert_eq!(
+        (d[0].index, &d[0].reasons[..]),
+        (1, &[IncompleteNewest][..])
+    );
+    assert_eq!((d[1].index, &d[1].reasons[..]), (0, &[Last(1)][..]));
+    // Daily: the day's bucket goes to the complete snapshot, not to the newer cut one.
+    let d = apply(&pol(|p| p.keep_daily = Some(1)), &snaps, &TimeZone::UTC);
+    assert_eq!(d[1].reasons, [Daily("2026-12-06".into())]);
+    let within_daily = pol(|p| p.keep_within_daily = Some(dur("2d")));
+    let d = apply(&within_daily, &snaps, &TimeZone::UTC);
+    assert_eq!(d[1].reasons, [WithinDaily(dur("2d"), "2026-12-06".into())]);
+}
+
+#[test]
+fn incomplete_snapshots_older_than_a_complete_one_go_unless_within_or_tagged() {
+    let t = ts("2026-12-01T00:00:00Z");
+    let snaps = vec![
+        snap(t, "h", Some("db"), &[]),
+        snap(t + hours(24), "h", Some("db"), &["incomplete"]),
+        snap(t + hours(48), "h", Some("db"), &["nightly", "incomplete"]),
+        snap(t + hours(72), "h", Some("db"), &[]),
+        snap(t + hours(96), "h", Some("db"), &["incomplete"]),
+    ];
+    let utc = TimeZone::UTC;
+    // keep-last 2: the two complete ones, and the cut one after them; not the older cut ones.
+    let d = apply(&pol(|p| p.keep_last = Some(2)), &snaps, &utc);
+    assert_eq!(kept_idx(&d), [4, 3, 0]);
+    assert_eq!(d[1].reasons, [Last(1)]);
+    assert_eq!(d[4].reasons, [Last(2)]);
+    // keep-within is measured from the newest complete snapshot (t+72h), and keeps any
+    // snapshot within it, incomplete or not.
+    let d = apply(&pol(|p| p.keep_within = Some(dur("2d"))), &snaps, &utc);
+    assert_eq!(kept_idx(&d), [4, 3, 2]);
+    assert_eq!(d[2].reasons, [Within(dur("2d"))]);
+    // keep-tag keeps an incomplete snapshot carrying the tag.
+    let d = apply(&pol(|p| p.keep_tags = vec!["nightly".into()]), &snaps, &utc);
+    assert_eq!(kept_idx(&d), [4, 2]);
+    // A group of cut dumps only: none is older than a complete one, so all stay.
+    let cut: Vec<_> = (0..3)
+        .map(|h| snap(t + hours(h), "h", Some("db"), &["incomplete"]))
+        .collect();
+    let d = apply(&pol(|p| p.keep_last = Some(1)), &cut, &utc);
+    assert!(d.iter().all(|d| d.reasons == [IncompleteNewest]), "{d:?}");
+    // `keep` still wins over `incomplete`.
+    let both = vec![snap(t, "h", Some("db"), &["incomplete,keep"])];
+    assert_eq!(
+        apply(&pol(|p| p.keep_last = Some(1)), &both, &utc)[0].reasons,
+        [Protected]
+    );
+    assert_eq!(
+        IncompleteNewest.to_string(),
+        "incomplete, newer than every complete one"
+    );
+}

@@ -16,6 +16,48 @@ pub enum DatabaseUrl {
     Sqlite(std::path::PathBuf),
 }
 
+/// Databases that a restore of this process created and has not finished, to be dropped if
+/// the process is interrupted ([`drop_unfinished`]).
+static UNFINISHED: std::sync::Mutex<Vec<(u64, DatabaseUrl)>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a database that a restore creates (`restore --to … --create` of a database that
+/// did not exist) for as long as the guard lives: if a signal stops the process meanwhile,
+/// [`drop_unfinished`] drops it instead of leaving a half-loaded database behind. The failure
+/// path drops it itself; success keeps it (drop the guard).
+#[derive(Debug)]
+pub struct UnfinishedGuard(u64);
+
+impl UnfinishedGuard {
+    /// Registers `url`'s database as created by a restore that is still running.
+    pub fn register(url: &DatabaseUrl) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut u = UNFINISHED.lock().unwrap_or_else(|p| p.into_inner());
+        u.push((id, url.clone()));
+        UnfinishedGuard(id)
+    }
+}
+
+impl Drop for UnfinishedGuard {
+    fn drop(&mut self) {
+        let mut u = UNFINISHED.lock().unwrap_or_else(|p| p.into_inner());
+        u.retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// For the interrupt path: drops every database registered by a live [`UnfinishedGuard`],
+/// ending the sessions still loading it. Returns each database's name and the outcome (the
+/// databases stay registered, so a guard dropped later changes nothing).
+pub fn drop_unfinished() -> Vec<(String, Result<(), SourceError>)> {
+    let urls: Vec<DatabaseUrl> = {
+        let u = UNFINISHED.lock().unwrap_or_else(|p| p.into_inner());
+        u.iter().map(|(_, url)| url.clone()).collect()
+    };
+    urls.iter()
+        .map(|url| (url.database(), url.drop_database()))
+        .collect()
+}
+
 /// Per-engine dump options from the command line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DumpOptions {

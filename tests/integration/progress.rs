@@ -251,7 +251,8 @@ fn terminal_bar_shows_table_eta_and_a_restore_until_its_summary() {
     // summary is printed.
     let target = PgDb::create("ttyto");
     let to = format!("{}/{}", pg_server(), target.name);
-    let shown = on_tty(&t, &["restore", "latest", "--to", &to, "--drop-existing"]);
+    let restore = ["restore", "latest", "--to", &to, "--drop-existing"];
+    let shown = on_tty(&t, &[&restore[..], &["--database", &db.name]].concat());
     let checking = shown
         .find("checking row counts")
         .unwrap_or_else(|| panic!("{shown}"));
@@ -544,6 +545,8 @@ fn parallel_restore_shows_phase_and_tables_loading() {
         "--to",
         &to,
         "--drop-existing",
+        "--database",
+        &db.name,
         "--jobs",
         "2",
     ];

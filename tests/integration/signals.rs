@@ -5,7 +5,7 @@
 //! sleeping: FIFOs and the `dump-spawned` pause point order every step.
 
 use crate::common::{files_under, TestRepo, PASSWORD};
-use crate::db::{mariadb_at, unique_name, MyDb};
+use crate::db::{mariadb_at, psql_at, unique_name, MyDb, PgDb};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -340,4 +340,120 @@ fn closed_stdout_ends_quietly_with_141() {
         assert_eq!(code, Some(141), "{args:?}: {stderr}");
         assert_eq!(stderr, "", "{args:?}");
     }
+}
+
+/// Interrupts `restore latest --to URL --create` with `sig` while the data loads (the schema
+/// is in, pause point `restore-data`), then checks the exit code, that the message names the
+/// database, and that the database the restore created is gone (probe finding 8: a
+/// half-loaded database stayed, and a later `--create` failed on it).
+fn interrupted_restore_drops_the_database(
+    t: &TestRepo,
+    source: &str,
+    target: &str,
+    sig: &str,
+    exists: &dyn Fn() -> bool,
+) {
+    let fifo = t.path(&format!("pause-{sig}"));
+    mkfifo(&fifo);
+    let args = [
+        "restore",
+        "latest",
+        "--database",
+        source,
+        "--to",
+        target,
+        "--create",
+    ];
+    let mut child = dv(t, &args)
+        .env("DUMPVAULT_TEST_PAUSE", "restore-data")
+        .env("DUMPVAULT_TEST_PAUSE_FIFO", &fifo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap = Reap(vec![child.id()]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let paused = within("the restore reaching its data", move || {
+        let mut seen = String::new();
+        let mut line = String::new();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+            seen.push_str(&line);
+            if line.contains("paused at restore-data") {
+                return (true, stderr, seen);
+            }
+            line.clear();
+        }
+        (false, stderr, seen)
+    });
+    let (ok, mut stderr, seen) = paused;
+    assert!(ok, "the restore ended before its data: {seen}");
+    assert!(exists(), "the restore created the database");
+    send_signal(sig, child.id());
+    let status = within("the restore stopping", move || child.wait().unwrap());
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    let code = if sig == "INT" { 130 } else { 143 };
+    assert_eq!(status.code(), Some(code), "{rest}");
+    assert!(
+        rest.contains("dropped database") && rest.contains("interrupted restore"),
+        "{rest}"
+    );
+    assert!(!exists(), "the half-loaded database is still there: {rest}");
+}
+
+#[test]
+fn an_interrupted_restore_drops_the_database_it_created() {
+    let t = TestRepo::new();
+    let db = PgDb::create("intr");
+    db.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;",
+    );
+    let out = dv(&t, &["snapshot", &db.url()]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let name = unique_name("intr_r");
+    let target = format!("{}/{name}", crate::db::pg_server());
+    let exists = || {
+        let sql = format!("SELECT count(*) FROM pg_database WHERE datname = '{name}';");
+        psql_at("postgres", &sql).trim() == "1"
+    };
+    interrupted_restore_drops_the_database(&t, &db.name, &target, "TERM", &exists);
+    // A second --create is not blocked by a leftover.
+    let out = dv(
+        &t,
+        &[
+            "restore",
+            "latest",
+            "--to",
+            &target,
+            "--create",
+            "--database",
+            &db.name,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    psql_at(
+        "postgres",
+        &format!("DROP DATABASE \"{name}\" WITH (FORCE);"),
+    );
+
+    let my = MyDb::create("intr");
+    my.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text);
+         INSERT INTO t VALUES (1, 'one'), (2, 'two');",
+    );
+    let t = TestRepo::new();
+    let out = dv(&t, &["snapshot", &my.url()]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let name = unique_name("intr_r");
+    let target = format!("{}/{name}", crate::db::my_server());
+    let exists = || {
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}';"
+        );
+        mariadb_at(None, &sql).trim().ends_with('1')
+    };
+    interrupted_restore_drops_the_database(&t, &my.name, &target, "INT", &exists);
 }

@@ -65,11 +65,23 @@ pub fn database_exists(url: &MyUrl) -> Result<bool, SourceError> {
     Ok(Session::open(url)?.objects(db)?.is_some())
 }
 
-/// Drops the URL's database if it exists. Only for scratch databases this program created.
+/// Drops the URL's database if it exists, ending other sessions on it first (the loaders of
+/// an interrupted restore, whose metadata locks `DROP DATABASE` would wait for), as
+/// PostgreSQL's `WITH (FORCE)` does. Only for scratch databases this program created.
 /// Errors: [`SourceError::Database`].
 pub fn drop_database(url: &MyUrl) -> Result<(), SourceError> {
     let db = url.require_database("drop")?;
+    let session = Session::open(url)?;
+    let sessions = format!(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID();",
+        lit(db)
+    );
+    let ids = session.query(None, &sessions, &format!("listing sessions on \"{db}\""))?;
+    for id in ids.lines().filter_map(|l| l.trim().parse::<u64>().ok()) {
+        // A session that ended meanwhile is no error.
+        let _ = session.query(None, &format!("KILL CONNECTION {id};"), "ending a session");
+    }
     let sql = format!("DROP DATABASE IF EXISTS {};", ident(db));
-    Session::open(url)?.query(None, &sql, &format!("dropping database \"{db}\""))?;
+    session.query(None, &sql, &format!("dropping database \"{db}\""))?;
     Ok(())
 }

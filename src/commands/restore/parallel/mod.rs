@@ -336,6 +336,7 @@ pub fn run(
     loader.load("the schema (pre-data)", Body::Bytes(pre), Step::Schema)?;
     progress.set_phase("restoring data");
     tracing::info!(step = "data", "parallel restore step");
+    crate::testhook::pause("restore-data");
     let copied = loader.load_data(data_parts(layout, &big, &loader.small, mysql))?;
     if !layout.other_data.is_empty() {
         let start = layout.other_data[0].start;
