@@ -92,7 +92,7 @@ pub fn print(r: &CheckReport, json: bool) -> Result<()> {
         )
     } else {
         let first = if r.repair_packs.is_empty() {
-            "`dumpvault repair index`, then"
+            "`dumpvault repair index` if index files were lost or damaged, then"
         } else {
             "`dumpvault repair packs` (above), a new snapshot of the same data, then"
         };

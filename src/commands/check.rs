@@ -487,7 +487,11 @@ fn check_snapshots(
             UNINDEXED,
             format!(
                 "{n} blob(s) that snapshots reference are in no index file ({}{}); if index \
-                 files were lost or damaged, run `dumpvault repair index`",
+                 files were lost or damaged, `dumpvault repair index` finds them in the packs \
+                 again; if it does not (their pack is lost, or `repair packs` retired them as \
+                 damaged), their data is gone from this repository: a new snapshot of the same \
+                 data stores it again, and `dumpvault repair snapshots --forget-broken` removes \
+                 the snapshots that need it",
                 ids.join(", "),
                 if n > 3 { ", …" } else { "" }
             ),
