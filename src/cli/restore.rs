@@ -281,7 +281,8 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let url = a.to.as_deref().map(DatabaseUrl::parse).transpose()?;
     let entry = choose(&repo, &a, url.as_ref())?;
-    if dumpvault::retention::is_incomplete(&entry.manifest.tags) {
+    let incomplete = dumpvault::retention::is_incomplete(&entry.manifest.tags);
+    if incomplete {
         eprintln!(
             "dumpvault: warning: snapshot {} is tagged `incomplete`: its dump was cut short \
              (stored with --allow-incomplete), so what is restored ends early{}",
@@ -340,7 +341,6 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
             ranges: ranges.as_deref(),
             tables: &tables,
         };
-        let incomplete = dumpvault::retention::is_incomplete(&entry.manifest.tags);
         into_database(&a, url, &into, &bar, restore).with_context(|| match incomplete {
             true => format!(
                 "restoring snapshot {}, which is tagged `incomplete` (its dump was cut short)",

@@ -179,3 +179,64 @@ pub fn set_config_version(repo: &Path, version: u32) {
     config.version = version;
     r.with_config(config).write_config().unwrap();
 }
+
+/// How long a blocking step of a test with a spawned process may take before the test fails
+/// instead of hanging.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The binary as a plain `std` command (to spawn, not just run), with the repository and
+/// password of `t` and no pause point unless the caller sets one.
+pub fn dv_process(t: &TestRepo, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("dumpvault"));
+    c.env("DUMPVAULT_REPOSITORY", &t.repo)
+        .env("DUMPVAULT_PASSWORD", PASSWORD)
+        .env_remove("DUMPVAULT_PASSWORD_FILE")
+        .env_remove("DUMPVAULT_PASSWORD_COMMAND")
+        .env_remove("DUMPVAULT_TEST_PAUSE")
+        .args(args);
+    c
+}
+
+/// Runs `f` on a thread and returns its result, failing the test after `deadline`.
+pub fn within_for<T: Send + 'static>(
+    deadline: std::time::Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(deadline)
+        .unwrap_or_else(|_| panic!("{what}: nothing after {deadline:?}"))
+}
+
+/// [`within_for`] with [`DEADLINE`].
+pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    within_for(DEADLINE, what, f)
+}
+
+/// Makes a named pipe at `path` (for a pause point).
+pub fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// Kills the listed processes when the test ends, passed or failed (a process still paused or
+/// hanging would otherwise hold its locks).
+pub struct Reap(pub Vec<u32>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}

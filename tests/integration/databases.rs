@@ -4,7 +4,9 @@
 //! SQLite under concurrent writers, and a dump tool killed midway.
 
 use crate::common::TestRepo;
-use crate::db::{mariadb_at, my_client_args, pg_server, psql_at, unique_name, MyDb, PgDb};
+use crate::db::{
+    mariadb_at, my_client_args, pg_server, psql_at, unique_name, MyDb, MyName, PgDb, PgName,
+};
 use serde_json::Value;
 use std::process::Command;
 use std::time::Instant;
@@ -103,32 +105,6 @@ impl Drop for PgRole {
         let _ = Command::new("psql")
             .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
             .args(["-c", &format!("DROP ROLE IF EXISTS \"{}\"", self.0)])
-            .output();
-    }
-}
-
-/// Deletes a database left behind by a restore (named by the test, created by dumpvault).
-struct PgName(String);
-
-impl Drop for PgName {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
-            .args([
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
-
-struct MyName(String);
-
-impl Drop for MyName {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(my_client_args(None))
-            .args(["-e", &format!("DROP DATABASE IF EXISTS `{}`", self.0)])
             .output();
     }
 }

@@ -95,12 +95,39 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
-            .args([
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            ])
+        drop_pg(&self.name);
+    }
+}
+
+/// Drops PostgreSQL database `name` if it exists, ending its sessions; errors ignored.
+fn drop_pg(name: &str) {
+    let _ = Command::new("psql")
+        .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
+        .args([
+            "-c",
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        ])
+        .output();
+}
+
+/// Drops PostgreSQL database `.0` when dropped: one a restore creates under a name the test
+/// chose.
+pub struct PgName(pub String);
+
+impl Drop for PgName {
+    fn drop(&mut self) {
+        drop_pg(&self.0);
+    }
+}
+
+/// Drops MariaDB database `.0` when dropped: one a restore creates under a name the test chose.
+pub struct MyName(pub String);
+
+impl Drop for MyName {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(my_client_args(None))
+            .args(["-e", &format!("DROP DATABASE IF EXISTS `{}`", self.0)])
             .output();
     }
 }

@@ -4,7 +4,7 @@
 //! database equal to the source (compared with `pg_dump`), and `diff --rows` finds them.
 
 use crate::common::TestRepo;
-use crate::db::{mariadb_at, pg_server, psql_at, unique_name, MyDb, PgDb};
+use crate::db::{mariadb_at, pg_server, psql_at, unique_name, MyDb, MyName, PgDb, PgName};
 use serde_json::Value;
 use std::process::Command;
 
@@ -19,30 +19,6 @@ fn json_ok(t: &TestRepo, args: &[&str]) -> Value {
             String::from_utf8_lossy(&o.stderr)
         )
     })
-}
-
-/// Drops PostgreSQL database `.0` (made by `restore --create`) when dropped.
-struct PgName(String);
-
-impl Drop for PgName {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
-            .args([
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
-
-/// Drops MariaDB database `.0` when dropped.
-struct MyName(String);
-
-impl Drop for MyName {
-    fn drop(&mut self) {
-        let _ = mariadb_at(None, &format!("DROP DATABASE IF EXISTS `{}`;", self.0));
-    }
 }
 
 /// `pg_dump` of the tables `tables` (quoted, qualified) of `db`, without the random

@@ -5,7 +5,7 @@
 //! lost, which `repair snapshots --forget-broken` removes.
 
 use crate::common::{stderr, TestRepo};
-use crate::db::{pg_server, psql_at, unique_name, PgDb};
+use crate::db::{pg_server, psql_at, unique_name, PgDb, PgName};
 use serde_json::Value;
 
 /// The `snapshots --json` list, oldest first.
@@ -38,21 +38,6 @@ fn tables_of(db: &str) -> String {
 fn pg_exists(name: &str) -> bool {
     let q = format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'");
     psql_at("postgres", &q).trim() == "1"
-}
-
-/// Drops PostgreSQL database `.0` on drop (one a restore might create).
-struct DropPg(String);
-
-impl Drop for DropPg {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
-            .args([
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
 }
 
 /// Two PostgreSQL databases, `shop` then `crm` snapshotted into `t` (so crm's is the newest),
@@ -95,7 +80,7 @@ fn latest_into_a_database_no_snapshot_is_of_is_refused_until_database_names_one(
     let (shop, crm) = shop_and_crm(&t);
     // A new database (--create): refused, not created.
     let copy = unique_name("lc_copy");
-    let _guard = DropPg(copy.clone());
+    let _guard = PgName(copy.clone());
     let to = format!("{}/{copy}", pg_server());
     let out = t
         .dv(&["restore", "latest", "--to", &to, "--create"])
@@ -132,7 +117,7 @@ fn latest_of_the_only_database_restores_into_a_copy_but_never_replaces_another()
         .assert()
         .success();
     let copy = unique_name("lc_only_copy");
-    let _guard = DropPg(copy.clone());
+    let _guard = PgName(copy.clone());
     let to = format!("{}/{copy}", pg_server());
     t.dv(&["restore", "latest", "--to", &to, "--create"])
         .assert()

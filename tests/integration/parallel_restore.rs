@@ -4,18 +4,8 @@
 //! `--create` made.
 
 use crate::common::TestRepo;
-use crate::db::{mariadb_at, my_server, pg_server, psql_at, unique_name, MyDb, PgDb};
+use crate::db::{mariadb_at, my_server, pg_server, psql_at, unique_name, MyDb, PgDb, PgName};
 use std::process::Command;
-
-/// Drops a PostgreSQL database on drop (for targets the restore itself creates).
-struct DropPg(String);
-
-impl Drop for DropPg {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0);
-        let _ = std::panic::catch_unwind(|| psql_at("postgres", &sql));
-    }
-}
 
 /// Drops a MariaDB database on drop.
 struct DropMy(String);
@@ -110,7 +100,7 @@ fn pg_jobs_restore_equals_a_single_transaction_restore() {
     let t = TestRepo::new();
     t.dv(&["snapshot", &src.url()]).assert().success();
     let (par, one) = (unique_name("prjobs"), unique_name("prone"));
-    let _guards = (DropPg(par.clone()), DropPg(one.clone()));
+    let _guards = (PgName(par.clone()), PgName(one.clone()));
     let to = |db: &str| format!("{}/{db}", pg_server());
     t.dv(&[
         "restore",
@@ -164,7 +154,7 @@ fn pg_jobs_restore_of_some_tables_keeps_their_indexes_and_keys() {
     let t = TestRepo::new();
     t.dv(&["snapshot", &src.url()]).assert().success();
     let name = unique_name("prtabto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let args = ["restore", "latest", "--to", &to, "--create", "--jobs", "2"];
     let tables = ["--table", "public.orders", "--table", "public.customers"];
@@ -196,7 +186,7 @@ fn pg_a_table_that_fails_to_load_fails_the_restore_and_drops_the_database() {
     let args = ["snapshot", "--stdin", "--stdin-name", &stream];
     t.dv(&args).write_stdin(bad).assert().success();
     let name = unique_name("prfailto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let a = t
         .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "2"])
@@ -361,7 +351,7 @@ fn pg_a_big_table_split_across_connections_is_restored_row_for_row() {
     let t = TestRepo::new();
     t.dv(&["snapshot", &src.url()]).assert().success();
     let name = unique_name("prbigto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let a = t
         .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
@@ -408,7 +398,7 @@ fn pg_a_failing_piece_fails_the_restore_and_drops_the_database() {
     let args = ["snapshot", "--stdin", "--stdin-name", &stream];
     t.dv(&args).write_stdin(bad).assert().success();
     let name = unique_name("prpieceto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let a = t
         .dv(&["restore", "latest", "--to", &to, "--create", "--jobs", "3"])
@@ -449,7 +439,7 @@ fn pg_jobs_restore_checks_the_whole_stream_hash() {
     dumpvault::repository::catalogue::publish(&repo, &wrong, &m, None).unwrap();
     let wrong = wrong.to_hex();
     let name = unique_name("prhashto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let a = t
         .dv(&["restore", &wrong, "--to", &to, "--create", "--jobs", "2"])
@@ -571,7 +561,7 @@ fn pg_jobs_restore_loads_data_without_waiting_for_flushes_and_builds_indexes_wit
     let t = TestRepo::new();
     t.dv(&["snapshot", &src.url()]).assert().success();
     let name = unique_name("prsetto");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let args = ["restore", "latest", "--to", &to, "--create", "--jobs", "2"];
     let a = t.dv(&args).assert();
@@ -588,7 +578,7 @@ fn pg_jobs_restore_loads_data_without_waiting_for_flushes_and_builds_indexes_wit
     assert_eq!(psql_at(&name, scans), "0\n", "{err}");
     // Another size: the index session does not have 256MB, and the index fails to build.
     let other = unique_name("prsetmwm");
-    let _guard2 = DropPg(other.clone());
+    let _guard2 = PgName(other.clone());
     let to2 = format!("{}/{other}", pg_server());
     let args = ["restore", "latest", "--to", &to2, "--create", "--jobs", "2"];
     let a = t

@@ -11,10 +11,9 @@
 //! statement is queued: no test waits by sleeping. Every wait is bounded: a snapshot that
 //! still hangs fails the test and is killed.
 
-use crate::common::{TestRepo, PASSWORD};
-use crate::db::{pg_server, psql_at, unique_name, PgDb};
+use crate::common::{dv_process as dv, mkfifo, within_for, Reap, TestRepo};
+use crate::db::{pg_server, psql_at, unique_name, PgDb, PgName};
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -22,47 +21,9 @@ use std::time::{Duration, Instant};
 /// How long any blocking step may take before the test fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The binary as a plain `std` command (spawned, not just run), with the repository and
-/// password of `t`.
-fn dv(t: &TestRepo, args: &[&str]) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("dumpvault"));
-    c.env("DUMPVAULT_REPOSITORY", &t.repo)
-        .env("DUMPVAULT_PASSWORD", PASSWORD)
-        .env_remove("DUMPVAULT_PASSWORD_FILE")
-        .env_remove("DUMPVAULT_PASSWORD_COMMAND")
-        .env_remove("DUMPVAULT_TEST_PAUSE")
-        .args(args);
-    c
-}
-
 /// Runs `f` on a thread and returns its result, failing the test after [`DEADLINE`].
 fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(DEADLINE)
-        .unwrap_or_else(|_| panic!("{what}: nothing after {DEADLINE:?}"))
-}
-
-fn mkfifo(path: &Path) {
-    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
-    assert!(ok, "mkfifo {}", path.display());
-}
-
-/// Kills the listed processes when the test ends, passed or failed (a snapshot still hanging
-/// would otherwise hold its locks, and its statement would wait, until the database drops).
-struct Reap(Vec<u32>);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+    within_for(DEADLINE, what, f)
 }
 
 /// A database with a text-keyed table (the one the statement changes), another keyed table and
@@ -197,20 +158,10 @@ fn snapshot_racing(db: &PgDb, jobs: &str, point: &str, ddl: &str, who: &str) -> 
     t
 }
 
-/// Drops a PostgreSQL database on drop (for targets the restore itself creates).
-struct DropPg(String);
-
-impl Drop for DropPg {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0);
-        let _ = std::panic::catch_unwind(|| psql_at("postgres", &sql));
-    }
-}
-
 /// Restores the latest snapshot of `db` into a new database and returns `sql`'s answer there.
 fn restored(t: &TestRepo, db: &PgDb, sql: &str) -> String {
     let name = unique_name("ddlrace_r");
-    let _drop = DropPg(name.clone());
+    let _drop = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let args = [
         "restore",

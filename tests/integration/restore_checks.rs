@@ -4,7 +4,7 @@
 //! every refusal names the flag that would allow it.
 
 use crate::common::TestRepo;
-use crate::db::{pg_server, psql_at, unique_name, MyDb, PgDb};
+use crate::db::{pg_server, psql_at, unique_name, MyDb, PgDb, PgName};
 use serde_json::Value;
 
 const SQLITE_DUMP: &[u8] =
@@ -29,16 +29,6 @@ fn stderr_of(a: assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
 
-/// Drops a PostgreSQL database on drop (for targets the restore itself creates).
-struct DropPg(String);
-
-impl Drop for DropPg {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0);
-        let _ = std::panic::catch_unwind(|| psql_at("postgres", &sql));
-    }
-}
-
 #[test]
 fn latest_into_a_database_picks_a_snapshot_of_its_engine() {
     let src = PgDb::create("rcsrc");
@@ -48,7 +38,7 @@ fn latest_into_a_database_picks_a_snapshot_of_its_engine() {
     // The newest snapshot is SQLite; `latest --to postgres://` must not pick it.
     snapshot_stdin(&t, SQLITE_DUMP, "lite.sql");
     let name = unique_name("rclatest");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     t.dv(&["restore", "latest", "--to", &to, "--create"])
         .assert()
@@ -61,7 +51,7 @@ fn another_engine_is_refused_before_anything_is_created() {
     let t = TestRepo::new();
     let lite = snapshot_stdin(&t, SQLITE_DUMP, "lite.sql");
     let name = unique_name("rcengine");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let err = stderr_of(
         t.dv(&["restore", &lite, "--to", &to, "--create"])
@@ -101,7 +91,7 @@ fn a_database_created_by_a_failed_restore_is_dropped_unless_keep_failed() {
     let t = TestRepo::new();
     let id = snapshot_stdin(&t, FAILING_PG_DUMP, "bad.sql");
     let name = unique_name("rcfail");
-    let _guard = DropPg(name.clone());
+    let _guard = PgName(name.clone());
     let to = format!("{}/{name}", pg_server());
     let err = stderr_of(
         t.dv(&["restore", &id, "--to", &to, "--create"])

@@ -4,44 +4,13 @@
 //! whatever the umask, and `… | head` ends quietly with exit code 141. No test waits by
 //! sleeping: FIFOs and the `dump-spawned` pause point order every step.
 
-use crate::common::{files_under, TestRepo, PASSWORD};
+use crate::common::{dv_process as dv, files_under, mkfifo, within, Reap, TestRepo, PASSWORD};
 use crate::db::{mariadb_at, psql_at, unique_name, MyDb, PgDb};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
 use std::time::Duration;
-
-/// How long any blocking step may take before the test fails instead of hanging.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// The binary as a plain `std` command (spawned, not just run), with the repository and
-/// password of `t`.
-fn dv(t: &TestRepo, args: &[&str]) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("dumpvault"));
-    c.env("DUMPVAULT_REPOSITORY", &t.repo)
-        .env("DUMPVAULT_PASSWORD", PASSWORD)
-        .env_remove("DUMPVAULT_PASSWORD_FILE")
-        .env_remove("DUMPVAULT_PASSWORD_COMMAND")
-        .args(args);
-    c
-}
-
-/// Runs `f` on a thread and returns its result, failing the test after [`DEADLINE`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(DEADLINE)
-        .unwrap_or_else(|_| panic!("{what}: nothing after {DEADLINE:?}"))
-}
-
-fn mkfifo(path: &Path) {
-    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
-    assert!(ok, "mkfifo {}", path.display());
-}
 
 fn send_signal(sig: &str, pid: u32) {
     let ok = Command::new("kill")
@@ -50,20 +19,6 @@ fn send_signal(sig: &str, pid: u32) {
         .unwrap()
         .success();
     assert!(ok, "kill -{sig} {pid}");
-}
-
-/// Kills the listed processes when the test ends, passed or failed.
-struct Reap(Vec<u32>);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
 }
 
 /// Whether `pid` has ended (gone, or a zombie nobody reaped yet).

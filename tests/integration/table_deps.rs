@@ -6,23 +6,7 @@
 //! where the source's left off.
 
 use crate::common::TestRepo;
-use crate::db::{pg_server, psql_at, unique_name, PgDb};
-use std::process::Command;
-
-/// Drops PostgreSQL database `.0` (made by `restore --create`) when dropped.
-struct PgName(String);
-
-impl Drop for PgName {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-X", "-q", "-d", &format!("{}/postgres", pg_server())])
-            .args([
-                "-c",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-            ])
-            .output();
-    }
-}
+use crate::db::{pg_server, psql_at, unique_name, PgDb, PgName};
 
 const SOURCE: &str = r#"
 CREATE SCHEMA util;
