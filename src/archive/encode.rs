@@ -78,11 +78,16 @@ pub(super) fn encoder(
 /// decoded put most there), so choosing the smallest patch adds no backend request. Once a
 /// patch is small ([`codec::Chooser::settled`]) the rest of `bases` is skipped (on the bench's
 /// hourly series the smallest of them saved nothing there, and each patch costs CPU); the
-/// blobs down the chain are still offered, for their depth.
+/// blobs down the chain are still offered, for their depth, but only when their patch could
+/// be chosen ([`codec::Chooser::worth_deeper`], by the stored size of the delta links between
+/// the first base and them).
 fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Chooser<'_>) {
     for b in parent::offer_order(index, bases) {
         let proposed = bases.contains(&b);
         if proposed && c.settled() {
+            continue;
+        }
+        if !proposed && !c.worth_deeper(parent::links_between(index, bases[0], &b)) {
             continue;
         }
         let plain = match repo.base_cache().get(&b) {

@@ -395,6 +395,32 @@ pub fn offer_order(index: &Index, bases: &[Id]) -> Vec<Id> {
     out
 }
 
+/// The payload bytes (sealed length less the seal) of the delta links from blob `from` down
+/// its chain to blob `to` (`to`'s own bytes not counted); 0 when `to` is not under `from`
+/// within the maximum depth.
+pub fn links_between(index: &Index, from: Id, to: &Id) -> usize {
+    let mut bytes = 0;
+    let mut at = from;
+    for _ in 0..MAX_DELTA_DEPTH {
+        if at == *to {
+            return bytes;
+        }
+        let Some((_, loc)) = index.get(&at) else {
+            return 0;
+        };
+        bytes += (loc.length as usize).saturating_sub(crate::crypto::SEAL_OVERHEAD);
+        let Some(base) = index.base_of(&at) else {
+            return 0;
+        };
+        at = base;
+    }
+    if at == *to {
+        bytes
+    } else {
+        0
+    }
+}
+
 /// Whether blob `base` may serve as a delta base in `index`: stored in a live pack, with a
 /// chain short enough that a delta on it stays within [`MAX_DELTA_DEPTH`].
 pub fn usable_base(index: &Index, base: &Id) -> bool {
@@ -435,6 +461,20 @@ mod tests {
             })
             .unwrap();
         index
+    }
+
+    /// The stored bytes between two blobs of a chain are what a patch against the lower one
+    /// is estimated to add ([`crate::blob::codec::Chooser::worth_deeper`]).
+    #[test]
+    fn links_between_sums_the_delta_payloads_down_a_chain() {
+        let index = chain_index(3);
+        let payload = 100 - crate::crypto::SEAL_OVERHEAD;
+        assert_eq!(links_between(&index, id(4), &id(4)), 0);
+        assert_eq!(links_between(&index, id(4), &id(3)), payload);
+        assert_eq!(links_between(&index, id(4), &id(1)), 3 * payload);
+        // Not under it: nothing to add.
+        assert_eq!(links_between(&index, id(2), &id(4)), 0);
+        assert_eq!(links_between(&index, id(4), &id(9)), 0);
     }
 
     #[test]

@@ -73,10 +73,12 @@ pub const LONG_ABOVE: usize = 128;
 /// patches than level 3, with or without the long-distance matcher.
 pub const POLISH_LEVEL: i32 = 6;
 
-/// Only a chosen patch still larger than this many bytes is made again at [`POLISH_LEVEL`]:
-/// below it the frame is mostly fixed overhead, and a level-6 patch costs about 4 times a
-/// level-3 one.
-pub const POLISH_ABOVE: usize = 256;
+/// Only a chosen patch still larger than this many bytes is made again at [`POLISH_LEVEL`]: a
+/// level-6 patch costs about 4 times a level-3 one, and the gain is in the large patches. On
+/// the ninth hour of the bench's uniform series at 570 MB (a full chain under most chunks),
+/// patches over 256 bytes were 2 045 of 7 128 and the pass saved 163.5 KB; over 1 024 bytes,
+/// 147 of them saved 94.5 KB (docs/bench.md, "Later snapshots in steady state").
+pub const POLISH_ABOVE: usize = 1024;
 
 /// One patch within the margin: the base's id, the depth of its chain, the stored form, and
 /// the base's plaintext (shared, not copied) when the patch may be made again
@@ -140,6 +142,18 @@ impl<'p> Chooser<'p> {
             });
         }
         pays
+    }
+
+    /// Whether a base `extra` bytes of stored delta links further down a chain than the
+    /// bases offered so far is worth a patch: `true` until some patch is within the margin,
+    /// then only while its patch, estimated as the smallest patch so far plus `extra` (the
+    /// changes those links hold), could be chosen ([`SHALLOW_NUM`] / [`SHALLOW_DEN`] of the
+    /// smallest). On the bench's uniform series the estimate skips most such patches, which
+    /// were half of a later snapshot's patching once chains were full (docs/bench.md, "Later
+    /// snapshots in steady state").
+    pub fn worth_deeper(&self, extra: usize) -> bool {
+        (self.paying.iter().map(|p| p.delta.len()).min())
+            .is_none_or(|min| (min + extra) * SHALLOW_DEN <= min * SHALLOW_NUM)
     }
 
     /// Whether some base offered so far gives a patch within the margin.
@@ -305,6 +319,24 @@ mod tests {
 
     fn id(n: u8) -> Id {
         Id([n; 32])
+    }
+
+    /// Issue 16 (later snapshots in steady state): a base further down a chain than the bases
+    /// offered is worth a patch only while its estimated patch (the smallest so far plus the
+    /// delta links between) could still be chosen, at most twice the smallest.
+    #[test]
+    fn a_deeper_base_is_worth_a_patch_only_while_it_could_be_chosen() {
+        let base: Vec<u8> = (0..40_000u32)
+            .flat_map(|i| format!("{i}\trow\n").into_bytes())
+            .collect();
+        let mut plain = base.clone();
+        plain[20_000] ^= 1;
+        let mut c = Chooser::new(&plain, 3);
+        assert!(c.worth_deeper(1 << 30), "nothing offered yet");
+        assert!(c.offer(Id([1; 32]), Arc::new(base.clone()), 2));
+        let p = compress_delta(&plain, &base, 3, false).unwrap().len();
+        assert!(c.worth_deeper(p * (SHALLOW_NUM - SHALLOW_DEN) / SHALLOW_DEN));
+        assert!(!c.worth_deeper(p * (SHALLOW_NUM - SHALLOW_DEN) / SHALLOW_DEN + 1));
     }
 
     #[test]
