@@ -255,10 +255,17 @@ impl Backend {
         length: u64,
     ) -> Result<Vec<u8>, BackendError> {
         let mut req = stats::request(stats::Kind::Read, path, 0);
-        let buf = runtime()
-            .block_on(async { self.op.read_with(path).range(offset..offset + length).await });
+        let buf = match &self.local {
+            Some(l) => {
+                (l.read_range(path, offset, length)).map_err(|e| self.io_err("reading", path, e))
+            }
+            None => (runtime()
+                .block_on(async { self.op.read_with(path).range(offset..offset + length).await }))
+            .map(|b| b.to_vec())
+            .map_err(|e| self.err("reading", path, e)),
+        };
         req.bytes(buf.as_ref().map_or(0, |b| b.len() as u64));
-        let buf = buf.map_err(|e| self.err("reading", path, e))?;
+        let buf = buf?;
         limits::downloaded(buf.len() as u64);
         if buf.len() as u64 != length {
             return Err(BackendError {
@@ -272,7 +279,7 @@ impl Backend {
                 ),
             });
         }
-        Ok(buf.to_vec())
+        Ok(buf)
     }
 
     /// Writes a whole file, durably and atomically. On a local directory the file gets mode
