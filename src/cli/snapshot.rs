@@ -94,6 +94,8 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         let source: Box<dyn DumpSource> = if let Some(cmd) = &a.command {
             Box::new(dumpvault::source::command::ChildSource::shell(cmd)?.with_database(db))
         } else if a.stdin {
+            // A pipe from the dump tool holds 64 KiB unless widened (a file is left alone).
+            dumpvault::source::pipe::widen(std::io::stdin());
             let stdin = dumpvault::source::stdin::ReaderSource::new(std::io::stdin());
             Box::new(stdin.with_database(db))
         } else {

@@ -94,6 +94,7 @@ impl ChildSource {
         drop(g);
         crate::testhook::pause("dump-spawned");
         let stdout = child.stdout.take().expect("stdout is piped");
+        super::pipe::widen(&stdout);
         let mut err = child.stderr.take().expect("stderr is piped");
         let stderr = std::thread::spawn(move || collect_stderr(&mut err));
         Ok(Self {

@@ -67,6 +67,7 @@ pub trait DumpSource: std::io::Read + Send {
 pub mod command;
 pub mod database;
 pub mod mysql;
+pub mod pipe;
 pub mod postgres;
 pub mod sqlite;
 pub mod stdin;

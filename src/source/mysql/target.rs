@@ -144,6 +144,7 @@ fn feed_client(url: &MyUrl, dump: &mut dyn Read, what: String) -> Result<(), Sou
         .map_err(spawn_err(session.client))?;
     drop(fd);
     let mut stdin = child.stdin.take().expect("stdin is piped");
+    crate::source::pipe::widen(&stdin);
     let mut err = child.stderr.take().expect("stderr is piped");
     let stderr = std::thread::spawn(move || {
         let mut kept = Vec::new();

@@ -419,6 +419,7 @@ pub(super) fn open_with(
         raw,
     };
     let (reader, writer) = io::pipe().map_err(|e| io_err("creating a pipe".into(), e))?;
+    crate::source::pipe::widen(&writer);
     let worker = std::thread::Builder::new()
         .name("dumpvault-pg-dump".into())
         .spawn(move || {

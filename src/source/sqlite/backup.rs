@@ -146,6 +146,7 @@ pub(super) fn start(path: &Path, format: SqliteFormat) -> Result<SqliteSource, S
         return Ok(source);
     }
     let (reader, writer) = io::pipe().map_err(io_err(&what))?;
+    crate::source::pipe::widen(&writer);
     let copy_path = source._copy.path().to_path_buf();
     let worker = std::thread::Builder::new()
         .name("sqlite-dump".into())
