@@ -156,7 +156,9 @@ impl Local {
     ) -> std::io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
         let file = std::fs::File::open(self.root.join(path.trim_start_matches('/')))?;
-        let mut buf = vec![0u8; usize::try_from(length).unwrap_or(usize::MAX)];
+        // Never more than the file holds: a damaged index entry may claim gigabytes.
+        let there = file.metadata()?.len().saturating_sub(offset).min(length);
+        let mut buf = vec![0u8; usize::try_from(there).unwrap_or(usize::MAX)];
         let mut got = 0;
         while got < buf.len() {
             match file.read_at(&mut buf[got..], offset + got as u64) {
