@@ -161,6 +161,7 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::Locked(_)
             | Error::ConfigMissing { .. } => EXIT_DAMAGED,
+            Error::Backend(e) if e.class == crate::backend::ErrorClass::Truncated => EXIT_DAMAGED,
             Error::NotARepository { .. }
             | Error::AlreadyExists { .. }
             | Error::WrongPassword { .. }

@@ -40,7 +40,14 @@ pub enum ErrorClass {
     Transient,
     /// Anything else: permissions, full disk, bad configuration.
     Permanent,
+    /// A range read past the end of the file: the file is shorter than the repository's index
+    /// says (cut short by damage). The repository is damaged (exit 3, `dumpvault check`).
+    Truncated,
 }
+
+/// What a [`ErrorClass::Truncated`] read says after the byte counts.
+const TRUNCATED: &str = "the file is shorter than the repository's index says (damaged); \
+    run `dumpvault check`";
 
 /// A storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +220,7 @@ impl Backend {
             opendal::ErrorKind::NotFound if service_code(&e).as_deref() != Some("NoSuchBucket") => {
                 ErrorClass::NotFound
             }
+            opendal::ErrorKind::RangeNotSatisfied => ErrorClass::Truncated,
             _ if e.is_temporary() => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         };
@@ -272,9 +280,9 @@ impl Backend {
                 op: "reading",
                 path: path.into(),
                 location: self.location.clone(),
-                class: ErrorClass::Permanent,
+                class: ErrorClass::Truncated,
                 message: format!(
-                    "wanted {length} bytes at offset {offset}, got {}",
+                    "wanted {length} bytes at offset {offset}, got {}: {TRUNCATED}",
                     buf.len()
                 ),
             });
@@ -390,6 +398,7 @@ fn describe(e: &opendal::Error) -> String {
         _ if e.kind() == opendal::ErrorKind::PermissionDenied => {
             Some("permission denied: check the credentials and their rights on this location")
         }
+        _ if e.kind() == opendal::ErrorKind::RangeNotSatisfied => Some(TRUNCATED),
         _ => None,
     };
     let mut msg = format!("{}", e.kind());

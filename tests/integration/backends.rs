@@ -397,7 +397,7 @@ fn a_local_directory_reads_as_every_backend_does() {
 /// it, each range read took several hops through tokio's blocking pool, and a later snapshot
 /// reading its delta bases switched context 248 000 times). Ranges read as on the memory
 /// backend (OpenDAL): at the start, in the middle, to the end; a range past the end is a
-/// `Permanent` error (locally saying how many bytes came), a missing file `NotFound`.
+/// `Truncated` error (locally saying how many bytes came), a missing file `NotFound`.
 #[test]
 fn a_local_directory_reads_ranges_as_every_backend_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -416,7 +416,8 @@ fn a_local_directory_reads_ranges_as_every_backend_does() {
     }
     for b in [&local, &memory] {
         let e = b.read_range("data/cd/pack", 999_000, 2_000).unwrap_err();
-        assert_eq!(e.class, ErrorClass::Permanent, "{e}");
+        assert_eq!(e.class, ErrorClass::Truncated, "{e}");
+        assert!(e.to_string().contains("`dumpvault check`"), "{e}");
         let e = b.read_range("data/cd/missing", 0, 10).unwrap_err();
         assert_eq!(e.class, ErrorClass::NotFound, "{e}");
     }

@@ -498,3 +498,25 @@ fn a_chunk_in_no_index_file_is_damage_that_check_explains() {
     assert!(err.contains("is in no index file"), "{err}");
     assert!(err.contains("`dumpvault check`"), "{err}");
 }
+
+/// A pack cut short (a full disk, an interrupted copy) is damage: restore fails with exit 3,
+/// names the pack and says to run `dumpvault check` (it was exit 1, in the storage layer's
+/// words: "RangeNotSatisfied: range exceeds content length").
+#[test]
+fn a_pack_cut_short_is_damage_that_restore_names() {
+    let b = Base::build();
+    for p in &b.snaps[0].packs {
+        let len = std::fs::metadata(p).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(len / 2).unwrap();
+    }
+    let (code, _, err) = b.run(&["restore", &b.snaps[0].id, "--stdout"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("shorter than the repository's index says"),
+        "{err}"
+    );
+    assert!(err.contains("`dumpvault check`"), "{err}");
+    let named = |p: &PathBuf| err.contains(p.file_name().unwrap().to_str().unwrap());
+    assert!(b.snaps[0].packs.iter().any(named), "{err}");
+}
