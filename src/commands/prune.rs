@@ -612,7 +612,8 @@ fn recheck(repo: &Repository, g: &Gathered, plan: &mut Plan) -> Result<u64> {
 /// every copied delta's own base ([`plan`]), and `check --read-data` decodes every chain.
 ///
 /// Errors: [`Error::Corrupt`] naming the pack and blob that does not open (prune then stops
-/// before it deletes or marks anything); storage errors.
+/// before it writes its index file: nothing this run planned is marked or deleted); storage
+/// errors.
 fn repack(repo: &Repository, plan: &Plan, progress: &dyn Progress) -> Result<Vec<IndexPack>> {
     if plan.copy.is_empty() {
         return Ok(Vec::new());
