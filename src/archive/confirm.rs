@@ -144,37 +144,16 @@ fn undecided(missing: &[Id], e: &Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Backend;
     use crate::commands::prune::{self, plan::Settings, PruneOptions};
     use crate::commands::snapshot::{self, SnapshotOptions};
-    use crate::crypto::kdf::KdfParams;
     use crate::index::SharedIndex;
     use crate::progress::NoProgress;
-    use crate::repository::InitOptions;
+    use crate::repository::fixture::{memory_repo, noise};
     use crate::source::stdin::ReaderSource;
     use crate::source::DumpSource;
 
     fn repo(name: &str) -> Repository {
-        let backend = Backend::open(&format!("memory://confirm-{name}")).unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams::with_cost(64, 1, 1),
-            pack_size: 64 * 1024,
-            ..Default::default()
-        };
-        Repository::init(backend, b"pw", opts).unwrap()
-    }
-
-    /// `len` incompressible bytes.
-    fn data(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        memory_repo(&format!("confirm-{name}"))
     }
 
     /// Snapshots `bytes`; returns the snapshot id.
@@ -198,7 +177,7 @@ mod tests {
     #[test]
     fn a_pack_lost_outside_prune_is_damage_with_check_and_repair_index() {
         let r = repo("lost");
-        snap(&r, data(1, 200_000));
+        snap(&r, noise(1, 200_000));
         let all = packs(&r);
         assert!(confirm_relied(&r, &all).is_ok());
         let lost = *all.iter().min().unwrap();
@@ -222,9 +201,9 @@ mod tests {
     #[test]
     fn a_pack_removed_by_prune_says_run_the_snapshot_again() {
         let r = repo("pruned");
-        let first = snap(&r, data(2, 200_000));
+        let first = snap(&r, noise(2, 200_000));
         let old = packs(&r);
-        snap(&r, data(3, 200_000));
+        snap(&r, noise(3, 200_000));
         r.backend()
             .delete(&FileKind::Snapshot.path(&first))
             .unwrap();

@@ -140,6 +140,25 @@ struct Gathered {
     used: HashSet<u64>,
 }
 
+impl Gathered {
+    /// The plan (step 3) for what was gathered, deciding deletion against time `now` (seconds
+    /// since the epoch).
+    fn plan(&self, now: i64, settings: Settings) -> Plan {
+        plan::plan(&plan::Input {
+            packs: &self.packs,
+            marks: &self.index.obsolete,
+            stored: &self.stored,
+            used: &UsedAt {
+                index: &self.index,
+                keys: &self.used,
+            },
+            lock_created: &self.lock_created,
+            now,
+            settings,
+        })
+    }
+}
+
 /// The key of the blob at `loc` in its index: the pack's position and the blob's offset,
 /// one blob each (8 bytes, where its id would take 32).
 fn at_key(loc: &Location) -> u64 {
@@ -415,18 +434,7 @@ pub fn run(
     let mut g = gather(repo)?;
     // Deletion is decided against the time before the locks were read: a snapshot starting
     // after that saw every mark old enough to act on (repo-format.md section 14, P3).
-    let mut plan = plan::plan(&plan::Input {
-        packs: &g.packs,
-        marks: &g.index.obsolete,
-        stored: &g.stored,
-        used: &UsedAt {
-            index: &g.index,
-            keys: &g.used,
-        },
-        lock_created: &g.lock_created,
-        now: g.started,
-        settings: opts.settings,
-    });
+    let mut plan = g.plan(g.started, opts.settings);
     let mut out = PruneOutcome {
         dry_run: opts.dry_run,
         instant_delete: opts.settings.instant_delete,

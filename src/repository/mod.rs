@@ -6,6 +6,8 @@
 
 pub mod bases;
 pub mod catalogue;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod keys;
 pub mod lock;
 

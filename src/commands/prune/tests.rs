@@ -2,40 +2,19 @@
 //! protocol must survive (`repo-format.md`, "Prune"), forced deterministically.
 
 use super::*;
-use crate::backend::Backend;
 use crate::commands::restore;
 use crate::commands::snapshot::{self, SnapshotOptions};
-use crate::crypto::kdf::KdfParams;
 use crate::format::encode_json;
 use crate::format::lock::Lock;
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::index::SharedIndex;
 use crate::progress::NoProgress;
-use crate::repository::InitOptions;
+use crate::repository::fixture::{memory_repo, noise};
 use crate::source::stdin::ReaderSource;
 use crate::source::DumpSource;
 
 fn repo(name: &str) -> Repository {
-    let backend = Backend::open(&format!("memory://prune-{name}")).unwrap();
-    let opts = InitOptions {
-        kdf: KdfParams::with_cost(64, 1, 1),
-        pack_size: 64 * 1024,
-        ..Default::default()
-    };
-    Repository::init(backend, b"pw", opts).unwrap()
-}
-
-/// `len` incompressible bytes.
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    memory_repo(&format!("prune-{name}"))
 }
 
 fn snap(repo: &Repository, index: &SharedIndex, bytes: Vec<u8>) -> (Id, Manifest) {
@@ -78,7 +57,7 @@ fn prune(repo: &Repository) -> Stats {
 #[test]
 fn snapshot_deduplicating_against_a_just_marked_pack_stays_restorable() {
     let r = repo("race");
-    let a = data(1, 300_000);
+    let a = noise(1, 300_000);
     let (first, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a.clone());
     forget(&r, &first);
     // A snapshot process loads the index before prune marks the packs of `a` obsolete...
@@ -108,12 +87,12 @@ fn marked_packs_wait_for_snapshots_that_started_before_the_mark() {
     let (first, _) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(2, 200_000),
+        noise(2, 200_000),
     );
     let (second, _) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(3, 100_000),
+        noise(3, 100_000),
     );
     forget(&r, &first);
     // A snapshot that started well before the mark and is still running.
@@ -138,7 +117,7 @@ fn marked_packs_wait_for_snapshots_that_started_before_the_mark() {
     assert_eq!(p3.delete_packs, p1.unused_packs, "{p3:?}");
     let packs_after = r.list(FileKind::Pack).unwrap().len() as u64;
     assert_eq!(packs_after, packs_before - p1.unused_packs);
-    assert!(restored(&r, &second) == data(3, 100_000));
+    assert!(restored(&r, &second) == noise(3, 100_000));
     assert_eq!(
         r.list(FileKind::Index).unwrap().len(),
         1,
@@ -152,12 +131,12 @@ fn dry_run_and_instant_delete() {
     let (first, _) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(4, 200_000),
+        noise(4, 200_000),
     );
     let (second, _) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(5, 100_000),
+        noise(5, 100_000),
     );
     forget(&r, &first);
     let files = |r: &Repository| {
@@ -182,7 +161,7 @@ fn dry_run_and_instant_delete() {
         files(&r).0.len(),
         before.0.len() - dry.stats.unused_packs as usize
     );
-    assert!(restored(&r, &second) == data(5, 100_000));
+    assert!(restored(&r, &second) == noise(5, 100_000));
     assert!(lock::list(&r).unwrap().is_empty());
 }
 
@@ -209,12 +188,12 @@ fn used_blobs_by_place_are_the_snapshots_blobs() {
     let (_, kept) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(1, 1_500_000),
+        noise(1, 1_500_000),
     );
     let (_, other) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(2, 1_500_000),
+        noise(2, 1_500_000),
     );
     let index = Index::load(&r).unwrap();
     let (mine, theirs) = (blobs_of(&r, &index, &kept), blobs_of(&r, &index, &other));
@@ -257,7 +236,7 @@ fn grace0(dry_run: bool) -> PruneOptions {
 #[test]
 fn a_damaged_manifest_stops_prune_before_it_marks_anything() {
     let r = repo("damaged-manifest");
-    let (a, b) = (data(21, 200_000), data(22, 200_000));
+    let (a, b) = (noise(21, 200_000), noise(22, 200_000));
     snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a.clone());
     let (bid, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), b.clone());
     let path = FileKind::Snapshot.path(&bid);
@@ -313,7 +292,7 @@ fn unreadable_manifests_names_five_and_counts_the_rest() {
 #[test]
 fn a_damaged_manifest_a_tombstone_forgets_does_not_stop_prune() {
     let r = repo("damaged-forgotten");
-    let (a, b) = (data(23, 200_000), data(24, 200_000));
+    let (a, b) = (noise(23, 200_000), noise(24, 200_000));
     let (aid, _) = snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), a);
     snap(&r, &SharedIndex::start(&r, "snapshot").unwrap(), b);
     let path = FileKind::Snapshot.path(&aid);
@@ -333,28 +312,17 @@ fn a_damaged_manifest_written_during_prune_stops_it_before_deleting() {
     let (aid, _) = snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(25, 200_000),
+        noise(25, 200_000),
     );
     snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(26, 200_000),
+        noise(26, 200_000),
     );
     forget(&r, &aid);
     assert!(prune(&r).unused_packs > 0);
     let g = gather(&r).unwrap();
-    let mut plan = plan::plan(&plan::Input {
-        packs: &g.packs,
-        marks: &g.index.obsolete,
-        stored: &g.stored,
-        used: &UsedAt {
-            index: &g.index,
-            keys: &g.used,
-        },
-        lock_created: &g.lock_created,
-        now: lock::now_secs() + 1,
-        settings: grace0(false).settings,
-    });
+    let mut plan = g.plan(lock::now_secs() + 1, grace0(false).settings);
     assert!(!plan.delete.is_empty());
     let fresh = Id([7; 32]);
     r.backend()
@@ -376,7 +344,7 @@ fn a_damaged_index_file_stops_prune_with_repair_index() {
     snap(
         &r,
         &SharedIndex::start(&r, "snapshot").unwrap(),
-        data(27, 100_000),
+        noise(27, 100_000),
     );
     let (file, _) = r.list(FileKind::Index).unwrap()[0];
     flip(&r, &FileKind::Index.path(&file));
@@ -402,7 +370,7 @@ fn edited(a: &[u8], x: u8) -> Vec<u8> {
 /// so b's pack is repacked. Returns the repository, the snapshots of a and c, and their data.
 fn deltas_to_repack(name: &str) -> (Repository, [(Id, Vec<u8>); 2]) {
     let r = repo(name);
-    let a = data(31, 400_000);
+    let a = noise(31, 400_000);
     let (b, c) = (edited(&a, 1), edited(&edited(&a, 1), 2));
     let mut ids = Vec::new();
     for bytes in [&a, &b, &c] {

@@ -239,7 +239,9 @@ fn run_psql(
         .map(|e| std::thread::spawn(move || collect_tail(e)));
     let stdout = (child.stdout.take()).map(|o| std::thread::spawn(move || copy_tags(o)));
     let (mut stdin, mut buf, mut write_error) = (child.stdin.take(), vec![0u8; 65536], None);
-    stdin.iter().for_each(|s| _ = crate::source::pipe::widen(s));
+    if let Some(s) = &stdin {
+        crate::source::pipe::widen(s);
+    }
     while let Some(input) = stdin.as_mut() {
         let n = match dump.read(&mut buf) {
             Ok(0) => break,
