@@ -18,6 +18,8 @@ mod concurrency;
 mod copy;
 #[path = "integration/core.rs"]
 mod core;
+#[path = "integration/create_race.rs"]
+mod create_race;
 #[path = "integration/damaged_snapshot.rs"]
 mod damaged_snapshot;
 #[path = "integration/databases.rs"]

@@ -11,7 +11,7 @@ use dumpvault::format::verification::TableCheck;
 use dumpvault::index::Index;
 use dumpvault::progress::Progress;
 use dumpvault::repository::Repository;
-use dumpvault::source::database::{DatabaseUrl, UnfinishedGuard};
+use dumpvault::source::database::{Creation, DatabaseUrl};
 use dumpvault::source::Dialect;
 use dumpvault::tables::select::{self, display_name, list_tables};
 use dumpvault::tables::{dialect_name, table_summaries};
@@ -417,10 +417,10 @@ fn into_database(
 ) -> Result<RestoreOutcome> {
     let (entry, stream) = (into.entry, into.stream);
     let image = (entry.manifest.source.options.iter()).any(|o| o == "format=image");
-    // Only a database this restore creates is dropped when it fails.
-    let created = a.create && !a.keep_failed && !url.exists()?;
-    // Dropped by the interrupt path if a signal stops this restore (probe finding 8).
-    let _unfinished = created.then(|| UnfinishedGuard::register(url));
+    // Only a database this restore's own CREATE made is dropped when it fails, or by the
+    // interrupt path if a signal stops this restore (probe finding 8); one another client
+    // created meanwhile never is.
+    let creation = Creation::new(url, !a.keep_failed);
     let layout = (!a.single_transaction && !image && !matches!(url, DatabaseUrl::Sqlite(_)))
         .then(|| parallel::layout(&stream.sections, into.ranges))
         .flatten();
@@ -441,6 +441,7 @@ fn into_database(
                 url,
                 create: a.create,
                 drop_existing: a.drop_existing,
+                creation: &creation,
                 jobs,
                 maintenance_work_mem: Some(a.maintenance_work_mem.clone())
                     .filter(|m| m != "server"),
@@ -448,7 +449,7 @@ fn into_database(
             parallel::run(&src, layout, &target, bar)
                 .with_context(|| format!("restoring into database {}", url.database()))
         }
-        None => to_database(url, a.create, a.drop_existing, image, restore),
+        None => to_database(url, (a.create, a.drop_existing), image, &creation, restore),
     };
     let done = loaded.and_then(|o| {
         bar.set_phase("checking row counts");
@@ -459,7 +460,7 @@ fn into_database(
         checked
     });
     match done {
-        Err(e) if created && url.exists().unwrap_or(false) => {
+        Err(e) if creation.made() && !a.keep_failed => {
             let dropped = match url.drop_database() {
                 Ok(()) => format!(
                     "dropped database {}, which this restore had created (add --keep-failed \
@@ -584,12 +585,13 @@ fn table_plan(
 }
 
 /// Restores into the database at `url` (see [`DatabaseUrl::restore`] for `create` and
-/// `drop_existing`), the snapshot stream produced by `restore` on another thread.
+/// `drop_existing`, and `creation`), the snapshot stream produced by `restore` on another
+/// thread.
 pub fn to_database(
     url: &DatabaseUrl,
-    create: bool,
-    drop_existing: bool,
+    (create, drop_existing): (bool, bool),
     image: bool,
+    creation: &Creation,
     restore: impl FnOnce(&mut dyn Write) -> dumpvault::Result<RestoreOutcome> + Send,
 ) -> Result<RestoreOutcome> {
     let (tx, rx) = crossbeam_channel::bounded(64);
@@ -614,7 +616,7 @@ pub fn to_database(
             };
             r
         });
-        let consumed = url.restore(&mut reader, create, drop_existing, image);
+        let consumed = url.restore(&mut reader, create, drop_existing, image, creation);
         drop(reader);
         let produced = producer.join().expect("restore thread panicked");
         let consumed =

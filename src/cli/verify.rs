@@ -16,7 +16,7 @@ use dumpvault::error::{EXIT_DAMAGED, EXIT_FAILURE};
 use dumpvault::format::verification::Verification;
 use dumpvault::index::Index;
 use dumpvault::repository::Repository;
-use dumpvault::source::database::{DatabaseUrl, UnfinishedGuard};
+use dumpvault::source::database::{Creation, DatabaseUrl};
 use dumpvault::source::Dialect;
 
 /// Arguments of `verify`.
@@ -180,8 +180,9 @@ fn verify_into(
     let image = source.options.iter().any(|o| o == "format=image");
     let db = url.database();
     let existed = url.exists()?;
-    // A scratch database this creates is dropped if a signal stops the verification.
-    let _scratch = (!existed && !keep).then(|| UnfinishedGuard::register(&url));
+    // A scratch database this verification's own CREATE made is dropped when it ends (unless
+    // `keep`), and if a signal stops it; one another client created meanwhile never is.
+    let creation = Creation::new(&url, !keep);
     let bar = Bar::new(ctx.progress, Some(stream.size));
     // As `restore --to` chooses: the parallel loader unless the dump is an image, the target
     // SQLite, or one session was asked for.
@@ -201,13 +202,14 @@ fn verify_into(
                 url: &url,
                 create: !existed,
                 drop_existing: false,
+                creation: &creation,
                 jobs: how.jobs,
                 maintenance_work_mem: Some(parallel::DEFAULT_MAINTENANCE_WORK_MEM.into()),
             };
             parallel::run(&src, layout, &target, &bar)
                 .with_context(|| format!("restoring into database {db}"))
         }
-        None => to_database(&url, !existed, false, image, |w| {
+        None => to_database(&url, (!existed, false), image, &creation, |w| {
             commands::restore::run(repo, index, &entry.id, stream, None, w, &bar)
         }),
     };
@@ -218,11 +220,7 @@ fn verify_into(
             commands::verify::compare_tables(&stream.sections, &counts, &[]),
         ))
     });
-    let dropped = if existed || keep {
-        None
-    } else {
-        Some(url.drop_database())
-    };
+    let dropped = (creation.made() && !keep).then(|| url.drop_database());
     let mut v = verification(entry, format!("into {name}"));
     let code = match &compared {
         Err(e) => {

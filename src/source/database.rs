@@ -45,6 +45,49 @@ impl Drop for UnfinishedGuard {
     }
 }
 
+/// Whether a restore made its target database itself: recorded by the engine right after its
+/// own `CREATE DATABASE` succeeded (for SQLite, its rename into a path no file held), through
+/// the callback [`Creation::record`] that the engine's restore and prepare functions take.
+/// Only then is the database this restore's to drop when it fails ([`Creation::made`]), and
+/// only then is it registered for the interrupt path ([`UnfinishedGuard`]). A database that
+/// another client created between a look and this restore's `CREATE` (which then fails) is
+/// never taken for this restore's own.
+#[derive(Debug)]
+pub struct Creation {
+    url: DatabaseUrl,
+    drop_if_interrupted: bool,
+    made: std::sync::atomic::AtomicBool,
+    guard: std::sync::Mutex<Option<UnfinishedGuard>>,
+}
+
+impl Creation {
+    /// Nothing made yet for `url`'s database. With `drop_if_interrupted`, a database this
+    /// restore makes is dropped if a signal stops the process before this value is dropped.
+    pub fn new(url: &DatabaseUrl, drop_if_interrupted: bool) -> Self {
+        Creation {
+            url: url.clone(),
+            drop_if_interrupted,
+            made: std::sync::atomic::AtomicBool::new(false),
+            guard: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records that this restore's own `CREATE DATABASE` (or rename) made the database.
+    pub fn record(&self) {
+        use std::sync::atomic::Ordering;
+        if self.made.swap(true, Ordering::SeqCst) || !self.drop_if_interrupted {
+            return;
+        }
+        let mut guard = self.guard.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = Some(UnfinishedGuard::register(&self.url));
+    }
+
+    /// Whether [`Creation::record`] was called: the database is this restore's own.
+    pub fn made(&self) -> bool {
+        self.made.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// For the interrupt path: drops every database registered by a live [`UnfinishedGuard`],
 /// ending the sessions still loading it. Returns each database's name and the outcome (the
 /// databases stay registered, so a guard dropped later changes nothing).
@@ -166,24 +209,30 @@ impl DatabaseUrl {
     }
 
     /// Feeds `dump` into the database. `image` says the stream is an SQLite database image.
-    /// Nothing is dropped unless `drop_existing`.
+    /// Nothing is dropped unless `drop_existing`. A database this call makes where none was
+    /// is recorded in `creation` as soon as it exists, so the caller knows, even when the
+    /// load fails later, whether the database is its own to drop.
     pub fn restore(
         &self,
         dump: &mut dyn Read,
         create: bool,
         drop_existing: bool,
         image: bool,
+        creation: &Creation,
     ) -> Result<(), SourceError> {
+        let made = &|| creation.record();
         match self {
-            DatabaseUrl::Postgres(u) => postgres::restore_into(u, dump, create, drop_existing),
-            DatabaseUrl::MySql(u) => mysql::restore_into(u, dump, create, drop_existing),
+            DatabaseUrl::Postgres(u) => {
+                postgres::restore_into(u, dump, create, drop_existing, made)
+            }
+            DatabaseUrl::MySql(u) => mysql::restore_into(u, dump, create, drop_existing, made),
             DatabaseUrl::Sqlite(p) => {
                 let fmt = if image {
                     sqlite::SqliteFormat::Image
                 } else {
                     sqlite::SqliteFormat::Sql
                 };
-                sqlite::restore_into(p, dump, fmt, drop_existing)
+                sqlite::restore_into(p, dump, fmt, drop_existing, made)
             }
         }
     }

@@ -146,6 +146,11 @@ impl Paused {
         }
     }
 
+    /// The process id (to signal or reap it).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Lets the paused process go on.
     pub(crate) fn release(&mut self) {
         std::fs::write(&self.fifo, "go\n").unwrap();

@@ -48,24 +48,33 @@ pub(super) fn database_switch(head: &[u8]) -> Option<String> {
 ///
 /// Errors: [`SourceError::Invalid`] for refused targets and dumps that switch databases,
 /// [`SourceError::Failed`] (naming the database, with the client's message) when the client fails.
+/// `made` is called once this call's own `CREATE DATABASE` made a database where none was
+/// (see [`prepare_restore`]).
 pub fn restore_into(
     url: &MyUrl,
     dump: &mut dyn Read,
     create: bool,
     drop_existing: bool,
+    made: &dyn Fn(),
 ) -> Result<(), SourceError> {
     let db = url.require_database("restore")?;
     let what = format!("restore of database \"{db}\"");
     let (mut head, reading) = (Vec::new(), format!("reading the dump for the {what}"));
     let mut first = (&mut *dump).take(HEAD_CHECK as u64);
     first.read_to_end(&mut head).map_err(io_err(reading))?;
-    prepare_restore(url, &head, create, drop_existing)?;
+    prepare_restore(url, &head, create, drop_existing, made)?;
     feed_client(url, &mut (&head[..]).chain(dump), what)
 }
 
 /// Prepares the URL's database for a restore as [`restore_into`] describes (`create`,
 /// `drop_existing`), without loading anything: the first step of a parallel restore. `head` is
 /// the start of the dump (up to 64 KiB), refused when it switches databases.
+///
+/// `made` is called right after this call's own `CREATE DATABASE` succeeded where no database
+/// of that name was (not after a drop and re-create that `drop_existing` allowed): only then
+/// is the database the restore's own to drop when it fails. A database another client
+/// creates between the look and the `CREATE` makes the `CREATE` fail, and `made` is not
+/// called.
 ///
 /// Errors: [`SourceError::Invalid`] for refused targets (naming the flag that allows it) and
 /// dumps that switch databases, [`SourceError::Database`] when the server refuses.
@@ -74,6 +83,7 @@ pub fn prepare_restore(
     head: &[u8],
     create: bool,
     drop_existing: bool,
+    made: &dyn Fn(),
 ) -> Result<(), SourceError> {
     let db = url.require_database("restore")?;
     let refuse = |why: &str| {
@@ -85,7 +95,10 @@ pub fn prepare_restore(
         return Err(refuse(&why));
     }
     let session = Session::open(url)?;
-    let prepare = match (session.objects(db)?, create) {
+    let objects = session.objects(db)?;
+    let fresh = objects.is_none() && create;
+    crate::testhook::pause("restore-before-create");
+    let prepare = match (objects, create) {
         (Some(_), true) if !drop_existing => {
             return Err(refuse(
                 "it already exists; add --drop-existing to drop it and restore into a new one",
@@ -117,6 +130,9 @@ pub fn prepare_restore(
         }
     };
     session.query(None, &prepare, &format!("preparing for the {what}"))?;
+    if fresh {
+        made();
+    }
     Ok(())
 }
 

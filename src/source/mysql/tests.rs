@@ -144,7 +144,7 @@ fn round_trip_restores_an_identical_database() {
     assert!(text.contains("-- Table structure for table `orders`"));
     assert!(text.contains("-- Dumping data for table `orders`"));
 
-    restore_into(&dst.0, &mut text.as_bytes(), true, false).unwrap();
+    restore_into(&dst.0, &mut text.as_bytes(), true, false, &|| {}).unwrap();
     assert_eq!(reference_dump(&src), reference_dump(&dst));
     assert!(
         reference_dump(&src).contains("CREATE DEFINER="),
@@ -274,27 +274,27 @@ fn missing_databases_and_occupied_targets_are_refused() {
     let missing = server.with_database(&format!("{}_missing", db.name()));
     let err = error(open_source(&missing, &MyOptions::default()));
     assert!(err.contains(&format!("'{}_missing'", db.name())), "{err}");
-    let err = error(restore_into(&missing, &mut &b""[..], false, false));
+    let err = error(restore_into(&missing, &mut &b""[..], false, false, &|| {}));
     assert!(err.contains("does not exist"), "{err}");
 
     db.sql("CREATE TABLE keep (i INT); INSERT INTO keep VALUES (1);");
     let new = b"CREATE TABLE fresh (i INT);\n";
-    let err = error(restore_into(&db.0, &mut &new[..], false, false));
+    let err = error(restore_into(&db.0, &mut &new[..], false, false, &|| {}));
     assert!(err.contains("not empty") && err.contains("keep"), "{err}");
-    let err = error(restore_into(&db.0, &mut &new[..], true, false));
+    let err = error(restore_into(&db.0, &mut &new[..], true, false, &|| {}));
     assert!(err.contains("already exists"), "{err}");
     assert!(table_row_counts(&db.0).unwrap().contains_key("keep"));
     let fresh = BTreeMap::from([("fresh".to_string(), 0)]);
-    restore_into(&db.0, &mut &new[..], false, true).unwrap();
+    restore_into(&db.0, &mut &new[..], false, true, &|| {}).unwrap();
     assert_eq!(table_row_counts(&db.0).unwrap(), fresh);
-    restore_into(&db.0, &mut &new[..], true, true).unwrap();
+    restore_into(&db.0, &mut &new[..], true, true, &|| {}).unwrap();
     assert_eq!(table_row_counts(&db.0).unwrap(), fresh);
 
     let other = b"DROP TABLE fresh;\n/*!40000 USE `mysql` */;\nCREATE TABLE x (i INT);";
-    let err = error(restore_into(&db.0, &mut &other[..], false, true));
+    let err = error(restore_into(&db.0, &mut &other[..], false, true, &|| {}));
     assert!(err.contains("switches databases at line 2"), "{err}");
     assert_eq!(table_row_counts(&db.0).unwrap(), fresh, "changed");
-    let result = restore_into(&db.0, &mut &b"CREATE TABLE (;"[..], false, true);
+    let result = restore_into(&db.0, &mut &b"CREATE TABLE (;"[..], false, true, &|| {});
     assert!(matches!(result, Err(SourceError::Failed { .. })));
     let err = error(result);
     assert!(

@@ -25,6 +25,9 @@ use std::process::Stdio;
 /// user). Nothing is dropped without `drop_existing`; dropping fails while others are connected
 /// to the database.
 ///
+/// `made` is called once this call's own `CREATE DATABASE` made a database where none was
+/// (see [`prepare_restore_for`]).
+///
 /// Errors: [`SourceError::Invalid`] for a refused or missing target, [`SourceError::Failed`]
 /// naming the database when psql fails (its stderr attached), [`SourceError::Io`] when reading
 /// `dump` fails (psql is then killed, so nothing is committed).
@@ -33,6 +36,7 @@ pub fn restore_into(
     dump: &mut dyn Read,
     create: bool,
     drop_existing: bool,
+    made: &dyn Fn(),
 ) -> Result<(), SourceError> {
     let db = url.database_name();
     let mut head = Vec::new();
@@ -41,7 +45,7 @@ pub fn restore_into(
     first
         .read_to_end(&mut head)
         .map_err(|e| io_err(reading, e))?;
-    prepare_restore_for(url, &head, create, drop_existing)?;
+    prepare_restore_for(url, &head, create, drop_existing, made)?;
     run_psql(
         &url.with_database(&db),
         &mut (&head[..]).chain(dump),
@@ -65,6 +69,12 @@ pub const HEAD_BYTES: usize = 64 << 10;
 /// they were, instead of loading unchecked into a `UTF8` one, and a `LATIN1` database stays
 /// `LATIN1`.
 ///
+/// `made` is called right after this call's own `CREATE DATABASE` succeeded where no database
+/// of that name was (not after a drop and re-create that `drop_existing` allowed): only then
+/// is the database the restore's own to drop when it fails. A database another client
+/// creates between the look and the `CREATE` makes the `CREATE` fail, and `made` is not
+/// called.
+///
 /// Errors: [`SourceError::Invalid`] for a refused or missing target (naming the flag that
 /// allows it), [`SourceError::Database`] when the server refuses (an encoding it does not
 /// know, for one).
@@ -73,6 +83,7 @@ pub fn prepare_restore_for(
     head: &[u8],
     create: bool,
     drop_existing: bool,
+    made: &dyn Fn(),
 ) -> Result<(), SourceError> {
     let db = url.database_name();
     let url = url.with_database(&db);
@@ -100,6 +111,7 @@ pub fn prepare_restore_for(
             row.get(0)
         }
     };
+    crate::testhook::pause("restore-before-create");
     if recreate {
         if exists {
             admin
@@ -121,6 +133,9 @@ pub fn prepare_restore_for(
             }
         }
         admin.batch_execute(&sql).map_err(failed)?;
+        if !exists {
+            made();
+        }
     }
     Ok(())
 }

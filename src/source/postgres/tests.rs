@@ -184,7 +184,7 @@ fn round_trip_restores_an_identical_database() {
     assert!(pk_dump.contains("SELECT pg_catalog.setval('public.ticket_seq', 4242, true);"));
 
     let (_target, target) = Guard::db(&admin, None);
-    restore_into(&target, &mut pk_dump.as_bytes(), true, false).unwrap();
+    restore_into(&target, &mut pk_dump.as_bytes(), true, false, &|| {}).unwrap();
     assert!(list_databases(&admin)
         .unwrap()
         .contains(target.database.as_ref().unwrap()));
@@ -589,7 +589,8 @@ fn restore_refuses_to_overwrite() {
     let (_target, target) = Guard::db(&admin, Some("CREATE TABLE keep (id int);"));
     let pk_dump = dump(&source, false);
     for create in [false, true] {
-        let err = restore_into(&target, &mut pk_dump.as_bytes(), create, false).unwrap_err();
+        let err =
+            restore_into(&target, &mut pk_dump.as_bytes(), create, false, &|| {}).unwrap_err();
         let name = target.database_name();
         assert!(matches!(err, SourceError::Invalid(_)) && err.to_string().contains(&name));
     }
@@ -597,12 +598,19 @@ fn restore_refuses_to_overwrite() {
         .unwrap()
         .contains_key("public.keep"));
     let (_missing, missing) = Guard::db(&admin, None);
-    let err = restore_into(&missing, &mut pk_dump.as_bytes(), false, false).unwrap_err();
+    let err = restore_into(&missing, &mut pk_dump.as_bytes(), false, false, &|| {}).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
-    let bad = restore_into(&missing, &mut &b"CREATE TABLE x (;"[..], true, false).unwrap_err();
+    let bad = restore_into(
+        &missing,
+        &mut &b"CREATE TABLE x (;"[..],
+        true,
+        false,
+        &|| {},
+    )
+    .unwrap_err();
     assert!(matches!(bad, SourceError::Failed { .. }));
     assert!(bad.to_string().contains(&missing.database_name()), "{bad}");
-    restore_into(&target, &mut pk_dump.as_bytes(), false, true).unwrap();
+    restore_into(&target, &mut pk_dump.as_bytes(), false, true, &|| {}).unwrap();
     let counts = table_row_counts(&target).unwrap();
     assert_eq!(counts, BTreeMap::from([("public.a".to_string(), 1)]));
     let (globals, info) = read_all(open_globals(&admin).unwrap()).unwrap();
@@ -803,7 +811,7 @@ fn encoded_round_trip(admin: &PgUrl, source: &PgUrl, encoding: &str) -> Vec<u8> 
         assert_eq!(sorted_copy_blocks(&one), blocks);
     }
     let (_target, target) = encoded_db(admin, encoding, None);
-    restore_into(&target, &mut &one[..], false, false).unwrap();
+    restore_into(&target, &mut &one[..], false, false, &|| {}).unwrap();
     let again = read_bytes(open_source(&target, &opts(false)).unwrap());
     assert_same_bytes(&lines, &byte_lines(&again.unwrap().0));
     assert_eq!(sorted_copy_blocks(&heap_dump(&target)), blocks);
@@ -993,7 +1001,7 @@ fn restore_create_makes_the_database_in_the_dumps_encoding() {
         let (_source, source) = encoded_db(&admin, encoding, Some(sql));
         let (dump, _) = read_bytes(open_source(&source, &opts(false)).unwrap()).unwrap();
         let (_target, target) = Guard::db(&admin, None);
-        restore_into(&target, &mut &dump[..], true, false).unwrap();
+        restore_into(&target, &mut &dump[..], true, false, &|| {}).unwrap();
         let wanted = (encoding.to_string(), "C".to_string());
         assert_eq!(encoding_of(&target), wanted);
         let blocks = sorted_copy_blocks(&heap_dump(&source));
@@ -1004,12 +1012,12 @@ fn restore_create_makes_the_database_in_the_dumps_encoding() {
         );
         let (_first, first) = Guard::db(&admin, None);
         let head = &dump[..dump.len().min(HEAD_BYTES)];
-        prepare_restore_for(&first, head, true, false).unwrap();
+        prepare_restore_for(&first, head, true, false, &|| {}).unwrap();
         assert_eq!(encoding_of(&first), wanted);
         wait_until_gone(&admin, &source.database_name(), encoding);
     }
     let (_plain, plain) = Guard::db(&admin, None);
-    prepare_restore_for(&plain, b"CREATE TABLE t (a int);\n", true, false).unwrap();
+    prepare_restore_for(&plain, b"CREATE TABLE t (a int);\n", true, false, &|| {}).unwrap();
     let default = "SELECT pg_catalog.pg_encoding_to_char(encoding), datctype::text
                      FROM pg_catalog.pg_database WHERE datname = 'template0'";
     let row = connect(&admin).unwrap().query_one(default, &[]).unwrap();

@@ -70,11 +70,13 @@ fn load_sql(conn: &Connection, dump: &mut dyn Read, what: &str) -> Result<(), So
 /// refused unless `drop_existing`. The database is built in a temporary file beside `path` (an
 /// image must pass `PRAGMA integrity_check`) and renamed into place only when complete, so an
 /// error leaves any existing database untouched. The target must not be in use meanwhile.
+/// `made` is called once the rename put the new database where no file was.
 pub fn restore_into(
     path: &Path,
     dump: &mut dyn Read,
     format: SqliteFormat,
     drop_existing: bool,
+    made: &dyn Fn(),
 ) -> Result<(), SourceError> {
     let what = &format!("restore of SQLite database {}", path.display());
     let shown = path.display();
@@ -126,12 +128,19 @@ pub fn restore_into(
             _ => {}
         }
     }
+    crate::testhook::pause("restore-before-create");
+    // Without `drop_existing` the rename fails if a file appeared meanwhile, so the file is
+    // this restore's own exactly when the rename succeeds.
+    let fresh = !drop_existing || !path.exists();
     let renamed = if drop_existing {
         tmp.persist(path)
     } else {
         tmp.persist_noclobber(path)
     };
     renamed.map_err(|e| io_err(what)(e.error))?;
+    if fresh {
+        made();
+    }
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     Ok(())
 }

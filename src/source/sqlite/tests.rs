@@ -20,7 +20,7 @@ fn dump(path: &Path, format: SqliteFormat) -> Vec<u8> {
 }
 
 fn restore(path: &Path, dump: &[u8], format: SqliteFormat, drop: bool) -> Result<(), SourceError> {
-    restore_into(path, &mut &dump[..], format, drop)
+    restore_into(path, &mut &dump[..], format, drop, &|| {})
 }
 
 /// Schema entries and every table's sorted rows, values in exact, typed `Debug` form.

@@ -45,7 +45,7 @@ use crate::index::Index;
 use crate::progress::{NoProgress, Progress};
 use crate::repository::Repository;
 use crate::source::database::normalize_table;
-use crate::source::database::DatabaseUrl;
+use crate::source::database::{Creation, DatabaseUrl};
 use crate::source::{mysql, postgres, SourceError};
 use crate::stream::{Node, Walk};
 use hash::{Fed, StreamHash};
@@ -64,6 +64,8 @@ pub struct Target<'a> {
     pub create: bool,
     /// Drop and recreate an existing database.
     pub drop_existing: bool,
+    /// Records whether this restore's own `CREATE DATABASE` made the database.
+    pub creation: &'a Creation,
     /// Parts loaded at once (at least 1).
     pub jobs: usize,
     /// PostgreSQL: `maintenance_work_mem` of the sessions that build indexes and constraints
@@ -324,10 +326,12 @@ pub fn run(
     let head = &pre[..pre.len().min(64 << 10)];
     match target.url {
         DatabaseUrl::Postgres(u) => {
-            postgres::prepare_restore_for(u, head, target.create, target.drop_existing)?
+            let made = &|| target.creation.record();
+            postgres::prepare_restore_for(u, head, target.create, target.drop_existing, made)?
         }
         DatabaseUrl::MySql(u) => {
-            mysql::prepare_restore(u, head, target.create, target.drop_existing)?
+            let made = &|| target.creation.record();
+            mysql::prepare_restore(u, head, target.create, target.drop_existing, made)?
         }
         DatabaseUrl::Sqlite(_) => {}
     }
