@@ -179,7 +179,7 @@ impl<'a> ReadAhead<'a> {
         let next: Vec<Id> = (order.ids.iter().zip(&order.issued))
             .skip(at + 1)
             .take(AHEAD)
-            .filter(|(b, issued)| !**issued && cache.get(b).is_none())
+            .filter(|(b, issued)| !**issued && !cache.contains(b))
             .map(|(b, _)| *b)
             .collect();
         let Some(tx) = &self.tx else { return };
@@ -334,7 +334,7 @@ mod tests {
             order
         });
         for id in &order[1..=AHEAD] {
-            assert_eq!(*fresh.base_cache().get(id).expect("read ahead"), want(id));
+            assert_eq!(*fresh.base_cache().get(id).expect("read ahead").0, want(id));
         }
         assert!(fresh.base_cache().get(&order[AHEAD + 1]).is_none());
         // Loads racing the workers, in stream order and out of it: always the chunk.

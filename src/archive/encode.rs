@@ -90,7 +90,7 @@ fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Ch
         if !proposed && !c.worth_deeper(parent::links_between(index, bases[0], &b)) {
             continue;
         }
-        let plain = match repo.base_cache().get(&b) {
+        let plain = match crate::pack::reader::cached_base(repo, &b) {
             Some(p) => p,
             None if !c.pays() && proposed => {
                 match crate::pack::reader::read_base(repo, index, &b) {

@@ -38,7 +38,7 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
             let Some(base) = index.base_of(&at) else {
                 break;
             };
-            if !seen.insert(base) || repo.base_cache().get(&base).is_some() {
+            if !seen.insert(base) || repo.base_cache().contains(&base) {
                 break;
             }
             let Some((pack, loc)) = index.get(&base) else {
@@ -95,14 +95,17 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
         }
         for id in ready {
             let (pack, loc, sealed) = fetched.remove(&id).expect("listed above");
-            if let Ok(plain) = open_blob(repo, index, &pack, &id, &loc, &sealed) {
-                repo.base_cache().put(id, Arc::new(plain));
+            // Links of the restored blobs' chains: the restored blobs are checked.
+            if let Ok(plain) = open_at(repo, index, &pack, &id, &loc, &sealed, 1, None, false) {
+                repo.base_cache().put(id, Arc::new(plain), false);
             }
         }
     }
 }
 
-/// The plaintext of blob `id` for use as a delta base: from the cache, or read and cached.
+/// The plaintext of blob `id` for use as a delta base, checked against its id: from the
+/// cache, or read and cached. The links of its chain below it are decoded without their own
+/// id checks ([`codec::decode_link`]): checking `id` covers them.
 ///
 /// Errors: as [`read_blob`]; [`Error::Corrupt`] naming the blob when the chain is longer
 /// than [`READ_DELTA_DEPTH`] (a damaged index).
@@ -110,9 +113,29 @@ pub fn read_base(repo: &Repository, index: &Index, id: &Id) -> Result<Arc<Vec<u8
     read_base_at(repo, index, id, 0)
 }
 
+/// The cached plaintext of blob `id`, checked against its id (an entry cached as a chain's
+/// link is checked now); `None` when it is not cached or fails its check.
+pub fn cached_base(repo: &Repository, id: &Id) -> Option<Arc<Vec<u8>>> {
+    let (plain, checked) = repo.base_cache().get(id)?;
+    if !checked {
+        codec::verify(repo.key(), id, &plain).ok()?;
+        repo.base_cache().put(*id, plain.clone(), true);
+    }
+    Some(plain)
+}
+
+/// [`read_base`] for a blob `depth` links below the blob asked for: checked against its id
+/// only at depth 0.
 fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<Arc<Vec<u8>>> {
-    if let Some(p) = repo.base_cache().get(id) {
-        return Ok(p);
+    let check = depth == 0;
+    if let Some((plain, checked)) = repo.base_cache().get(id) {
+        if checked || !check {
+            return Ok(plain);
+        }
+        if let Some(plain) = cached_base(repo, id) {
+            return Ok(plain);
+        }
+        // The cached link fails its check: decoded again below, whose error names the pack.
     }
     if depth > READ_DELTA_DEPTH {
         return Err(Error::corrupt(
@@ -120,10 +143,10 @@ fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Resu
             format!("delta chain longer than {READ_DELTA_DEPTH}: run `dumpvault check`"),
         ));
     }
-    let (plain, read) = read_blob_at(repo, index, id, depth, true)?;
+    let (plain, read) = read_blob_at(repo, index, id, depth, true, check)?;
     repo.base_cache().add_read(read);
     let plain = Arc::new(plain);
-    repo.base_cache().put(*id, plain.clone());
+    repo.base_cache().put(*id, plain.clone(), check);
     Ok(plain)
 }
 
@@ -140,7 +163,7 @@ pub fn open_blob(
     loc: &Location,
     sealed: &[u8],
 ) -> Result<Vec<u8>> {
-    open_at(repo, index, pack, id, loc, sealed, 0, None)
+    open_at(repo, index, pack, id, loc, sealed, 0, None, true)
 }
 
 /// [`open_blob`] for a copy known by its pack header (or index) entry `b`, which need not be
@@ -167,11 +190,14 @@ pub fn open_entry(
         sealed,
         0,
         b.base.map(Id),
+        true,
     )
 }
 
-/// Opens blob `id`; a delta is decoded against `entry_base` when given (the base its own
-/// pack entry names), else against the base of the copy `index` reads.
+/// Opens blob `id`, `depth` links below the blob asked for; a delta is decoded against
+/// `entry_base` when given (the base its own pack entry names), else against the base of the
+/// copy `index` reads. With `check` the plaintext is checked against `id` (else it is a link
+/// of a chain whose top is checked: [`codec::decode_link`]).
 #[allow(clippy::too_many_arguments)]
 fn open_at(
     repo: &Repository,
@@ -182,6 +208,7 @@ fn open_at(
     sealed: &[u8],
     depth: usize,
     entry_base: Option<Id>,
+    check: bool,
 ) -> Result<Vec<u8>> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
     let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt_from(what(), e))?;
@@ -192,20 +219,17 @@ fn open_at(
     } else {
         None
     };
-    let raw_len = loc.raw_length as usize;
-    codec::decode(
-        repo.key(),
-        id,
-        &tagged,
-        raw_len,
-        base.as_deref().map(Vec::as_slice),
-    )
+    let (raw_len, base) = (loc.raw_length as usize, base.as_deref().map(Vec::as_slice));
+    match check {
+        true => codec::decode(repo.key(), id, &tagged, raw_len, base),
+        false => codec::decode_link(&tagged, raw_len, base),
+    }
     .map_err(|e| Error::corrupt_from(what(), e))
 }
 
 /// Reads and opens one blob. Errors: [`Error::Corrupt`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
-    read_blob_at(repo, index, id, 0, false).map(|(plain, _)| plain)
+    read_blob_at(repo, index, id, 0, false, true).map(|(plain, _)| plain)
 }
 
 /// Reads and opens blob `id`, `depth` delta links below the blob a caller asked for; returns
@@ -214,19 +238,20 @@ pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
 /// A data or delta blob is taken from the local cache's bodies when it holds it (opened and
 /// checked like bytes from the pack; an entry that does not open is deleted and the pack
 /// read). With `keep` (a delta base), the sealed bytes read from the pack go into that cache,
-/// so that the next snapshot does not read them again.
+/// so that the next snapshot does not read them again. `check`: as [`open_at`].
 fn read_blob_at(
     repo: &Repository,
     index: &Index,
     id: &Id,
     depth: usize,
     keep: bool,
+    check: bool,
 ) -> Result<(Vec<u8>, u64)> {
     let (pack, loc) = index.get(id).ok_or_else(|| unindexed("blob", id))?;
     let backend = repo.backend();
     let body = loc.kind != BlobKind::List;
     if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {
-        match open_at(repo, index, &pack, id, &loc, &sealed, depth, None) {
+        match open_at(repo, index, &pack, id, &loc, &sealed, depth, None, check) {
             Ok(plain) => return Ok((plain, 0)),
             Err(_) => backend.uncache_blob_body(id),
         }
@@ -236,7 +261,7 @@ fn read_blob_at(
         loc.offset as u64,
         loc.length as u64,
     )?;
-    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth, None)?;
+    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth, None, check)?;
     if keep && body {
         backend.cache_blob_body(id, &sealed);
     }
@@ -308,3 +333,6 @@ pub fn read_run(repo: &Repository, index: &Index, run: &Run) -> Result<(Vec<Vec<
     }
     Ok((out, len))
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,10 +11,13 @@ use std::sync::{Arc, Mutex};
 /// chains of up to 3) fit.
 const BASE_CACHE_BYTES: usize = 16 << 20;
 
+/// A cached plaintext and whether it was checked against its id.
+type Entry = (Arc<Vec<u8>>, bool);
+
 /// Cached plaintexts by id, the ids in insertion order (for eviction), and their total size.
 #[derive(Default)]
 struct Cached {
-    map: HashMap<Id, Arc<Vec<u8>>>,
+    map: HashMap<Id, Entry>,
     order: VecDeque<Id>,
     bytes: usize,
 }
@@ -32,24 +35,39 @@ impl BaseCache {
         self.read.load(Ordering::Relaxed)
     }
 
-    /// The cached plaintext of blob `id`, if any.
-    pub(crate) fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
+    /// The cached plaintext of blob `id`, if any, and whether it was checked against `id`
+    /// (a link decoded only on the way to the blob above it is not).
+    pub(crate) fn get(&self, id: &Id) -> Option<Entry> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.map.get(id).cloned()
     }
 
-    /// Caches the plaintext of blob `id`, evicting the oldest entries beyond 16 MiB.
-    pub(crate) fn put(&self, id: Id, plain: Arc<Vec<u8>>) {
+    /// Whether blob `id` is cached, checked or not.
+    pub(crate) fn contains(&self, id: &Id) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.map.contains_key(id)
+    }
+
+    /// Caches the plaintext of blob `id` (`checked`: against its id), evicting the oldest
+    /// entries beyond 16 MiB. A checked entry is never replaced by an unchecked one.
+    pub(crate) fn put(&self, id: Id, plain: Arc<Vec<u8>>, checked: bool) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let len = plain.len();
-        if g.map.insert(id, plain).is_none() {
+        if let Some(e) = g.map.get_mut(&id) {
+            if checked && !e.1 {
+                let old = std::mem::replace(e, (plain, true));
+                g.bytes = g.bytes + len - old.0.len();
+            }
+            return;
+        }
+        if g.map.insert(id, (plain, checked)).is_none() {
             g.order.push_back(id);
             g.bytes += len;
             while g.bytes > BASE_CACHE_BYTES && g.order.len() > 1 {
                 let Some(old) = g.order.pop_front() else {
                     break;
                 };
-                if let Some(p) = g.map.remove(&old) {
+                if let Some((p, _)) = g.map.remove(&old) {
                     g.bytes -= p.len();
                 }
             }
