@@ -1,5 +1,6 @@
 //! Unit-test fixtures for the modules that write into a repository (test builds only): an
-//! in-memory repository with a cheap key and small packs, and incompressible data.
+//! in-memory repository with a cheap key and small packs, incompressible data, and data
+//! edited a little.
 
 use super::{InitOptions, Repository};
 use crate::backend::Backend;
@@ -29,4 +30,14 @@ pub(crate) fn noise(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// `a` with one byte changed every 40 000 bytes (by `x`): every chunk of it changes a little,
+/// so the next snapshot stores each as a delta on the previous one's.
+pub(crate) fn edited(a: &[u8], x: u8) -> Vec<u8> {
+    let mut v = a.to_vec();
+    for i in (1_000..v.len()).step_by(40_000) {
+        v[i] ^= x;
+    }
+    v
 }

@@ -9,7 +9,7 @@ use crate::format::lock::Lock;
 use crate::format::pack::{BlobKind, PackBlob};
 use crate::index::SharedIndex;
 use crate::progress::NoProgress;
-use crate::repository::fixture::{memory_repo, noise};
+use crate::repository::fixture::{edited, memory_repo, noise};
 use crate::source::stdin::ReaderSource;
 use crate::source::DumpSource;
 
@@ -353,16 +353,6 @@ fn a_damaged_index_file_stops_prune_with_repair_index() {
     assert_eq!(e.exit_code(), crate::error::EXIT_DAMAGED, "{msg}");
     assert!(msg.contains(&FileKind::Index.path(&file)), "{msg}");
     assert!(msg.contains("run `dumpvault repair index`"), "{msg}");
-}
-
-/// `a` with one byte changed every 40 000 bytes (by `x`): every chunk of it changes a little,
-/// so the next snapshot stores each as a delta on the previous one's.
-fn edited(a: &[u8], x: u8) -> Vec<u8> {
-    let mut v = a.to_vec();
-    for i in (1_000..v.len()).step_by(40_000) {
-        v[i] ^= x;
-    }
-    v
 }
 
 /// Three snapshots of one stream, each chunk a delta on the one before (a, then b, then c),

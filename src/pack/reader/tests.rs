@@ -8,18 +8,9 @@ use crate::commands::snapshot::{self, SnapshotOptions};
 use crate::format::pack::PackBlob;
 use crate::index::SharedIndex;
 use crate::progress::NoProgress;
-use crate::repository::fixture::{memory_repo, noise};
+use crate::repository::fixture::{edited, memory_repo, noise};
 use crate::source::stdin::ReaderSource;
 use crate::source::DumpSource;
-
-/// `a` with one byte flipped every 40 000 bytes (by `x`).
-fn edited(a: &[u8], x: u8) -> Vec<u8> {
-    let mut v = a.to_vec();
-    for i in (1_000..v.len()).step_by(40_000) {
-        v[i] ^= x;
-    }
-    v
-}
 
 /// Three snapshots of one stream (a, b, c), each chunk a delta on the one before. Returns the
 /// repository, a fresh handle on it (nothing cached) and a chain `[top, link, bottom]`: a

@@ -270,17 +270,9 @@ impl<W: Write> Write for Fed<'_, W> {
 mod tests {
     use super::*;
 
-    /// A deterministic byte pattern (xorshift), `n` bytes from `seed`.
+    /// A deterministic byte pattern, `n` bytes from `seed`.
     fn bytes(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        crate::repository::fixture::noise(seed, n)
     }
 
     /// Feeds `data` cut at `cuts` (each segment fed in writes of `step` bytes), plus the
