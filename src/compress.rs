@@ -32,10 +32,6 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
     static DELTA_DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
-    /// Patches made by this thread (test builds only: tests count how often a base is loaded
-    /// into zstd's tables).
-    #[cfg(test)]
-    static PATCHES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Runs `f` with this thread's compressor at `level` (made on first use or level change).
@@ -119,8 +115,6 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) 
     if base.len() >= 8 && base[..4] == DICTIONARY_MAGIC {
         return None;
     }
-    #[cfg(test)]
-    PATCHES.with(|n| n.set(n.get() + 1));
     let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
     if !long_matches {
         DELTA_CCTX
@@ -146,12 +140,6 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) 
     cctx.ref_prefix(base).ok()?;
     cctx.compress2(&mut frame, data).ok()?;
     Some(tagged_delta(&frame))
-}
-
-/// Patches [`compress_delta`] made on this thread so far (test builds only).
-#[cfg(test)]
-pub(crate) fn patches_made() -> usize {
-    PATCHES.with(|n| n.get())
 }
 
 /// `TAG_DELTA || frame`.

@@ -64,9 +64,7 @@ pub const SHALLOW_DEN: usize = 1;
 /// previous chunk holding most of its lines): pgbench scale 10, 10 s of pgbench: 502.8 KB of
 /// patches at level 3, 96.5 KB with this and [`POLISH_LEVEL`]; the bench's uniform series
 /// 138.2 → 125.8 KB, hotspot 117.4 → 107.7 KB (docs/bench.md, "Patches with long-distance
-/// matching"). The first candidate's patch is made with the matcher from the start
-/// ([`Chooser::offer`]), so when it is chosen its base is loaded into zstd's tables once, not
-/// twice.
+/// matching").
 pub const LONG_ABOVE: usize = 128;
 
 /// The zstd level at which the chosen patch is made again when the repository's level is lower
@@ -90,8 +88,6 @@ struct Paying {
     depth: usize,
     delta: Vec<u8>,
     base: Option<Arc<Vec<u8>>>,
-    /// Whether `delta` was made with the long-distance matcher already.
-    long: bool,
 }
 
 /// Chooses the stored form of one new data chunk among its candidate bases: each base offered
@@ -108,8 +104,6 @@ pub struct Chooser<'p> {
     whole: Option<Vec<u8>>,
     /// The patches within the margin.
     paying: Vec<Paying>,
-    /// Bases offered so far.
-    offered: usize,
 }
 
 impl<'p> Chooser<'p> {
@@ -120,25 +114,14 @@ impl<'p> Chooser<'p> {
             level,
             whole: None,
             paying: Vec::new(),
-            offered: 0,
         }
     }
 
     /// Offers base `id` (its plaintext `base`, as the base cache shares it; `depth`: delta
     /// links under it, 0 for a whole blob): computes the patch and returns whether it is
-    /// within the margin (kept as a choice). The first base offered (the finder's proposal,
-    /// usually chosen) is patched with zstd's long-distance matcher at once, the others without
-    /// it, on a context reused per thread ([`compress_delta`]). Making the chosen patch again
-    /// with the matcher had loaded most chunks' bases into zstd's tables twice: that pass was
-    /// 16% of a later snapshot's CPU on the bench's uniform series, more than the candidate
-    /// patches (docs/bench.md, "Profiles of a later snapshot and of a restore"). Measured on
-    /// the next hour of repositories holding the earlier ones (CPU s, bytes added): uniform 575
-    /// MB 7.36 -> 6.75 s, 4.82 -> 4.77 MB; pgbench scale 10 0.77 -> 0.58 s, +0.17% bytes;
-    /// mixed 32 MiB -11% bytes, hotspot -2.4%.
+    /// within the margin (kept as a choice).
     pub fn offer(&mut self, id: Id, base: Arc<Vec<u8>>, depth: usize) -> bool {
-        let long = self.offered == 0;
-        self.offered += 1;
-        let Some(delta) = compress_delta(self.plain, &base, self.level, long) else {
+        let Some(delta) = compress_delta(self.plain, &base, self.level, false) else {
             return false;
         };
         // Fast path: a patch this small beats any plain compression of dump text, so the
@@ -156,7 +139,6 @@ impl<'p> Chooser<'p> {
                 depth,
                 delta,
                 base: polish.then_some(base),
-                long,
             });
         }
         pays
@@ -189,8 +171,7 @@ impl<'p> Chooser<'p> {
     /// The stored form (`tag || payload`, before sealing) and the base used, if any: among the
     /// patches within the margin, the shallowest base whose patch is at most [`SHALLOW_NUM`] /
     /// [`SHALLOW_DEN`] of the smallest (ties: the smaller patch, then the first offered), made
-    /// again with the long-distance matcher when larger than [`LONG_ABOVE`] and made without
-    /// it (not the first base offered), then at
+    /// again with the long-distance matcher when larger than [`LONG_ABOVE`], then at
     /// [`POLISH_LEVEL`] when still larger than [`POLISH_ABOVE`], the smallest kept; else
     /// the chunk compressed whole.
     pub fn finish(mut self) -> (Vec<u8>, Option<Id>) {
@@ -218,7 +199,7 @@ impl<'p> Chooser<'p> {
             let again = [(self.level, true), (POLISH_LEVEL, false)];
             for (level, long) in again {
                 let worth = match long {
-                    true => !chosen.long && delta.len() > LONG_ABOVE,
+                    true => delta.len() > LONG_ABOVE,
                     false => self.level < POLISH_LEVEL && delta.len() > POLISH_ABOVE,
                 };
                 if let Some(p) = worth
@@ -369,8 +350,7 @@ mod tests {
         let mut c = Chooser::new(&plain, 3);
         assert!(c.worth_deeper(1 << 30), "nothing offered yet");
         assert!(c.offer(Id([1; 32]), Arc::new(base.clone()), 2));
-        // The first base offered is patched with the long-distance matcher.
-        let p = compress_delta(&plain, &base, 3, true).unwrap().len();
+        let p = compress_delta(&plain, &base, 3, false).unwrap().len();
         assert!(c.worth_deeper(p * (SHALLOW_NUM - SHALLOW_DEN) / SHALLOW_DEN));
         assert!(!c.worth_deeper(p * (SHALLOW_NUM - SHALLOW_DEN) / SHALLOW_DEN + 1));
     }
@@ -421,11 +401,7 @@ mod tests {
         assert!(alone(&far) * SHALLOW_DEN > alone(&near) * SHALLOW_NUM);
         let (stored, base) = c.finish();
         assert_eq!(base, Some(id(2)));
-        // A base offered after the first is patched without the long-distance matcher, and
-        // this patch is too small to be made again with it.
-        let near_patch = compress_delta(&plain, &near, 3, false).unwrap();
-        assert!(near_patch.len() <= LONG_ABOVE);
-        assert_eq!(stored, near_patch);
+        assert_eq!(stored.len(), alone(&near));
         assert_eq!(
             decompress_delta(&stored, plain.len(), &near).unwrap(),
             plain
@@ -529,46 +505,6 @@ mod tests {
         (0..600).map(row).collect::<String>().into_bytes()
     }
 
-    /// Issue 16 (profiles of session 4): the first base offered is patched once, with the
-    /// long-distance matcher; a later base chosen with a patch over [`LONG_ABOVE`] bytes is
-    /// patched again with it. Fails on the old code, which patched every chosen base over
-    /// [`LONG_ABOVE`] twice (the second time with the matcher), loading it into zstd twice.
-    #[test]
-    fn the_first_base_is_patched_once_and_a_later_one_again_with_long_matches() {
-        let (base, other) = (orders(0, 10), orders(0, 7));
-        let plain = orders(30, 10);
-        let patch = |b: &[u8], long| compress_delta(&plain, b, 3, long).unwrap();
-        assert!((LONG_ABOVE..POLISH_ABOVE).contains(&patch(&base, true).len()));
-        let made = crate::compress::patches_made;
-        let before = made();
-        let (stored, b) = encode_chunk(&plain, 3, Some((id(9), &base)));
-        assert_eq!(made() - before, 1, "one patch for one base");
-        assert_eq!((stored, b), (patch(&base, true), Some(id(9))));
-        // `other` first, then `base` (whose patch is much smaller): `base` is chosen, and its
-        // patch, made without the matcher, is made again with it; the smaller is stored.
-        let before = made();
-        let mut c = Chooser::new(&plain, 3);
-        c.offer(id(1), Arc::new(other.clone()), 0);
-        assert!(c.offer(id(2), Arc::new(base.clone()), 0));
-        let (stored, b) = c.finish();
-        assert_eq!(made() - before, 3);
-        assert_eq!(b, Some(id(2)));
-        let (short, long) = (patch(&base, false), patch(&base, true));
-        assert!(short.len() > LONG_ABOVE);
-        assert_eq!(
-            stored,
-            if long.len() < short.len() {
-                long
-            } else {
-                short
-            }
-        );
-        assert_eq!(
-            decompress_delta(&stored, plain.len(), &base).unwrap(),
-            plain
-        );
-    }
-
     /// Issue 16: the chosen patch is made again with the long-distance matcher when over
     /// [`LONG_ABOVE`] bytes, then at [`POLISH_LEVEL`] when still over [`POLISH_ABOVE`], and the
     /// smallest form is stored; a repository at the polish level or above skips the level-6
@@ -583,13 +519,13 @@ mod tests {
             orders(20, 30),
         ] {
             for level in [3, 9] {
-                // A single base is the first offered: its patch is made with the
-                // long-distance matcher at once, and not made with it again.
-                let mut want = compress_delta(&plain, &base, level, true).unwrap();
-                if want.len() > POLISH_ABOVE && level < POLISH_LEVEL {
-                    let p = compress_delta(&plain, &base, POLISH_LEVEL, false).unwrap();
-                    if p.len() < want.len() {
-                        want = p;
+                let mut want = compress_delta(&plain, &base, level, false).unwrap();
+                for (l, long, above) in [(level, true, LONG_ABOVE), (6, false, POLISH_ABOVE)] {
+                    if want.len() > above && (long || level < POLISH_LEVEL) {
+                        let p = compress_delta(&plain, &base, l, long).unwrap();
+                        if p.len() < want.len() {
+                            want = p;
+                        }
                     }
                 }
                 let (stored, b) = encode_chunk(&plain, level, Some((id(9), &base)));
