@@ -8,19 +8,16 @@ use crate::crypto::kdf::KdfParams;
 use crate::crypto::MasterKey;
 
 /// A new repository on the memory backend `memory://{name}` (a name no other test uses),
-/// password `pw`, a fixed master key ([`fixed_key`]), Argon2id at its least cost, 64 KiB packs (so a few hundred KB of data
-/// fill several).
+/// password `pw`, a fixed master key ([`fixed_key`]), Argon2id at its least cost, the default
+/// chunker parameters, 64 KiB packs (so a few hundred KB of data fill several).
 pub(crate) fn memory_repo(name: &str) -> Repository {
     let backend = Backend::open(&format!("memory://{name}")).unwrap();
     let opts = InitOptions {
         kdf: KdfParams::with_cost(64, 1, 1),
         pack_size: 64 * 1024,
+        master: Some(fixed_key()),
         share_encryption_key: true,
         ..Default::default()
-    };
-    let opts = InitOptions {
-        master: Some(fixed_key(&opts.chunker)),
-        ..opts
     };
     Repository::init(backend, b"pw", opts).unwrap()
 }
@@ -29,13 +26,14 @@ pub(crate) fn memory_repo(name: &str) -> Repository {
 /// them the blobs and pack layouts tests assert on, are the same on every run. Under a random
 /// key the prune repack tests failed about one run in 150, their forgotten snapshot's blobs
 /// landing in packs that were not worth repacking. The seed is the first from 1 that a new
-/// repository would accept ([`crate::chunker::seed_is_sound`]) with the fixture's (default)
-/// chunker parameters, found once per test process.
-fn fixed_key(chunker: &super::ChunkerParams) -> MasterKey {
+/// repository with the default chunker parameters would accept
+/// ([`crate::chunker::seed_is_sound`]), found once per test process.
+fn fixed_key() -> MasterKey {
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let seed = *SEED.get_or_init(|| {
+        let chunker = super::ChunkerParams::default();
         (1u64..)
-            .find(|s| crate::chunker::seed_is_sound(*s, chunker))
+            .find(|s| crate::chunker::seed_is_sound(*s, &chunker))
             .expect("a sound seed")
     });
     let mut bytes = [7u8; 72];
