@@ -13,11 +13,23 @@ pub const TAG_NONE: u8 = 0;
 pub const TAG_ZSTD: u8 = 1;
 /// Tag byte: payload is one zstd frame against a base blob's plaintext (a delta blob).
 pub const TAG_DELTA: u8 = 2;
+/// Tag byte: payload is a splice of a base blob's plaintext (a delta blob): copy and add
+/// instructions ([`crate::splice`]), then the added bytes, stored as they are or as one zstd
+/// frame compressed against the base bytes they replaced.
+pub const TAG_SPLICE: u8 = 3;
+
+/// Splice payload: the added bytes follow as they are.
+const ADDED_RAW: u8 = 0;
+/// Splice payload: the added bytes follow as one zstd frame, compressed with the bytes they
+/// replaced ([`Splice::replaced`]) as a raw-content dictionary.
+const ADDED_ZSTD: u8 = 1;
 
 /// Decompression failed: unknown tag, damaged frame, or a size different from the expected one.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot decompress blob: {0}")]
 pub struct DecompressError(pub String);
+
+use crate::splice::Splice;
 
 thread_local! {
     /// Each thread's zstd compression context and its level: creating a context per chunk
@@ -115,17 +127,10 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) 
     if base.len() >= 8 && base[..4] == DICTIONARY_MAGIC {
         return None;
     }
-    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
     if !long_matches {
-        DELTA_CCTX
-            .with(|cell| {
-                let mut slot = cell.borrow_mut();
-                let cctx = slot.get_or_insert_with(CCtx::create);
-                cctx.compress_using_dict(&mut frame, data, base, level.max(1))
-            })
-            .ok()?;
-        return Some(tagged_delta(&frame));
+        return compress_with_dict(data, base, level.max(1)).map(|f| tagged_delta(&f));
     }
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
     let mut cctx = CCtx::create();
     let window = (usize::BITS - (data.len() + base.len()).leading_zeros()).clamp(10, 27);
     let params = [
@@ -142,6 +147,53 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) 
     Some(tagged_delta(&frame))
 }
 
+/// The chunk `data` as a splice of `base` at zstd `level` (`TAG_SPLICE || instructions ||
+/// added bytes`, repo-format.md section 6), or `None` when they share no anchored row
+/// ([`Splice::find`]). The added bytes are compressed against the base bytes they replaced
+/// when that makes them smaller. No entropy coder reads the copied bytes, so a splice of a
+/// chunk that changed in a few rows costs about a comparison of the two, where a zstd patch
+/// ([`compress_delta`]) loads the whole base into zstd's match tables first.
+pub fn compress_splice(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> {
+    let s = Splice::find(data, base)?;
+    let mut out = vec![TAG_SPLICE];
+    Splice::encode_ops(&s.ops, &mut out);
+    let frame = (level > 0 && s.added.len() > 16)
+        .then(|| {
+            let dict = Splice::replaced(&s.ops, base).ok()?;
+            if dict.len() >= 8 && dict[..4] == DICTIONARY_MAGIC {
+                return None;
+            }
+            compress_with_dict(&s.added, &dict, level)
+        })
+        .flatten()
+        .filter(|f| f.len() < s.added.len());
+    match frame {
+        Some(f) => {
+            out.push(ADDED_ZSTD);
+            out.extend_from_slice(&f);
+        }
+        None => {
+            out.push(ADDED_RAW);
+            out.extend_from_slice(&s.added);
+        }
+    }
+    Some(out)
+}
+
+/// One zstd frame of `data` at `level` with raw-content dictionary `dict`
+/// (`ZSTD_compress_usingDict` on this thread's reused context), `None` when zstd fails.
+fn compress_with_dict(data: &[u8], dict: &[u8], level: i32) -> Option<Vec<u8>> {
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    DELTA_CCTX
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let cctx = slot.get_or_insert_with(zstd::zstd_safe::CCtx::create);
+            cctx.compress_using_dict(&mut frame, data, dict, level)
+        })
+        .ok()?;
+    Some(frame)
+}
+
 /// `TAG_DELTA || frame`.
 fn tagged_delta(frame: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(frame.len() + 1);
@@ -150,27 +202,22 @@ fn tagged_delta(frame: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reverses [`compress_delta`]: `tagged` must carry [`TAG_DELTA`]; `base` is the base blob's
-/// plaintext and `raw_len` the expected plaintext length in bytes.
+/// Reverses [`compress_delta`] and [`compress_splice`]: `tagged` must carry [`TAG_DELTA`] or
+/// [`TAG_SPLICE`]; `base` is the base blob's plaintext and `raw_len` the expected plaintext
+/// length in bytes.
 pub fn decompress_delta(
     tagged: &[u8],
     raw_len: usize,
     base: &[u8],
 ) -> Result<Vec<u8>, DecompressError> {
-    let Some((&TAG_DELTA, frame)) = tagged.split_first() else {
-        return Err(DecompressError("not a delta blob".into()));
+    let frame = match tagged.split_first() {
+        Some((&TAG_DELTA, frame)) => frame,
+        Some((&TAG_SPLICE, payload)) => return decompress_splice(payload, raw_len, base),
+        _ => return Err(DecompressError("not a delta blob".into())),
     };
-    let failed = |e: usize| DecompressError(zstd::zstd_safe::get_error_name(e).to_string());
-    let mut out = Vec::with_capacity(raw_len);
     // A raw-content dictionary is the prefix the frame was made with; the context's default
-    // window limit is zstd's 2^27 bytes. One context per thread, as for compression.
-    DELTA_DCTX
-        .with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let dctx = slot.get_or_insert_with(zstd::zstd_safe::DCtx::create);
-            dctx.decompress_using_dict(&mut out, frame, base)
-        })
-        .map_err(failed)?;
+    // window limit is zstd's 2^27 bytes.
+    let out = decompress_with_dict(frame, base, raw_len)?;
     if out.len() != raw_len {
         return Err(DecompressError(format!(
             "expected {raw_len} bytes, got {}",
@@ -178,6 +225,50 @@ pub fn decompress_delta(
         )));
     }
     Ok(out)
+}
+
+/// The content of zstd `frame` made with raw-content dictionary `dict`, at most `capacity`
+/// bytes (more is an error). One context per thread, as for compression.
+fn decompress_with_dict(
+    frame: &[u8],
+    dict: &[u8],
+    capacity: usize,
+) -> Result<Vec<u8>, DecompressError> {
+    let failed = |e: usize| DecompressError(zstd::zstd_safe::get_error_name(e).to_string());
+    let mut out = Vec::with_capacity(capacity);
+    DELTA_DCTX
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let dctx = slot.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+            dctx.decompress_using_dict(&mut out, frame, dict)
+        })
+        .map_err(failed)?;
+    Ok(out)
+}
+
+/// Reverses [`compress_splice`] (`payload` is what follows the tag).
+fn decompress_splice(
+    payload: &[u8],
+    raw_len: usize,
+    base: &[u8],
+) -> Result<Vec<u8>, DecompressError> {
+    let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
+    let (ops, rest) = Splice::decode_ops(payload, raw_len.saturating_add(1)).map_err(damaged)?;
+    let added_len = (ops.iter()).fold(0usize, |n, o| n.saturating_add(o.add));
+    if added_len > raw_len {
+        return Err(DecompressError(
+            "a splice adds more bytes than its chunk has".into(),
+        ));
+    }
+    let added = match rest.split_first() {
+        Some((&ADDED_RAW, added)) => added.to_vec(),
+        Some((&ADDED_ZSTD, frame)) => {
+            let dict = Splice::replaced(&ops, base).map_err(damaged)?;
+            decompress_with_dict(frame, &dict, added_len)?
+        }
+        _ => return Err(DecompressError("a splice without its added bytes".into())),
+    };
+    Splice::apply(&ops, &added, base, raw_len).map_err(damaged)
 }
 
 /// Reverses [`compress`]; `raw_len` is the expected plaintext length in bytes (from the index).
@@ -189,7 +280,9 @@ pub fn decompress(tagged: &[u8], raw_len: usize) -> Result<Vec<u8>, DecompressEr
         TAG_NONE => payload.to_vec(),
         TAG_ZSTD => with_decompressor(|d| d.decompress(payload, raw_len))
             .map_err(|e| DecompressError(e.to_string()))?,
-        TAG_DELTA => return Err(DecompressError("delta blob read without its base".into())),
+        TAG_DELTA | TAG_SPLICE => {
+            return Err(DecompressError("delta blob read without its base".into()))
+        }
         t => return Err(DecompressError(format!("unknown compression tag {t}"))),
     };
     if out.len() != raw_len {
@@ -349,5 +442,75 @@ mod tests {
         );
         assert!(decompress_delta(&delta, data.len() + 1, &base).is_err());
         assert!(decompress_delta(&plain, data.len(), &base).is_err());
+    }
+
+    /// Dump rows `keys` of a table, the `salt` changing their second column.
+    fn rows(keys: impl Iterator<Item = u32>, salt: u32) -> Vec<u8> {
+        keys.map(|k| {
+            format!(
+                "{k}\t{}\tfiller of the row, long enough to repeat\n",
+                k ^ salt
+            )
+        })
+        .collect::<String>()
+        .into_bytes()
+    }
+
+    /// Issue 16 (splices): a chunk whose rows changed, moved, appeared or went is a splice of
+    /// its base in both modes (added bytes raw and zstd against the replaced bytes), decodes
+    /// only with that base to exactly its length, and is far smaller than the chunk.
+    #[test]
+    fn splices_round_trip_in_both_modes_and_need_their_base() {
+        let base = rows(0..2000, 0);
+        let few = rows(
+            (0..2000).map(|k| if k % 400 == 3 { k + 5000 } else { k }),
+            0,
+        );
+        let many = rows((0..2000).map(|k| if k % 10 == 0 { k + 5000 } else { k }), 0);
+        let other = rows(9000..11000, 0);
+        assert_eq!(
+            compress_splice(&rows(0..2000, 1), &base, 3),
+            None,
+            "no row starts alike"
+        );
+        let mut modes = Vec::new();
+        for data in [few, many, base[7..].to_vec()] {
+            let s = compress_splice(&data, &base, 3).expect("shares rows");
+            assert_eq!(s[0], TAG_SPLICE);
+            modes.push(Splice::decode_ops(&s[1..], data.len() + 1).unwrap().1[0]);
+            assert_eq!(decompress_delta(&s, data.len(), &base).unwrap(), data);
+            assert!(decompress_delta(&s, data.len() + 1, &base).is_err());
+            assert_ne!(
+                decompress_delta(&s, data.len(), &other).ok(),
+                Some(data.clone())
+            );
+            assert!(decompress(&s, data.len()).is_err(), "needs its base");
+        }
+        assert!(
+            modes.contains(&ADDED_RAW) && modes.contains(&ADDED_ZSTD),
+            "{modes:?}"
+        );
+        assert_eq!(compress_splice(&base, &other, 3), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Issue 16 (splices): a damaged splice payload (a byte changed, or cut short) is an
+        /// error or a different chunk, never a panic or an allocation beyond the chunk.
+        #[test]
+        fn damaged_splices_are_errors_not_panics(
+            at in 0usize..4096, byte in proptest::prelude::any::<u8>(), cut in 0usize..4096
+        ) {
+            let base = rows(0..300, 0);
+            let data = rows((0..300).map(|k| if k % 20 == 1 { k + 900 } else { k }), 0);
+            let good = compress_splice(&data, &base, 3).unwrap();
+            let mut bad = good.clone();
+            let i = at % bad.len();
+            bad[i] ^= byte.max(1);
+            if let Ok(out) = decompress_delta(&bad, data.len(), &base) {
+                proptest::prop_assert_eq!(out.len(), data.len());
+            }
+            let _ = decompress_delta(&good[..cut % good.len()], data.len(), &base);
+        }
     }
 }

@@ -44,6 +44,7 @@ pub mod progress;
 pub mod repository;
 pub mod retention;
 pub mod source;
+pub mod splice;
 pub mod stream;
 pub mod tables;
 pub mod testhook;

@@ -46,7 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("transforms", &["blob", "tables", "chunker", "retention"]),
     // Primitives: sealing, keyed ids and key derivation (with format's persisted KDF
     // parameters); zstd framing.
-    ("primitives", &["crypto", "compress"]),
+    ("primitives", &["crypto", "compress", "splice"]),
     // Every persisted type and its byte encoding (repo-format.md), the repository layout;
     // names no module but the leaves, so no change elsewhere can move a byte on disk.
     ("format", &["format"]),

@@ -44,10 +44,11 @@ pub(super) fn encoder(
     tx: Sender<Sealed>,
 ) {
     let level = repo.config().compression_level;
+    let splices = repo.config().splices();
     for w in rx {
         let (bytes, base) = match index.get() {
             Ok(index) if !w.bases.is_empty() => {
-                let mut c = codec::Chooser::new(&w.plain, level);
+                let mut c = codec::Chooser::new(&w.plain, level).with_splices(splices);
                 offer_bases(repo, &index, &w.bases, &mut c);
                 codec::encode_chosen(repo.key(), c)
             }

@@ -1,5 +1,6 @@
-//! `dumpvault migrate catalogue`: upgrade a repository of config version 1 so that the
-//! snapshot catalogue decides which snapshots exist (config version 2).
+//! `dumpvault migrate catalogue`: upgrade a repository to the current config version (4): the
+//! snapshot catalogue decides which snapshots exist, in per-database parts, and delta blobs
+//! may be splices.
 
 use super::Ctx;
 use anyhow::Result;
@@ -14,9 +15,10 @@ pub struct MigrateArgs {
 
 #[derive(clap::Subcommand)]
 enum What {
-    /// Make the catalogue authoritative (config version 2): readers stop listing every
-    /// snapshot file. Needs every other dumpvault process to be done; older dumpvault
-    /// versions cannot open the repository afterwards.
+    /// Upgrade to config version 4: the catalogue decides which snapshots exist (readers stop
+    /// listing every snapshot file) and changed chunks may be stored as splices. Needs every
+    /// other dumpvault process to be done; older dumpvault versions cannot open the
+    /// repository afterwards.
     Catalogue,
 }
 

@@ -1,12 +1,12 @@
-//! `migrate catalogue`: make the snapshot catalogue of a config version 1 or 2 repository
-//! authoritative and split into per-database parts (config version 3, `repo-format.md`
-//! sections 4 and 17).
+//! `migrate catalogue`: bring a repository to the current config version (4,
+//! `repo-format.md` sections 4, 6 and 17): from version 1 or 2, make the snapshot catalogue
+//! authoritative and split into per-database parts; from version 3, allow splices.
 //!
 //! Under the exclusive lock, and only while no other process holds a lock: from version 1,
 //! compacts the catalogue completely (every manifest listed gets an entry,
-//! `catalogue::compact`); then writes the config with version 3, and compacts again into
-//! parts. From then on readers list `catalogue/` only, and dumpvault versions that predate
-//! version 3 refuse the repository.
+//! `catalogue::compact`); then writes the config with version 4, and, from version 1 or 2,
+//! compacts again into parts. From then on readers list `catalogue/` only, and dumpvault
+//! versions that predate version 4 refuse the repository.
 
 use crate::commands::snapshots;
 use crate::error::{Error, Result};
@@ -28,12 +28,12 @@ pub struct MigrateOutcome {
     pub damaged: Vec<String>,
 }
 
-/// Migrates `repo` to config version 3 ([`crate::format::CONFIG_VERSION`]); a repository
+/// Migrates `repo` to config version 4 ([`crate::format::CONFIG_VERSION`]); a repository
 /// already there is left alone (its outcome says so). Returns the repository as migrated.
 ///
 /// Errors: [`Error::Locked`] when another process holds a lock (a prune's, or any writer's:
 /// nothing is changed; run it again when they are done); storage errors (the config is written
-/// last, so an interrupted migration leaves a version 1 repository).
+/// last, so an interrupted migration leaves the repository at its old version).
 pub fn catalogue(repo: &Repository) -> Result<(Repository, MigrateOutcome)> {
     let from = repo.config().version;
     let mut out = MigrateOutcome {
@@ -58,6 +58,17 @@ pub fn catalogue(repo: &Repository) -> Result<(Repository, MigrateOutcome)> {
             repo.backend().location()
         )));
     }
+    if repo.config().catalogue_parts() {
+        // Version 3: the catalogue is already in parts; only the config changes (version 4:
+        // delta blobs may be splices, which older readers refuse rather than misread).
+        let mut config = repo.config().clone();
+        config.version = crate::format::CONFIG_VERSION;
+        let migrated = repo.clone().with_config(config);
+        migrated.write_config()?;
+        guard.release()?;
+        out.to_version = migrated.config().version;
+        return Ok((migrated, out));
+    }
     let loaded = snapshots::load_all(repo)?;
     let manifests: Vec<_> = (loaded.entries.into_iter())
         .map(|e| (e.id, e.manifest))
@@ -71,7 +82,7 @@ pub fn catalogue(repo: &Repository) -> Result<(Repository, MigrateOutcome)> {
     config.version = crate::format::CONFIG_VERSION;
     let migrated = repo.clone().with_config(config);
     migrated.write_config()?;
-    // Now in parts (config version 3): dumpvault versions that do not read parts refuse the
+    // Now in parts (config version 3 and later): dumpvault versions that do not read parts refuse the
     // repository from the config on. Interrupted here, the next prune does it.
     catalogue::compact(&migrated, &manifests)?;
     guard.release()?;

@@ -34,8 +34,8 @@ impl Default for ChunkerParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// Config version: 1 (the listing of `snapshots/` decides which snapshots exist), 2 (the
-    /// catalogue does) or 3 (its compaction has per-database parts); see
-    /// [`super::CONFIG_VERSION`].
+    /// catalogue does), 3 (its compaction has per-database parts) or 4 (delta blobs may be
+    /// splices); see [`super::CONFIG_VERSION`].
     pub version: u32,
     /// Random repository id (64 hex digits).
     pub id: String,
@@ -58,5 +58,11 @@ impl Config {
     /// written in version 3 (config version 3 and later, `repo-format.md` section 17).
     pub fn catalogue_parts(&self) -> bool {
         self.version >= super::CONFIG_CATALOGUE_PARTS
+    }
+
+    /// Whether delta blobs may be stored as splices (tag 3; config version 4 and later,
+    /// `repo-format.md` section 6).
+    pub fn splices(&self) -> bool {
+        self.version >= super::CONFIG_SPLICES
     }
 }

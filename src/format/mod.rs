@@ -29,9 +29,10 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The config version `init` writes and the highest a reader accepts: 2 since the catalogue
 /// decides which snapshots exist, 3 since prune may split it into per-database parts
-/// (`repo-format.md` sections 4 and 17). Version 1 configs (older repositories) keep the
-/// listing of `snapshots/` as that authority.
-pub const CONFIG_VERSION: u32 = 3;
+/// (`repo-format.md` sections 4 and 17), 4 since delta blobs may be splices (tag 3,
+/// section 6). Version 1 configs (older repositories) keep the listing of `snapshots/` as that
+/// authority.
+pub const CONFIG_VERSION: u32 = 4;
 
 /// The first config version in which the snapshot catalogue is authoritative.
 pub const CONFIG_CATALOGUE_AUTHORITATIVE: u32 = 2;
@@ -39,6 +40,11 @@ pub const CONFIG_CATALOGUE_AUTHORITATIVE: u32 = 2;
 /// The first config version whose catalogue files may have parts (catalogue file version 3,
 /// `catalogue-parts/`): dumpvault versions that do not read parts refuse the repository.
 pub const CONFIG_CATALOGUE_PARTS: u32 = 3;
+
+/// The first config version whose delta blobs may be splices (tag 3, `repo-format.md`
+/// section 6): dumpvault versions that do not decode splices refuse the repository, rather
+/// than report those blobs as damaged.
+pub const CONFIG_SPLICES: u32 = 4;
 
 /// Version byte of pack headers and index files, which gained the delta blob's `base` in
 /// version 2 (`repo-format.md`, section 7). Readers accept 1 and 2; writers write 2.

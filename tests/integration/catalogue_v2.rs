@@ -128,7 +128,7 @@ fn listing_restore_latest_and_the_parent_choice_list_no_snapshots_folder() {
     let a = t.snapshot_bytes(&synthetic_dump(60_000, 1), &[]);
     t.snapshot_bytes(&synthetic_dump(60_000, 2), &[]);
     assert_eq!(snapshot_folder_lists(&t.repo, &["snapshots"], None), 0);
-    assert_eq!(config_version(&t.repo), 3, "init writes config version 3");
+    assert_eq!(config_version(&t.repo), 4, "init writes config version 4");
     let target = t.path("latest.out");
     let restore = ["restore", "latest", "--target", target.to_str().unwrap()];
     assert_eq!(snapshot_folder_lists(&t.repo, &restore, None), 0);
@@ -353,9 +353,9 @@ fn migrate_catalogue_makes_a_version_1_repository_authoritative_only_when_alone(
     let out = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
     assert_eq!(
         (out["from_version"].clone(), out["to_version"].clone()),
-        (1.into(), 3.into())
+        (1.into(), 4.into())
     );
-    assert_eq!(config_version(&t.repo), 3);
+    assert_eq!(config_version(&t.repo), 4);
     // Every snapshot is listed, by the catalogue alone, and the orphan restores.
     let (list, _) = listed(&t.repo, PASSWORD);
     assert_eq!(ids(&list), all);
@@ -365,5 +365,36 @@ fn migrate_catalogue_makes_a_version_1_repository_authoritative_only_when_alone(
         .map(id_of)
         .any(|id| t.restore_bytes(&id) == orphan_data));
     let again = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
-    assert_eq!(again["from_version"], 3);
+    assert_eq!(again["from_version"], 4);
+}
+
+/// Issue 16 (splices): `migrate catalogue` takes a config version 3 repository to version 4,
+/// writing only the config (its catalogue is already in parts); what it held restores, and
+/// snapshots after it (which may store splices) restore too.
+#[test]
+fn migrate_from_version_3_only_writes_the_config() {
+    let t = TestRepo::new();
+    let catalogue = || -> BTreeSet<_> {
+        let dirs = ["catalogue", "catalogue-parts"];
+        (dirs.iter())
+            .flat_map(|d| crate::common::files_under(&t.repo.join(d)))
+            .collect()
+    };
+    let first = synthetic_dump(40_000, 1);
+    t.snapshot_bytes(&first, &[]);
+    crate::common::set_config_version(&t.repo, 3);
+    let before = catalogue();
+    let out = json(&mut t.dv(&["migrate", "catalogue", "--json"]));
+    assert_eq!(
+        (out["from_version"].clone(), out["to_version"].clone()),
+        (3.into(), 4.into())
+    );
+    assert_eq!(config_version(&t.repo), 4);
+    assert_eq!(before, catalogue(), "no catalogue file written");
+    let second = synthetic_dump(40_000, 2);
+    t.snapshot_bytes(&second, &[]);
+    let (list, _) = listed(&t.repo, PASSWORD);
+    let restored: BTreeSet<Vec<u8>> = list.iter().map(|e| t.restore_bytes(&id_of(e))).collect();
+    assert_eq!(restored, BTreeSet::from([first, second]));
+    t.dv(&["check", "--read-data"]).assert().success();
 }

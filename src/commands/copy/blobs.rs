@@ -189,9 +189,12 @@ fn transfer_run(
         let base = (loc.kind == BlobKind::Delta)
             .then(|| ends.from_index.base_of(id))
             .flatten();
-        if base.is_some_and(|b| !crate::delta::usable_base(ends.to_index, &b)) {
-            // The target lacks the base (or its chain there is at the maximum depth): the
-            // delta is stored whole (repo-format.md, section 6).
+        // A source whose deltas may be splices, copied into a target whose readers may not
+        // decode them (config version below 4): every delta is stored whole.
+        let splice_barred = ends.from.config().splices() && !ends.to.config().splices();
+        if base.is_some_and(|b| splice_barred || !crate::delta::usable_base(ends.to_index, &b)) {
+            // The target lacks the base (or its chain there is at the maximum depth, or it
+            // may not hold splices): the delta is stored whole (repo-format.md, section 6).
             let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;
             let level = ends.to.config().compression_level;
             let resealed = codec::encode_whole(ends.to.key(), &plain, level);

@@ -196,3 +196,100 @@ fn rechunk_copy_confirms_the_target_packs_it_deduplicates_against() {
     assert!(e.to_string().contains("`dumpvault repair index`"), "{e}");
     assert_eq!(snapshots::list(&b, &Filter::default()).unwrap().len(), 1);
 }
+
+/// `repo` with its config at `version`, written back.
+fn at_version(repo: Repository, version: u32) -> Repository {
+    let mut config = repo.config().clone();
+    config.version = version;
+    let repo = repo.with_config(config);
+    repo.write_config().unwrap();
+    repo
+}
+
+/// The compression tag of every delta blob of `repo` (opened from its pack).
+fn delta_tags(repo: &Repository) -> Vec<u8> {
+    let files = Index::load_files(repo).unwrap();
+    let index = Index::from_files(repo, &files).unwrap();
+    let deltas: Vec<_> = (index.blobs_in(&files))
+        .filter(|(_, loc)| loc.kind == crate::format::pack::BlobKind::Delta)
+        .collect();
+    deltas
+        .iter()
+        .map(|(_, loc)| {
+            let (pack, _) = index.packs()[loc.pack as usize];
+            let path = crate::format::layout::FileKind::Pack.path(&pack);
+            let sealed = (repo.backend())
+                .read_range(&path, loc.offset as u64, loc.length as u64)
+                .unwrap();
+            crate::blob::codec::open(repo.key(), &sealed).unwrap()[0]
+        })
+        .collect()
+}
+
+/// A snapshot of `bytes` as database `d`'s dump (so that the previous one proposes bases).
+fn snapshot_db(repo: &Repository, bytes: &[u8]) {
+    let reader = ReaderSource::new(std::io::Cursor::new(bytes.to_vec()));
+    let src: Box<dyn crate::source::DumpSource> = Box::new(reader.with_database("d".into()));
+    let repo = Repository::open(repo.backend().clone(), b"pw").unwrap();
+    crate::commands::snapshot::run(
+        &repo,
+        &SharedIndex::start(&repo, "snapshot").unwrap(),
+        vec![("dump.sql".into(), src)],
+        &crate::commands::snapshot::SnapshotOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+/// Dump rows `keys`, text as pg_dump writes it.
+fn rows(keys: impl Iterator<Item = u32>) -> Vec<u8> {
+    keys.map(|k| {
+        format!(
+            "{k}\t{}\tsome text of row {k}\t2026-12-07\n",
+            k.wrapping_mul(7919)
+        )
+    })
+    .collect::<String>()
+    .into_bytes()
+}
+
+/// Issue 16 (splices): a repository of config version 4 stores changed chunks as splices, one
+/// of version 3 never does (older readers of it could not decode them), and a copy from the
+/// first into a version 3 target stores every delta whole, in each copy mode that keeps blobs.
+#[test]
+fn splices_only_where_the_config_allows_them_and_a_copy_keeps_it_so() {
+    let first = rows(0..40_000);
+    let second = rows((0..40_000).map(|k| if k % 997 == 5 { k + 100_000 } else { k }));
+    let a = new_repo("splice-v4");
+    assert_eq!(a.config().version, crate::format::CONFIG_VERSION);
+    snapshot_db(&a, &first);
+    snapshot_db(&a, &second);
+    let tags = delta_tags(&a);
+    assert!(tags.contains(&crate::compress::TAG_SPLICE), "{tags:?}");
+    let want = restore_all(&a);
+
+    let old = at_version(new_repo("splice-v3"), 3);
+    snapshot_db(&old, &first);
+    snapshot_db(&old, &second);
+    let tags = delta_tags(&old);
+    assert!(
+        !tags.is_empty() && !tags.contains(&crate::compress::TAG_SPLICE),
+        "{tags:?}"
+    );
+    assert!(restore_all(&old) == want);
+
+    for (name, sharing) in [
+        ("splice-keys", KeySharing::AllKeys),
+        ("splice-chunker", KeySharing::ChunkerParams),
+    ] {
+        let b = at_version(linked(name, &a, sharing), 3);
+        let o = run(&a, &b, &CopyOptions::default(), &NoProgress).unwrap();
+        assert_eq!(o.copied.len(), 2);
+        let tags = delta_tags(&b);
+        assert!(
+            !tags.contains(&crate::compress::TAG_SPLICE),
+            "{name}: {tags:?}"
+        );
+        assert!(restore_all(&b) == want, "{name}");
+    }
+}

@@ -1,0 +1,451 @@
+//! Splices: a chunk written as copies of its base's byte ranges and added bytes, the COPY and
+//! ADD instructions of VCDIFF (RFC 3284, section 5), without its address caches or code
+//! tables. repo-format.md, section 6 ("Splice payloads").
+//!
+//! Owns: finding the ranges a chunk shares with its base, and the instruction encoding. Must
+//! not: compress, seal or tag a blob (that is [`crate::compress`]).
+//!
+//! The finder suits dump text, where a changed chunk is its base with some rows replaced,
+//! inserted or deleted. The base is indexed at anchors, the positions after a line feed or
+//! after a `),(` (rows of an extended `INSERT`), by the hash of the [`KEY`] bytes that follow.
+//! The chunk is walked from anchor to anchor. An anchor whose key the base holds starts a copy,
+//! which is extended backwards over the bytes not yet written and forwards while the bytes
+//! agree. The walk goes on from the first differing byte. Loading a base costs one pass of
+//! `memchr` and a hash per row, and a chunk that agrees with its base costs a comparison of
+//! their bytes: no entropy coder sees the unchanged rows.
+
+/// Bytes hashed at an anchor to find the base's copy of the row that starts there.
+pub const KEY: usize = 32;
+
+/// At most this many bytes of the base are named as the bytes an add replaced
+/// ([`Splice::replaced`]).
+pub const REPLACED_MAX: usize = 4096;
+
+/// One instruction of a splice: add `add` bytes (taken in order from the splice's added
+/// bytes), then copy `copy_len` bytes of the base starting at `copy_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Op {
+    /// Bytes taken from the added bytes, first.
+    pub add: usize,
+    /// Offset in the base of the copy that follows, bytes.
+    pub copy_start: usize,
+    /// Length of the copy, bytes (0 only in the last instruction).
+    pub copy_len: usize,
+}
+
+/// A chunk as a splice of its base: the instructions and the added bytes, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    /// The instructions, in the chunk's order.
+    pub ops: Vec<Op>,
+    /// The added bytes of all instructions, concatenated.
+    pub added: Vec<u8>,
+}
+
+/// Why splice instructions cannot be applied: they do not fit the base or the expected length.
+#[derive(Debug, thiserror::Error)]
+#[error("damaged splice: {0}")]
+pub struct SpliceError(pub &'static str);
+
+/// Whether `buf[i]` (0 < i) starts a row: it follows a line feed, or the `),(` between two rows
+/// of an extended `INSERT`.
+fn is_anchor(buf: &[u8], i: usize) -> bool {
+    buf[i - 1] == b'\n' || (i >= 3 && &buf[i - 3..i] == b"),(")
+}
+
+/// The next anchor at or after `from` (a row start, see [`is_anchor`]), if one is followed by
+/// [`KEY`] bytes.
+fn next_anchor(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from.max(1);
+    while i + KEY <= buf.len() {
+        if is_anchor(buf, i) {
+            return Some(i);
+        }
+        // The next candidate: after a line feed or after a `(`.
+        let rel = memchr::memchr2(b'\n', b'(', &buf[i..buf.len() - KEY])?;
+        i += rel + 1;
+    }
+    None
+}
+
+/// The hash of the [`KEY`] bytes at the start of `key`.
+fn hash(key: &[u8]) -> u64 {
+    let mut h = 0u64;
+    for w in key[..KEY].chunks_exact(8) {
+        let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h.rotate_left(23) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h
+}
+
+/// The length of the common prefix of `a` and `b`, bytes.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let d = u64::from_le_bytes(x.try_into().expect("8 bytes"))
+            ^ u64::from_le_bytes(y.try_into().expect("8 bytes"));
+        if d != 0 {
+            return i + (d.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// The base's anchors by key hash: a direct-mapped table of offsets plus one (0 = empty); the
+/// first anchor of a hash keeps its slot.
+struct Anchors {
+    shift: u32,
+    slots: Vec<u32>,
+}
+
+impl Anchors {
+    fn of(base: &[u8]) -> Self {
+        // About 2 slots per row of 64 bytes: rows are rarely shorter.
+        let want = (base.len() / 32).next_power_of_two().max(64);
+        let mut t = Anchors {
+            shift: 64 - want.trailing_zeros(),
+            slots: vec![0; want],
+        };
+        let mut at = next_anchor(base, 1);
+        if base.len() >= KEY {
+            t.insert(base, 0);
+        }
+        while let Some(a) = at {
+            t.insert(base, a);
+            at = next_anchor(base, a + 1);
+        }
+        t
+    }
+
+    fn slot(&self, key: &[u8]) -> usize {
+        (hash(key) >> self.shift) as usize
+    }
+
+    fn insert(&mut self, base: &[u8], a: usize) {
+        let s = self.slot(&base[a..]);
+        if self.slots[s] == 0 {
+            self.slots[s] = a as u32 + 1;
+        }
+    }
+
+    /// The base offset whose [`KEY`] bytes equal `key`'s first [`KEY`] bytes, if indexed.
+    fn find(&self, base: &[u8], key: &[u8]) -> Option<usize> {
+        let at = (self.slots[self.slot(key)] as usize).checked_sub(1)?;
+        (base[at..at + KEY] == key[..KEY]).then_some(at)
+    }
+}
+
+impl Splice {
+    /// The splice of `data` against `base`: `None` when the chunk shares no anchored row with
+    /// the base, or either is 4 GiB or more. Instructions alternate adds and copies; a copy
+    /// is at least [`KEY`] bytes except where it was extended backwards.
+    pub fn find(data: &[u8], base: &[u8]) -> Option<Splice> {
+        if data.len() < KEY || base.len() < KEY || base.len() >= u32::MAX as usize {
+            return None;
+        }
+        let anchors = Anchors::of(base);
+        let mut ops = Vec::new();
+        let mut added = Vec::new();
+        // `done`: the chunk's bytes up to here are written (added or copied).
+        let mut done = 0;
+        let mut at = Some(0);
+        while let Some(a) = at {
+            let Some(b) = anchors.find(base, &data[a..]) else {
+                at = next_anchor(data, a + 1);
+                continue;
+            };
+            let back = (data[done..a].iter().rev())
+                .zip(base[..b].iter().rev())
+                .take_while(|(x, y)| x == y)
+                .count();
+            let fwd = KEY + common_prefix(&data[a + KEY..], &base[b + KEY..]);
+            added.extend_from_slice(&data[done..a - back]);
+            ops.push(Op {
+                add: a - back - done,
+                copy_start: b - back,
+                copy_len: back + fwd,
+            });
+            done = a + fwd;
+            at = next_anchor(data, done);
+        }
+        if ops.is_empty() {
+            return None;
+        }
+        if done < data.len() {
+            let end = ops.last().map_or(0, |o| o.copy_start + o.copy_len);
+            added.extend_from_slice(&data[done..]);
+            ops.push(Op {
+                add: data.len() - done,
+                copy_start: end + (base.len() - end).min(REPLACED_MAX),
+                copy_len: 0,
+            });
+        }
+        Some(Splice { ops, added })
+    }
+
+    /// The base bytes the adds replaced, concatenated: for each instruction that adds, the
+    /// base bytes between the previous copy's end (0 for the first) and its own copy's start,
+    /// at most [`REPLACED_MAX`] of them (the last ones), and none when its copy starts before
+    /// the previous one ended. Derived from the instructions alone, so that a reader builds
+    /// the same bytes; a writer compresses the added bytes against them.
+    pub fn replaced(ops: &[Op], base: &[u8]) -> Result<Vec<u8>, SpliceError> {
+        let mut out = Vec::new();
+        let mut end = 0usize;
+        for o in ops {
+            if o.copy_start > base.len() {
+                return Err(SpliceError("a copy starts past the base's end"));
+            }
+            if o.add > 0 && o.copy_start > end {
+                let from = end.max(o.copy_start.saturating_sub(REPLACED_MAX));
+                out.extend_from_slice(&base[from..o.copy_start]);
+            }
+            end = o
+                .copy_start
+                .checked_add(o.copy_len)
+                .filter(|&e| e <= base.len())
+                .ok_or(SpliceError("a copy runs past the base's end"))?;
+        }
+        Ok(out)
+    }
+
+    /// The chunk: `ops` applied to `base` with `added`; `len` is the expected chunk length in
+    /// bytes. Errors when a copy leaves the base, the adds do not use exactly the added bytes,
+    /// or the result is not `len` bytes.
+    pub fn apply(
+        ops: &[Op],
+        added: &[u8],
+        base: &[u8],
+        len: usize,
+    ) -> Result<Vec<u8>, SpliceError> {
+        let mut out = Vec::with_capacity(len);
+        let mut rest = added;
+        for o in ops {
+            let (add, more) = (rest.split_at_checked(o.add))
+                .ok_or(SpliceError("the adds need more bytes than were added"))?;
+            rest = more;
+            let copy = (o.copy_start.checked_add(o.copy_len))
+                .and_then(|end| base.get(o.copy_start..end))
+                .ok_or(SpliceError("a copy runs past the base's end"))?;
+            if out.len() + add.len() + copy.len() > len {
+                return Err(SpliceError("the chunk is longer than its index entry says"));
+            }
+            out.extend_from_slice(add);
+            out.extend_from_slice(copy);
+        }
+        if !rest.is_empty() {
+            return Err(SpliceError("added bytes left over"));
+        }
+        if out.len() != len {
+            return Err(SpliceError(
+                "the chunk is shorter than its index entry says",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The instructions as bytes: a LEB128 count, then per instruction `add`, the copy's start
+    /// less the previous copy's end (0 for the first) zigzag-encoded, and `copy_len`, each an
+    /// unsigned LEB128.
+    pub fn encode_ops(ops: &[Op], out: &mut Vec<u8>) {
+        put(out, ops.len() as u64);
+        let mut end = 0usize;
+        for o in ops {
+            put(out, o.add as u64);
+            let d = o.copy_start as i64 - end as i64;
+            put(out, ((d << 1) ^ (d >> 63)) as u64);
+            put(out, o.copy_len as u64);
+            end = o.copy_start + o.copy_len;
+        }
+    }
+
+    /// Reverses [`Splice::encode_ops`]: the instructions and the bytes after them. At most
+    /// `max_ops` instructions are accepted (a chunk of n bytes needs at most n + 1).
+    pub fn decode_ops(mut buf: &[u8], max_ops: usize) -> Result<(Vec<Op>, &[u8]), SpliceError> {
+        let n = get(&mut buf)?;
+        if n > max_ops as u64 {
+            return Err(SpliceError("more instructions than the chunk has bytes"));
+        }
+        let mut ops = Vec::with_capacity(n as usize);
+        let mut end = 0i64;
+        for _ in 0..n {
+            let add = get(&mut buf)?;
+            let z = get(&mut buf)?;
+            let d = (z >> 1) as i64 ^ -((z & 1) as i64);
+            let len = get(&mut buf)?;
+            let start = end
+                .checked_add(d)
+                .filter(|&s| (0..u32::MAX as i64).contains(&s))
+                .ok_or(SpliceError("a copy starts outside the base"))?;
+            if add > u32::MAX as u64 || len > u32::MAX as u64 {
+                return Err(SpliceError("an instruction longer than a chunk"));
+            }
+            end = start + len as i64;
+            ops.push(Op {
+                add: add as usize,
+                copy_start: start as usize,
+                copy_len: len as usize,
+            });
+        }
+        Ok((ops, buf))
+    }
+}
+
+/// Appends `v` as unsigned LEB128.
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads one unsigned LEB128 of at most 10 bytes from the front of `buf`.
+fn get(buf: &mut &[u8]) -> Result<u64, SpliceError> {
+    let mut v = 0u64;
+    for (i, &b) in buf.iter().enumerate().take(10) {
+        v |= u64::from(b & 0x7F) << (7 * i);
+        if b < 0x80 {
+            *buf = &buf[i + 1..];
+            return Ok(v);
+        }
+    }
+    Err(SpliceError("an instruction is cut short"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(keys: impl Iterator<Item = u32>, tag: &str) -> Vec<u8> {
+        keys.map(|k| format!("{k}\t{tag}\tsome filler text of a row {}\n", k * 7))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn round_trip(data: &[u8], base: &[u8]) -> Splice {
+        let s = Splice::find(data, base).expect("shares rows");
+        let mut enc = Vec::new();
+        Splice::encode_ops(&s.ops, &mut enc);
+        enc.push(0xAB);
+        let (ops, rest) = Splice::decode_ops(&enc, data.len() + 1).unwrap();
+        assert_eq!((ops.as_slice(), rest), (s.ops.as_slice(), &[0xAB][..]));
+        assert_eq!(
+            Splice::apply(&ops, &s.added, base, data.len()).unwrap(),
+            data
+        );
+        s
+    }
+
+    #[test]
+    fn a_changed_row_adds_only_its_changed_bytes() {
+        let base = rows(0..500, "a");
+        let mut data = base.clone();
+        let at = data.len() / 2;
+        data[at] = b'#';
+        let s = round_trip(&data, &base);
+        assert_eq!(s.added, b"#");
+        assert_eq!(s.ops.len(), 2);
+    }
+
+    #[test]
+    fn inserted_deleted_moved_and_shifted_rows_round_trip() {
+        let base = rows(100..600, "a");
+        let cases = [
+            rows(100..300, "a")
+                .into_iter()
+                .chain(rows(1000..1010, "new"))
+                .chain(rows(300..600, "a"))
+                .collect::<Vec<u8>>(),
+            rows((100..600).filter(|k| k % 17 != 0), "a"),
+            rows(300..600, "a")
+                .into_iter()
+                .chain(rows(100..300, "a"))
+                .collect(),
+            rows(150..650, "a")[13..].to_vec(),
+            rows((100..600).map(|k| if k % 50 == 0 { k + 1 } else { k }), "a"),
+        ];
+        for data in cases {
+            let s = round_trip(&data, &base);
+            assert!(
+                s.added.len() < data.len() / 4,
+                "{} of {}",
+                s.added.len(),
+                data.len()
+            );
+        }
+    }
+
+    #[test]
+    fn rows_of_an_extended_insert_are_anchors() {
+        let row = |k: u32| format!("({k},'name {k}','a longer text value for the row {k}')");
+        let line = |ks: &mut dyn Iterator<Item = u32>| {
+            let v: Vec<String> = ks.map(row).collect();
+            format!("INSERT INTO `t` VALUES {};\n", v.join(",")).into_bytes()
+        };
+        let base = line(&mut (0..800));
+        let data = line(&mut (0..800).filter(|k| k % 100 != 7));
+        let s = round_trip(&data, &base);
+        assert!(
+            s.added.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&s.added)
+        );
+    }
+
+    #[test]
+    fn unrelated_data_has_no_splice() {
+        assert_eq!(
+            Splice::find(&rows(0..100, "a"), &rows(5000..5100, "b")),
+            None
+        );
+        assert_eq!(Splice::find(b"short", b"short"), None);
+    }
+
+    #[test]
+    fn replaced_bytes_are_the_rows_an_add_replaced() {
+        let base = rows(0..100, "a");
+        let mut data = base.clone();
+        let row = 2000..2040;
+        data.splice(row.clone(), b"x".iter().copied());
+        let s = round_trip(&data, &base);
+        let replaced = Splice::replaced(&s.ops, &base).unwrap();
+        assert!(
+            base[row].ends_with(&replaced) && !replaced.is_empty(),
+            "{replaced:?}"
+        );
+    }
+
+    #[test]
+    fn damaged_instructions_are_errors_not_panics() {
+        let base = rows(0..100, "a");
+        let op = |add, copy_start, copy_len| Op {
+            add,
+            copy_start,
+            copy_len,
+        };
+        let bad = [
+            (vec![op(0, base.len() - 1, 2)], &b""[..], 2),
+            (vec![op(2, 0, 0)], b"x", 2),
+            (vec![op(0, 0, 10)], b"x", 11),
+            (vec![op(0, 0, 10)], b"", 9),
+            (vec![op(0, usize::MAX, 2)], b"", 2),
+        ];
+        for (ops, added, len) in bad {
+            assert!(Splice::apply(&ops, added, &base, len).is_err(), "{ops:?}");
+        }
+        assert!(Splice::replaced(&[op(1, base.len() + 1, 0)], &base).is_err());
+        assert!(Splice::decode_ops(&[0x80], 10).is_err());
+        assert!(Splice::decode_ops(&[11], 10).is_err());
+        assert!(
+            Splice::decode_ops(&[1, 0, 1, 0], 10).is_err(),
+            "starts at -1"
+        );
+    }
+}
