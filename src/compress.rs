@@ -149,7 +149,8 @@ pub fn compress_delta(data: &[u8], base: &[u8], level: i32, long_matches: bool) 
 
 /// The chunk `data` as a splice of `base` at zstd `level` (`TAG_SPLICE || instructions ||
 /// added bytes`, repo-format.md section 6), or `None` when they share no anchored row
-/// ([`Splice::find`]). The added bytes are compressed against the base bytes they replaced
+/// ([`Splice::find`]) or when the splice does not read back as `data` (it is decoded once
+/// before it is returned). The added bytes are compressed against the base bytes they replaced
 /// when that makes them smaller. No entropy coder reads the copied bytes, so a splice of a
 /// chunk that changed in a few rows costs about a comparison of the two, where a zstd patch
 /// ([`compress_delta`]) loads the whole base into zstd's match tables first.
@@ -177,7 +178,10 @@ pub fn compress_splice(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> 
             out.extend_from_slice(&s.added);
         }
     }
-    Some(out)
+    // The stored form is read back before it is offered: a splice that would not decode to
+    // the chunk is never stored (the chunk falls back to a zstd patch or to whole).
+    let back = decompress_splice(&out[1..], data.len(), base).ok()?;
+    (back == data).then_some(out)
 }
 
 /// One zstd frame of `data` at `level` with raw-content dictionary `dict`

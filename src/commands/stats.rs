@@ -222,7 +222,7 @@ pub struct Breakdown {
     pub bytes_added: u64,
     /// The manifest's `summary.bytes_read`: bytes of dump read.
     pub bytes_read: u64,
-    /// Data chunks stored as zstd patches against a base (delta blobs).
+    /// Data chunks stored as patches against a base (delta blobs: splices or zstd patches).
     pub delta: BlobFigures,
     /// Data chunks stored whole: changed or new chunks that got no delta base.
     pub whole: BlobFigures,
