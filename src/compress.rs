@@ -180,8 +180,8 @@ pub fn compress_splice(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> 
     }
     // The stored form is read back before it is offered: a splice that would not decode to
     // the chunk is never stored (the chunk falls back to a zstd patch or to whole).
-    let back = decompress_splice(&out[1..], data.len(), base).ok()?;
-    (back == data).then_some(out)
+    let (ops, added) = splice_parts(&out[1..], data.len(), base).ok()?;
+    Splice::matches(&ops, &added, base, data).then_some(out)
 }
 
 /// One zstd frame of `data` at `level` with raw-content dictionary `dict`
@@ -257,6 +257,18 @@ fn decompress_splice(
     base: &[u8],
 ) -> Result<Vec<u8>, DecompressError> {
     let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
+    let (ops, added) = splice_parts(payload, raw_len, base)?;
+    Splice::apply(&ops, &added, base, raw_len).map_err(damaged)
+}
+
+/// The instructions and the added bytes of splice `payload` (what follows the tag) of a chunk
+/// of `raw_len` bytes against `base`.
+fn splice_parts(
+    payload: &[u8],
+    raw_len: usize,
+    base: &[u8],
+) -> Result<(Vec<crate::splice::Op>, Vec<u8>), DecompressError> {
+    let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
     let (ops, rest) = Splice::decode_ops(payload, raw_len.saturating_add(1)).map_err(damaged)?;
     let added_len = (ops.iter()).fold(0usize, |n, o| n.saturating_add(o.add));
     if added_len > raw_len {
@@ -272,7 +284,7 @@ fn decompress_splice(
         }
         _ => return Err(DecompressError("a splice without its added bytes".into())),
     };
-    Splice::apply(&ops, &added, base, raw_len).map_err(damaged)
+    Ok((ops, added))
 }
 
 /// Reverses [`compress`]; `raw_len` is the expected plaintext length in bytes (from the index).
