@@ -33,8 +33,9 @@ pub const MAX_KEY: usize = 256;
 /// are another row.
 pub const AGREES: usize = 48;
 
-/// Before the first copy there is no row after it: a changed row is then looked up by its
-/// first [`PREFIX`] bytes (in a second index, built only then), under the same agreement rule.
+/// When that row does not agree either (before the first copy, or after a deleted or moved
+/// row), a changed row is looked up by its first [`PREFIX`] bytes, in a second index built
+/// only then, under the same agreement rule.
 pub const PREFIX: usize = 32;
 
 /// At most this many bytes of the base are named as the bytes an add replaced
@@ -144,8 +145,12 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
-/// The base's anchors by key hash: an open-addressing table (linear probing) of offsets plus
-/// one (0 = empty), at most about half full; the first anchor of a key is the one found.
+/// Slots probed for one key (linear probing) before it is given up.
+const PROBES: usize = 8;
+
+/// The base's anchors by key hash: an open-addressing table (linear probing, at most
+/// [`PROBES`] slots per key) of offsets plus one (0 = empty); the first anchor of a key is the
+/// one found.
 struct Anchors {
     shift: u32,
     slots: Vec<u32>,
@@ -155,10 +160,11 @@ impl Anchors {
     /// The index of `base`'s rows by their whole keys, or by their first [`PREFIX`] bytes
     /// (rows that have as many) when `prefix`.
     fn of(base: &[u8], prefix: bool) -> Self {
-        // One key per row (a line, or a row of an extended INSERT): the table is at most
-        // half full.
-        let rows = memchr::memchr2_iter(b'\n', b'(', base).count();
-        let want = (2 * rows + 2).next_power_of_two().max(64);
+        // One key per row (a line, or a row of an extended INSERT), one slot per 16 bytes:
+        // at most half full with rows of 32 bytes or more (dump rows are usually longer).
+        // Shorter rows can fill it; probes are bounded ([`PROBES`]), so a key that finds no
+        // slot is left out and costs only its copy.
+        let want = (base.len() / 16).next_power_of_two().max(64);
         let mut t = Anchors {
             shift: 64 - want.trailing_zeros(),
             slots: vec![0; want],
@@ -185,7 +191,7 @@ impl Anchors {
     fn probe(&self, key: &[u8]) -> impl Iterator<Item = usize> {
         let first = (hash(key) >> self.shift) as usize;
         let mask = self.slots.len() - 1;
-        (0..self.slots.len()).map(move |i| (first + i) & mask)
+        (0..PROBES.min(self.slots.len())).map(move |i| (first + i) & mask)
     }
 
     fn insert(&mut self, base: &[u8], key: &[u8], a: usize) {
@@ -239,16 +245,18 @@ impl Splice {
                     let row = key(base, b).map_or(usize::MAX, |r| r.len());
                     fwd >= AGREES.min(row.saturating_sub(1))
                 };
-                match (anchors.find(base, k), expect) {
-                    (Some(b), _) => Some((agree(b), b)),
-                    (None, Some(b)) => Some((agree(b), b)).filter(agrees),
-                    (None, None) if k.len() >= PREFIX => {
-                        let index = by_prefix.get_or_insert_with(|| Anchors::of(base, true));
-                        let b = index.find(base, &k[..PREFIX])?;
-                        Some((agree(b), b)).filter(agrees)
-                    }
-                    (None, None) => None,
+                if let Some(b) = anchors.find(base, k) {
+                    return Some((agree(b), b));
                 }
+                if let Some(found) = expect.map(|b| (agree(b), b)).filter(agrees) {
+                    return Some(found);
+                }
+                if k.len() < PREFIX {
+                    return None;
+                }
+                let index = by_prefix.get_or_insert_with(|| Anchors::of(base, true));
+                let b = index.find(base, &k[..PREFIX])?;
+                Some((agree(b), b)).filter(agrees)
             }) else {
                 at = next_anchor(data, a + 1);
                 continue;
