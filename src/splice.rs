@@ -10,8 +10,9 @@
 //! after a `),(` (rows of an extended `INSERT`), by the hash of the row that follows (its key,
 //! [`MIN_KEY`] to [`MAX_KEY`] bytes).
 //! The chunk is walked from anchor to anchor. An anchor whose key the base holds starts a copy,
-//! which is extended backwards over the bytes not yet written and forwards while the bytes
-//! agree. The walk goes on from the first differing byte. Loading a base costs one pass of
+//! as does a changed row that agrees long enough with the base row after the last copy or
+//! with a base row sharing its first [`PREFIX`] bytes; a copy is extended backwards over the
+//! bytes not yet written and forwards while the bytes agree. The walk goes on from the first differing byte. Loading a base costs one pass of
 //! `memchr` and a hash per row, and a chunk that agrees with its base costs a comparison of
 //! their bytes: no entropy coder sees the unchanged rows.
 
@@ -223,8 +224,9 @@ impl Anchors {
 impl Splice {
     /// The splice of `data` against `base`: `None` when the chunk shares no anchored row with
     /// the base, or either is 4 GiB or more. Instructions alternate adds and copies; a copy
-    /// holds at least one whole row (or [`MAX_KEY`] bytes of it), plus what was matched
-    /// backwards.
+    /// starts with a whole row (or [`MAX_KEY`] bytes of it) or with the first [`AGREES`]
+    /// bytes of a changed row (or all of its base row but the last byte), plus what was
+    /// matched backwards.
     pub fn find(data: &[u8], base: &[u8]) -> Option<Splice> {
         if data.len() < MIN_KEY || base.len() < MIN_KEY || base.len() >= u32::MAX as usize {
             return None;
