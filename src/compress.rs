@@ -7,6 +7,8 @@
 //! a raw-content prefix (`ZSTD_CCtx_refPrefix`, the mechanism behind `zstd --patch-from`), so
 //! the frame holds only what differs from the base. It decodes only with that same base.
 
+use crate::splice::Splice;
+
 /// Tag byte: payload stored uncompressed.
 pub const TAG_NONE: u8 = 0;
 /// Tag byte: payload is one zstd frame.
@@ -28,8 +30,6 @@ const ADDED_ZSTD: u8 = 1;
 #[derive(Debug, thiserror::Error)]
 #[error("cannot decompress blob: {0}")]
 pub struct DecompressError(pub String);
-
-use crate::splice::Splice;
 
 thread_local! {
     /// Each thread's zstd compression context and its level: creating a context per chunk

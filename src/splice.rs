@@ -395,7 +395,9 @@ impl Splice {
         if n > max_ops as u64 {
             return Err(SpliceError("more instructions than the chunk has bytes"));
         }
-        let mut ops = Vec::with_capacity(n as usize);
+        // Each instruction takes at least 3 bytes: a damaged count allocates no more than the
+        // payload could hold.
+        let mut ops = Vec::with_capacity((n as usize).min(buf.len() / 3));
         let mut end = 0i64;
         for _ in 0..n {
             let add = get(&mut buf)?;

@@ -362,6 +362,7 @@ pub fn check_sealing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compress::TAG_SPLICE;
 
     fn id(n: u8) -> Id {
         Id([n; 32])
@@ -628,12 +629,11 @@ mod tests {
         for pair in versions.windows(2) {
             let (base, plain) = (&pair[0], &pair[1]);
             let base_id = key.blob_id(base);
-            let c = Chooser::new(plain, 3);
             let mut on = Chooser::new(plain, 3).with_splices(true);
             assert!(on.offer(base_id, Arc::new(base.clone()), 0) && on.settled());
             let (stored, b) = on.finish();
-            assert_eq!((stored[0], b), (crate::compress::TAG_SPLICE, Some(base_id)));
-            let mut off = c;
+            assert_eq!((stored[0], b), (TAG_SPLICE, Some(base_id)));
+            let mut off = Chooser::new(plain, 3);
             off.offer(base_id, Arc::new(base.clone()), 0);
             assert_eq!(off.finish().0[0], crate::compress::TAG_DELTA);
             let sealed = key.seal(&stored);
@@ -655,8 +655,6 @@ mod tests {
             Err(DecodeError::WrongId | DecodeError::Decompress(_))
         ));
     }
-
-    use crate::compress::TAG_SPLICE;
 
     /// Issue 16 (splices): a chosen splice larger than 1/[`FAST_PATH_DEN`] of the chunk is made
     /// again as a zstd patch (long-distance matcher, then level 6) and the smallest form is
