@@ -43,6 +43,10 @@ pub const PREFIX: usize = 32;
 /// ([`Splice::replaced`]).
 pub const REPLACED_MAX: usize = 4096;
 
+/// Rows looked for by a plain search of the base ([`memchr::memmem`]) before its rows are
+/// indexed.
+const SEARCHES: usize = 2;
+
 /// One instruction of a splice: add `add` bytes (taken in order from the splice's added
 /// bytes), then copy `copy_len` bytes of the base starting at `copy_start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,20 @@ fn next_anchor(buf: &[u8], from: usize) -> Option<usize> {
         // The next candidate: after a line feed or after a `(`.
         let rel = memchr::memchr2(b'\n', b'(', &buf[i..buf.len() - MIN_KEY])?;
         i += rel + 1;
+    }
+    None
+}
+
+/// The last anchor at or before `upto` and after `floor` (a row start, see [`is_anchor`]), if
+/// followed by at least [`MIN_KEY`] bytes: the start of the row that holds byte `upto`.
+fn prev_anchor(buf: &[u8], upto: usize, floor: usize) -> Option<usize> {
+    let mut end = upto.min(buf.len().checked_sub(MIN_KEY)?);
+    while end > floor {
+        if is_anchor(buf, end) {
+            return Some(end);
+        }
+        // The previous candidate: after a line feed or after a `(`, before `end`.
+        end = floor + memchr::memrchr2(b'\n', b'(', &buf[floor..end - 1])? + 1;
     }
     None
 }
@@ -228,17 +246,29 @@ impl Splice {
     /// bytes of a changed row (or all of its base row but the last byte), plus what was
     /// matched backwards.
     pub fn find(data: &[u8], base: &[u8]) -> Option<Splice> {
+        Self::find_noting(data, base, &mut false)
+    }
+
+    /// [`Splice::find`], setting `indexed` when it had to index the base's rows (an index of
+    /// either kind).
+    fn find_noting(data: &[u8], base: &[u8], indexed: &mut bool) -> Option<Splice> {
         if data.len() < MIN_KEY || base.len() < MIN_KEY || base.len() >= u32::MAX as usize {
             return None;
         }
-        let anchors = Anchors::of(base, false);
+        // Both indexes of the base are built only when a row is not where the last copy
+        // points: a chunk that changed in a few rows is mostly found without them.
+        let mut by_row: Option<Anchors> = None;
         let mut by_prefix: Option<Anchors> = None;
         let mut ops = Vec::new();
         let mut added = Vec::new();
         // `done`: the chunk's bytes up to here are written (added or copied).
         let mut done = 0;
-        // The base row after the last copy: the row a changed row most likely replaced.
+        // The base row after the last copy: the row a changed row most likely replaced, or
+        // the next unchanged row after a replaced one.
         let mut expect: Option<usize> = None;
+        // The base row the last copy stopped in: the next unchanged row after an inserted one.
+        let mut stopped: Option<usize> = None;
+        let mut searches = SEARCHES;
         let mut at = Some(0);
         while let Some(a) = at {
             let Some((fwd, b)) = key(data, a).and_then(|k| {
@@ -247,7 +277,22 @@ impl Splice {
                     let row = key(base, b).map_or(usize::MAX, |r| r.len());
                     fwd >= AGREES.min(row.saturating_sub(1))
                 };
-                if let Some(b) = anchors.find(base, k) {
+                let whole = |b: &usize| agree(*b) >= k.len();
+                let skipped = expect.and_then(|e| next_anchor(base, e + 1));
+                if let Some(b) = [expect, stopped, skipped].into_iter().flatten().find(whole) {
+                    return Some((agree(b), b));
+                }
+                if by_row.is_none() && searches > 0 {
+                    // Before the first copy: a search for the row is cheaper than an index.
+                    searches -= 1;
+                    let row =
+                        memchr::memmem::find_iter(base, k).find(|&b| b == 0 || is_anchor(base, b));
+                    if let Some(b) = row {
+                        return Some((agree(b), b));
+                    }
+                }
+                let rows = by_row.get_or_insert_with(|| Anchors::of(base, false));
+                if let Some(b) = rows.find(base, k) {
                     return Some((agree(b), b));
                 }
                 if let Some(found) = expect.map(|b| (agree(b), b)).filter(agrees) {
@@ -275,8 +320,10 @@ impl Splice {
             });
             done = a + fwd;
             expect = next_anchor(base, b + fwd);
+            stopped = prev_anchor(base, b + fwd, b);
             at = next_anchor(data, done);
         }
+        *indexed = by_row.is_some() || by_prefix.is_some();
         if ops.is_empty() {
             return None;
         }
@@ -471,6 +518,75 @@ mod tests {
         assert!(!Splice::matches(&ops, &s.added, base, &other));
         assert!(!Splice::matches(&ops, &s.added, base, &data[1..]));
         s
+    }
+
+    /// `lines` rewritten by `f` (line number, line, output), in order.
+    fn edit(lines: &[&[u8]], f: impl Fn(usize, &[u8], &mut Vec<u8>)) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            f(i, line, &mut data);
+        }
+        data
+    }
+
+    /// Issue 16 (later snapshots): a chunk whose rows were updated or deleted here and there
+    /// is found row by row where its last copy points (the row after it, the row it stopped
+    /// in, the row after that) and by a search before the first copy, without indexing the
+    /// base, which was a thirteenth of a later snapshot's CPU time. A moved row is found by
+    /// a search of the base; a new row is looked up in the index, built then. Every splice
+    /// adds only what changed.
+    #[test]
+    fn scattered_changes_are_found_without_indexing_the_base() {
+        let base = rows(0..600, "a");
+        let lines: Vec<&[u8]> = base.split_inclusive(|&b| b == b'\n').collect();
+        let found = |data: &[u8]| {
+            let mut indexed = false;
+            let s = Splice::find_noting(data, &base, &mut indexed).expect("shares rows");
+            assert_eq!(s, round_trip(data, &base));
+            (s.added.len(), indexed)
+        };
+        // Rows 300 and 450 updated in one byte; rows 200, 201 and 500 deleted.
+        let updated = edit(&lines, |i, line, out| match i {
+            300 | 450 => out.extend_from_slice(&rows(i as u32..i as u32 + 1, "b")),
+            200 | 201 | 500 => {}
+            _ => out.extend_from_slice(line),
+        });
+        assert_eq!(found(&updated), (2, false));
+        // A new row: the index is built to look for it.
+        const NEW: &[u8] = b"an inserted row, not in the base at all\n";
+        let inserted = edit(&lines, |i, line, out| {
+            if i == 100 {
+                out.extend_from_slice(NEW);
+            }
+            out.extend_from_slice(line)
+        });
+        // (Its line feed is copied with the row before it.)
+        assert_eq!(found(&inserted), (NEW.len() - 1, true));
+        // Row 100 moved to the end: copied from where a search of the base finds it.
+        let moved = edit(&lines, |i, line, out| match i {
+            100 => {}
+            599 => {
+                out.extend_from_slice(line);
+                out.extend_from_slice(lines[100]);
+            }
+            _ => out.extend_from_slice(line),
+        });
+        assert_eq!(found(&moved), (0, false));
+    }
+
+    #[test]
+    fn prev_anchor_finds_the_row_holding_a_byte() {
+        let buf = b"head\n(not a row) x),(second row of the insert),(third row, long enough\n";
+        let second = buf.windows(3).position(|w| w == b"),(").unwrap() + 3;
+        let third = second + buf[second..].windows(3).position(|w| w == b"),(").unwrap() + 3;
+        assert_eq!(prev_anchor(buf, third - 1, 0), Some(second));
+        assert_eq!(prev_anchor(buf, second + 3, 0), Some(second));
+        assert_eq!(prev_anchor(buf, second, 0), Some(second));
+        // The `(` after "head\n" starts no row; the line does.
+        assert_eq!(prev_anchor(buf, 12, 0), Some(5));
+        assert_eq!(prev_anchor(buf, 12, 5), None);
+        assert_eq!(prev_anchor(buf, 3, 0), None);
+        assert_eq!(prev_anchor(buf, buf.len() + 10, 0), Some(third));
     }
 
     #[test]

@@ -77,14 +77,13 @@ pub struct Record {
 /// [`SAMPLE`] (by content). The span before the first start and after the last one may be
 /// cut by the chunk's ends and are left out.
 pub fn records(bytes: &[u8], sample: u64) -> Vec<Record> {
-    let mut starts: Vec<usize> = memchr::memchr_iter(b'\n', bytes).map(|i| i + 1).collect();
-    let rows: Vec<usize> = memchr::memmem::find_iter(bytes, b"),(")
-        .map(|i| i + 2)
+    // One pass over the chunk, in order: after a line feed, or at the `(` of a `),(`.
+    let starts: Vec<usize> = memchr::memchr2_iter(b'\n', b'(', bytes)
+        .filter_map(|i| match bytes[i] {
+            b'\n' => Some(i + 1),
+            _ => (i >= 2 && &bytes[i - 2..i] == b"),").then_some(i),
+        })
         .collect();
-    if !rows.is_empty() {
-        starts.extend(rows);
-        starts.sort_unstable();
-    }
     let sample = sample.max(1);
     let mut out = Vec::with_capacity(starts.len() / sample as usize + 1);
     for w in starts.windows(2) {

@@ -70,13 +70,17 @@ pub const SHALLOW_DEN: usize = 1;
 pub const LONG_ABOVE: usize = 128;
 
 /// The zstd level at which the chosen patch is made again when the repository's level is lower
-/// and the patch is still over [`POLISH_ABOVE`] bytes: level 6 (`lazy`) weighs the next
-/// position before taking a match, which on rows whose changes are dense gives smaller
-/// patches than level 3, with or without the long-distance matcher.
-pub const POLISH_LEVEL: i32 = 6;
+/// and the patch is still over [`POLISH_ABOVE`] bytes: level 9 (`lazy2`, a deeper search)
+/// weighs the next positions before taking a match, which on rows whose changes are dense
+/// gives smaller patches than level 3, with or without the long-distance matcher. Level 9
+/// against level 6, four hours of the bench's 32 MiB series, one hour-0 repository copied
+/// for each: hotspot −1.9%, uniform −0.8%, mixed −0.4% of the bytes stored, for the same CPU
+/// time; level 12 saved 5.5% on hotspot for 2.3 times the CPU (docs/bench.md, "Splices found
+/// without indexing the base").
+pub const POLISH_LEVEL: i32 = 9;
 
 /// Only a chosen patch still larger than this many bytes is made again at [`POLISH_LEVEL`]: a
-/// level-6 patch costs about 4 times a level-3 one, and the gain is in the large patches. On
+/// polish-level patch costs several times a level-3 one, and the gain is in the large patches. On
 /// the ninth hour of the bench's uniform series at 570 MB (a full chain under most chunks),
 /// patches over 256 bytes were 2 045 of 7 128 and the pass saved 163.5 KB; over 1 024 bytes,
 /// 147 of them saved 94.5 KB (docs/bench.md, "Later snapshots in steady state").
@@ -538,7 +542,7 @@ mod tests {
 
     /// Issue 16: the chosen patch is made again with the long-distance matcher when over
     /// [`LONG_ABOVE`] bytes, then at [`POLISH_LEVEL`] when still over [`POLISH_ABOVE`], and the
-    /// smallest form is stored; a repository at the polish level or above skips the level-6
+    /// smallest form is stored; a repository at the polish level or above skips the polish
     /// pass.
     #[test]
     fn a_large_patch_is_made_again_and_the_smallest_form_kept() {
@@ -551,7 +555,10 @@ mod tests {
         ] {
             for level in [3, 9] {
                 let mut want = compress_delta(&plain, &base, level, false).unwrap();
-                for (l, long, above) in [(level, true, LONG_ABOVE), (6, false, POLISH_ABOVE)] {
+                for (l, long, above) in [
+                    (level, true, LONG_ABOVE),
+                    (POLISH_LEVEL, false, POLISH_ABOVE),
+                ] {
                     if want.len() > above && (long || level < POLISH_LEVEL) {
                         let p = compress_delta(&plain, &base, l, long).unwrap();
                         if p.len() < want.len() {
@@ -657,7 +664,7 @@ mod tests {
     }
 
     /// Issue 16 (splices): a chosen splice larger than 1/[`FAST_PATH_DEN`] of the chunk is made
-    /// again as a zstd patch (long-distance matcher, then level 6) and the smallest form is
+    /// again as a zstd patch (long-distance matcher, then the polish level) and the smallest form is
     /// stored; a smaller splice is stored as it is.
     #[test]
     fn a_large_splice_is_made_again_as_a_zstd_patch_and_the_smallest_kept() {
