@@ -162,15 +162,15 @@ struct InitArgs {
     /// Default zstd compression level (0 = none).
     #[arg(long, default_value_t = 3)]
     compression_level: i32,
-    /// Smallest chunk in bytes (with --chunker-avg and --chunker-max; default 16384). The
+    /// Smallest chunk in bytes (with --chunker-avg and --chunker-max; default 32768). The
     /// chunker parameters are fixed for the repository's life.
     #[arg(long, requires_all = ["chunker_avg", "chunker_max"],
           conflicts_with_all = ["copy_chunker_params_from", "copy_keys_from"])]
     chunker_min: Option<u32>,
-    /// Average chunk in bytes (default 65536).
+    /// Average chunk in bytes (default 131072).
     #[arg(long, requires_all = ["chunker_min", "chunker_max"])]
     chunker_avg: Option<u32>,
-    /// Largest chunk in bytes (default 262144).
+    /// Largest chunk in bytes (default 524288).
     #[arg(long, requires_all = ["chunker_min", "chunker_avg"])]
     chunker_max: Option<u32>,
     /// Argon2id memory cost in KiB (default 65536; tests use small values).

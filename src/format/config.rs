@@ -17,17 +17,29 @@ pub struct ChunkerParams {
 }
 
 impl Default for ChunkerParams {
-    /// 16 KiB / 64 KiB / 256 KiB, normalization 1: with delta blobs, larger chunks cost less
+    /// 32 KiB / 128 KiB / 512 KiB, normalization 1: with delta blobs, larger chunks cost less
     /// per hourly snapshot than small ones (less index and header metadata per changed
-    /// chunk); see repo-format.md, "Choosing the parameters".
+    /// chunk); see repo-format.md, "Choosing the parameters". Repositories made before
+    /// keep [`ChunkerParams::DELTA_2026`].
     fn default() -> Self {
         ChunkerParams {
-            min_size: 16 * 1024,
-            avg_size: 64 * 1024,
-            max_size: 256 * 1024,
+            min_size: 32 * 1024,
+            avg_size: 128 * 1024,
+            max_size: 512 * 1024,
             normalization: 1,
         }
     }
+}
+
+impl ChunkerParams {
+    /// 16 KiB / 64 KiB / 256 KiB, normalization 1: the default from delta blobs (format
+    /// version 2) until splices had been measured with every churn model (2026-12-07).
+    pub const DELTA_2026: ChunkerParams = ChunkerParams {
+        min_size: 16 * 1024,
+        avg_size: 64 * 1024,
+        max_size: 256 * 1024,
+        normalization: 1,
+    };
 }
 
 /// The repository configuration.

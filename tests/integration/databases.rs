@@ -356,7 +356,7 @@ fn table_restore_reads_a_fraction_of_the_chunks() {
         sql += &format!(
             "CREATE TABLE t{n} (id int PRIMARY KEY, v text, x numeric);
              INSERT INTO t{n} SELECT i, md5((i * {}) ::text) || ' row ' || i, i / 7.0
-                FROM generate_series(1, 8000) i;",
+                FROM generate_series(1, 16000) i;",
             n + 1
         );
     }

@@ -129,7 +129,8 @@ fn a_full_chain_gives_way_to_a_version_after_a_large_change_and_restores() {
         .unwrap_or(1);
     println!("gear seed {seed} (rerun with DUMPVAULT_CHAIN_TEST_SEED={seed})");
     let t = TestRepo::with_chunker_seed(seed);
-    let mut dump = synthetic_dump(1 << 20, 53);
+    // 16 chunks of the default 128 KiB, each edited about 8 times an hour.
+    let mut dump = synthetic_dump(2 << 20, 53);
     let mut dumps = Vec::new();
     let mut lengths = vec![HashMap::new()];
     for hour in 0..=MAX_DEPTH + 1 {
@@ -144,7 +145,7 @@ fn a_full_chain_gives_way_to_a_version_after_a_large_change_and_restores() {
                     dump[at..at + 8].copy_from_slice(&x.as_bytes()[..8]);
                 }
             }
-            _ => edit(&mut dump, hour, 8 * 1024),
+            _ => edit(&mut dump, hour, 16 * 1024),
         }
         let s = t.snapshot_bytes(&dump, &[]);
         dumps.push((s["id"].as_str().unwrap().to_string(), dump.clone()));

@@ -3,8 +3,8 @@
 //! The master key (encryption key, blob-id key, chunker seed) is in every key file, so a
 //! password that opens one recovers it. The config's other fields are recorded nowhere else:
 //!
-//! - chunker sizes: given, or the known defaults (16/64/256 KiB since delta blobs, 4/16/64 KiB
-//!   before) tried against the chunk sizes the snapshots record: candidates whose `max_size`
+//! - chunker sizes: given, or the known defaults (32/128/512 KiB since 2026-12-07, 16/64/256
+//!   KiB since delta blobs, 4/16/64 KiB before) tried against the chunk sizes the snapshots record: candidates whose `max_size`
 //!   some chunk exceeds are ruled out, and of the rest the one whose `avg_size` is nearest the
 //!   median chunk (on a log scale) wins. No chunk sizes to learn from: the current defaults.
 //! - pack size: given, or the largest pack's size rounded down to whole MiB (a pack is closed
@@ -223,6 +223,7 @@ fn chunk_sizes(repo: &Repository) -> Result<Vec<u64>> {
 pub fn choose_chunker(sizes: &[u64]) -> Result<(ChunkerParams, String)> {
     let candidates = [
         (ChunkerParams::default(), "the current default"),
+        (ChunkerParams::DELTA_2026, "the default until 2026-12-07"),
         (V1_CHUNKER, "the version 1 default"),
     ];
     if sizes.is_empty() {
@@ -266,8 +267,13 @@ mod tests {
     #[test]
     fn chunk_sizes_pick_their_parameters() {
         // Chunks above 64 KiB rule out the version 1 parameters.
-        let new: Vec<u64> = (0..100).map(|i| 20_000 + i * 1500).collect();
+        let new: Vec<u64> = (0..100).map(|i| 20_000 + i * 2500).collect();
         assert_eq!(choose_chunker(&new).unwrap().0, ChunkerParams::default());
+        // A median near 64 KiB: the default until 2026-12-07; a chunk over 256 KiB rules it out.
+        let mut delta: Vec<u64> = (0..100).map(|i| 16_384 + i * 1000).collect();
+        assert_eq!(choose_chunker(&delta).unwrap().0, ChunkerParams::DELTA_2026);
+        delta.push(300_000);
+        assert_eq!(choose_chunker(&delta).unwrap().0, ChunkerParams::default());
         // All at most 64 KiB with a median near 16 KiB: version 1.
         let old: Vec<u64> = (0..100).map(|i| 4096 + i * 400).collect();
         assert_eq!(choose_chunker(&old).unwrap().0, V1_CHUNKER);
