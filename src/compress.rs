@@ -77,8 +77,8 @@ fn with_decompressor<T>(
 /// Inputs over 128 KiB and up to 256 KiB: zstd's parameter table for this size class
 /// (`clevels.h`, "for srcSize <= 256 KB") gives levels 3 and 7 to 12 a minimum match of 4 bytes,
 /// where the classes below and above it use 5. On dump text 4 finds short matches that cost
-/// more than they save: level 3 on pieces of 192 KiB of the bench's uniform dump stored 3.6%
-/// more than on pieces of 128 KiB, and pieces of 192 KiB with a minimum match of 5 stored 3.9%
+/// more than they save: level 3 on pieces of 192 KiB of the bench's uniform dump stored 3.4%
+/// more than on pieces of 128 KiB, and pieces of 192 KiB with a minimum match of 5 stored 3.4%
 /// less than without it (docs/bench.md, "Chunks of 128 to 256 KiB").
 pub const MIN_MATCH_BAND: std::ops::RangeInclusive<usize> = (128 << 10) + 1..=256 << 10;
 

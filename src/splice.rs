@@ -282,10 +282,14 @@ impl Splice {
                     let row = key(base, b).map_or(usize::MAX, |r| r.len());
                     fwd >= AGREES.min(row.saturating_sub(1))
                 };
-                let whole = |b: &usize| agree(*b) >= k.len();
-                let skipped = expect.and_then(|e| next_anchor(base, e + 1));
-                if let Some(b) = [expect, stopped, skipped].into_iter().flatten().find(whole) {
-                    return Some((agree(b), b));
+                // The row after the last copy, the row it stopped in, the row after the first
+                // (looked for only when the others miss); each compared once.
+                let skipped =
+                    std::iter::once_with(|| expect.and_then(|e| next_anchor(base, e + 1)));
+                let guesses = [expect, stopped].into_iter().chain(skipped).flatten();
+                let whole = |b: usize| Some((agree(b), b)).filter(|(fwd, _)| *fwd >= k.len());
+                if let Some(found) = guesses.filter_map(whole).next() {
+                    return Some(found);
                 }
                 if by_row.is_none() && searches > 0 {
                     // Until the base is indexed: a few searches cost less than an index (the
