@@ -7,7 +7,7 @@
 //! a raw-content prefix (`ZSTD_CCtx_refPrefix`, the mechanism behind `zstd --patch-from`), so
 //! the frame holds only what differs from the base. It decodes only with that same base.
 
-use crate::splice::Splice;
+use crate::splice::{Composed, Splice};
 
 /// Tag byte: payload stored uncompressed.
 pub const TAG_NONE: u8 = 0;
@@ -203,7 +203,8 @@ pub fn compress_splice(data: &[u8], base: &[u8], level: i32) -> Option<Vec<u8>> 
     }
     // The stored form is read back before it is offered: a splice that would not decode to
     // the chunk is never stored (the chunk falls back to a zstd patch or to whole).
-    let (ops, added) = splice_parts(&out[1..], data.len(), base).ok()?;
+    let (ops, added) =
+        splice_parts(&out[1..], data.len(), |ops| Splice::replaced(ops, base)).ok()?;
     Splice::matches(&ops, &added, base, data).then_some(out)
 }
 
@@ -273,6 +274,28 @@ fn decompress_with_dict(
     Ok(out)
 }
 
+/// [`decompress_delta`] against a base held as a composed chain ([`Composed`]): a splice
+/// (tag 3) is composed with the base's pieces, so no byte of the chunk is copied until the
+/// top of the chain is made whole ([`Composed::plain`]); a zstd patch (tag 2) is decoded
+/// against the base made whole, and is whole itself.
+///
+/// Errors: as [`decompress_delta`].
+pub fn decompress_delta_onto(
+    tagged: &[u8],
+    raw_len: usize,
+    base: &Composed,
+) -> Result<Composed, DecompressError> {
+    match tagged.split_first() {
+        Some((&TAG_SPLICE, payload)) => {
+            let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
+            let (ops, added) = splice_parts(payload, raw_len, |ops| base.replaced(ops))?;
+            base.splice(&ops, added, raw_len).map_err(damaged)
+        }
+        _ => decompress_delta(tagged, raw_len, &base.plain())
+            .map(|plain| Composed::whole(std::sync::Arc::new(plain))),
+    }
+}
+
 /// Reverses [`compress_splice`] (`payload` is what follows the tag).
 fn decompress_splice(
     payload: &[u8],
@@ -280,16 +303,17 @@ fn decompress_splice(
     base: &[u8],
 ) -> Result<Vec<u8>, DecompressError> {
     let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
-    let (ops, added) = splice_parts(payload, raw_len, base)?;
+    let (ops, added) = splice_parts(payload, raw_len, |ops| Splice::replaced(ops, base))?;
     Splice::apply(&ops, &added, base, raw_len).map_err(damaged)
 }
 
 /// The instructions and the added bytes of splice `payload` (what follows the tag) of a chunk
-/// of `raw_len` bytes against `base`.
+/// of `raw_len` bytes; `replaced(ops)` gives the base bytes the instructions name as replaced
+/// ([`Splice::replaced`]), the dictionary of mode 1's frame.
 fn splice_parts(
     payload: &[u8],
     raw_len: usize,
-    base: &[u8],
+    replaced: impl FnOnce(&[crate::splice::Op]) -> Result<Vec<u8>, crate::splice::SpliceError>,
 ) -> Result<(Vec<crate::splice::Op>, Vec<u8>), DecompressError> {
     let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
     let (ops, rest) = Splice::decode_ops(payload, raw_len.saturating_add(1)).map_err(damaged)?;
@@ -302,7 +326,7 @@ fn splice_parts(
     let added = match rest.split_first() {
         Some((&ADDED_RAW, added)) => added.to_vec(),
         Some((&ADDED_ZSTD, frame)) => {
-            let dict = Splice::replaced(&ops, base).map_err(damaged)?;
+            let dict = replaced(&ops).map_err(damaged)?;
             decompress_with_dict(frame, &dict, added_len)?
         }
         _ => return Err(DecompressError("a splice without its added bytes".into())),

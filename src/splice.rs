@@ -52,6 +52,9 @@ pub const REPLACED_MAX: usize = 4096;
 /// built no index (docs/bench.md, "Splices found without indexing the base").
 pub const SEARCHES: usize = 2;
 
+mod compose;
+pub use compose::Composed;
+
 /// One instruction of a splice: add `add` bytes (taken in order from the splice's added
 /// bytes), then copy `copy_len` bytes of the base starting at `copy_start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,28 +358,40 @@ impl Splice {
     /// the previous one ended. Derived from the instructions alone, so that a reader builds
     /// the same bytes; a writer compresses the added bytes against them.
     pub fn replaced(ops: &[Op], base: &[u8]) -> Result<Vec<u8>, SpliceError> {
+        Self::replaced_from(ops, base.len(), |from, to, out| {
+            out.extend_from_slice(&base[from..to])
+        })
+    }
+
+    /// [`Splice::replaced`] for a base of `base_len` bytes held in any form: `copy(from, to,
+    /// out)` appends the base's bytes `from..to` to `out` (called only with ranges inside the
+    /// base).
+    pub fn replaced_from(
+        ops: &[Op],
+        base_len: usize,
+        mut copy: impl FnMut(usize, usize, &mut Vec<u8>),
+    ) -> Result<Vec<u8>, SpliceError> {
         let mut out = Vec::new();
         let mut end = 0usize;
         for o in ops {
-            if o.copy_start > base.len() {
+            if o.copy_start > base_len {
                 return Err(SpliceError("a copy starts past the base's end"));
             }
             if o.add > 0 && o.copy_start > end {
                 let from = end.max(o.copy_start.saturating_sub(REPLACED_MAX));
-                out.extend_from_slice(&base[from..o.copy_start]);
+                copy(from, o.copy_start, &mut out);
             }
             end = o
                 .copy_start
                 .checked_add(o.copy_len)
-                .filter(|&e| e <= base.len())
+                .filter(|&e| e <= base_len)
                 .ok_or(SpliceError("a copy runs past the base's end"))?;
         }
         Ok(out)
     }
 
     /// The chunk: `ops` applied to `base` with `added`; `len` is the expected chunk length in
-    /// bytes. Errors when a copy leaves the base, the adds do not use exactly the added bytes,
-    /// or the result is not `len` bytes.
+    /// bytes. Errors as [`Splice::walk`].
     pub fn apply(
         ops: &[Op],
         added: &[u8],
@@ -384,29 +399,52 @@ impl Splice {
         len: usize,
     ) -> Result<Vec<u8>, SpliceError> {
         let mut out = Vec::with_capacity(len);
-        let mut rest = added;
+        Self::walk(ops, added.len(), base.len(), len, |add, copy| {
+            out.extend_from_slice(&added[add]);
+            out.extend_from_slice(&base[copy]);
+        })?;
+        Ok(out)
+    }
+
+    /// The one check of splice instructions before they are applied, to a base in any form
+    /// ([`Splice::apply`], [`Composed::splice`]): `ops` against `added_len` added bytes and a
+    /// base of `base_len` bytes must give a chunk of `len` bytes. `each(add, copy)` is called
+    /// per instruction, in order, with the range of the added bytes it appends and the range
+    /// of the base it copies (both inside their buffers; nothing is called for instructions
+    /// after an error). Errors when a copy leaves the base, the adds do not use exactly the
+    /// added bytes, or the chunk is not `len` bytes.
+    pub fn walk(
+        ops: &[Op],
+        added_len: usize,
+        base_len: usize,
+        len: usize,
+        mut each: impl FnMut(std::ops::Range<usize>, std::ops::Range<usize>),
+    ) -> Result<(), SpliceError> {
+        let (mut used, mut written) = (0usize, 0usize);
         for o in ops {
-            let (add, more) = (rest.split_at_checked(o.add))
+            let add = (used.checked_add(o.add))
+                .filter(|&e| e <= added_len)
+                .map(|e| used..e)
                 .ok_or(SpliceError("the adds need more bytes than were added"))?;
-            rest = more;
             let copy = (o.copy_start.checked_add(o.copy_len))
-                .and_then(|end| base.get(o.copy_start..end))
+                .filter(|&e| e <= base_len)
+                .map(|e| o.copy_start..e)
                 .ok_or(SpliceError("a copy runs past the base's end"))?;
-            if out.len() + add.len() + copy.len() > len {
-                return Err(SpliceError("the chunk is longer than its index entry says"));
-            }
-            out.extend_from_slice(add);
-            out.extend_from_slice(copy);
+            written = (written.checked_add(o.add + o.copy_len))
+                .filter(|&w| w <= len)
+                .ok_or(SpliceError("the chunk is longer than its index entry says"))?;
+            used = add.end;
+            each(add, copy);
         }
-        if !rest.is_empty() {
+        if used != added_len {
             return Err(SpliceError("added bytes left over"));
         }
-        if out.len() != len {
+        if written != len {
             return Err(SpliceError(
                 "the chunk is shorter than its index entry says",
             ));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Whether `ops` applied to `base` with `added` give exactly `data` (compared in place,

@@ -83,12 +83,13 @@ pub(super) fn encoder(
 /// be chosen ([`codec::Chooser::worth_deeper`], by the stored size of the delta links between
 /// the first base and them).
 fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Chooser<'_>) {
-    for b in parent::offer_order(index, bases) {
+    let max = repo.config().max_delta_depth();
+    for b in parent::offer_order(index, bases, max) {
         let proposed = bases.contains(&b);
         if proposed && c.settled() {
             continue;
         }
-        if !proposed && !c.worth_deeper(parent::links_between(index, bases[0], &b)) {
+        if !proposed && !c.worth_deeper(parent::links_between(index, bases[0], &b, max)) {
             continue;
         }
         let plain = match crate::pack::reader::cached_base(repo, &b) {
@@ -101,7 +102,7 @@ fn offer_bases(repo: &Repository, index: &Index, bases: &[Id], c: &mut codec::Ch
             }
             None => continue,
         };
-        c.offer(b, plain, index.delta_depth(&b, parent::MAX_DELTA_DEPTH));
+        c.offer(b, plain, index.delta_depth(&b, max));
     }
 }
 

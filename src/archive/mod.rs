@@ -324,6 +324,7 @@ impl Archiver<'_> {
         // encoders find the bases it proposed), with the chunks that follow each one read
         // ahead on other threads ([`ahead`]).
         let key = self.repo.key();
+        let max_depth = self.repo.config().max_delta_depth();
         let mut list = ListWriter::new();
         let mut chunks = 0u64;
         let index = &*index;
@@ -350,7 +351,7 @@ impl Archiver<'_> {
                 let mut bases: Vec<Id> = Vec::new();
                 let proposed = finder.propose(&mut load, &id, &data, is_new, &tables);
                 for b in proposed {
-                    if let Some(b) = choose_base(index, b) {
+                    if let Some(b) = choose_base(index, b, max_depth) {
                         if !bases.contains(&b) {
                             bases.push(b);
                         }

@@ -19,7 +19,9 @@
 //! is then compressed both plainly and as a zstd patch against each candidate
 //! ([`crate::blob::codec::Chooser`]), and stored as a delta against the one giving the
 //! smallest patch, if that is at most half the plain size. A base must be in a live pack and
-//! its chain shorter than [`MAX_DELTA_DEPTH`]; a proposed base whose chain is full gives way to
+//! its chain shorter than the repository's maximum (`max`: [`MAX_DELTA_DEPTH`], or
+//! [`MAX_PATCH_DEPTH`] where deltas are all zstd patches,
+//! [`crate::format::config::Config::max_delta_depth`]); a proposed base whose chain is full gives way to
 //! the nearest blob down its chain with room ([`choose_base`]), and a base that would fill the
 //! chain brings the shallower blobs of its chain as candidates too ([`offer_order`]).
 //! Specified in repo-format.md, sections 6 and 14.
@@ -28,7 +30,7 @@ use crate::error::Result;
 use crate::format::snapshot::StreamRef;
 use crate::id::Id;
 use crate::index::Index;
-pub use crate::pack::reader::MAX_DELTA_DEPTH;
+pub use crate::pack::reader::{MAX_DELTA_DEPTH, MAX_PATCH_DEPTH};
 use crate::repository::Repository;
 use crate::source::SourceInfo;
 use crate::stream::{Node, Walk};
@@ -350,15 +352,15 @@ impl BaseFinder {
 /// [`offer_order`]) and keeps the smallest patch.
 pub const MAX_CANDIDATES: usize = 3;
 
-/// The base to use for a proposed base `proposed`: itself when it may serve
-/// ([`usable_base`]); when its chain is already at the maximum depth, the nearest blob down
-/// that chain that still has room (the newest of the older versions of these rows, so the
-/// patch spans the fewest hours; the new delta then fills the chain); `None` when no blob of
-/// the chain is in a live pack with room.
-pub fn choose_base(index: &Index, proposed: Id) -> Option<Id> {
+/// The base to use for a proposed base `proposed` in a repository whose chains are at most
+/// `max` deep: itself when it may serve ([`usable_base`]); when its chain is already at the
+/// maximum depth, the nearest blob down that chain that still has room (the newest of the
+/// older versions of these rows, so the patch spans the fewest hours; the new delta then
+/// fills the chain); `None` when no blob of the chain is in a live pack with room.
+pub fn choose_base(index: &Index, proposed: Id, max: usize) -> Option<Id> {
     let mut at = proposed;
     for _ in 0..=crate::pack::reader::READ_DELTA_DEPTH {
-        if usable_base(index, &at) {
+        if usable_base(index, &at, max) {
             return Some(at);
         }
         at = index.base_of(&at)?;
@@ -367,23 +369,23 @@ pub fn choose_base(index: &Index, proposed: Id) -> Option<Id> {
 }
 
 /// The bases a writer patches a new chunk against, in order: `bases` (usable ones, from
-/// [`choose_base`]), then, when the first would fill the chain (its depth is
-/// [`MAX_DELTA_DEPTH`] - 1), every blob down its chain (shallower, older versions of the same
-/// rows): a patch against one of those costs a little more now but leaves the chunk's next
-/// hours room for short patches instead of reaching back past a full chain
+/// [`choose_base`]), then, when the first would fill the chain (its depth is `max` - 1),
+/// every blob down its chain (shallower, older versions of the same rows): a patch against
+/// one of those costs a little more now but leaves the chunk's next hours room for short
+/// patches instead of reaching back past a full chain
 /// ([`crate::blob::codec::Chooser::finish`] weighs the two). No repeats; at most
-/// [`MAX_CANDIDATES`] + [`MAX_DELTA_DEPTH`] - 1 ids.
-pub fn offer_order(index: &Index, bases: &[Id]) -> Vec<Id> {
-    let mut out: Vec<Id> = Vec::with_capacity(MAX_CANDIDATES + MAX_DELTA_DEPTH);
+/// [`MAX_CANDIDATES`] + `max` - 1 ids.
+pub fn offer_order(index: &Index, bases: &[Id], max: usize) -> Vec<Id> {
+    let mut out: Vec<Id> = Vec::with_capacity(MAX_CANDIDATES + max);
     for b in bases {
         if !out.contains(b) {
             out.push(*b);
         }
     }
     if let Some(first) = bases.first() {
-        if index.delta_depth(first, MAX_DELTA_DEPTH) + 1 == MAX_DELTA_DEPTH {
+        if index.delta_depth(first, max) + 1 == max {
             let mut at = *first;
-            for _ in 1..MAX_DELTA_DEPTH {
+            for _ in 1..max {
                 let Some(b) = index.base_of(&at) else { break };
                 if !out.contains(&b) {
                     out.push(b);
@@ -397,11 +399,11 @@ pub fn offer_order(index: &Index, bases: &[Id]) -> Vec<Id> {
 
 /// The payload bytes (sealed length less the seal) of the delta links from blob `from` down
 /// its chain to blob `to` (`to`'s own bytes not counted); 0 when `to` is not under `from`
-/// within the maximum depth.
-pub fn links_between(index: &Index, from: Id, to: &Id) -> usize {
+/// within `max` links.
+pub fn links_between(index: &Index, from: Id, to: &Id, max: usize) -> usize {
     let mut bytes = 0;
     let mut at = from;
-    for _ in 0..MAX_DELTA_DEPTH {
+    for _ in 0..max {
         if at == *to {
             return bytes;
         }
@@ -421,10 +423,11 @@ pub fn links_between(index: &Index, from: Id, to: &Id) -> usize {
     }
 }
 
-/// Whether blob `base` may serve as a delta base in `index`: stored in a live pack, with a
-/// chain short enough that a delta on it stays within [`MAX_DELTA_DEPTH`].
-pub fn usable_base(index: &Index, base: &Id) -> bool {
-    index.contains(base) && index.delta_depth(base, MAX_DELTA_DEPTH) < MAX_DELTA_DEPTH
+/// Whether blob `base` may serve as a delta base in `index` where chains are at most `max`
+/// deep: stored in a live pack, with a chain short enough that a delta on it stays within
+/// `max`.
+pub fn usable_base(index: &Index, base: &Id, max: usize) -> bool {
+    index.contains(base) && index.delta_depth(base, max) < max
 }
 
 #[cfg(test)]
@@ -469,57 +472,71 @@ mod tests {
     fn links_between_sums_the_delta_payloads_down_a_chain() {
         let index = chain_index(3);
         let payload = 100 - crate::crypto::SEAL_OVERHEAD;
-        assert_eq!(links_between(&index, id(4), &id(4)), 0);
-        assert_eq!(links_between(&index, id(4), &id(3)), payload);
-        assert_eq!(links_between(&index, id(4), &id(1)), 3 * payload);
-        // Not under it: nothing to add.
-        assert_eq!(links_between(&index, id(2), &id(4)), 0);
-        assert_eq!(links_between(&index, id(4), &id(9)), 0);
+        let m = MAX_DELTA_DEPTH;
+        assert_eq!(links_between(&index, id(4), &id(4), m), 0);
+        assert_eq!(links_between(&index, id(4), &id(3), m), payload);
+        assert_eq!(links_between(&index, id(4), &id(1), m), 3 * payload);
+        // Not under it, or further than the maximum: nothing to add.
+        assert_eq!(links_between(&index, id(2), &id(4), m), 0);
+        assert_eq!(links_between(&index, id(4), &id(9), m), 0);
+        assert_eq!(links_between(&index, id(4), &id(1), 2), 0);
     }
+
+    /// Both maxima: where deltas may be splices, and where they are all zstd patches.
+    const MAXIMA: [usize; 2] = [MAX_PATCH_DEPTH, MAX_DELTA_DEPTH];
 
     #[test]
     fn a_full_chain_gives_way_to_the_nearest_blob_down_it_with_room() {
-        let index = chain_index(MAX_DELTA_DEPTH as u8 + 3);
-        let top = id(MAX_DELTA_DEPTH as u8 + 1);
-        assert_eq!(
-            index.delta_depth(&top, MAX_DELTA_DEPTH + 1),
-            MAX_DELTA_DEPTH
-        );
-        // A base with room serves itself; a full one gives way to its own base (the newest
-        // older version), not to the whole blob at the bottom of the chain; so does a chain
-        // longer than the maximum (an older writer's).
-        assert_eq!(choose_base(&index, id(2)), Some(id(2)));
-        assert_eq!(choose_base(&index, top), Some(id(MAX_DELTA_DEPTH as u8)));
-        assert_eq!(
-            choose_base(&index, id(MAX_DELTA_DEPTH as u8 + 4)),
-            Some(id(MAX_DELTA_DEPTH as u8))
-        );
-        // Whatever is proposed, the new delta never exceeds the maximum depth.
-        for n in 1..=MAX_DELTA_DEPTH as u8 + 4 {
-            let b = choose_base(&index, id(n)).unwrap();
-            assert!(index.delta_depth(&b, MAX_DELTA_DEPTH + 1) < MAX_DELTA_DEPTH);
+        for max in MAXIMA {
+            let index = chain_index(max as u8 + 3);
+            let top = id(max as u8 + 1);
+            assert_eq!(index.delta_depth(&top, max + 1), max);
+            // A base with room serves itself; a full one gives way to its own base (the
+            // newest older version), not to the whole blob at the bottom of the chain; so
+            // does a chain longer than the maximum (an older writer's).
+            assert_eq!(choose_base(&index, id(2), max), Some(id(2)));
+            assert_eq!(choose_base(&index, top, max), Some(id(max as u8)));
+            assert_eq!(
+                choose_base(&index, id(max as u8 + 4), max),
+                Some(id(max as u8))
+            );
+            // Whatever is proposed, the new delta never exceeds the maximum depth.
+            for n in 1..=max as u8 + 4 {
+                let b = choose_base(&index, id(n), max).unwrap();
+                assert!(index.delta_depth(&b, max + 1) < max);
+            }
+            // Unknown blobs propose nothing.
+            assert_eq!(choose_base(&index, id(99), max), None);
         }
-        // Unknown blobs propose nothing.
-        assert_eq!(choose_base(&index, id(99)), None);
+        // The deeper maximum takes a base the shallower one refuses.
+        let index = chain_index(MAX_DELTA_DEPTH as u8);
+        let deep = id(MAX_PATCH_DEPTH as u8 + 2);
+        assert!(usable_base(&index, &deep, MAX_DELTA_DEPTH));
+        assert!(!usable_base(&index, &deep, MAX_PATCH_DEPTH));
     }
 
     #[test]
     fn a_base_that_fills_the_chain_brings_the_blobs_down_its_chain() {
-        let index = chain_index(MAX_DELTA_DEPTH as u8);
-        let last_room = id(MAX_DELTA_DEPTH as u8);
-        // Patching against the blob at depth MAX - 1 fills the chain: every blob under it is
-        // offered too, nearest first, after the proposed ones.
-        let down: Vec<Id> = (1..MAX_DELTA_DEPTH as u8).rev().map(id).collect();
-        let mut want = vec![last_room, id(50)];
-        want.extend(&down);
-        assert_eq!(offer_order(&index, &[last_room, id(50)]), want);
-        // A first base with more room, or a whole one, brings nothing; no repeats.
-        assert_eq!(offer_order(&index, &[id(1), id(2)]), vec![id(1), id(2)]);
-        let mut w = vec![last_room, id(1)];
-        w.extend(down.iter().filter(|d| **d != id(1)));
-        assert_eq!(offer_order(&index, &[last_room, id(1), last_room]), w);
-        let most = offer_order(&index, &[last_room, id(50), id(51)]);
-        assert_eq!(most.len(), MAX_CANDIDATES + MAX_DELTA_DEPTH - 1);
+        for max in MAXIMA {
+            let index = chain_index(max as u8);
+            let last_room = id(max as u8);
+            // Patching against the blob at depth MAX - 1 fills the chain: every blob under it
+            // is offered too, nearest first, after the proposed ones.
+            let down: Vec<Id> = (1..max as u8).rev().map(id).collect();
+            let mut want = vec![last_room, id(50)];
+            want.extend(&down);
+            assert_eq!(offer_order(&index, &[last_room, id(50)], max), want);
+            // A first base with more room, or a whole one, brings nothing; no repeats.
+            assert_eq!(
+                offer_order(&index, &[id(1), id(2)], max),
+                vec![id(1), id(2)]
+            );
+            let mut w = vec![last_room, id(1)];
+            w.extend(down.iter().filter(|d| **d != id(1)));
+            assert_eq!(offer_order(&index, &[last_room, id(1), last_room], max), w);
+            let most = offer_order(&index, &[last_room, id(50), id(51)], max);
+            assert_eq!(most.len(), MAX_CANDIDATES + max - 1);
+        }
     }
 
     #[test]

@@ -10,10 +10,13 @@
 //! module.
 
 use crate::compress::{
-    compress, compress_delta, compress_splice, decompress, decompress_delta, DecompressError,
+    compress, compress_delta, compress_splice, decompress, decompress_delta, decompress_delta_onto,
+    DecompressError,
 };
 use crate::crypto::{AuthError, MasterKey};
+use crate::format::pack::MAX_PATCH_DEPTH;
 use crate::id::Id;
+pub use crate::splice::Composed;
 use std::sync::Arc;
 
 /// A delta is stored only when its sealed payload is at most this fraction (numerator over
@@ -137,7 +140,9 @@ impl<'p> Chooser<'p> {
     /// links under it, 0 for a whole blob): computes the patch and returns whether it is
     /// within the margin (kept as a choice). With splices on, the patch is the splice when
     /// the chunk and base share an anchored row ([`compress_splice`]), else the zstd patch; a
-    /// splice at most 1/[`FAST_PATH_DEN`] of the chunk is never made again.
+    /// splice at most 1/[`FAST_PATH_DEN`] of the chunk is never made again. A base with
+    /// [`MAX_PATCH_DEPTH`] or more links under it gets no zstd patch: only its splice, never
+    /// made again.
     pub fn offer(&mut self, id: Id, base: Arc<Vec<u8>>, depth: usize) -> bool {
         let splice = (self.splices)
             .then(|| compress_splice(self.plain, &base, self.level))
@@ -148,15 +153,19 @@ impl<'p> Chooser<'p> {
         // made again with the long-distance matcher, and the eight later hours of 575 MB took
         // 23% less CPU with splices, then 4% less without the level-3 zstd patches beside
         // them (docs/bench.md, "Splices").
+        // A zstd patch only where its chain has room for one (MAX_PATCH_DEPTH): a reader
+        // decodes a zstd patch whole, a splice it composes.
+        let zstd = depth < MAX_PATCH_DEPTH;
         let (delta, remake) = match splice {
             Some(s) => {
                 let small = s.len() * FAST_PATH_DEN <= self.plain.len();
-                (s, !small)
+                (s, !small && zstd)
             }
-            None => match compress_delta(self.plain, &base, self.level, false) {
+            None if zstd => match compress_delta(self.plain, &base, self.level, false) {
                 Some(d) => (d, true),
                 None => return false,
             },
+            None => return false,
         };
         // Fast path: a patch this small beats any plain compression of dump text, so the
         // plain form is not computed (the usual case for an unchanged-but-shifted chunk).
@@ -334,6 +343,24 @@ pub fn decode_link(
     })
 }
 
+/// [`decode_link`] for a link whose base is held as a composed chain (`base`, from this
+/// function; `None` for a whole blob): a splice is composed with the base's pieces, without
+/// building the chunk ([`crate::compress::decompress_delta_onto`]), so a chain of splices costs
+/// one copy of the chunk at its top, made by [`Composed::plain`]. Not checked against an id,
+/// as [`decode_link`].
+///
+/// Errors: [`DecodeError::Decompress`].
+pub fn decode_link_onto(
+    tagged: &[u8],
+    raw_len: usize,
+    base: Option<&Composed>,
+) -> Result<Composed, DecodeError> {
+    Ok(match base {
+        Some(base) => decompress_delta_onto(tagged, raw_len, base)?,
+        None => Composed::whole(Arc::new(decompress(tagged, raw_len)?)),
+    })
+}
+
 /// Checks that `plain` is blob `id` under `key`'s blob-id key.
 ///
 /// Errors: [`DecodeError::WrongId`].
@@ -367,6 +394,7 @@ pub fn check_sealing(
 mod tests {
     use super::*;
     use crate::compress::TAG_SPLICE;
+    use crate::format::pack::MAX_DELTA_DEPTH;
 
     fn id(n: u8) -> Id {
         Id([n; 32])
@@ -697,5 +725,51 @@ mod tests {
             tags.iter().any(|t| t.0),
             "a large splice, made again: {tags:?}"
         );
+    }
+
+    /// Deep chains (MAX_PATCH_DEPTH): against a base with 3 or more links under it, a chunk is
+    /// only ever a splice, and a large splice is not made again as a zstd patch, so a reader
+    /// decodes at most 3 zstd patches per chain; below that depth the zstd forms are made as
+    /// before. A chunk that shares no row with such a base finds no patch there.
+    #[test]
+    fn a_deep_base_gets_only_a_splice() {
+        // A pair whose large splice a zstd patch beats.
+        let (base, plain, splice) = [500, 1000, 2000, 2500, 2900]
+            .into_iter()
+            .map(|e| (orders(0, 4), orders(e, 4)))
+            .chain([800, 2000, 2500, 2900].map(|e| (rows(0), rows(e))))
+            .filter_map(|(b, p)| {
+                let s = compress_splice(&p, &b, 3)?;
+                Some((b, p, s))
+            })
+            .find(|(b, p, s)| {
+                s.len() * FAST_PATH_DEN > p.len()
+                    && compress_delta(p, b, 3, true).is_some_and(|z| z.len() < s.len())
+            })
+            .expect("a large splice that a zstd patch beats");
+        for depth in [MAX_PATCH_DEPTH - 1, MAX_PATCH_DEPTH, MAX_DELTA_DEPTH - 1] {
+            let mut c = Chooser::new(&plain, 3).with_splices(true);
+            assert!(c.offer(id(9), Arc::new(base.clone()), depth));
+            let (stored, _) = c.finish();
+            match depth < MAX_PATCH_DEPTH {
+                true => assert_eq!(stored[0], crate::compress::TAG_DELTA, "made again"),
+                false => assert_eq!(stored, splice, "kept as it is at depth {depth}"),
+            }
+        }
+        // No anchored row shared (bytes without line feeds, the first one changed): only a zstd
+        // patch could serve, and a deep base gets none.
+        let noise: Vec<u8> = (0..60_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
+            .collect();
+        let mut edited = noise.clone();
+        edited[0] ^= 0x40;
+        edited[30_000] ^= 0x40;
+        assert!(compress_splice(&edited, &noise, 3).is_none());
+        let offer = |depth| {
+            let mut c = Chooser::new(&edited, 3).with_splices(true);
+            c.offer(id(9), Arc::new(noise.clone()), depth)
+        };
+        assert!(offer(MAX_PATCH_DEPTH - 1), "a zstd patch below the limit");
+        assert!(!offer(MAX_PATCH_DEPTH), "none at it");
     }
 }

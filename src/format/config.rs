@@ -77,4 +77,14 @@ impl Config {
     pub fn splices(&self) -> bool {
         self.version >= super::CONFIG_SPLICES
     }
+
+    /// The longest delta chain a writer makes in this repository:
+    /// [`super::pack::MAX_DELTA_DEPTH`] where deltas may be splices, else
+    /// [`super::pack::MAX_PATCH_DEPTH`] (repo-format.md section 6).
+    pub fn max_delta_depth(&self) -> usize {
+        match self.splices() {
+            true => super::pack::MAX_DELTA_DEPTH,
+            false => super::pack::MAX_PATCH_DEPTH,
+        }
+    }
 }

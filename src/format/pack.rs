@@ -7,9 +7,22 @@ use serde::{Deserialize, Serialize};
 /// Bytes of the trailing header-length field.
 pub const TRAILER_LEN: usize = 4;
 
-/// Longest chain of delta blobs: a delta's base may itself be a delta, at most this many
-/// levels deep; a snapshot stores a chunk whole rather than exceed it (repo-format.md §6).
-pub const MAX_DELTA_DEPTH: usize = 3;
+/// Longest chain of delta blobs a writer makes where deltas may be splices (config version 4
+/// and later): a delta's base may itself be a delta, at most this many levels deep; a
+/// snapshot stores a chunk whole rather than exceed it (repo-format.md §6). Readers compose a
+/// chain's splices ([`crate::splice::Composed`]), so a deep chain of splices costs a restore
+/// about what one link does; only its zstd patches, at most [`MAX_PATCH_DEPTH`] of them, are
+/// decoded whole. Over 24 hourly snapshots of the bench's 32 MiB series, where every chunk
+/// changes every hour, a limit of 3 stored 7.2 MB (hotspot) and 8.6 MB (uniform), 16 stored
+/// 4.8 and 5.7 MB (docs/bench.md, "Deep chains of splices").
+pub const MAX_DELTA_DEPTH: usize = 16;
+
+/// Longest chain of delta blobs a writer makes where deltas are all zstd patches (config
+/// versions before 4), and the deepest a zstd patch (tag 2) goes anywhere: a zstd patch is
+/// made only against a base with fewer delta links under it, so a chain holds at most this
+/// many, all at its bottom, and a reader decodes at most this many whole chunks besides the
+/// chain's bottom.
+pub const MAX_PATCH_DEPTH: usize = 3;
 
 /// Longest delta chain a reader follows: far above what any writer produces (writers have
 /// used other maxima, e.g. 8), so older repositories stay readable, yet bounded so that a

@@ -2,50 +2,54 @@
 //! decoded by [`crate::blob::codec`] (open, decompress, check its keyed id), so damaged data is
 //! an error naming the pack, never output. Must not decode blob payloads itself.
 //!
-//! A delta blob is decoded against its base's plaintext, read (recursively, chains are at most
-//! [`MAX_DELTA_DEPTH`] deep when written; readers accept up to [`READ_DELTA_DEPTH`]) through
-//! the repository's [`BaseCache`], so a base shared by
-//! several deltas, or read just before, is not read again. Delta bases (and the blobs a
-//! snapshot wrote) are also kept, sealed, in the local cache of a remote repository
+//! A delta blob is decoded against its base, read (recursively, chains are at most
+//! [`MAX_DELTA_DEPTH`] deep when written; readers accept up to [`READ_DELTA_DEPTH`]) as a
+//! [`Composed`] chunk: the splices of a chain are composed, and only the blob asked for is made
+//! whole, so a chain of splices costs one copy of the chunk, not one per link. Whole plaintexts
+//! met on the way (a chain's bottom, a zstd patch's result) and the blobs asked for as bases go
+//! into the repository's [`BaseCache`], so a base shared by several deltas, or read just
+//! before, is not read again. Delta bases (and the blobs a snapshot wrote) are also kept,
+//! sealed, in the local cache of a remote repository
 //! ([`crate::backend::Backend::cached_blob_body`]), so the next snapshot reads them from disk.
 
-use crate::blob::codec;
+use crate::blob::codec::{self, Composed};
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
 use crate::id::Id;
 use crate::index::{Index, Location};
 use crate::repository::{FileKind, Repository};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-pub use crate::format::pack::{MAX_DELTA_DEPTH, READ_DELTA_DEPTH};
+pub use crate::format::pack::{MAX_DELTA_DEPTH, MAX_PATCH_DEPTH, READ_DELTA_DEPTH};
 pub use crate::repository::bases::BaseCache;
 
-/// A base read ahead: its pack, its location and its sealed bytes.
-type Fetched = (Id, Location, Vec<u8>);
-
 /// Reads the delta bases that blobs `ids` need (their whole chains) ahead of decoding them:
-/// adjacent bases in one range read per run, runs on up to 4 threads, then decoded bottom up
-/// into the [`BaseCache`]. Restores call it per batch so that bases are not fetched one small
-/// read at a time. Errors are not reported here: a base that cannot be prefetched is read (and
-/// its error reported) when the delta is decoded.
+/// adjacent bases in one range read per run, runs on up to 4 threads, kept sealed in the
+/// [`BaseCache`] until the blobs above them are decoded (composed, [`Composed`]). Restores
+/// call it per batch so that bases are not fetched one small read at a time. Errors are not
+/// reported here: a base that cannot be prefetched is read (and its error reported) when the
+/// delta is decoded.
 pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
     let mut need: Vec<(Id, Id, Location)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let cache = repo.base_cache();
     for id in ids {
         let mut at = *id;
         for _ in 0..READ_DELTA_DEPTH {
             let Some(base) = index.base_of(&at) else {
                 break;
             };
-            if !seen.insert(base) || repo.base_cache().contains(&base) {
+            if !seen.insert(base) || cache.contains(&base) {
                 break;
+            }
+            at = base;
+            if cache.sealed(&base).is_some() {
+                continue; // read ahead before; the links under it may not be
             }
             let Some((pack, loc)) = index.get(&base) else {
                 break;
             };
             need.push((base, pack, loc));
-            at = base;
         }
     }
     if need.is_empty() {
@@ -56,8 +60,6 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
     let Ok(runs) = plan_runs(index, &sorted) else {
         return;
     };
-    // Raw sealed bytes of every needed base.
-    let fetched: Mutex<HashMap<Id, Fetched>> = Mutex::new(HashMap::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..runs.len().clamp(1, 4) {
@@ -73,34 +75,14 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
                 else {
                     continue;
                 };
-                repo.base_cache().add_read(len);
-                let mut f = fetched.lock().unwrap_or_else(|p| p.into_inner());
+                cache.add_read(len);
                 for (id, loc) in &run.blobs {
                     let s = (loc.offset as u64 - first) as usize;
-                    let sealed = bytes[s..s + loc.length as usize].to_vec();
-                    f.insert(*id, (run.pack, *loc, sealed));
+                    cache.put_sealed(*id, Arc::new(bytes[s..s + loc.length as usize].to_vec()));
                 }
             });
         }
     });
-    let mut fetched = fetched.into_inner().unwrap_or_else(|p| p.into_inner());
-    // Decode bottom up: a base whose own base is cached (or which is whole) can be decoded.
-    while !fetched.is_empty() {
-        let ready: Vec<Id> = (fetched.keys())
-            .filter(|id| index.base_of(id).is_none_or(|b| !fetched.contains_key(&b)))
-            .copied()
-            .collect();
-        if ready.is_empty() {
-            return; // a loop in a damaged index: left to the normal path, which reports it
-        }
-        for id in ready {
-            let (pack, loc, sealed) = fetched.remove(&id).expect("listed above");
-            // Links of the restored blobs' chains: the restored blobs are checked.
-            if let Ok(plain) = open_at(repo, index, &pack, &id, &loc, &sealed, 1, None, false) {
-                repo.base_cache().put(id, Arc::new(plain), false);
-            }
-        }
-    }
 }
 
 /// The plaintext of blob `id` for use as a delta base, checked against its id: from the
@@ -110,7 +92,7 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
 /// Errors: as [`read_blob`]; [`Error::Corrupt`] naming the blob when the chain is longer
 /// than [`READ_DELTA_DEPTH`] (a damaged index).
 pub fn read_base(repo: &Repository, index: &Index, id: &Id) -> Result<Arc<Vec<u8>>> {
-    read_base_at(repo, index, id, 0)
+    read_base_at(repo, index, id, 0).map(|c| c.plain())
 }
 
 /// The cached plaintext of blob `id`, checked against its id (an entry cached as a chain's
@@ -124,16 +106,17 @@ pub fn cached_base(repo: &Repository, id: &Id) -> Option<Arc<Vec<u8>>> {
     Some(plain)
 }
 
-/// [`read_base`] for a blob `depth` links below the blob asked for: checked against its id
-/// only at depth 0.
-fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<Arc<Vec<u8>>> {
+/// [`read_base`] (`depth` 0: checked against its id, made whole and cached as checked) or a
+/// link `depth` links below the blob asked for (not checked; composed, [`Composed`]; cached
+/// only when whole: a chain's bottom, a zstd patch's result).
+fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Result<Composed> {
     let check = depth == 0;
     if let Some((plain, checked)) = repo.base_cache().get(id) {
         if checked || !check {
-            return Ok(plain);
+            return Ok(Composed::whole(plain));
         }
         if let Some(plain) = cached_base(repo, id) {
-            return Ok(plain);
+            return Ok(Composed::whole(plain));
         }
         // The cached link fails its check: decoded again below, whose error names the pack.
     }
@@ -143,11 +126,12 @@ fn read_base_at(repo: &Repository, index: &Index, id: &Id, depth: usize) -> Resu
             format!("delta chain longer than {READ_DELTA_DEPTH}: run `dumpvault check`"),
         ));
     }
-    let (plain, read) = read_blob_at(repo, index, id, depth, true, check)?;
+    let (link, read) = read_blob_at(repo, index, id, depth, true, check)?;
     repo.base_cache().add_read(read);
-    let plain = Arc::new(plain);
-    repo.base_cache().put(*id, plain.clone(), check);
-    Ok(plain)
+    if let Some(plain) = link.as_whole() {
+        repo.base_cache().put(*id, plain.clone(), check);
+    }
+    Ok(link)
 }
 
 /// Opens one sealed blob read from `pack` and checks it is blob `id`; a delta blob is decoded
@@ -163,7 +147,7 @@ pub fn open_blob(
     loc: &Location,
     sealed: &[u8],
 ) -> Result<Vec<u8>> {
-    open_at(repo, index, pack, id, loc, sealed, 0, None, true)
+    open_at(repo, index, pack, id, loc, sealed, 0, None, true).map(into_vec)
 }
 
 /// [`open_blob`] for a copy known by its pack header (or index) entry `b`, which need not be
@@ -192,12 +176,21 @@ pub fn open_entry(
         b.base.map(Id),
         true,
     )
+    .map(into_vec)
+}
+
+/// The bytes of a whole [`Composed`] chunk, copied only when they are shared.
+fn into_vec(c: Composed) -> Vec<u8> {
+    let plain = c.plain();
+    drop(c);
+    Arc::try_unwrap(plain).unwrap_or_else(|shared| (*shared).clone())
 }
 
 /// Opens blob `id`, `depth` links below the blob asked for; a delta is decoded against
 /// `entry_base` when given (the base its own pack entry names), else against the base of the
-/// copy `index` reads. With `check` the plaintext is checked against `id` (else it is a link
-/// of a chain whose top is checked: [`codec::decode_link`]).
+/// copy `index` reads. With `check` the plaintext is made whole and checked against `id`;
+/// else it is a link of a chain whose top is checked ([`codec::decode_link_onto`]), and stays
+/// composed.
 #[allow(clippy::too_many_arguments)]
 fn open_at(
     repo: &Repository,
@@ -209,7 +202,7 @@ fn open_at(
     depth: usize,
     entry_base: Option<Id>,
     check: bool,
-) -> Result<Vec<u8>> {
+) -> Result<Composed> {
     let what = || format!("pack {} (blob {})", FileKind::Pack.path(pack), id.short());
     let tagged = codec::open(repo.key(), sealed).map_err(|e| Error::corrupt_from(what(), e))?;
     let base = if loc.kind == BlobKind::Delta {
@@ -219,26 +212,31 @@ fn open_at(
     } else {
         None
     };
-    let (raw_len, base) = (loc.raw_length as usize, base.as_deref().map(Vec::as_slice));
-    match check {
-        true => codec::decode(repo.key(), id, &tagged, raw_len, base),
-        false => codec::decode_link(&tagged, raw_len, base),
+    let raw_len = loc.raw_length as usize;
+    let link = codec::decode_link_onto(&tagged, raw_len, base.as_ref())
+        .map_err(|e| Error::corrupt_from(what(), e))?;
+    if !check {
+        return Ok(link);
     }
-    .map_err(|e| Error::corrupt_from(what(), e))
+    let plain = link.plain();
+    codec::verify(repo.key(), id, &plain).map_err(|e| Error::corrupt_from(what(), e))?;
+    Ok(Composed::whole(plain))
 }
 
 /// Reads and opens one blob. Errors: [`Error::Corrupt`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
-    read_blob_at(repo, index, id, 0, false, true).map(|(plain, _)| plain)
+    read_blob_at(repo, index, id, 0, false, true).map(|(plain, _)| into_vec(plain))
 }
 
 /// Reads and opens blob `id`, `depth` delta links below the blob a caller asked for; returns
-/// the plaintext and the sealed bytes read from the pack (0 when it came from the cache).
+/// it (whole when `check`) and the sealed bytes read from the pack (0 when it came from a
+/// cache).
 ///
-/// A data or delta blob is taken from the local cache's bodies when it holds it (opened and
-/// checked like bytes from the pack; an entry that does not open is deleted and the pack
-/// read). With `keep` (a delta base), the sealed bytes read from the pack go into that cache,
-/// so that the next snapshot does not read them again. `check`: as [`open_at`].
+/// A chain link read ahead ([`prefetch_bases`]) is taken from the [`BaseCache`]; a data or
+/// delta blob from the local cache's bodies when it holds it. Either is opened and checked
+/// like bytes from the pack; one that does not open is dropped and the pack read. With
+/// `keep` (a delta base), the sealed bytes read from the pack go into the local cache, so
+/// that the next snapshot does not read them again. `check`: as [`open_at`].
 fn read_blob_at(
     repo: &Repository,
     index: &Index,
@@ -246,13 +244,20 @@ fn read_blob_at(
     depth: usize,
     keep: bool,
     check: bool,
-) -> Result<(Vec<u8>, u64)> {
+) -> Result<(Composed, u64)> {
     let (pack, loc) = index.get(id).ok_or_else(|| unindexed("blob", id))?;
     let backend = repo.backend();
     let body = loc.kind != BlobKind::List;
+    let open = |sealed: &[u8]| open_at(repo, index, &pack, id, &loc, sealed, depth, None, check);
+    if let Some(sealed) = repo.base_cache().sealed(id) {
+        match open(&sealed) {
+            Ok(link) => return Ok((link, 0)),
+            Err(_) => repo.base_cache().drop_sealed(id),
+        }
+    }
     if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {
-        match open_at(repo, index, &pack, id, &loc, &sealed, depth, None, check) {
-            Ok(plain) => return Ok((plain, 0)),
+        match open(&sealed) {
+            Ok(link) => return Ok((link, 0)),
             Err(_) => backend.uncache_blob_body(id),
         }
     }
@@ -261,11 +266,11 @@ fn read_blob_at(
         loc.offset as u64,
         loc.length as u64,
     )?;
-    let plain = open_at(repo, index, &pack, id, &loc, &sealed, depth, None, check)?;
+    let link = open(&sealed)?;
     if keep && body {
         backend.cache_blob_body(id, &sealed);
     }
-    Ok((plain, loc.length as u64))
+    Ok((link, loc.length as u64))
 }
 
 /// The error for blob `id` (a `what`: blob or chunk) that a snapshot refers to and no index

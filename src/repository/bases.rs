@@ -7,25 +7,62 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Plaintext bytes kept by [`BaseCache`]: the bases of a restore batch (4 MiB of chunks,
-/// chains of up to 3) fit.
+/// Plaintext bytes kept by [`BaseCache`]: the bottoms of a restore batch's chains (4 MiB of
+/// chunks) fit, and a snapshot's recent bases.
 const BASE_CACHE_BYTES: usize = 16 << 20;
+
+/// Sealed bytes of chain links read ahead kept by [`BaseCache`]: a restore batch's chains
+/// (4 MiB of chunks, each with its bottom and up to [`crate::format::pack::MAX_DELTA_DEPTH`]
+/// small links) fit twice.
+const SEALED_BYTES: usize = 32 << 20;
 
 /// A cached plaintext and whether it was checked against its id.
 type Entry = (Arc<Vec<u8>>, bool);
 
-/// Cached plaintexts by id, the ids in insertion order (for eviction), and their total size.
-#[derive(Default)]
-struct Cached {
-    map: HashMap<Id, Entry>,
+/// Values by id, the ids in insertion order (for eviction), and their total size in bytes.
+struct Fifo<V> {
+    map: HashMap<Id, V>,
     order: VecDeque<Id>,
     bytes: usize,
 }
 
-/// The plaintexts of recently read delta bases (at most 16 MiB, oldest evicted first).
+impl<V> Default for Fifo<V> {
+    fn default() -> Self {
+        Fifo {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<V> Fifo<V> {
+    /// Adds `v` (of `len` bytes, as `len_of` measures) under a new `id`, evicting the oldest
+    /// entries beyond `limit` bytes (the newest is always kept).
+    fn add(&mut self, id: Id, v: V, len_of: fn(&V) -> usize, limit: usize) {
+        let len = len_of(&v);
+        match self.map.insert(id, v) {
+            Some(old) => self.bytes -= len_of(&old),
+            None => self.order.push_back(id),
+        }
+        self.bytes += len;
+        while self.bytes > limit && self.order.len() > 1 {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(v) = self.map.remove(&old) {
+                self.bytes -= len_of(&v);
+            }
+        }
+    }
+}
+
+/// The plaintexts of recently read delta bases (at most 16 MiB, oldest evicted first), and the
+/// sealed bytes of chain links read ahead (at most 32 MiB).
 #[derive(Default)]
 pub struct BaseCache {
-    inner: Mutex<Cached>,
+    inner: Mutex<Fifo<Entry>>,
+    sealed: Mutex<Fifo<Arc<Vec<u8>>>>,
     read: AtomicU64,
 }
 
@@ -60,17 +97,30 @@ impl BaseCache {
             }
             return;
         }
-        if g.map.insert(id, (plain, checked)).is_none() {
-            g.order.push_back(id);
-            g.bytes += len;
-            while g.bytes > BASE_CACHE_BYTES && g.order.len() > 1 {
-                let Some(old) = g.order.pop_front() else {
-                    break;
-                };
-                if let Some((p, _)) = g.map.remove(&old) {
-                    g.bytes -= p.len();
-                }
-            }
+        g.add(id, (plain, checked), |e| e.0.len(), BASE_CACHE_BYTES);
+    }
+
+    /// Keeps the sealed bytes of chain link `id`, read ahead of its decoding (evicting the
+    /// oldest beyond 32 MiB).
+    pub(crate) fn put_sealed(&self, id: Id, sealed: Arc<Vec<u8>>) {
+        let mut g = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+        if !g.map.contains_key(&id) {
+            g.add(id, sealed, |s| s.len(), SEALED_BYTES);
+        }
+    }
+
+    /// The sealed bytes of chain link `id` read ahead, if kept.
+    pub(crate) fn sealed(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
+        let g = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+        g.map.get(id).cloned()
+    }
+
+    /// Forgets the sealed bytes of chain link `id` (they did not open or decode).
+    pub(crate) fn drop_sealed(&self, id: &Id) {
+        let mut g = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = g.map.remove(id) {
+            g.bytes -= s.len();
+            g.order.retain(|o| o != id);
         }
     }
 

@@ -426,7 +426,9 @@ fn whole_with_the_shift_only(t: &TestRepo) -> usize {
         }
         let plain = dumpvault::pack::reader::read_blob(&repo, &index, &c.id).unwrap();
         let pays = candidates.iter().any(|b| {
-            let Some(b) = dumpvault::delta::choose_base(&index, *b) else {
+            let Some(b) =
+                dumpvault::delta::choose_base(&index, *b, repo.config().max_delta_depth())
+            else {
                 return false;
             };
             let base = dumpvault::pack::reader::read_base(&repo, &index, &b).unwrap();

@@ -192,7 +192,10 @@ fn transfer_run(
         // A source whose deltas may be splices, copied into a target whose readers may not
         // decode them (config version below 4): every delta is stored whole.
         let splice_barred = ends.from.config().splices() && !ends.to.config().splices();
-        if base.is_some_and(|b| splice_barred || !crate::delta::usable_base(ends.to_index, &b)) {
+        if base.is_some_and(|b| {
+            splice_barred
+                || !crate::delta::usable_base(ends.to_index, &b, ends.to.config().max_delta_depth())
+        }) {
             // The target lacks the base (or its chain there is at the maximum depth, or it
             // may not hold splices): the delta is stored whole (repo-format.md, section 6).
             let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;

@@ -133,7 +133,7 @@ pub fn analyse(tool: &Tool, hour0: &Path, hour1: &Path) -> Result<Value> {
         whole += 1;
         let usable: Vec<Id> = candidates
             .iter()
-            .filter_map(|c| choose_base(&index, *c))
+            .filter_map(|c| choose_base(&index, *c, repo.config().max_delta_depth()))
             .collect();
         if candidates.is_empty() {
             no_candidates += 1;
