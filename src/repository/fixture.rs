@@ -63,3 +63,21 @@ pub(crate) fn edited(a: &[u8], x: u8) -> Vec<u8> {
     }
     v
 }
+
+/// One snapshot of stream `d` (database `d`, from stdin) per dump in `dumps`, in order, into
+/// `r`, each through a fresh handle on its backend (as separate runs would be).
+pub(crate) fn snapshot_each(r: &Repository, dumps: impl IntoIterator<Item = Vec<u8>>) {
+    use crate::commands::snapshot::{self, SnapshotOptions};
+    use crate::index::SharedIndex;
+    use crate::progress::NoProgress;
+    use crate::source::stdin::ReaderSource;
+    use crate::source::DumpSource;
+    for bytes in dumps {
+        let src = ReaderSource::new(std::io::Cursor::new(bytes));
+        let src: Box<dyn DumpSource> = Box::new(src.with_database("d".into()));
+        let r = Repository::open(r.backend().clone(), b"pw").unwrap();
+        let index = SharedIndex::start(&r, "snapshot").unwrap();
+        let opts = SnapshotOptions::default();
+        snapshot::run(&r, &index, vec![("d".into(), src)], &opts, &NoProgress).unwrap();
+    }
+}

@@ -149,9 +149,11 @@ fn hourly_timeline_forget_prune_and_size() {
     );
     // Not equal to a fresh repository: the bases of kept delta blobs stay (repo-format.md
     // section 6), and packs under `--max-unused` (5%) keep their unused blobs. Measured:
-    // +1% to +13% over runs (the chunker's seed is random).
+    // +1% to +13% over runs (the chunker's seed is random) with chains of at most 3 deltas;
+    // +2% to +30% over 11 runs with chains of up to 16 (MAX_DELTA_DEPTH), whose kept deltas
+    // reach back up to 16 hours of forgotten links.
     assert!(
-        after as f64 <= fresh_size as f64 * 1.25,
+        after as f64 <= fresh_size as f64 * 1.45,
         "{after} vs fresh {fresh_size}"
     );
     for &i in &expected {

@@ -4,26 +4,9 @@
 //! BLAKE3 time).
 
 use super::*;
-use crate::commands::snapshot::{self, SnapshotOptions};
 use crate::format::pack::PackBlob;
-use crate::index::SharedIndex;
-use crate::progress::NoProgress;
-use crate::repository::fixture::{edited, memory_repo, noise};
-use crate::source::stdin::ReaderSource;
-use crate::source::DumpSource;
+use crate::repository::fixture::{edited, memory_repo, noise, snapshot_each};
 use std::collections::HashMap;
-
-/// One snapshot of stream `d` per dump in `dumps`, in order, into `r`.
-fn snapshot_each(r: &Repository, dumps: impl IntoIterator<Item = Vec<u8>>) {
-    for bytes in dumps {
-        let src = ReaderSource::new(std::io::Cursor::new(bytes));
-        let src: Box<dyn DumpSource> = Box::new(src.with_database("d".into()));
-        let r = Repository::open(r.backend().clone(), b"pw").unwrap();
-        let index = SharedIndex::start(&r, "snapshot").unwrap();
-        let opts = SnapshotOptions::default();
-        snapshot::run(&r, &index, vec![("d".into(), src)], &opts, &NoProgress).unwrap();
-    }
-}
 
 /// Three snapshots of one stream (a, b, c), each chunk a delta on the one before. Returns the
 /// repository, a fresh handle on it (nothing cached) and a chain `[top, link, bottom]`: a
