@@ -11,7 +11,7 @@ use crate::format::pack::BlobKind;
 use crate::format::pack::{decode_header, PackBlob, TRAILER_LEN};
 use crate::id::Id;
 use crate::index::{superseded, Index, Location};
-use crate::pack::reader::{open_entry, read_base};
+use crate::pack::reader::{open_entry, prefetch_bases, read_base};
 use crate::repository::{FileKind, Repository};
 
 /// The index built from every readable index file.
@@ -177,6 +177,15 @@ pub fn verify_blobs(
     entries: &[PackBlob],
 ) -> Vec<(Id, String)> {
     let mut bad = Vec::new();
+    if let Some(index) = index {
+        // The chains under this pack's deltas, in range reads (their links are composed from
+        // these sealed bytes, not read one small read each).
+        let deltas: Vec<Id> = (entries.iter())
+            .filter(|b| b.base.is_some())
+            .map(|b| Id(b.id))
+            .collect();
+        prefetch_bases(repo, index, &deltas);
+    }
     for b in entries {
         let id = Id(b.id);
         let loc = Location::of_entry(b);

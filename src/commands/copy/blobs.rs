@@ -12,7 +12,7 @@ use crate::format::pack::BlobKind;
 use crate::format::snapshot::Manifest;
 use crate::id::Id;
 use crate::index::{Index, Location};
-use crate::pack::reader::{open_blob, plan_runs, Run};
+use crate::pack::reader::{open_blob, plan_runs, prefetch_bases, Run};
 use crate::progress::Progress;
 use crate::repository::{FileKind, Repository};
 use crate::stream::{Node, Walk};
@@ -183,19 +183,27 @@ fn transfer_run(
     let path = FileKind::Pack.path(&run.pack);
     let bytes = ends.from.backend().read_range(&path, first, len)?;
     let mut counts = Counts::default();
+    // A source whose deltas may be splices, copied into a target whose readers may not
+    // decode them (config version below 4): every delta is stored whole.
+    let splice_barred = ends.from.config().splices() && !ends.to.config().splices();
+    let max = ends.to.config().max_delta_depth();
+    let base_of = |id: &Id, loc: &Location| {
+        (loc.kind == BlobKind::Delta)
+            .then(|| ends.from_index.base_of(id))
+            .flatten()
+    };
+    let stored_whole = |b: Id| splice_barred || !crate::delta::usable_base(ends.to_index, &b, max);
+    // The chains of the deltas decoded here, read ahead in range reads.
+    let decoded: Vec<Id> = (run.blobs.iter())
+        .filter(|(id, loc)| base_of(id, loc).is_some_and(|b| stored_whole(b) || !ends.sealed))
+        .map(|(id, _)| *id)
+        .collect();
+    prefetch_bases(ends.from, ends.from_index, &decoded);
     for (id, loc) in &run.blobs {
         let start = (loc.offset as u64 - first) as usize;
         let sealed = &bytes[start..start + loc.length as usize];
-        let base = (loc.kind == BlobKind::Delta)
-            .then(|| ends.from_index.base_of(id))
-            .flatten();
-        // A source whose deltas may be splices, copied into a target whose readers may not
-        // decode them (config version below 4): every delta is stored whole.
-        let splice_barred = ends.from.config().splices() && !ends.to.config().splices();
-        if base.is_some_and(|b| {
-            splice_barred
-                || !crate::delta::usable_base(ends.to_index, &b, ends.to.config().max_delta_depth())
-        }) {
+        let base = base_of(id, loc);
+        if base.is_some_and(stored_whole) {
             // The target lacks the base (or its chain there is at the maximum depth, or it
             // may not hold splices): the delta is stored whole (repo-format.md, section 6).
             let plain = open_blob(ends.from, ends.from_index, &run.pack, id, loc, sealed)?;
