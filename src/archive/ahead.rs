@@ -84,6 +84,29 @@ pub struct ReadAhead<'a> {
     drain: bool,
 }
 
+/// A worker's part of the read-ahead: reads each blob of `batch` that is still queued (not
+/// taken over by the loader meanwhile, which then reads it itself) into the base cache, and
+/// wakes a loader waiting for it.
+fn read_batch(repo: &Repository, index: &Index, shared: &Shared, batch: Vec<Id>) {
+    for id in batch {
+        {
+            let mut p = shared.lock();
+            if !p.queued.remove(&id) {
+                continue;
+            }
+            p.reading.insert(id);
+        }
+        // An unreadable blob only costs the read-ahead: the load reports nothing either (the
+        // finder then matches nothing in it).
+        let _ = read_base(repo, index, &id);
+        let mut p = shared.lock();
+        p.reading.remove(&id);
+        if p.waiting {
+            shared.done.notify_all();
+        }
+    }
+}
+
 impl<'a> ReadAhead<'a> {
     /// A loader for `repo` with `index`, whose [`WORKERS`] workers run in `scope`.
     pub fn start<'s>(
@@ -99,23 +122,10 @@ impl<'a> ReadAhead<'a> {
         for _ in 0..WORKERS {
             let (rx, shared) = (rx.clone(), shared.clone());
             scope.spawn(move || {
-                for id in rx.into_iter().flatten() {
-                    {
-                        let mut p = shared.lock();
-                        // Taken over by the loader meanwhile: it reads the blob itself.
-                        if !p.queued.remove(&id) {
-                            continue;
-                        }
-                        p.reading.insert(id);
-                    }
-                    // An unreadable blob only costs the read-ahead: the load reports nothing
-                    // either (the finder then matches nothing in it).
-                    let _ = read_base(repo, index, &id);
-                    let mut p = shared.lock();
-                    p.reading.remove(&id);
-                    if p.waiting {
-                        shared.done.notify_all();
-                    }
+                for batch in rx {
+                    // The batch's delta chains in range reads, not a link at a time.
+                    crate::pack::reader::prefetch_chains(repo, index, &batch);
+                    read_batch(repo, index, &shared, batch);
                 }
             });
         }
@@ -335,6 +345,11 @@ mod tests {
         });
         for id in &order[1..=AHEAD] {
             assert_eq!(*fresh.base_cache().get(id).expect("read ahead").0, want(id));
+            // Read in one range read with the batch (and their chains), not one read each.
+            assert!(
+                fresh.base_cache().sealed(id).is_some(),
+                "read with its batch"
+            );
         }
         assert!(fresh.base_cache().get(&order[AHEAD + 1]).is_none());
         // Loads racing the workers, in stream order and out of it: always the chunk.

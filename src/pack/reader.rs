@@ -30,13 +30,29 @@ pub use crate::repository::bases::BaseCache;
 /// reported here: a base that cannot be prefetched is read (and its error reported) when the
 /// delta is decoded.
 pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
+    prefetch(repo, index, ids, false)
+}
+
+/// [`prefetch_bases`] that reads blobs `ids` themselves too (not cached already), for a
+/// caller about to read them as bases ([`read_base`]): a snapshot's read-ahead of the
+/// previous snapshot's chunks.
+pub fn prefetch_chains(repo: &Repository, index: &Index, ids: &[Id]) {
+    prefetch(repo, index, ids, true)
+}
+
+/// [`prefetch_bases`], with blobs `ids` themselves when `with_ids`.
+fn prefetch(repo: &Repository, index: &Index, ids: &[Id], with_ids: bool) {
     let mut need: Vec<(Id, Id, Location)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let cache = repo.base_cache();
     for id in ids {
         let mut at = *id;
-        for _ in 0..READ_DELTA_DEPTH {
-            let Some(base) = index.base_of(&at) else {
+        for step in 0..READ_DELTA_DEPTH {
+            let base = match step {
+                0 if with_ids => Some(at),
+                _ => index.base_of(&at),
+            };
+            let Some(base) = base else {
                 break;
             };
             if !seen.insert(base) || cache.contains(&base) {
@@ -45,6 +61,11 @@ pub fn prefetch_bases(repo: &Repository, index: &Index, ids: &[Id]) {
             at = base;
             if cache.sealed(&base).is_some() {
                 continue; // read ahead before; the links under it may not be
+            }
+            // A remote repository's local cache holds the bodies of recent bases: no request.
+            if let Some(body) = repo.backend().cached_blob_body(&base) {
+                cache.put_sealed(base, Arc::new(body));
+                continue;
             }
             let Some((pack, loc)) = index.get(&base) else {
                 break;
