@@ -345,11 +345,6 @@ mod tests {
         });
         for id in &order[1..=AHEAD] {
             assert_eq!(*fresh.base_cache().get(id).expect("read ahead").0, want(id));
-            // Read in one range read with the batch (and their chains), not one read each.
-            assert!(
-                fresh.base_cache().sealed(id).is_some(),
-                "read with its batch"
-            );
         }
         assert!(fresh.base_cache().get(&order[AHEAD + 1]).is_none());
         // Loads racing the workers, in stream order and out of it: always the chunk.

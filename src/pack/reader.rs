@@ -59,7 +59,7 @@ fn prefetch(repo: &Repository, index: &Index, ids: &[Id], with_ids: bool) {
                 break;
             }
             at = base;
-            if cache.sealed(&base).is_some() {
+            if cache.has_sealed(&base) {
                 continue; // read ahead before; the links under it may not be
             }
             // A remote repository's local cache holds the bodies of recent bases: no request.
@@ -270,10 +270,9 @@ fn read_blob_at(
     let backend = repo.backend();
     let body = loc.kind != BlobKind::List;
     let open = |sealed: &[u8]| open_at(repo, index, &pack, id, &loc, sealed, depth, None, check);
-    if let Some(sealed) = repo.base_cache().sealed(id) {
-        match open(&sealed) {
-            Ok(link) => return Ok((link, 0)),
-            Err(_) => repo.base_cache().drop_sealed(id),
+    if let Some(sealed) = repo.base_cache().take_sealed(id) {
+        if let Ok(link) = open(&sealed) {
+            return Ok((link, 0));
         }
     }
     if let Some(sealed) = body.then(|| backend.cached_blob_body(id)).flatten() {

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 /// chunks) fit, and a snapshot's recent bases.
 const BASE_CACHE_BYTES: usize = 16 << 20;
 
-/// Sealed bytes of chain links read ahead kept by [`BaseCache`]: a restore batch's chains
-/// (4 MiB of chunks, each with its bottom and up to [`crate::format::pack::MAX_DELTA_DEPTH`]
-/// small links) fit twice.
+/// Sealed bytes of chain links read ahead kept by [`BaseCache`] until used: a restore batch's
+/// chains (4 MiB of chunks, each with its bottom and up to
+/// [`crate::format::pack::MAX_DELTA_DEPTH`] small links) fit many times; the bound only
+/// matters for links read ahead and never used.
 const SEALED_BYTES: usize = 32 << 20;
 
 /// A cached plaintext and whether it was checked against its id.
@@ -109,19 +110,23 @@ impl BaseCache {
         }
     }
 
-    /// The sealed bytes of chain link `id` read ahead, if kept.
-    pub(crate) fn sealed(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
+    /// Whether the sealed bytes of chain link `id` are kept, read ahead.
+    pub(crate) fn has_sealed(&self, id: &Id) -> bool {
         let g = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-        g.map.get(id).cloned()
+        g.map.contains_key(id)
     }
 
-    /// Forgets the sealed bytes of chain link `id` (they did not open or decode).
-    pub(crate) fn drop_sealed(&self, id: &Id) {
+    /// Takes the sealed bytes of chain link `id` read ahead, if kept: each is used once (a
+    /// link decoded is composed into the blob above it, or cached whole), so what a restore
+    /// reads ahead does not stay in memory after use.
+    pub(crate) fn take_sealed(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
         let mut g = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = g.map.remove(id) {
-            g.bytes -= s.len();
-            g.order.retain(|o| o != id);
+        let s = g.map.remove(id)?;
+        g.bytes -= s.len();
+        if let Some(i) = g.order.iter().position(|o| o == id) {
+            g.order.remove(i);
         }
+        Some(s)
     }
 
     /// Counts `bytes` sealed bytes read from packs to fetch bases.

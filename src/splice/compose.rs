@@ -1,9 +1,9 @@
 //! A delta chain's splices composed: the chunk at the top of a chain of splices, held as
 //! pieces of the chain's bottom plaintext and of each link's added bytes, without building
-//! the chunks between. Composing VCDIFF-style copy/add instructions is the technique of
-//! delta-chain compaction in version stores (e.g. Burns and Long, "In-place reconstruction of
-//! delta compressed files", 1998, and git's and Mercurial's delta-of-delta folding); the
-//! code here is this module's own.
+//! the chunks between. It is the composition of COPY/ADD deltas (RFC 3284's instruction
+//! model) that xdelta3's `merge` command performs on a sequence of VCDIFF deltas: each copy of
+//! the upper delta is mapped through the lower one's pieces; the code here is this module's
+//! own.
 //!
 //! Applying each splice of a chain copies the whole chunk once per link. Composing the
 //! instructions instead costs a binary search per copy and one copy of the chunk at the end,

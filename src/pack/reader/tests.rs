@@ -139,18 +139,53 @@ fn a_deep_chain_of_splices_is_composed_and_only_whole_plaintexts_are_cached() {
     prefetch_bases(&ahead, &index, &[top]);
     let kept = chain[1..]
         .iter()
-        .filter(|l| ahead.base_cache().sealed(l).is_some());
+        .filter(|l| ahead.base_cache().has_sealed(l));
     assert_eq!(
         kept.count(),
         chain.len() - 1,
         "every link read ahead, sealed"
     );
+    assert!(
+        !ahead.base_cache().has_sealed(&top),
+        "the blob itself is not read ahead"
+    );
     let read = ahead.base_cache().bytes_read();
     assert_eq!(*read_base(&ahead, &index, &top).unwrap(), want);
+    assert!(
+        chain.iter().all(|l| !ahead.base_cache().has_sealed(l)),
+        "links read ahead are kept only until used"
+    );
     let top_len = u64::from(index.get(&top).unwrap().1.length);
     assert_eq!(
         ahead.base_cache().bytes_read() - read,
         top_len,
         "only the top is read: no link again after the read-ahead"
     );
+}
+
+/// A snapshot's read-ahead (prefetch_chains) reads the previous chunks themselves with their
+/// chains; a restore's (prefetch_bases) only their chains.
+#[test]
+fn chains_are_read_ahead_with_or_without_the_blobs_themselves() {
+    let r = memory_repo("reader-ahead");
+    snapshot_each(&r, (0..=5).map(|v| rows(3000, v)));
+    let index = Index::load(&r).unwrap();
+    let files = Index::load_files(&r).unwrap();
+    let top = (files.iter().flat_map(|(_, f)| &f.packs))
+        .flat_map(|p| p.blobs.iter().map(|b| Id(b.id)))
+        .max_by_key(|id| index.delta_depth(id, READ_DELTA_DEPTH))
+        .unwrap();
+    let base = index.base_of(&top).expect("a delta");
+    for (with_self, r) in [(false, &r), (true, &r)] {
+        let fresh = Repository::open(r.backend().clone(), b"pw").unwrap();
+        match with_self {
+            false => prefetch_bases(&fresh, &index, &[top]),
+            true => prefetch_chains(&fresh, &index, &[top]),
+        }
+        assert_eq!(fresh.base_cache().has_sealed(&top), with_self);
+        assert!(fresh.base_cache().has_sealed(&base));
+        let want = read_blob(r, &index, &top).unwrap();
+        assert_eq!(*read_base(&fresh, &index, &top).unwrap(), want);
+        assert!(!fresh.base_cache().has_sealed(&top) && !fresh.base_cache().has_sealed(&base));
+    }
 }
