@@ -258,7 +258,11 @@ pub fn decompress_delta(
 ) -> Result<Vec<u8>, DecompressError> {
     let frame = match tagged.split_first() {
         Some((&TAG_DELTA, frame)) => frame,
-        Some((&TAG_SPLICE, payload)) => return decompress_splice(payload, raw_len, base),
+        Some((&TAG_SPLICE, _)) => {
+            // One splice decoder: the composed one, over the base as one whole piece.
+            let base = Composed::whole(std::sync::Arc::new(base.to_vec()));
+            return decompress_delta_onto(tagged, raw_len, &base).map(Composed::into_plain);
+        }
         _ => return Err(DecompressError("not a delta blob".into())),
     };
     // A raw-content dictionary is the prefix the frame was made with; the context's default
@@ -312,17 +316,6 @@ pub fn decompress_delta_onto(
         _ => decompress_delta(tagged, raw_len, &base.plain())
             .map(|plain| Composed::whole(std::sync::Arc::new(plain))),
     }
-}
-
-/// Reverses [`compress_splice`] (`payload` is what follows the tag).
-fn decompress_splice(
-    payload: &[u8],
-    raw_len: usize,
-    base: &[u8],
-) -> Result<Vec<u8>, DecompressError> {
-    let damaged = |e: crate::splice::SpliceError| DecompressError(e.to_string());
-    let (ops, added) = splice_parts(payload, raw_len, |ops| Splice::replaced(ops, base))?;
-    Splice::apply(&ops, &added, base, raw_len).map_err(damaged)
 }
 
 /// The instructions and the added bytes of splice `payload` (what follows the tag) of a chunk

@@ -391,7 +391,9 @@ impl Splice {
     }
 
     /// The chunk: `ops` applied to `base` with `added`; `len` is the expected chunk length in
-    /// bytes. Errors as [`Splice::walk`].
+    /// bytes. Errors as [`Splice::walk`]. The tests' reference for [`Composed::splice`], which
+    /// readers use.
+    #[cfg(test)]
     pub fn apply(
         ops: &[Op],
         added: &[u8],
@@ -407,7 +409,7 @@ impl Splice {
     }
 
     /// The one check of splice instructions before they are applied, to a base in any form
-    /// ([`Splice::apply`], [`Composed::splice`]): `ops` against `added_len` added bytes and a
+    /// ([`Composed::splice`], and the tests' `Splice::apply`): `ops` against `added_len` added bytes and a
     /// base of `base_len` bytes must give a chunk of `len` bytes. `each(add, copy)` is called
     /// per instruction, in order, with the range of the added bytes it appends and the range
     /// of the base it copies (both inside their buffers; nothing is called for instructions

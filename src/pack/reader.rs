@@ -168,7 +168,7 @@ pub fn open_blob(
     loc: &Location,
     sealed: &[u8],
 ) -> Result<Vec<u8>> {
-    open_at(repo, index, pack, id, loc, sealed, 0, None, true).map(into_vec)
+    open_at(repo, index, pack, id, loc, sealed, 0, None, true).map(Composed::into_plain)
 }
 
 /// [`open_blob`] for a copy known by its pack header (or index) entry `b`, which need not be
@@ -197,14 +197,7 @@ pub fn open_entry(
         b.base.map(Id),
         true,
     )
-    .map(into_vec)
-}
-
-/// The bytes of a whole [`Composed`] chunk, copied only when they are shared.
-fn into_vec(c: Composed) -> Vec<u8> {
-    let plain = c.plain();
-    drop(c);
-    Arc::try_unwrap(plain).unwrap_or_else(|shared| (*shared).clone())
+    .map(Composed::into_plain)
 }
 
 /// Opens blob `id`, `depth` links below the blob asked for; a delta is decoded against
@@ -246,7 +239,7 @@ fn open_at(
 
 /// Reads and opens one blob. Errors: [`Error::Corrupt`] when the index does not know it.
 pub fn read_blob(repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
-    read_blob_at(repo, index, id, 0, false, true).map(|(plain, _)| into_vec(plain))
+    read_blob_at(repo, index, id, 0, false, true).map(|(plain, _)| plain.into_plain())
 }
 
 /// Reads and opens blob `id`, `depth` delta links below the blob a caller asked for; returns

@@ -89,6 +89,14 @@ impl Composed {
         Arc::new(out)
     }
 
+    /// The chunk's plaintext as an owned buffer ([`Composed::plain`]), copied only when the
+    /// bytes are shared with another holder (a cache).
+    pub fn into_plain(self) -> Vec<u8> {
+        let plain = self.plain();
+        drop(self);
+        Arc::try_unwrap(plain).unwrap_or_else(|shared| (*shared).clone())
+    }
+
     /// Pieces in the composed form: 1 for a whole chunk (a measure of how scattered a chain's
     /// changes are; tests and figures).
     pub fn pieces(&self) -> usize {
@@ -134,7 +142,7 @@ impl Composed {
 
     /// The chunk that splice `ops` with `added` make of this one (its base), of `len` bytes,
     /// composed: its pieces are this chunk's pieces the copies name and the added bytes. No
-    /// byte is copied. The checks are [`Splice::apply`]'s ([`Splice::walk`]).
+    /// byte is copied. The checks are [`Splice::walk`]'s.
     ///
     /// Errors: as [`Splice::walk`].
     pub fn splice(&self, ops: &[Op], added: Vec<u8>, len: usize) -> Result<Composed, SpliceError> {
