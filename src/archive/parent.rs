@@ -373,16 +373,13 @@ pub fn choose_base(index: &Index, proposed: Id, max: usize) -> Option<Id> {
     if usable_base(index, &proposed, max) {
         return Some(proposed);
     }
-    let payload = |id: &Id| {
-        (index.get(id)).map(|(_, loc)| (loc.length as usize).saturating_sub(SEAL_OVERHEAD))
-    };
-    let hour = payload(&proposed)?;
+    let hour = payload(index, &proposed)?;
     let mut depth = index.delta_depth(&proposed, crate::pack::reader::READ_DELTA_DEPTH);
     // The best restart so far: (estimated patch bytes, links of room it leaves, blob).
     let mut best: Option<(usize, usize, Id)> = None;
     let (mut at, mut above) = (proposed, 0usize);
     while let Some(base) = index.base_of(&at) {
-        above += payload(&at).unwrap_or(0);
+        above += payload(index, &at).unwrap_or(0);
         (at, depth) = (base, depth.checked_sub(1)?);
         if depth < max && index.contains(&at) {
             let (bytes, room) = (above + hour, max - depth);
@@ -434,10 +431,10 @@ pub fn links_between(index: &Index, from: Id, to: &Id, max: usize) -> usize {
         if at == *to {
             return bytes;
         }
-        let Some((_, loc)) = index.get(&at) else {
+        let Some(link) = payload(index, &at) else {
             return 0;
         };
-        bytes += (loc.length as usize).saturating_sub(crate::crypto::SEAL_OVERHEAD);
+        bytes += link;
         let Some(base) = index.base_of(&at) else {
             return 0;
         };
@@ -448,6 +445,12 @@ pub fn links_between(index: &Index, from: Id, to: &Id, max: usize) -> usize {
     } else {
         0
     }
+}
+
+/// The payload bytes of blob `id`'s stored copy (its sealed length less the seal): for a delta
+/// link, about the changes it holds. `None` when `index` does not know it.
+fn payload(index: &Index, id: &Id) -> Option<usize> {
+    (index.get(id)).map(|(_, loc)| (loc.length as usize).saturating_sub(SEAL_OVERHEAD))
 }
 
 /// Whether blob `base` may serve as a delta base in `index` where chains are at most `max`
